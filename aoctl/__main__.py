@@ -1,0 +1,3 @@
+from aoctl.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""aoctl's entry point: global options, error handling, and the list of commands.
+
+Each command lives in `aoctl/commands/<name>.py`, calls one RPC method, and that method's
+handler lives in `aod/handlers/` under the same namespace (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from aoctl import exitcodes
+from aoctl.client import DaemonNotRunning, ProtocolError, RpcError
+from aoctl.context import Context
+from aod import __version__
+from aod.protocol import SOCKET_ENV, default_socket_path
+
+
+class _Group(click.Group):
+    """Turns aoctl's expected failures into one-line messages and documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except DaemonNotRunning as exc:
+            click.echo(
+                f"aoctl: aod is not running (no answer at {exc.path}: {exc.why}).\n"
+                "Start it with `aoctl daemon start` (or `aod` in a terminal, or "
+                "`aoctl service install` to start it at login).",
+                err=True,
+            )
+            ctx.exit(exitcodes.NOT_RUNNING)
+        except RpcError as exc:
+            click.echo(f"aoctl: {exc.message}", err=True)
+            for line in _error_details(exc):
+                click.echo(f"  {line}", err=True)
+            ctx.exit(exitcodes.FAILED)
+        except ProtocolError as exc:
+            click.echo(f"aoctl: {exc}", err=True)
+            ctx.exit(exitcodes.PROTOCOL)
+        except KeyboardInterrupt:
+            ctx.exit(exitcodes.INTERRUPTED)
+
+
+def _error_details(exc: RpcError) -> list[str]:
+    data = exc.data
+    if isinstance(data, dict):
+        if isinstance(data.get("errors"), list):
+            return [str(e) for e in data["errors"]]
+        if "path" in data:
+            return [f"at {data['path']}"]
+    return []
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--socket",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar=SOCKET_ENV,
+    show_envvar=True,
+    help="aod's socket (default: $XDG_RUNTIME_DIR/ao/aod.sock).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.version_option(__version__, prog_name="aoctl")
+@click.pass_context
+def cli(ctx: click.Context, socket: Path | None, as_json: bool) -> None:
+    """Drive aod, the orchestrator of your AI coding agents.
+
+    \b
+    Exit codes: 0 ok, 1 aod reported a failure, 2 usage error,
+    3 aod is not running, 4 protocol error or timeout, 130 interrupted.
+    """
+    ctx.obj = Context(socket_path=socket or default_socket_path(), as_json=as_json)
+
+
+def _register() -> None:
+    from aoctl.commands import config, daemon, ping, rpc, service
+
+    for module in (ping, daemon, rpc, config, service):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="aoctl")
+    except KeyboardInterrupt:
+        sys.exit(exitcodes.INTERRUPTED)

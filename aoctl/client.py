@@ -1,0 +1,140 @@
+"""A blocking JSON-RPC client for aod's Unix socket (newline-delimited JSON)."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from aod.protocol import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    ErrorResponse,
+    Notification,
+    Request,
+    Response,
+)
+
+T = TypeVar("T")
+
+_incoming = msgspec.json.Decoder(dict[str, Any])
+_encoder = msgspec.json.Encoder()
+
+
+class DaemonNotRunning(Exception):
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"aod is not running at {path} ({why})")
+        self.path = path
+        self.why = why
+
+
+class ProtocolError(Exception):
+    """aod sent something that is not a valid reply, closed early, or took too long."""
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class Client:
+    def __init__(self, path: Path, timeout: float | None = 30.0) -> None:
+        self.path = path
+        self._ids = itertools.count(1)
+        self._pending: list[Notification] = []
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            sock.close()
+            raise DaemonNotRunning(path, exc.strerror or type(exc).__name__) from None
+        except OSError as exc:
+            sock.close()
+            raise DaemonNotRunning(path, str(exc)) from None
+        self._sock = sock
+        self._reader = sock.makefile("rb")
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._reader.close()
+        self._sock.close()
+
+    def set_timeout(self, timeout: float | None) -> None:
+        self._sock.settimeout(timeout)
+
+    def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
+        """Send one request and return its `result`, or raise RpcError with aod's error."""
+        request_id = next(self._ids)
+        self._send(Request(method=method, params=params, id=request_id))
+        while True:
+            message = self._receive()
+            if isinstance(message, Notification):
+                self._pending.append(message)
+                continue
+            if message.id != request_id:
+                raise ProtocolError(f"reply to request {message.id!r}, expected {request_id}")
+            if isinstance(message, ErrorResponse):
+                err = message.error
+                raise RpcError(err.code, err.message, err.data)
+            return message.result
+
+    def call_as(
+        self, result_type: type[T], method: str, params: dict[str, Any] | None = None
+    ) -> T:
+        result = self.call(method, params)
+        try:
+            return msgspec.convert(result, result_type)
+        except msgspec.ValidationError as exc:
+            raise ProtocolError(f"unexpected result for {method}: {exc}") from None
+
+    def notifications(self) -> Iterator[Notification]:
+        """Yield pushed notifications until aod closes the connection."""
+        while self._pending:
+            yield self._pending.pop(0)
+        while True:
+            message = self._receive(eof_ok=True)
+            if message is None:
+                return
+            if isinstance(message, Notification):
+                yield message
+
+    def _send(self, request: Request) -> None:
+        try:
+            self._sock.sendall(_encoder.encode(request) + b"\n")
+        except TimeoutError:
+            raise ProtocolError("timed out sending to aod") from None
+        except OSError as exc:
+            raise ProtocolError(f"connection to aod lost while sending: {exc}") from None
+
+    def _receive(self, eof_ok: bool = False) -> Any:
+        try:
+            line = self._reader.readline(DEFAULT_MAX_MESSAGE_BYTES * 64)
+        except TimeoutError:
+            raise ProtocolError("timed out waiting for aod to answer") from None
+        except OSError as exc:
+            raise ProtocolError(f"connection to aod lost: {exc}") from None
+        if not line:
+            if eof_ok:
+                return None
+            raise ProtocolError("aod closed the connection before answering")
+        try:
+            raw = _incoming.decode(line)
+            if "method" in raw:
+                return msgspec.convert(raw, Notification)
+            if "error" in raw:
+                return msgspec.convert(raw, ErrorResponse)
+            return msgspec.convert(raw, Response)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ProtocolError(f"aod sent an invalid message: {exc}") from None

@@ -1,0 +1,1 @@
+"""One module per aoctl command (or command group)."""

@@ -1,0 +1,48 @@
+"""What every aoctl command gets: where aod is, and how to print."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from aoctl.client import Client
+
+
+@dataclass
+class Context:
+    socket_path: Path
+    as_json: bool = False
+
+    def client(self, timeout: float | None = 30.0) -> Client:
+        return Client(self.socket_path, timeout=timeout)
+
+    def emit(self, result: Any, render: Callable[[Any], str]) -> None:
+        """Print `result` as JSON with --json, else as the human rendering."""
+        if self.as_json:
+            sys.stdout.write(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
+            sys.stdout.write("\n")
+        else:
+            click.echo(render(result))
+
+
+def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--json` on a subcommand, same as the global flag (so it works in either place)."""
+
+    def enable(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.find_object(Context).as_json = True  # type: ignore[union-attr]
+
+    return click.option(
+        "--json",
+        "_json",
+        is_flag=True,
+        expose_value=False,
+        callback=enable,
+        help="Print the result as JSON.",
+    )(f)

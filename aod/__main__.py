@@ -1,0 +1,3 @@
+from aod.cli import main
+
+main()
