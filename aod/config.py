@@ -1,0 +1,610 @@
+"""The user config: pydantic models, and YAML loading that reports every error with its line.
+
+A config file is read in three steps, and problems from all of them are collected before
+anything is raised, so a user fixes the whole file in one pass:
+
+1. `yaml.compose` builds the node tree (safe: no tags beyond YAML's own, no objects).
+2. `_TreeReader` turns the tree into plain data, noting the line of every key and value,
+   expanding `${ENV}` in string values and catching what YAML lets through silently
+   (duplicate keys, YAML 1.1 keys such as `on` that are booleans, not text).
+3. pydantic validates the data; each of its errors is mapped back to a line and rewritten as
+   a short sentence.
+
+Every error reads `file:line: key.path: message`.
+
+To add a section: write a `_Section` subclass and add it as a field of `Config` (with a
+default, so that running without a config file keeps working). Line numbers, messages and
+`changed_keys` need nothing more.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+KiB = 1024
+MiB = 1024 * KiB
+MINUTE = 60.0
+HOUR = 60 * MINUTE
+
+# ---------------------------------------------------------------------------------------------
+# Durations
+
+
+_UNIT_SECONDS = {"d": 86400.0, "h": HOUR, "m": MINUTE, "s": 1.0, "ms": 0.001}
+_NUMBER = r"\d+(?:\.\d+)?"
+# Units appear at most once each, largest first ("1h30m", not "30m1h" or "1m1m"), which the
+# fixed order of the optional groups enforces.
+_DURATION = re.compile("".join(rf"(?:(?P<{unit}>{_NUMBER}){unit})?" for unit in _UNIT_SECONDS))
+DURATION_FORMS = "a number of seconds, or a number with units like 250ms, 5s, 10m, 2h, 1h30m, 1d"
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in `value`: a plain number of seconds, or text such as `250ms` or `1h30m`."""
+    if isinstance(value, bool):  # a subclass of int, and YAML 1.1 turns `yes`/`on` into one
+        raise ValueError(f"expected a duration ({DURATION_FORMS}), got {_show(value)}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _parse_duration_text(value)
+    else:
+        raise ValueError(f"expected a duration ({DURATION_FORMS}), got {_show(value)}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a duration must be a finite number, 0 or more (got {_show(value)})")
+    return seconds
+
+
+def _parse_duration_text(text: str) -> float:
+    text = text.strip()
+    if re.fullmatch(_NUMBER, text):
+        return float(text)
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(f"invalid duration {text!r}: expected {DURATION_FORMS}")
+    amounts = match.groupdict().items()
+    return sum(float(amount) * _UNIT_SECONDS[unit] for unit, amount in amounts if amount)
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest readable form of `seconds` that `parse_duration` reads back: 90 -> '1m30s'."""
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    parts: list[str] = []
+    remaining = seconds
+    for unit in ("d", "h", "m"):
+        count, remaining = divmod(remaining, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count:.0f}{unit}")
+    if remaining:
+        parts.append(f"{remaining:g}s")
+    return "".join(parts)
+
+
+def _at_most(limit: float) -> AfterValidator:
+    def check(seconds: float) -> float:
+        if seconds > limit:
+            shown = format_duration(seconds)
+            raise ValueError(f"must be at most {format_duration(limit)} (got {shown})")
+        return seconds
+
+    return AfterValidator(check)
+
+
+def _not_zero(seconds: float) -> float:
+    if seconds == 0:
+        raise ValueError("must be more than 0s")
+    return seconds
+
+
+def _no_bool(value: Any) -> Any:
+    # pydantic's lax mode reads True as 1; in a YAML file that is `yes` or `on`, never a count.
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number (got {_show(value)})")
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[Duration, AfterValidator(_not_zero)]
+Integer = Annotated[int, BeforeValidator(_no_bool)]
+
+# ---------------------------------------------------------------------------------------------
+# The schema
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_defaults(cls, data: Any) -> Any:
+        # `log:` with every line under it commented out is null in YAML; it means "defaults".
+        return {} if data is None else data
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class ApiConfig(_Section):
+    max_message_bytes: Annotated[Integer, Field(ge=KiB, le=64 * MiB)] = MiB
+    # A client that stops reading would otherwise hold its events (and our memory) forever.
+    write_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 10.0
+    subscriber_queue: Annotated[Integer, Field(ge=1, le=1_000_000)] = 1000
+    # Kept under systemd's default stop timeout (90 s) so aod exits on its own, not by SIGKILL.
+    shutdown_grace: Annotated[Duration, _at_most(MINUTE)] = 5.0
+    max_connections: Annotated[Integer, Field(ge=1, le=65_536)] = 256
+
+
+class Config(_Section):
+    poll_interval: Annotated[PositiveDuration, _at_most(HOUR)] = 5.0
+    log: LogConfig = Field(default_factory=LogConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+
+def changed_keys(old: Config, new: Config) -> list[str]:
+    """Top-level keys whose value differs between two configs, in schema order."""
+    return [name for name in Config.model_fields if getattr(old, name) != getattr(new, name)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors and the public loading API
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `errors` holds one `file:line: key: message` each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: Config
+    path: Path
+    loaded: bool  # False: there was no file, and `config` is all defaults
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read the config at `path`; a missing file means all defaults. Raises ConfigError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return LoadedConfig(Config(), path, loaded=False)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    text = _decode(raw, str(path))
+    return LoadedConfig(parse_config(text, str(path), Config, environ), path, loaded=True)
+
+
+def check_file(path: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every error in the config at `path`, [] when it is valid. Here a missing file is an error."""
+    try:
+        loaded = load_config(path, environ)
+    except ConfigError as exc:
+        return exc.errors
+    return [] if loaded.loaded else [f"{path}: file not found"]
+
+
+def check_main(path: Path | None, as_json: bool = False) -> int:
+    """`aod check-config [--json] [FILE]`: print the verdict, return the exit status (1: errors)."""
+    if path is None:
+        from aod.paths import Locations
+
+        path = Locations.resolve().config_file
+    errors = check_file(path)
+    if as_json:
+        print(json.dumps({"path": str(path), "ok": not errors, "errors": errors}, indent=2))
+    elif errors:
+        for line in errors:
+            print(line)
+        print(f"{len(errors)} error{'' if len(errors) == 1 else 's'} in {path}", file=sys.stderr)
+    else:
+        print(f"{path}: ok")
+    return 1 if errors else 0
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_config(
+    text: str, source: str, model: type[Model], environ: Mapping[str, str] | None = None
+) -> Model:
+    """Validate YAML `text` against `model`; `source` names the file in error messages.
+
+    Raises ConfigError listing every problem found, sorted by line.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError([_yaml_problem(exc, text).render(source)]) from None
+    except RecursionError:  # PyYAML's composer recurses once per level of nesting
+        raise ConfigError([_Problem(1, "yaml", "nested too deeply").render(source)]) from None
+    reader = _TreeReader(env)
+    if root is None or _is_null(root):  # nothing but comments, or a lone `~`
+        data: Any = {}
+    elif isinstance(root, yaml.MappingNode):
+        try:
+            data = reader.read(root, ())
+        except _TooLarge as exc:
+            raise ConfigError([exc.problem.render(source)]) from None
+    else:
+        kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
+        message = f"the file must be a mapping of `key: value` lines, not {kind}"
+        raise ConfigError([_Problem(_line(root), "", message).render(source)])
+    problems = list(reader.problems)
+    try:
+        result = model.model_validate(data)
+    except ValidationError as exc:
+        fresh = [error for error in exc.errors() if not reader.reported(error["loc"])]
+        problems += [reader.explain(error, model) for error in fresh]
+    if problems:
+        problems.sort(key=lambda p: p.line)
+        raise ConfigError([p.render(source) for p in problems])
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# ${ENV} interpolation
+
+_REFERENCE = re.compile(
+    r"\$(?:"
+    r"(?P<escaped>\$)"  # $$
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"  # ${NAME} ${NAME:-default}
+    r"|(?P<bad>\{)"  # any other ${
+    r")"
+)
+
+
+def interpolate(text: str, environ: Mapping[str, str]) -> str:
+    """Expand `${NAME}` and `${NAME:-default}` (default when unset or empty); `$$` is a `$`.
+
+    A `$` followed by anything else stays as it is. Raises ValueError naming every unset
+    variable that has no default.
+    """
+    unset: list[str] = []
+    malformed = False
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal malformed
+        if match["escaped"]:
+            return "$"
+        if match["bad"]:
+            malformed = True
+            return ""
+        value = environ.get(match["name"])
+        if match["default"] is not None and not value:
+            return match["default"]
+        if value is None:
+            unset.append(match["name"])
+            return ""
+        return value
+
+    result = _REFERENCE.sub(substitute, text)
+    if malformed:
+        raise ValueError("write ${NAME} or ${NAME:-default} (and $$ for a literal $)")
+    if unset:
+        names = list(dict.fromkeys(unset))
+        if len(names) == 1:
+            subject = f"environment variable {names[0]} is"
+        else:
+            subject = f"environment variables {', '.join(names)} are"
+        raise ValueError(f"{subject} not set (use ${{{names[0]}:-default}} for a fallback)")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# From the YAML node tree to plain data, remembering lines
+
+Loc = tuple[str | int, ...]
+
+# Aliases let a small file describe a huge or endless tree ("billion laughs", `&a [*a]`); a
+# config file never needs this many values or levels.
+_MAX_NODES = 10_000
+_MAX_DEPTH = 50
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+class _Problem(NamedTuple):
+    line: int
+    key: str  # the dotted key path; "" for problems with the file as a whole
+    message: str
+
+    def render(self, source: str) -> str:
+        where = f"{source}:{self.line}:"
+        return f"{where} {self.key}: {self.message}" if self.key else f"{where} {self.message}"
+
+
+class _TooLarge(Exception):
+    """A tree too big or too deep to be a config file; reading stops at once."""
+
+    def __init__(self, problem: _Problem) -> None:
+        self.problem = problem
+
+
+class _TreeReader:
+    """Turns a composed YAML tree into plain data, noting where each key and value was written."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[_Problem] = []
+        self.value_lines: dict[Loc, int] = {}
+        self.key_lines: dict[Loc, int] = {}
+        self._reported: set[Loc] = set()  # already explained; pydantic's view of them is noise
+        self._from_env: set[Loc] = set()  # may hold secrets: never echoed back in messages
+        self._constructor = yaml.constructor.SafeConstructor()  # safe_load's rules for scalars
+        self._nodes = 0
+
+    def read(self, node: yaml.Node, loc: Loc) -> Any:
+        self._nodes += 1
+        if self._nodes > _MAX_NODES:
+            message = f"more than {_MAX_NODES} values (aliases included)"
+            raise _TooLarge(_Problem(_line(node), "yaml", message))
+        if len(loc) > _MAX_DEPTH:
+            message = f"nested more than {_MAX_DEPTH} levels deep"
+            raise _TooLarge(_Problem(_line(node), "yaml", message))
+        self.value_lines[loc] = _line(node)
+        if not _plain_tag(node):
+            return self._report(node, loc, f"unsupported YAML tag {_short_tag(node.tag)}")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.read(item, (*loc, index)) for index, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)  # the only other kind compose() builds
+        return self._scalar(node, loc)
+
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> Any:
+        try:
+            self._constructor.flatten_mapping(node)  # applies `<<` merge keys, as safe_load does
+        except yaml.MarkedYAMLError as exc:
+            return self._report(node, loc, _yaml_message(exc))
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node, loc)
+            if key is None:
+                continue
+            path = (*loc, key)
+            if key in result:
+                self._add(key_node, path, f"duplicate key (first at line {self.key_lines[path]})")
+                continue
+            self.key_lines[path] = _line(key_node)
+            result[key] = self.read(value_node, path)
+        return result
+
+    def _key(self, node: yaml.Node, loc: Loc) -> str | None:
+        if not isinstance(node, yaml.ScalarNode):
+            self._add(node, loc, "a key must be text, not a list or mapping")
+            return None
+        written = (*loc, node.value)
+        if not _plain_tag(node):
+            self._add(node, written, f"unsupported YAML tag {_short_tag(node.tag)}")
+            return None
+        try:
+            key = self._construct(node)
+        except ValueError as exc:
+            self._add(node, written, str(exc))
+            return None
+        if not isinstance(key, str):
+            self._add(
+                node,
+                written,
+                f"YAML 1.1 reads the key {node.value!r} as {_yaml_kind(key)}, not as text; "
+                "no setting has such a name",
+            )
+            return None
+        return key
+
+    def _scalar(self, node: yaml.ScalarNode, loc: Loc) -> Any:
+        try:
+            value = self._construct(node)
+        except ValueError as exc:
+            return self._report(node, loc, str(exc))
+        # Only text is interpolated: `${...}` in a number or boolean position is text to YAML.
+        if node.tag == _STR_TAG and "$" in value:
+            if "${" in value.replace("$$", ""):
+                self._from_env.add(loc)
+            try:
+                value = interpolate(value, self.environ)
+            except ValueError as exc:
+                return self._report(node, loc, str(exc))
+        return value
+
+    def _construct(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self._constructor.construct_object(node)
+        except Exception:
+            # Only an explicit tag on a value that does not fit it gets here (`!!int abc`), and
+            # PyYAML's converters then fail with whatever int(), float() or a regex raise.
+            raise ValueError(f"{node.value!r} is not a valid {_short_tag(node.tag)}") from None
+
+    def _add(self, node: yaml.Node, loc: Loc, message: str) -> None:
+        self.problems.append(_Problem(_line(node), _dotted(loc) or "(top level)", message))
+
+    def _report(self, node: yaml.Node, loc: Loc, message: str) -> None:
+        """A value that is wrong already: note the problem, and keep pydantic quiet about it."""
+        self._add(node, loc, message)
+        self._reported.add(loc)
+
+    def reported(self, loc: Loc) -> bool:
+        return any(loc[: len(done)] == done for done in self._reported)
+
+    def explain(self, error: ErrorDetails, model: type[BaseModel]) -> _Problem:
+        """One pydantic error as a line number and a short sentence."""
+        loc: Loc = tuple(error["loc"])
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            line = self.key_lines.get(loc) or self._line_of(loc)
+            return _Problem(line, _dotted(loc), _unknown_key(loc, model))
+        if kind == "missing":  # nothing to point at: point at the mapping that lacks it
+            return _Problem(self._line_of(loc[:-1]), _dotted(loc), "required key is missing")
+        message = _message(error)
+        if error["input"] is None:
+            message = "is empty; give it a value or remove the key"
+        elif kind != "value_error" and loc not in self._from_env:
+            message += f" (got {_show(error['input'])})"
+        return _Problem(self._line_of(loc), _dotted(loc), message)
+
+    def _line_of(self, loc: Loc) -> int:
+        while loc not in self.value_lines and loc:
+            loc = loc[:-1]
+        return self.value_lines.get(loc, 1)
+
+
+def _unknown_key(loc: Loc, model: type[BaseModel]) -> str:
+    known = _keys_at(loc[:-1], model)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key; known keys here: {', '.join(known)}" if known else "unknown key"
+
+
+def _keys_at(loc: Loc, model: type[BaseModel]) -> list[str]:
+    """The field names of the section at `loc`, or [] when `loc` is not a section."""
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        section = field.annotation if field is not None else None
+        if not (isinstance(section, type) and issubclass(section, BaseModel)):
+            return []
+        model = section
+    return list(model.model_fields)
+
+
+# pydantic's messages, shortened; `{name}` fields come from the error's context.
+_SHORT_MESSAGES = {
+    "literal_error": "must be one of {expected}",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "model_type": "must be a section of `key: value` lines",
+    "model_attributes_type": "must be a section of `key: value` lines",
+    "dict_type": "must be a mapping of `key: value` lines",
+    "list_type": "must be a list",
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "value_error": "{error}",  # our own validators' words, as written
+}
+
+
+def _message(error: ErrorDetails) -> str:
+    template = _SHORT_MESSAGES.get(error["type"])
+    if template is not None:
+        return template.format(**error.get("ctx", {}))
+    # A type this table does not know yet: pydantic's own words, minus its jargon.
+    return re.sub(r"^Input should be ", "must be ", error["msg"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _plain_tag(node: yaml.Node) -> bool:
+    """Whether `node` is something safe_load would build: a map, a list, or a standard scalar."""
+    if isinstance(node, yaml.MappingNode):
+        return node.tag == _MAP_TAG
+    if isinstance(node, yaml.SequenceNode):
+        return node.tag == _SEQ_TAG
+    return node.tag in yaml.constructor.SafeConstructor.yaml_constructors
+
+
+def _short_tag(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _show(value: Any) -> str:
+    """A value as the user would have written it in YAML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {_show(value)}"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, datetime.date):  # datetimes too
+        return "a date"
+    return "binary data" if isinstance(value, bytes) else f"a {type(value).__name__}"
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    parts = [part for part in (exc.problem, exc.context) if part]
+    return "; ".join(parts) or "invalid YAML"
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> _Problem:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        return _Problem(mark.line + 1 if mark else 1, "yaml", _yaml_message(exc))
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        return _Problem(line, "yaml", f"control character U+{exc.character:04X} is not allowed")
+    return _Problem(1, "yaml", str(exc).splitlines()[0])
+
+
+def _decode(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        message = f"not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+        raise ConfigError([_Problem(line, "yaml", message).render(source)]) from None
