@@ -77,7 +77,9 @@ class Client:
     def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
         """Send one request and return its `result`, or raise RpcError with aod's error."""
         request_id = next(self._ids)
-        self._send(Request(method=method, params=params, id=request_id))
+        self._send(
+            Request(method=method, params=msgspec.UNSET if params is None else params, id=request_id)
+        )
         while True:
             message = self._receive()
             if isinstance(message, Notification):

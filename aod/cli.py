@@ -68,19 +68,23 @@ def main(
 
 @main.command("check-config")
 @click.argument("file", type=_path, required=False)
+@click.option("--json", "as_json", is_flag=True, help='Print {"path", "ok", "errors"} as JSON.')
 @click.pass_obj
-def check_config(locations: Locations, file: Path | None) -> None:
+def check_config(locations: Locations, file: Path | None, as_json: bool) -> None:
     """Validate a config file; print every error as `file:line: key: message`.
 
     Exit 0 when valid, 1 when it has errors.
     """
-    from aod.config import check_file
+    from aod.config import check_main
 
-    path = file or locations.config_file
-    errors = check_file(path)
-    if errors:
-        for line in errors:
-            click.echo(line)
-        click.echo(f"{len(errors)} error(s) in {path}", err=True)
-        sys.exit(1)
-    click.echo(f"{path}: ok")
+    sys.exit(check_main(file or locations.config_file, as_json=as_json))
+
+
+@main.command("openrpc")
+def openrpc() -> None:
+    """Print the API as an OpenRPC document (what `rpc.discover` returns)."""
+    import json
+
+    from aod.protocol import openrpc_document
+
+    click.echo(json.dumps(openrpc_document(__version__), indent=2, sort_keys=True))

@@ -60,7 +60,6 @@ class ErrorCode:
     # aod's application errors.
     PERMISSION_DENIED: Final = -32001
     MESSAGE_TOO_LARGE: Final = -32002
-    SHUTTING_DOWN: Final = -32003
     CONFIG_INVALID: Final = -32010
     NOT_FOUND: Final = -32020
     CONFLICT: Final = -32021
@@ -87,7 +86,6 @@ ERROR_DOCS: Final[dict[int, tuple[str, str]]] = {
         "message_too_large",
         "The message exceeds the size limit (`data.limit` bytes); the connection is closed.",
     ),
-    ErrorCode.SHUTTING_DOWN: ("shutting_down", "aod is stopping and takes no new requests."),
     ErrorCode.CONFIG_INVALID: (
         "config_invalid",
         "The config file has errors (`data.errors`, one `file:line: key: message` each); "
@@ -118,11 +116,11 @@ class ErrorObject(msgspec.Struct, omit_defaults=True):
     data: Any = None
 
 
-class Request(msgspec.Struct, omit_defaults=True):
-    """A request (with `id`) or a notification (without)."""
+class Request(msgspec.Struct):
+    """A request (with `id`) or a notification (without). Unset members are left out."""
 
     method: str
-    params: dict[str, Any] | list[Any] | None = None
+    params: dict[str, Any] | list[Any] | msgspec.UnsetType = msgspec.UNSET
     id: RequestId | msgspec.UnsetType = msgspec.UNSET
     jsonrpc: str = JSONRPC
 

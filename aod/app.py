@@ -1,0 +1,91 @@
+"""The daemon's live objects, shared by the handlers, the tick and the signal handler."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import structlog
+import trio
+
+from aod import __version__
+from aod.config import ConfigError, LoadedConfig, changed_keys, load_config
+from aod.errors import RpcFailure
+from aod.events import EventBus, utc_now_iso
+from aod.logs import configure_logging
+from aod.paths import Locations
+from aod.poller import Ticker
+from aod.protocol import ErrorCode, ReloadResult
+from aod.server import ServerLimits
+from aod.store import Store
+
+log = structlog.get_logger()
+
+
+@dataclass
+class LogOverrides:
+    level: str | None = None
+    format: str | None = None
+
+
+@dataclass(eq=False)
+class App:
+    locations: Locations
+    loaded: LoadedConfig
+    store: Store
+    bus: EventBus
+    socket_activated: bool
+    log_overrides: LogOverrides = field(default_factory=LogOverrides)
+    version: str = __version__
+    pid: int = field(default_factory=os.getpid)
+    started_at: str = field(default_factory=utc_now_iso)
+    started_monotonic: float = field(default_factory=time.monotonic)
+    session_count: int = 0
+    shutdown_requested: trio.Event = field(default_factory=trio.Event)
+    ticker: Ticker | None = None
+
+    @property
+    def config(self):  # type: ignore[no-untyped-def]
+        return self.loaded.config
+
+    def server_limits(self) -> ServerLimits:
+        api = self.config.api
+        return ServerLimits(
+            max_message_bytes=api.max_message_bytes,
+            write_timeout=api.write_timeout,
+            max_connections=api.max_connections,
+        )
+
+    def apply_logging(self) -> None:
+        configure_logging(
+            self.log_overrides.level or self.config.log.level,
+            self.log_overrides.format or self.config.log.format,
+        )
+
+    def request_shutdown(self, reason: str) -> None:
+        if not self.shutdown_requested.is_set():
+            log.info("shutting down", reason=reason)
+            self.shutdown_requested.set()
+
+    async def reload(self) -> ReloadResult:
+        """Re-read the config file. On errors the running config stays and the caller is told."""
+        try:
+            new = await trio.to_thread.run_sync(load_config, self.locations.config_file)
+        except ConfigError as exc:
+            log.error("config reload failed; keeping the running config", errors=exc.errors)
+            self.bus.publish("config.invalid", errors=exc.errors)
+            raise RpcFailure(
+                ErrorCode.CONFIG_INVALID,
+                f"config has {len(exc.errors)} error(s); the running config is unchanged",
+                {"errors": exc.errors},
+            ) from None
+        changed = changed_keys(self.loaded.config, new.config)
+        self.loaded = new
+        self.bus.buffer = new.config.api.subscriber_queue
+        self.apply_logging()
+        if "poll_interval" in changed and self.ticker is not None:
+            self.ticker.poke()
+        log.info("config reloaded", path=str(new.path), loaded=new.loaded, changed=changed)
+        self.bus.publish("config.reloaded", path=str(new.path), changed=changed)
+        return ReloadResult(config_path=str(new.path), config_loaded=new.loaded, changed=changed)

@@ -1,0 +1,48 @@
+"""RPC handlers, one module per method namespace (`daemon.*` → handlers/daemon.py, ...).
+
+A handler is `async def (app, params, call) -> result`: `params` is the method's Params struct
+from aod/protocol.py, already validated; `call` is the connection it came on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aod.app import App
+from aod.protocol import METHODS
+from aod.server import Connection
+
+HandlerFn = Callable[[App, Any, "Call"], Awaitable[Any]]
+_REGISTRY: dict[str, HandlerFn] = {}
+
+
+@dataclass
+class Call:
+    app: App
+    connection: Connection
+
+
+def handler(method: str) -> Callable[[HandlerFn], HandlerFn]:
+    if method not in METHODS:
+        raise ValueError(f"{method} is not declared in aod/protocol.py METHODS")
+
+    def register(fn: HandlerFn) -> HandlerFn:
+        _REGISTRY[method] = fn
+        return fn
+
+    return register
+
+
+def all_handlers() -> dict[str, Callable[[Any, Call], Awaitable[Any]]]:
+    """Every handler, keyed by method name, adapted to the dispatcher's (params, call) shape."""
+    from aod.handlers import daemon, events, rpc  # noqa: F401  (import registers them)
+
+    def bind(fn: HandlerFn) -> Callable[[Any, Call], Awaitable[Any]]:
+        async def call(params: Any, c: Call) -> Any:
+            return await fn(c.app, params, c)
+
+        return call
+
+    return {name: bind(fn) for name, fn in _REGISTRY.items()}

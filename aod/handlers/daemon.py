@@ -1,0 +1,61 @@
+"""daemon.*: aoctl ping, aoctl daemon status|stop|reload."""
+
+from __future__ import annotations
+
+import time
+
+from aod.app import App
+from aod.handlers import Call, handler
+from aod.protocol import (
+    NoParams,
+    PingResult,
+    ReloadResult,
+    ShutdownResult,
+    StatusResult,
+    TickInfo,
+)
+
+
+@handler("daemon.ping")
+async def ping(app: App, _params: NoParams, _call: Call) -> PingResult:
+    return PingResult(version=app.version, pid=app.pid)
+
+
+@handler("daemon.status")
+async def status(app: App, _params: NoParams, _call: Call) -> StatusResult:
+    stats = app.ticker.stats if app.ticker else None
+    last_tick = None
+    if stats and stats.last_started_at is not None and stats.last_duration is not None:
+        last_tick = TickInfo(
+            count=stats.count,
+            started_at=stats.last_started_at,
+            duration_ms=round(stats.last_duration * 1000, 3),
+            skipped=stats.skipped,
+        )
+    return StatusResult(
+        version=app.version,
+        pid=app.pid,
+        started_at=app.started_at,
+        uptime_s=round(time.monotonic() - app.started_monotonic, 3),
+        sessions=app.session_count,
+        poll_interval_s=app.config.poll_interval,
+        last_tick=last_tick,
+        config_path=str(app.loaded.path),
+        config_loaded=app.loaded.loaded,
+        state_dir=str(app.locations.state_dir),
+        socket_path=str(app.locations.socket_path),
+        socket_activated=app.socket_activated,
+        subscribers=app.bus.subscriber_count,
+    )
+
+
+@handler("daemon.shutdown")
+async def shutdown(app: App, _params: NoParams, _call: Call) -> ShutdownResult:
+    # The reply is written before the connection closes: shutdown lets in-flight calls finish.
+    app.request_shutdown("daemon.shutdown")
+    return ShutdownResult()
+
+
+@handler("daemon.reload")
+async def reload(app: App, _params: NoParams, _call: Call) -> ReloadResult:
+    return await app.reload()

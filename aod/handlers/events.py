@@ -1,0 +1,31 @@
+"""events.*: aoctl events --follow, aoctl status --watch, editors."""
+
+from __future__ import annotations
+
+from aod.app import App
+from aod.errors import not_found
+from aod.handlers import Call, handler
+from aod.protocol import (
+    SubscribeParams,
+    SubscribeResult,
+    UnsubscribeParams,
+    UnsubscribeResult,
+)
+
+
+@handler("events.subscribe")
+async def subscribe(app: App, params: SubscribeParams, call: Call) -> SubscribeResult:
+    sub = app.bus.subscribe(params.kinds)
+    call.connection.add_subscription(sub)
+    return SubscribeResult(subscription=sub.id, seq=sub.last_delivered_seq)
+
+
+@handler("events.unsubscribe")
+async def unsubscribe(app: App, params: UnsubscribeParams, call: Call) -> UnsubscribeResult:
+    if not call.connection.remove_subscription(params.subscription):
+        raise not_found(
+            "subscription on this connection",
+            params.subscription,
+            [str(s) for s in call.connection.subscriptions],
+        )
+    return UnsubscribeResult(unsubscribed=True)

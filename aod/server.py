@@ -1,0 +1,312 @@
+"""The Unix-socket server: accept, check the peer's uid, frame, dispatch, push events.
+
+trio has no Unix listener helper, so the listener is a `trio.SocketListener` over a bound
+`trio.socket`. One task per connection; a connection's failure never reaches another one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import itertools
+import os
+import socket as stdsocket
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+import trio
+
+from aod.dispatch import Dispatcher, error_reply
+from aod.events import EventBus, Subscription
+from aod.framing import BadFrame, Framing, FrameReader, FrameTooLarge, frame
+from aod.paths import check_socket_path, ensure_private_dir
+from aod.protocol import DROPPED_NOTIFICATION, DroppedParams, ErrorCode, Notification
+
+log = structlog.get_logger()
+_encoder = msgspec.json.Encoder()
+MAX_IN_FLIGHT_PER_CONNECTION = 64
+
+
+@dataclass
+class ServerLimits:
+    max_message_bytes: int
+    write_timeout: float
+    max_connections: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Listening socket
+# ---------------------------------------------------------------------------------------------
+
+
+def bind_unix_socket(path: Path) -> stdsocket.socket:
+    """Bind a 0600 socket in a 0700 directory. Call only while holding the instance lock: an
+    existing file at `path` is a stale socket from a crashed aod and is replaced."""
+    check_socket_path(path)
+    ensure_private_dir(path.parent)
+    if path.is_socket():
+        path.unlink()
+    elif path.exists() or path.is_symlink():
+        raise FileExistsError(f"{path} exists and is not a socket; move it away or use --socket")
+    sock = stdsocket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # no window in which the socket exists with looser permissions
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    return sock
+
+
+def peer_uid(sock: stdsocket.socket) -> int | None:
+    """The connecting process's uid, from the kernel (not from anything the client says)."""
+    if hasattr(stdsocket, "SO_PEERCRED"):
+        creds = sock.getsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        return uid
+    if sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        uid_t, gid_t = ctypes.c_uint32(), ctypes.c_uint32()
+        if libc.getpeereid(sock.fileno(), ctypes.byref(uid_t), ctypes.byref(gid_t)) == 0:
+            return uid_t.value
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections
+# ---------------------------------------------------------------------------------------------
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class Connection:
+    """What a handler may touch of the connection it serves (see `Call` in handlers)."""
+
+    id: int
+    stream: trio.SocketStream
+    bus: EventBus
+    limits: ServerLimits
+    nursery: trio.Nursery
+    framing: Framing = Framing.LINE
+    subscriptions: dict[int, Subscription] = field(default_factory=dict)
+    closed: bool = False
+    _send_lock: trio.Lock = field(default_factory=trio.Lock)
+
+    async def send(self, body: bytes) -> None:
+        """Write one framed message, or give up on this connection after `write_timeout`: a
+        client that stops reading must not hold a task (or a subscriber buffer) forever."""
+        if self.closed:
+            raise ConnectionClosed()
+        data = frame(self.framing, body)
+        async with self._send_lock:
+            with trio.move_on_after(self.limits.write_timeout) as scope:
+                try:
+                    await self.stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self.close()
+                    raise ConnectionClosed() from None
+            if scope.cancelled_caught:
+                # A half-written frame leaves the stream unusable: end the connection.
+                log.warning("client stopped reading; closing its connection", conn=self.id)
+                self.close()
+                raise ConnectionClosed()
+
+    def close(self) -> None:
+        self.closed = True
+        for sub in list(self.subscriptions.values()):
+            self.bus.unsubscribe(sub)
+        self.subscriptions.clear()
+        self.nursery.cancel_scope.cancel()
+
+    def add_subscription(self, sub: Subscription) -> None:
+        self.subscriptions[sub.id] = sub
+        self.nursery.start_soon(self._forward, sub)
+
+    def remove_subscription(self, sub_id: int) -> bool:
+        sub = self.subscriptions.pop(sub_id, None)
+        if sub is None:
+            return False
+        self.bus.unsubscribe(sub)
+        return True
+
+    async def _forward(self, sub: Subscription) -> None:
+        try:
+            async for seq, body in sub.receive:
+                if sub.lagged:
+                    break
+                await self.send(body)
+                sub.last_delivered_seq = seq
+            if sub.lagged:
+                self.subscriptions.pop(sub.id, None)
+                log.warning(
+                    "subscriber fell behind; dropping its subscription",
+                    conn=self.id,
+                    subscription=sub.id,
+                    buffer=self.bus.buffer,
+                )
+                notice = DroppedParams(
+                    subscription=sub.id,
+                    last_seq=sub.last_delivered_seq,
+                    reason=f"more than {self.bus.buffer} events waiting; subscribe again",
+                )
+                await self.send(
+                    _encoder.encode(Notification(method=DROPPED_NOTIFICATION, params=notice))
+                )
+        except ConnectionClosed:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+
+
+class RpcServer:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bus: EventBus,
+        limits: Callable[[], ServerLimits],
+        make_call: Callable[[Connection], Any],
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._bus = bus
+        self._limits = limits
+        self._make_call = make_call
+        self._ids = itertools.count(1)
+        self._connections: dict[int, tuple[Connection, trio.CancelScope]] = {}
+        self._accept_scope = trio.CancelScope()
+        self._all_done = trio.Event()
+        self._uid = os.getuid()
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    async def serve(
+        self, listen_sock: stdsocket.socket, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """Accept connections until `stop_accepting()`; then wait for connections to end."""
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(listen_sock))
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            with self._accept_scope:
+                async with listener:
+                    while True:
+                        try:
+                            stream = await listener.accept()
+                        except OSError as exc:  # e.g. EMFILE: back off instead of spinning
+                            log.error("accept failed", error=str(exc))
+                            await trio.sleep(0.1)
+                            continue
+                        nursery.start_soon(self._serve_connection, stream)
+
+    def stop_accepting(self) -> None:
+        self._accept_scope.cancel()
+
+    async def drain(self, grace: float) -> None:
+        """Stop reading new requests everywhere; let in-flight ones finish for up to `grace`."""
+        self.stop_accepting()
+        for _conn, read_scope in self._connections.values():
+            read_scope.cancel()
+        with trio.move_on_after(grace):
+            while self._connections:
+                await self._all_done.wait()
+                self._all_done = trio.Event()
+        for conn, _ in list(self._connections.values()):
+            conn.close()
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        limits = self._limits()
+        read_scope = trio.CancelScope()
+        conn_id = next(self._ids)
+        try:
+            async with trio.open_nursery() as nursery:
+                conn = Connection(conn_id, stream, self._bus, limits, nursery)
+                self._connections[conn_id] = (conn, read_scope)
+                with read_scope:
+                    await self._read_loop(conn, limits)
+                # Reading is over (EOF, bad input, or shutdown): end subscriptions, but let
+                # requests already read finish and send their replies.
+                for sub_id in list(conn.subscriptions):
+                    conn.remove_subscription(sub_id)
+        except Exception:
+            log.exception("connection failed")
+        finally:
+            self._connections.pop(conn_id, None)
+            self._all_done.set()
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _read_loop(self, conn: Connection, limits: ServerLimits) -> None:
+        if len(self._connections) > limits.max_connections:
+            await self._refuse(conn, ErrorCode.UNAVAILABLE, "too many connections to aod")
+            return
+        uid = peer_uid(conn.stream.socket)  # type: ignore[arg-type]
+        if uid != self._uid:
+            log.warning("refused a connection from another user", peer_uid=uid)
+            await self._refuse(
+                conn, ErrorCode.PERMISSION_DENIED, "permission denied: aod serves its owner only"
+            )
+            return
+        reader = FrameReader(conn.stream, limits.max_message_bytes)
+        in_flight = trio.Semaphore(MAX_IN_FLIGHT_PER_CONNECTION)
+        call = self._make_call(conn)
+        while True:
+            try:
+                message = await reader.next()
+            except FrameTooLarge as exc:
+                conn.framing = reader.framing or Framing.LINE
+                await self._refuse(
+                    conn,
+                    ErrorCode.MESSAGE_TOO_LARGE,
+                    f"message too large: the limit is {exc.limit} bytes",
+                    {"limit": exc.limit},
+                )
+                return
+            except BadFrame as exc:
+                conn.framing = reader.framing or Framing.LINE
+                await self._refuse(conn, ErrorCode.PARSE_ERROR, f"parse error: {exc}")
+                return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if message is None:
+                return
+            conn.framing = reader.framing or Framing.LINE
+            try:
+                message.decode("utf-8")
+            except UnicodeDecodeError:
+                await self._refuse(conn, ErrorCode.PARSE_ERROR, "parse error: not UTF-8")
+                return
+            await in_flight.acquire()
+            conn.nursery.start_soon(self._answer, conn, call, message, in_flight)
+
+    async def _answer(
+        self, conn: Connection, call: Any, message: bytes, in_flight: trio.Semaphore
+    ) -> None:
+        try:
+            reply = await self._dispatcher.handle(message, call)
+            if reply is not None:
+                await conn.send(reply)
+        except ConnectionClosed:
+            pass
+        finally:
+            in_flight.release()
+
+    async def _refuse(self, conn: Connection, code: int, message: str, data: Any = None) -> None:
+        """Send one error and stop reading; the connection then closes."""
+        try:
+            await conn.send(error_reply(None, code, message, data))
+        except ConnectionClosed:
+            pass

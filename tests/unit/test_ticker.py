@@ -1,0 +1,80 @@
+"""The tick's cadence under a virtual clock: a 5 s interval is tested in microseconds."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from aod.poller import Ticker
+
+
+@pytest.fixture
+def autojump_clock() -> MockClock:
+    return MockClock(autojump_threshold=0)
+
+
+async def test_ticks_every_interval(autojump_clock: MockClock) -> None:
+    started: list[float] = []
+
+    async def tick() -> None:
+        started.append(trio.current_time())
+
+    ticker = Ticker(lambda: 5.0, tick)
+    origin = trio.current_time()
+    with trio.move_on_after(60.5):
+        await ticker.run()
+    assert [round(t - origin, 6) for t in started] == [5.0 * i for i in range(13)]
+    assert ticker.stats.count == 13
+    assert ticker.stats.skipped == 0
+
+
+async def test_an_overrunning_tick_skips_instead_of_stacking(autojump_clock: MockClock) -> None:
+    started: list[float] = []
+
+    async def tick() -> None:
+        started.append(trio.current_time())
+        if len(started) == 2:
+            await trio.sleep(12)  # overruns two and a bit intervals
+
+    ticker = Ticker(lambda: 5.0, tick)
+    origin = trio.current_time()
+    with trio.move_on_after(31):
+        await ticker.run()
+    # 0, 5 (runs until 17), then the grid resumes at 20 — never a burst of catch-up ticks.
+    assert [round(t - origin, 6) for t in started] == [0, 5, 20, 25, 30]
+    assert ticker.stats.skipped == 2
+    assert ticker.stats.last_duration == 0
+
+
+async def test_a_failing_tick_does_not_stop_the_next(autojump_clock: MockClock) -> None:
+    calls = 0
+
+    async def tick() -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("probe blew up")
+
+    ticker = Ticker(lambda: 1.0, tick)
+    with trio.move_on_after(3.5):
+        await ticker.run()
+    assert calls == 4
+
+
+async def test_poke_runs_a_tick_now_and_new_interval_applies(autojump_clock: MockClock) -> None:
+    interval = 5.0
+    started: list[float] = []
+
+    async def tick() -> None:
+        started.append(trio.current_time())
+
+    ticker = Ticker(lambda: interval, tick)
+    origin = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker.run)
+        await trio.sleep(7)
+        interval = 1.0
+        ticker.poke()
+        await trio.sleep(2.5)
+        nursery.cancel_scope.cancel()
+    assert [round(t - origin, 6) for t in started] == [0, 5, 7, 8, 9]
