@@ -47,8 +47,8 @@ def run(locations: Locations, *, log_level: str | None = None, log_format: str |
 
     store = Store(locations.state_dir)
     try:
-        store.prepare()
         store.acquire_lock()
+        store.prepare()  # sweeps temp files, so only while holding the lock
     except AlreadyRunning as exc:
         who = f"pid {exc.pid}" if exc.pid else "another process"
         print(

@@ -1,0 +1,593 @@
+"""The state directory. Nothing else in aod reads or writes it (docs/storage.md).
+
+    <root>/aod.lock                      flock'd by the running aod; holds its pid
+    <root>/sessions/<id>/session.json    the session record (pretty JSON, atomic replace)
+    <root>/sessions/<id>/journal.jsonl   append-only events, one JSON object per line
+    <root>/ledger/                       reaction intents and outcomes (later)
+    <root>/archive/<id>/                 ended sessions, moved here whole and kept
+    <root>/quarantine/                   files that failed to decode, moved aside, never deleted
+
+Guarantees: a crash at any instant leaves every record old or new, never torn; a write based on
+a stale `rev` is refused (`StaleRevision`), so concurrent read-modify-write cycles cannot lose
+updates; a record this aod cannot decode is quarantined and reported, and aod carries on.
+
+Every operation has a synchronous core (`*_sync`, usable from any thread or from a plain script
+such as the crash-test writer) and an async face for the daemon, which runs the same core in a
+worker thread (`trio.to_thread.run_sync`) so a slow disk never stalls the event loop. Call
+`acquire_lock()` and then `prepare()` before anything else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import msgspec
+import structlog
+import trio
+
+from aod.model import SCHEMA_VERSION, SESSION_ID_PATTERN, Session, validate_session_id
+from aod.paths import ensure_private_dir
+
+T = TypeVar("T")
+
+SESSIONS_DIR: Final = "sessions"
+LEDGER_DIR: Final = "ledger"
+ARCHIVE_DIR: Final = "archive"
+QUARANTINE_DIR: Final = "quarantine"
+LOCK_FILE: Final = "aod.lock"
+SESSION_FILE: Final = "session.json"
+JOURNAL_FILE: Final = "journal.jsonl"
+# Temp files are hidden siblings of their target, `.<name>.<random>.tmp`, so that os.replace
+# stays within one directory (one filesystem) and prepare() can recognise crash leftovers.
+TEMP_PREFIX: Final = "."
+TEMP_SUFFIX: Final = ".tmp"
+TAIL_BLOCK_BYTES: Final = 64 * 1024
+
+QuarantineCallback = Callable[[Path, Path, str], None]
+"""on_quarantine(original_path, quarantine_path, reason)"""
+
+
+class AlreadyRunning(Exception):
+    """Another process holds the state directory's lock."""
+
+    def __init__(self, pid: int | None, lock_path: Path) -> None:
+        self.pid = pid
+        self.lock_path = lock_path
+        holder = f"pid {pid}" if pid is not None else "a process that has not written its pid yet"
+        super().__init__(
+            f"another aod is already running ({holder}); it holds {lock_path}. "
+            "Stop that one first, or point this one at another state directory (--state-dir)."
+        )
+
+
+class StaleRevision(Exception):
+    """A write was based on an older revision than the one on disk. Re-read, re-apply, retry."""
+
+    def __init__(self, session_id: str, expected_rev: int, actual_rev: int) -> None:
+        self.session_id = session_id
+        self.expected_rev = expected_rev
+        self.actual_rev = actual_rev
+        super().__init__(
+            f"session {session_id}: the write was based on rev {expected_rev}, but the stored "
+            f"record is at rev {actual_rev}; re-read it and apply the change again"
+        )
+
+
+class UnsupportedSchema(Exception):
+    """A record was written by a newer aod. It is left exactly as it is: neither rewritten
+    (which would drop what this version does not know) nor quarantined (it is not corrupt)."""
+
+    def __init__(self, path: Path, schema: int) -> None:
+        self.path = path
+        self.schema = schema
+        super().__init__(
+            f"{path} was written by a newer aod (record schema {schema}; this aod understands "
+            f"schema {SCHEMA_VERSION} and older). Upgrade aod; the file has been left untouched."
+        )
+
+
+class NoSuchSession(LookupError):
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(f"no session {session_id!r} in the state directory")
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    original: Path
+    moved_to: Path
+    reason: str
+
+
+class _Corrupt(Exception):
+    """Internal: the bytes of a record cannot be decoded; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Header(msgspec.Struct):
+    """The two fields every record has, decoded first: the schema decides how (and whether) to
+    decode the rest, so a newer record is recognised even if its other fields changed shape."""
+
+    schema: int
+    rev: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding.
+# ---------------------------------------------------------------------------------------------
+
+
+def encode_record(record: msgspec.Struct) -> bytes:
+    """The exact bytes a record is stored as. Indented, so a human can read (and in an
+    emergency repair) a record with an editor; deterministic, so unchanged records compare equal."""
+    return msgspec.json.format(msgspec.json.encode(record), indent=2) + b"\n"
+
+
+def _decode_session(data: bytes, path: Path, expected_id: str) -> Session:
+    try:
+        header = msgspec.json.decode(data, type=_Header)
+    except msgspec.DecodeError as error:
+        raise _Corrupt(f"no valid record header: {error}") from None
+    if header.schema > SCHEMA_VERSION:
+        raise UnsupportedSchema(path, header.schema)
+    if header.schema < 1 or header.rev < 0:
+        raise _Corrupt(f"impossible header: schema {header.schema}, rev {header.rev}")
+    # An older schema decodes with today's type: fields added since take their defaults, and the
+    # next write stores the record at SCHEMA_VERSION. (Incompatible changes would migrate here.)
+    try:
+        session = msgspec.json.decode(data, type=Session)
+    except msgspec.DecodeError as error:
+        raise _Corrupt(str(error)) from None
+    if session.id != expected_id:
+        raise _Corrupt(f"record id {session.id!r} does not match its directory {expected_id!r}")
+    return session
+
+
+def _decode_journal_line(line: bytes) -> dict[str, Any] | None:
+    """An entry, or None for a blank line or the remains of an append cut short by a crash
+    (which a later append pushed off the end of the file by starting on a fresh line)."""
+    if not line.strip():
+        return None
+    try:
+        value = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Filesystem primitives (synchronous).
+# ---------------------------------------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the directory's entries (a new name, a rename) durable, not just the file data."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # os.write is unbuffered (nothing to flush) but may write less than asked.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _make_private_dir(path: Path) -> None:
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        return
+    _fsync_dir(path.parent)
+
+
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` such that a crash at any instant leaves the old bytes or the
+    new ones, never a mix: write a temp file beside it, fsync it, rename it over the target
+    (atomic within a directory), then fsync the directory so the rename itself survives."""
+    fd, temp_name = tempfile.mkstemp(
+        prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent
+    )
+    try:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp_name, path)
+    except BaseException:
+        # A crash (kill -9, power loss) skips this; prepare() sweeps what it leaves behind.
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _is_temp_leftover(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+def _claim_unused_name(directory: Path, base: str, *, as_directory: bool) -> Path:
+    """Create an empty placeholder named `base`, `base.1`, `base.2`, ... (the first that is free)
+    and return its path; the caller then renames its file or directory over the placeholder.
+    Creating is atomic and fails if the name exists, so nothing earlier is ever replaced."""
+    for attempt in itertools.count():
+        candidate = directory / (base if attempt == 0 else f"{base}.{attempt}")
+        try:
+            if as_directory:
+                os.mkdir(candidate, 0o700)
+            else:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                os.close(os.open(candidate, flags, 0o600))
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable: itertools.count() never ends")
+
+
+def _complete_lines_backwards(
+    fd: int, size: int, block: int = TAIL_BLOCK_BYTES
+) -> Iterator[bytes]:
+    """Yield the complete lines among the first `size` bytes of `fd`, last line first, without
+    their newline. Reads backwards block by block, so the cost follows what the caller consumes,
+    not the file size. Bytes after the final newline are an append cut short; they are skipped."""
+    position = size
+    pending = b""  # bytes from `position` on that are not yielded yet
+    torn_tail_dropped = False
+    while position > 0:
+        step = min(block, position)
+        position -= step
+        pending = os.pread(fd, step, position) + pending
+        if not torn_tail_dropped:
+            last_newline = pending.rfind(b"\n")
+            if last_newline == -1:
+                continue  # still inside the torn tail (or one huge unterminated line)
+            pending = pending[: last_newline + 1]
+            torn_tail_dropped = True
+        # `pending` ends with a newline; every line that also has a newline before it is whole.
+        end = len(pending) - 1
+        start = pending.rfind(b"\n", 0, end)
+        while start != -1:
+            yield pending[start + 1 : end]
+            end = start
+            start = pending.rfind(b"\n", 0, end)
+        pending = pending[: end + 1]
+    if torn_tail_dropped:
+        yield pending[:-1]  # the first line of the file: its start is the start of the file
+
+
+def _read_pid(fd: int) -> int | None:
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdecimal() else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The store.
+# ---------------------------------------------------------------------------------------------
+
+
+class Store:
+    """The state directory at `root`. Thread-safe; one instance per process is expected.
+
+    `on_quarantine(original_path, quarantine_path, reason)` is called once per quarantined file,
+    in the caller's thread (for the async methods: in the calling trio task, after the worker
+    thread has finished), after the warning has been logged.
+    """
+
+    def __init__(self, root: Path, on_quarantine: QuarantineCallback | None = None) -> None:
+        self.root = Path(root)
+        self.on_quarantine = on_quarantine
+        self._lock_fd: int | None = None
+        # One lock per session id: a read-compare-write of a record (or a journal append, or an
+        # archive move) is never interleaved with another on the same session in this process.
+        self._session_locks: dict[str, threading.Lock] = {}
+        self._session_locks_guard = threading.Lock()
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_FILE
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def acquire_lock(self) -> None:
+        """Take the single-instance lock or raise AlreadyRunning naming the holder's pid.
+
+        flock is tied to the open file, so the kernel drops it when this process dies, however
+        it dies; there is no stale lock to clean up. The fd is close-on-exec so that children
+        (tmux, agents) never inherit it and keep the lock alive after aod exits. Idempotent.
+        """
+        if self._lock_fd is not None:
+            return
+        ensure_private_dir(self.root)
+        # No O_TRUNC: until we hold the lock, the file's content is the holder's pid.
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            raise AlreadyRunning(holder, self.lock_path) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._lock_fd = fd
+
+    def release_lock(self) -> None:
+        """Release the lock (also released automatically when the process exits). The file is
+        kept: deleting a lock file lets two processes lock two different files."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)  # leave no pid behind for a human to chase
+        finally:
+            os.close(fd)
+
+    def prepare(self) -> None:
+        """Create the layout (directories 0700, owned by us) and delete temp files left by a
+        crash mid-write. Call it while holding the lock: another aod's temp files are live."""
+        ensure_private_dir(self.root)
+        for name in (SESSIONS_DIR, LEDGER_DIR, ARCHIVE_DIR, QUARANTINE_DIR):
+            ensure_private_dir(self.root / name)
+        swept = self._sweep_temp_leftovers()
+        if swept:
+            structlog.get_logger().info(
+                "store.swept_temp_files", count=len(swept), files=[str(p) for p in swept]
+            )
+
+    def _sweep_temp_leftovers(self) -> list[Path]:
+        # Only where aod writes; archive/ and quarantine/ are left exactly as they are.
+        directories = [self.root]
+        for name in (SESSIONS_DIR, LEDGER_DIR):
+            directories.extend(Path(path) for path, _, _ in os.walk(self.root / name))
+        swept: list[Path] = []
+        for directory in directories:
+            with os.scandir(directory) as entries:
+                leftovers = [
+                    Path(entry.path)
+                    for entry in entries
+                    if _is_temp_leftover(entry.name) and entry.is_file(follow_symlinks=False)
+                ]
+            for path in leftovers:
+                path.unlink(missing_ok=True)
+                swept.append(path)
+        return swept
+
+    # -- async API (for the daemon) --------------------------------------------------------
+
+    async def count_sessions(self) -> int:
+        return await self._in_thread(lambda _found: self._count_sessions())
+
+    async def list_sessions(self) -> list[Session]:
+        return await self._in_thread(self._list_sessions)
+
+    async def get_session(self, id: str) -> Session | None:
+        return await self._in_thread(lambda found: self._get_session(id, found))
+
+    async def put_session(self, session: Session, expected_rev: int) -> Session:
+        return await self._in_thread(lambda found: self._put_session(session, expected_rev, found))
+
+    async def append_journal(self, id: str, entry: msgspec.Struct | dict[str, Any]) -> None:
+        await self._in_thread(lambda _found: self._append_journal(id, entry))
+
+    async def journal_tail(self, id: str, n: int) -> list[dict[str, Any]]:
+        return await self._in_thread(lambda _found: self._journal_tail(id, n))
+
+    async def archive_session(self, id: str) -> None:
+        await self._in_thread(lambda _found: self._archive_session(id))
+
+    # -- sync API (same semantics; for scripts, tests and threads) -------------------------
+
+    def count_sessions_sync(self) -> int:
+        return self._inline(lambda _found: self._count_sessions())
+
+    def list_sessions_sync(self) -> list[Session]:
+        return self._inline(self._list_sessions)
+
+    def get_session_sync(self, id: str) -> Session | None:
+        return self._inline(lambda found: self._get_session(id, found))
+
+    def put_session_sync(self, session: Session, expected_rev: int) -> Session:
+        return self._inline(lambda found: self._put_session(session, expected_rev, found))
+
+    def append_journal_sync(self, id: str, entry: msgspec.Struct | dict[str, Any]) -> None:
+        self._inline(lambda _found: self._append_journal(id, entry))
+
+    def journal_tail_sync(self, id: str, n: int) -> list[dict[str, Any]]:
+        return self._inline(lambda _found: self._journal_tail(id, n))
+
+    def archive_session_sync(self, id: str) -> None:
+        self._inline(lambda _found: self._archive_session(id))
+
+    # -- plumbing: where the work runs, and reporting quarantines in the caller's thread ------
+
+    async def _in_thread(self, work: Callable[[list[Quarantined]], T]) -> T:
+        found: list[Quarantined] = []
+        try:
+            return await trio.to_thread.run_sync(work, found)
+        finally:
+            self._announce(found)
+
+    def _inline(self, work: Callable[[list[Quarantined]], T]) -> T:
+        found: list[Quarantined] = []
+        try:
+            return work(found)
+        finally:
+            self._announce(found)
+
+    def _announce(self, found: list[Quarantined]) -> None:
+        for item in found:
+            structlog.get_logger().warning(
+                "store.quarantined",
+                path=str(item.original),
+                moved_to=str(item.moved_to),
+                reason=item.reason,
+                hint="aod cannot decode this file and moved it aside; see docs/storage.md",
+            )
+            if self.on_quarantine is not None:
+                self.on_quarantine(item.original, item.moved_to, item.reason)
+
+    def _lock_for(self, session_id: str) -> threading.Lock:
+        with self._session_locks_guard:
+            return self._session_locks.setdefault(session_id, threading.Lock())
+
+    def _session_dir(self, session_id: str) -> Path:
+        # The one place a session id becomes a path: validated here, so no caller can escape.
+        return self.root / SESSIONS_DIR / validate_session_id(session_id)
+
+    # -- the synchronous core --------------------------------------------------------------
+
+    def _session_ids(self) -> list[str]:
+        """Session directories, sorted. Entries that are not valid ids or not real directories
+        were not made by aod and are ignored (not touched)."""
+        with os.scandir(self.root / SESSIONS_DIR) as entries:
+            return sorted(
+                entry.name
+                for entry in entries
+                if SESSION_ID_PATTERN.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+            )
+
+    def _count_sessions(self) -> int:
+        sessions = self.root / SESSIONS_DIR
+        return sum(1 for sid in self._session_ids() if (sessions / sid / SESSION_FILE).exists())
+
+    def _list_sessions(self, found: list[Quarantined]) -> list[Session]:
+        sessions = []
+        for session_id in self._session_ids():
+            loaded = self._get_session(session_id, found)
+            if loaded is not None:
+                sessions.append(loaded)
+        return sessions
+
+    def _get_session(self, session_id: str, found: list[Quarantined]) -> Session | None:
+        validate_session_id(session_id)  # before the id becomes a key in the lock table
+        with self._lock_for(session_id):
+            loaded = self._read_session_locked(session_id, found)
+        return None if loaded is None else loaded[0]
+
+    def _read_session_locked(
+        self, session_id: str, found: list[Quarantined]
+    ) -> tuple[Session, bytes] | None:
+        """The record and its exact bytes; None if absent or just quarantined. Caller holds the
+        session's lock (quarantining moves the file)."""
+        path = self._session_dir(session_id) / SESSION_FILE
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return _decode_session(data, path, session_id), data
+        except _Corrupt as corrupt:
+            found.append(self._quarantine(path, corrupt.reason))
+            return None
+
+    def _put_session(
+        self, session: Session, expected_rev: int, found: list[Quarantined]
+    ) -> Session:
+        session_id = validate_session_id(session.id)
+        if expected_rev < 0:
+            raise ValueError(f"expected_rev must be >= 0 (0 for a new record), not {expected_rev}")
+        with self._lock_for(session_id):
+            current = self._read_session_locked(session_id, found)
+            current_rev = 0 if current is None else current[0].rev
+            if current_rev != expected_rev:
+                raise StaleRevision(session_id, expected_rev, current_rev)
+            if current is not None:
+                stored, stored_bytes = current
+                same = msgspec.structs.replace(session, schema=SCHEMA_VERSION, rev=current_rev)
+                if encode_record(same) == stored_bytes:
+                    return stored  # nothing changed: no write, no new rev, mtime untouched
+            new = msgspec.structs.replace(session, schema=SCHEMA_VERSION, rev=expected_rev + 1)
+            directory = self._session_dir(session_id)
+            _make_private_dir(directory)
+            replace_atomically(directory / SESSION_FILE, encode_record(new))
+            return new
+
+    def _quarantine(self, path: Path, reason: str) -> Quarantined:
+        quarantine = self.root / QUARANTINE_DIR
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        # e.g. 20250102T030405Z-sessions.fix-login.session.json: when, and where it came from.
+        base = f"{stamp}-" + ".".join(path.relative_to(self.root).parts)
+        target = _claim_unused_name(quarantine, base, as_directory=False)
+        os.replace(path, target)  # over our own empty placeholder, nothing else
+        _fsync_dir(quarantine)
+        _fsync_dir(path.parent)
+        return Quarantined(original=path, moved_to=target, reason=reason)
+
+    def _append_journal(self, session_id: str, entry: msgspec.Struct | dict[str, Any]) -> None:
+        directory = self._session_dir(session_id)
+        line = msgspec.json.encode(entry)  # compact JSON never contains a raw newline
+        if not line.startswith(b"{"):
+            raise TypeError(f"a journal entry must encode to a JSON object, not {line[:40]!r}")
+        with self._lock_for(session_id):
+            try:
+                fd = os.open(
+                    directory / JOURNAL_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+                )
+            except FileNotFoundError:
+                raise NoSuchSession(session_id) from None
+            try:
+                size = os.fstat(fd).st_size
+                # An append cut short by a crash left a line without its newline: start on a
+                # fresh line, so this entry is not glued to the torn one and lost with it.
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = b"\n" + line
+                _write_all(fd, line + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if size == 0:
+                _fsync_dir(directory)  # the file may be new: make its name durable too
+
+    def _journal_tail(self, session_id: str, n: int) -> list[dict[str, Any]]:
+        path = self._session_dir(session_id) / JOURNAL_FILE
+        if n < 0:
+            raise ValueError(f"n must be >= 0, not {n}")
+        if n == 0:
+            return []
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return []
+        entries: list[dict[str, Any]] = []
+        try:
+            for line in _complete_lines_backwards(fd, os.fstat(fd).st_size):
+                entry = _decode_journal_line(line)
+                if entry is not None:
+                    entries.append(entry)
+                    if len(entries) == n:
+                        break
+        finally:
+            os.close(fd)
+        entries.reverse()
+        return entries
+
+    def _archive_session(self, session_id: str) -> Path:
+        source = self._session_dir(session_id)
+        archive = self.root / ARCHIVE_DIR
+        with self._lock_for(session_id):
+            if not source.is_dir():
+                raise NoSuchSession(session_id)
+            # archive/<id>, or archive/<id>.1, ... when a session of that id was archived before.
+            # Ids contain no '.', so these names never collide with another session's.
+            target = _claim_unused_name(archive, session_id, as_directory=True)
+            os.rename(source, target)  # a directory may replace an empty one: our placeholder
+            _fsync_dir(archive)
+            _fsync_dir(source.parent)
+        return target
