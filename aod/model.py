@@ -55,13 +55,109 @@ class Record(msgspec.Struct, kw_only=True, frozen=True):
     rev: int = 0
 
 
+# ---------------------------------------------------------------------------------------------
+# Sessions on real runtimes (issue 3). New fields all have defaults (see the module docstring).
+# ---------------------------------------------------------------------------------------------
+
+ACTIVITIES: Final = ("active", "ready", "idle", "waiting_input", "blocked", "exited", "unknown")
+"""What the agent is doing, orthogonal to the session state (DESIGN.md §5).
+
+active: working on a turn. ready: at its prompt, never given work yet or just started.
+idle: at its prompt after finishing a turn. waiting_input: asks a human (permission, question).
+blocked: cannot go on by itself (an error screen, a first-run dialog it cannot pass).
+exited: the agent process is gone (definite evidence only). unknown: no trustworthy signal.
+"""
+
+# A project name is a directory name, a tmux session name prefix and a config key.
+PROJECT_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def validate_project_name(value: object) -> str:
+    if (
+        not isinstance(value, str)
+        or PROJECT_NAME_PATTERN.fullmatch(value) is None
+        or value in (".", "..")
+        or value.endswith(".")
+    ):
+        raise ValueError(
+            f"invalid project name {value!r}: use 1 to 63 characters from A-Z, a-z, 0-9, '.', "
+            "'_' and '-', starting with a letter or digit"
+        )
+    return value
+
+
+class RuntimeHandle(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """Where a session's agent runs; enough to find it again after aod restarts."""
+
+    kind: str
+    """`tmux` or `process`."""
+    name: str
+    """tmux: the session name on aod's tmux server. process: the session id."""
+    pane_id: str | None = None
+    """tmux: the pane id (`%12`), the exact target once known."""
+    pid: int | None = None
+    """The agent's process id (tmux: the pane's process)."""
+    log_path: str | None = None
+    """process: the file the agent's output goes to."""
+    socket: str | None = None
+    """tmux: the server socket name (`-L`)."""
+
+
+class Project(Record, kw_only=True, frozen=True):
+    """A registered repository (`aoctl project add`). Settings left null come from config."""
+
+    name: str
+    path: str
+    """Absolute path of the repository's main working tree (or the bare repository)."""
+    default_branch: str
+    remote: str | None = None
+    """Name of the remote PRs go to (`origin`), if any."""
+    remote_url: str | None = None
+    agent: str | None = None
+    forge: str = "local"
+    created_at: str = ""
+
+
+class Delivery(msgspec.Struct, kw_only=True, frozen=True):
+    """A message queued for an agent (sessions/<id>/outbox/). Delivered in seq order, one at a time."""
+
+    seq: int
+    text: str
+    source: str = "user"
+    """Who asked: `user` (aoctl send), `prompt` (the first prompt), later `reaction:<key>`."""
+    queued_at: str = ""
+
+
 class Session(Record, kw_only=True, frozen=True):
-    """One agent session. Minimal for now; later issues extend it (new fields need defaults)."""
+    """One agent working on one task in its own workspace, branch and runtime."""
 
     id: str
     project: str
     state: str = "spawning"
+    reason: str = ""
+    """Why the session is in its state (shown by `aoctl status`; e.g. the spawn error)."""
+    since: str = ""
+    """ISO 8601 UTC time the session entered `state`."""
     created_at: str
     """ISO 8601 UTC (see `iso_utc`)."""
     updated_at: str
     """ISO 8601 UTC (see `iso_utc`)."""
+    issue: str | None = None
+    task: str | None = None
+    title: str | None = None
+    agent: str = ""
+    branch: str = ""
+    base_branch: str = ""
+    workspace: str = ""
+    """Absolute path of the session's worktree (or clone)."""
+    workspace_kind: str = "worktree"
+    runtime: RuntimeHandle | None = None
+    activity: str = "unknown"
+    activity_at: str = ""
+    port_base: int = 0
+    delivered_seq: int = 0
+    """The highest outbox seq that was delivered (or given up on)."""
+    agent_session: str | None = None
+    """The agent's own conversation id, when known (used to resume on restore)."""
+    wip_ref: str | None = None
+    """`refs/ao/wip/<id>` once uncommitted work was snapshotted there."""

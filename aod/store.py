@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -34,12 +35,23 @@ import msgspec
 import structlog
 import trio
 
-from aod.model import SCHEMA_VERSION, SESSION_ID_PATTERN, Session, validate_session_id
+from aod.model import (
+    SCHEMA_VERSION,
+    SESSION_ID_PATTERN,
+    Delivery,
+    Project,
+    Session,
+    validate_project_name,
+    validate_session_id,
+)
 from aod.paths import ensure_private_dir
 
 T = TypeVar("T")
 
 SESSIONS_DIR: Final = "sessions"
+PROJECTS_DIR: Final = "projects"
+COUNTERS_DIR: Final = "counters"
+OUTBOX_DIR: Final = "outbox"
 LEDGER_DIR: Final = "ledger"
 ARCHIVE_DIR: Final = "archive"
 QUARANTINE_DIR: Final = "quarantine"
@@ -135,7 +147,17 @@ def encode_record(record: msgspec.Struct) -> bytes:
     return msgspec.json.format(msgspec.json.encode(record), indent=2) + b"\n"
 
 
+R = TypeVar("R", bound=msgspec.Struct)
+
+
 def _decode_session(data: bytes, path: Path, expected_id: str) -> Session:
+    session = _decode_record(data, path, Session)
+    if session.id != expected_id:
+        raise _Corrupt(f"record id {session.id!r} does not match its directory {expected_id!r}")
+    return session
+
+
+def _decode_record(data: bytes, path: Path, kind: type[R]) -> R:
     try:
         header = msgspec.json.decode(data, type=_Header)
     except msgspec.DecodeError as error:
@@ -147,12 +169,9 @@ def _decode_session(data: bytes, path: Path, expected_id: str) -> Session:
     # An older schema decodes with today's type: fields added since take their defaults, and the
     # next write stores the record at SCHEMA_VERSION. (Incompatible changes would migrate here.)
     try:
-        session = msgspec.json.decode(data, type=Session)
+        return msgspec.json.decode(data, type=kind)
     except msgspec.DecodeError as error:
         raise _Corrupt(str(error)) from None
-    if session.id != expected_id:
-        raise _Corrupt(f"record id {session.id!r} does not match its directory {expected_id!r}")
-    return session
 
 
 def _decode_journal_line(line: bytes) -> dict[str, Any] | None:
@@ -343,7 +362,7 @@ class Store:
         """Create the layout (directories 0700, owned by us) and delete temp files left by a
         crash mid-write. Call it while holding the lock: another aod's temp files are live."""
         ensure_private_dir(self.root)
-        for name in (SESSIONS_DIR, LEDGER_DIR, ARCHIVE_DIR, QUARANTINE_DIR):
+        for name in (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, ARCHIVE_DIR, QUARANTINE_DIR):
             ensure_private_dir(self.root / name)
         swept = self._sweep_temp_leftovers()
         if swept:
@@ -354,7 +373,7 @@ class Store:
     def _sweep_temp_leftovers(self) -> list[Path]:
         # Only where aod writes; archive/ and quarantine/ are left exactly as they are.
         directories = [self.root]
-        for name in (SESSIONS_DIR, LEDGER_DIR):
+        for name in (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR):
             directories.extend(Path(path) for path, _, _ in os.walk(self.root / name))
         swept: list[Path] = []
         for directory in directories:
@@ -591,3 +610,196 @@ class Store:
             _fsync_dir(archive)
             _fsync_dir(source.parent)
         return target
+
+    # -- projects ------------------------------------------------------------------------------
+
+    def _project_path(self, name: str) -> Path:
+        return self.root / PROJECTS_DIR / f"{validate_project_name(name)}.json"
+
+    def _get_project(self, name: str, found: list[Quarantined]) -> Project | None:
+        path = self._project_path(name)
+        with self._lock_for(f"project:{name}"):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                return None
+            try:
+                project = _decode_record(data, path, Project)
+            except _Corrupt as corrupt:
+                found.append(self._quarantine(path, corrupt.reason))
+                return None
+        if project.name != name:
+            found.append(self._quarantine(path, f"record name {project.name!r} != file {name!r}"))
+            return None
+        return project
+
+    def _list_projects(self, found: list[Quarantined]) -> list[Project]:
+        projects = []
+        with os.scandir(self.root / PROJECTS_DIR) as entries:
+            names = sorted(
+                entry.name[: -len(".json")]
+                for entry in entries
+                if entry.name.endswith(".json") and not entry.name.startswith(".")
+            )
+        for name in names:
+            try:
+                validate_project_name(name)
+            except ValueError:
+                continue
+            project = self._get_project(name, found)
+            if project is not None:
+                projects.append(project)
+        return projects
+
+    def _put_project(self, project: Project, expected_rev: int, found: list[Quarantined]) -> Project:
+        path = self._project_path(project.name)
+        with self._lock_for(f"project:{project.name}"):
+            current_rev = 0
+            try:
+                current_rev = _decode_record(path.read_bytes(), path, Project).rev
+            except FileNotFoundError:
+                pass
+            except _Corrupt as corrupt:
+                found.append(self._quarantine(path, corrupt.reason))
+            if current_rev != expected_rev:
+                raise StaleRevision(project.name, expected_rev, current_rev)
+            new = msgspec.structs.replace(project, schema=SCHEMA_VERSION, rev=expected_rev + 1)
+            replace_atomically(path, encode_record(new))
+            return new
+
+    def _remove_project(self, name: str) -> bool:
+        """Move the project's record to archive/projects/ (kept, like everything removed)."""
+        path = self._project_path(name)
+        with self._lock_for(f"project:{name}"):
+            if not path.exists():
+                return False
+            archive = self.root / ARCHIVE_DIR / PROJECTS_DIR
+            _make_private_dir(archive)
+            target = _claim_unused_name(archive, path.name, as_directory=False)
+            os.replace(path, target)
+            _fsync_dir(archive)
+            _fsync_dir(path.parent)
+            return True
+
+    async def list_projects(self) -> list[Project]:
+        return await self._in_thread(self._list_projects)
+
+    async def get_project(self, name: str) -> Project | None:
+        return await self._in_thread(lambda found: self._get_project(name, found))
+
+    async def put_project(self, project: Project, expected_rev: int) -> Project:
+        return await self._in_thread(lambda found: self._put_project(project, expected_rev, found))
+
+    async def remove_project(self, name: str) -> bool:
+        return await self._in_thread(lambda _found: self._remove_project(name))
+
+    # -- session ids -----------------------------------------------------------------------------
+
+    def _reserve_session_id(self, prefix: str) -> str:
+        """The next free `<prefix>-<n>`, made to exist (its directory) before it is returned, so
+        two spawns can never get the same id and an archived id is never handed out again.
+
+        The counter only ever grows; a crash between bumping it and creating the directory
+        skips a number, which is harmless."""
+        validate_session_id(f"{prefix}-1")
+        counter = self.root / COUNTERS_DIR / f"{prefix}.json"
+        with self._lock_for(f"counter:{prefix}"):
+            try:
+                n = int(msgspec.json.decode(counter.read_bytes()).get("next", 1))
+            except (FileNotFoundError, msgspec.DecodeError, AttributeError, TypeError, ValueError):
+                n = 1
+            while True:
+                session_id = f"{prefix}-{n}"
+                n += 1
+                taken = (self.root / ARCHIVE_DIR / session_id).exists()
+                if not taken:
+                    replace_atomically(counter, msgspec.json.encode({"next": n}))
+                    try:
+                        os.mkdir(self.root / SESSIONS_DIR / session_id, 0o700)
+                    except FileExistsError:
+                        continue
+                    _fsync_dir(self.root / SESSIONS_DIR)
+                    return session_id
+
+    async def reserve_session_id(self, prefix: str) -> str:
+        return await self._in_thread(lambda _found: self._reserve_session_id(prefix))
+
+    def _release_session_id(self, session_id: str) -> None:
+        """Give up a reserved id whose session never got a record (spawn failed early): remove
+        its empty directory. The number is not reused."""
+        directory = self._session_dir(session_id)
+        with self._lock_for(session_id):
+            if directory.is_dir() and not (directory / SESSION_FILE).exists():
+                shutil.rmtree(directory, ignore_errors=True)
+
+    async def release_session_id(self, session_id: str) -> None:
+        await self._in_thread(lambda _found: self._release_session_id(session_id))
+
+    # -- the outbox: messages waiting to be delivered to a session's agent ----------------------
+
+    def _outbox(self, session_id: str) -> Path:
+        return self._session_dir(session_id) / OUTBOX_DIR
+
+    def _enqueue(self, session_id: str, text: str, source: str, queued_at: str) -> Delivery:
+        directory = self._session_dir(session_id)
+        outbox = directory / OUTBOX_DIR
+        with self._lock_for(f"outbox:{session_id}"):
+            if not directory.is_dir():
+                raise NoSuchSession(session_id)
+            _make_private_dir(outbox)
+            seq_file = outbox / "seq"
+            try:
+                seq = int(seq_file.read_bytes().strip() or b"0") + 1
+            except (FileNotFoundError, ValueError):
+                seq = 1 + max((int(p.stem) for p in outbox.glob("*.json") if p.stem.isdecimal()), default=0)
+            replace_atomically(seq_file, str(seq).encode())
+            delivery = Delivery(seq=seq, text=text, source=source, queued_at=queued_at)
+            replace_atomically(outbox / f"{seq:08d}.json", msgspec.json.encode(delivery))
+            return delivery
+
+    def _pending(self, session_id: str, found: list[Quarantined]) -> list[Delivery]:
+        outbox = self._outbox(session_id)
+        with self._lock_for(f"outbox:{session_id}"):
+            try:
+                paths = sorted(p for p in outbox.glob("*.json") if p.stem.isdecimal())
+            except FileNotFoundError:
+                return []
+            pending = []
+            for path in paths:
+                try:
+                    pending.append(msgspec.json.decode(path.read_bytes(), type=Delivery))
+                except FileNotFoundError:
+                    continue
+                except msgspec.DecodeError as error:
+                    found.append(self._quarantine(path, str(error)))
+            return pending
+
+    def _complete(self, session_id: str, seq: int) -> None:
+        path = self._outbox(session_id) / f"{seq:08d}.json"
+        with self._lock_for(f"outbox:{session_id}"):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return
+            _fsync_dir(path.parent)
+
+    async def enqueue(self, session_id: str, text: str, source: str, queued_at: str) -> Delivery:
+        return await self._in_thread(lambda _f: self._enqueue(session_id, text, source, queued_at))
+
+    async def pending_deliveries(self, session_id: str) -> list[Delivery]:
+        return await self._in_thread(lambda found: self._pending(session_id, found))
+
+    async def complete_delivery(self, session_id: str, seq: int) -> None:
+        await self._in_thread(lambda _found: self._complete(session_id, seq))
+
+    def session_dir(self, session_id: str) -> Path:
+        """For plugins that keep per-session files beside the record (process runtime logs)."""
+        return self._session_dir(session_id)
+
+    def _orphan_session_ids(self) -> list[str]:
+        sessions = self.root / SESSIONS_DIR
+        return [sid for sid in self._session_ids() if not (sessions / sid / SESSION_FILE).exists()]
+
+    async def orphan_session_ids(self) -> list[str]:
+        """Reserved ids whose spawn never wrote a record (interrupted before its first write)."""
+        return await self._in_thread(lambda _found: self._orphan_session_ids())

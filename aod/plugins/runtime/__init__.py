@@ -1,0 +1,86 @@
+"""The runtime slot: where an agent process lives (a tmux pane, or a plain child process).
+
+A runtime answers: which of my sessions are alive (one call for all of them), what is on this
+one's screen; and performs: create, paste text, press Enter, kill. It decides nothing: when to
+retry Enter, what "ready" looks like, what a dead pane means, is the caller's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from aod.model import RuntimeHandle
+
+Liveness = Literal["alive", "dead", "unknown"]
+
+
+class RuntimeError_(Exception):
+    """A runtime command failed; the message says what and what to do."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    name: str
+    """Unique name of the runtime session (the aod session id; tmux: the session name)."""
+    argv: Sequence[str]
+    """The agent's command line. Never joined into a shell string."""
+    cwd: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Variables added to the agent's environment (AO_SESSION_ID, AO_PORT_BASE, ...)."""
+    log_path: Path | None = None
+    """process runtime: where output goes. tmux: ignored (the pane is the log)."""
+    width: int = 200
+    height: int = 50
+
+
+@dataclass(frozen=True)
+class PaneState:
+    """One runtime session as seen by a single `snapshot()`."""
+
+    name: str
+    pane_id: str | None
+    pid: int | None
+    dead: bool
+    """The agent process has exited (the pane/process is kept so its output can be read)."""
+    exit_status: int | None
+    activity_at: float | None
+    """Epoch seconds of the last output (tmux `window_activity`), when the runtime knows it."""
+
+
+class Runtime(Protocol):
+    kind: str
+
+    async def create(self, spec: LaunchSpec) -> RuntimeHandle:
+        """Start `spec.argv`. Raises RuntimeError_ (or ToolMissing) when it cannot."""
+        ...
+
+    async def snapshot(self) -> dict[str, PaneState] | None:
+        """Every session this runtime holds, by name, in ONE probe (tmux: one list-panes -a).
+        None when the probe itself failed or timed out: liveness is then unknown, not dead."""
+        ...
+
+    def liveness(self, handle: RuntimeHandle, snapshot: dict[str, PaneState] | None) -> Liveness:
+        """alive / dead / unknown for one session, from a snapshot (no I/O)."""
+        ...
+
+    async def capture(self, handle: RuntimeHandle, lines: int = 50) -> str:
+        """The last `lines` lines of the session's screen/output, as plain text."""
+        ...
+
+    async def paste(self, handle: RuntimeHandle, text: str) -> None:
+        """Put `text` in the agent's input, byte-exact, as ONE paste (bracketed where the
+        runtime can), without submitting it."""
+        ...
+
+    async def press_enter(self, handle: RuntimeHandle) -> None: ...
+
+    async def kill(self, handle: RuntimeHandle) -> None:
+        """Stop the agent. Idempotent: killing what is already gone is not an error."""
+        ...
+
+    def attach_argv(self, handle: RuntimeHandle) -> list[str] | None:
+        """The command a user runs to watch and type into the session (None: cannot attach)."""
+        ...

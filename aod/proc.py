@@ -1,0 +1,138 @@
+"""Running tools (git, tmux, agent CLIs' helpers) as subprocesses: argv only, always a timeout.
+
+Every subprocess aod starts goes through `run`, so the rules hold everywhere: never a shell,
+never a leaked systemd variable, prompts disabled for git and gh, and a count the tick reports.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import trio
+
+# What a child must never inherit: systemd's notification and activation handles belong to aod
+# alone (an agent that wrote READY=1 or took our listening fd would confuse the service manager).
+PRIVATE_VARIABLES = ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC",
+                      "WATCHDOG_PID", "INVOCATION_ID")
+# Tools run non-interactively: a credential prompt would hang a probe until its timeout.
+_TOOL_DEFAULTS = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_OPTIONAL_LOCKS": "0",
+    "GH_PROMPT_DISABLED": "1",
+    "NO_COLOR": "1",
+}
+
+
+class ToolMissing(Exception):
+    """The program is not installed (or not on PATH)."""
+
+    def __init__(self, program: str) -> None:
+        self.program = program
+        super().__init__(f"{program!r} is not installed or not on PATH")
+
+
+class ToolTimeout(Exception):
+    def __init__(self, argv: Sequence[str], seconds: float) -> None:
+        self.argv = list(argv)
+        self.seconds = seconds
+        super().__init__(f"{argv[0]} did not finish within {seconds:g}s")
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode("utf-8", "replace").strip()
+
+
+class ToolFailed(Exception):
+    def __init__(self, result: Result, what: str = "") -> None:
+        self.result = result
+        detail = result.err or result.out.strip() or f"exit status {result.returncode}"
+        super().__init__(f"{what or ' '.join(result.argv[:3])} failed: {detail}")
+
+
+class Counter:
+    """Subprocesses started; the tick reports how many it cost."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+
+COUNTER = Counter()
+
+
+def child_env(extra: Mapping[str, str] | None = None, *, tool: bool = True) -> dict[str, str]:
+    """The environment for a child: aod's own minus systemd's handles, plus `extra`.
+
+    `tool=True` adds the no-prompt defaults (for git, gh, tmux); agents get `tool=False` so they
+    see the user's environment as it is.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_VARIABLES}
+    if tool:
+        env.update(_TOOL_DEFAULTS)
+    if extra:
+        env.update(extra)
+    return env
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    check: bool = False,
+    what: str = "",
+) -> Result:
+    """Run `argv` to completion (stdout and stderr captured) within `timeout` seconds.
+
+    Raises ToolMissing when the program does not exist, ToolTimeout when it overran (it is
+    killed), ToolFailed when `check` and it exited non-zero.
+    """
+    if not argv:
+        raise ValueError("empty argv")
+    COUNTER.started += 1
+    full_env = dict(env) if env is not None else child_env()
+    try:
+        with trio.fail_after(timeout if math.isfinite(timeout) else 1e9):
+            completed = await trio.run_process(
+                list(argv),
+                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+                cwd=cwd,
+                env=full_env,
+            )
+    except FileNotFoundError:
+        if cwd is not None and not os.path.isdir(cwd):
+            raise ToolFailed(
+                Result(list(map(str, argv)), -1, b"", f"working directory {cwd} does not exist".encode()),
+                what,
+            ) from None
+        raise ToolMissing(str(argv[0])) from None
+    except trio.TooSlowError:
+        raise ToolTimeout(argv, timeout) from None
+    result = Result(list(map(str, argv)), completed.returncode, completed.stdout, completed.stderr)
+    if check and not result.ok:
+        raise ToolFailed(result, what)
+    return result
