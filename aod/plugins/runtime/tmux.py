@@ -1,0 +1,348 @@
+"""The tmux runtime: each agent runs in its own session on aod's dedicated tmux server.
+
+Rules this module keeps (LESSONS.md, "Processes and tmux" and "Talking to agents"):
+
+- Exact targets only. A session's pane is `=NAME:` (`=` turns off tmux's prefix and pattern
+  matching, so a dead `ao-1` never resolves to a live `ao-10`), and the pane id (`%12`) once it
+  is known.
+- One fork per tick for liveness: `snapshot()` is a single `list-panes -a`.
+- Three answers, never two: a probe that timed out or failed oddly is "unknown", not "dead".
+- Text goes in through a named buffer loaded from stdin and a bracketed paste; never through
+  argv, `send-keys` or a temp file.
+- `remain-on-exit` is on for every agent window, so a dead agent's last screen and exit status
+  stay readable until `kill()`.
+
+Needs tmux 3.2 or later (`new-session -e`).
+
+A pane id is unique only for the life of one tmux server: after the server restarted, an old
+handle's `%N` may name another agent's pane. `liveness()` reports such a handle dead (its
+session's pane id differs), so callers that check liveness before sending never hit a stranger.
+
+tmux quirks handled here:
+
+- tmux reads its own command separator out of argv: any argument ending in `;` ends the tmux
+  command (and loses the `;`). Arguments ending in `;` (agent argv, directory, environment
+  values) are escaped (`\\;`).
+- With a single command argument tmux runs it through `sh -c`; a one-element argv is therefore
+  run as `env -- PROGRAM` so no shell ever parses it.
+- `-c DIR` is format-expanded by tmux, so `#` in the directory is doubled; and a missing DIR
+  makes tmux start elsewhere without a word, so `create()` checks that it exists first.
+- A new-session that reaches a server in the middle of exiting (its last session just
+  ended) fails with "server exited unexpectedly"; `create()` retries it.
+- tmux sometimes misses an agent's SIGCHLD (tmux#311): the pane shows dead (its pty closed)
+  but without a status, and the agent lingers as a zombie. `snapshot()` then sends the server a
+  SIGCHLD, which makes it reap; the status appears in the next snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import trio
+
+from aod.model import RuntimeHandle
+from aod.plugins.runtime import LaunchSpec, Liveness, PaneState, RuntimeError_
+from aod.proc import Result, ToolTimeout, child_env, run
+
+NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]+")
+
+# Variables tmux itself reads from the client's environment; an aod that runs inside somebody's
+# tmux must not make the dedicated server think it is nested.
+_TMUX_CLIENT_VARIABLES: Final = ("TMUX", "TMUX_PANE")
+
+_SEP: Final = "\t"
+_SNAPSHOT_FORMAT: Final = _SEP.join(
+    (
+        "#{session_name}",
+        "#{pane_id}",
+        "#{pane_pid}",
+        "#{pane_dead}",
+        "#{pane_dead_status}",
+        "#{pane_dead_signal}",
+        "#{window_activity}",
+        "#{pid}",
+    )
+)
+
+# Bracketed-paste delimiters inside a message would end the paste early and turn the rest of
+# the message into keystrokes; NUL cannot travel through a terminal at all.
+_PASTE_UNSAFE: Final = re.compile("\x1b\\[20[01]~|\x00")
+
+
+def validate_name(name: str) -> str:
+    """Return `name` if it is usable as a runtime session name, else raise RuntimeError_.
+
+    tmux gives `:` and `.` meaning in targets (and rewrites them in session names), so only
+    letters, digits, `_` and `-` are allowed.
+    """
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        raise RuntimeError_(
+            f"invalid runtime session name {name!r}: use letters, digits, '_' and '-' only"
+        )
+    return name
+
+
+def sanitize_paste_text(text: str) -> bytes:
+    """The bytes a paste carries for `text`.
+
+    Removed: NUL and the bracketed-paste delimiters (ESC[200~ / ESC[201~), which would let a
+    message break out of its paste. Line endings become LF (a terminal sends each as CR inside
+    a bracketed paste, and agents read CR there as a line break, so a CR in the message could
+    not survive anyway). Everything else, including other control characters, passes as is.
+    """
+    cleaned = _PASTE_UNSAFE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        return cleaned.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return cleaned.encode("utf-8", "replace")
+
+
+def _escape_argument(arg: str) -> str:
+    # tmux strips a trailing ';' as its command separator; a trailing '\;' becomes a literal ';'.
+    return arg[:-1] + "\\;" if arg.endswith(";") else arg
+
+
+def _command_argv(argv: Sequence[str]) -> list[str]:
+    args = [str(a) for a in argv]
+    if not args or not args[0]:
+        raise RuntimeError_("the agent command line is empty")
+    if len(args) == 1:
+        if "=" in args[0]:
+            raise RuntimeError_(f"refusing program name with '=': {args[0]!r}")
+        # One argument would be handed to `sh -c`; two or more are exec'd directly.
+        args = ["env", "--", args[0]]
+    return [_escape_argument(a) for a in args]
+
+
+def _is_no_server(result: Result) -> bool:
+    err = result.err
+    if "no server running" in err or "no sessions" in err:
+        return True
+    return "error connecting to" in err and (
+        "No such file or directory" in err or "Connection refused" in err
+    )
+
+
+def _server_went_away(result: Result) -> bool:
+    return "server exited unexpectedly" in result.err or "lost server" in result.err
+
+
+def _int_or_none(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+class TmuxRuntime:
+    """Agents in sessions of the tmux server `tmux -L socket_name`.
+
+    `config_file`: passed as `-f` (the file the server reads when it starts); None uses tmux's
+    default (the user's own `~/.tmux.conf`), "/dev/null" a clean server.
+    """
+
+    kind = "tmux"
+
+    def __init__(
+        self,
+        socket_name: str = "ao",
+        *,
+        tmux: str = "tmux",
+        timeout: float = 5.0,
+        config_file: str | None = None,
+    ) -> None:
+        if not socket_name or "/" in socket_name:
+            raise ValueError(f"invalid tmux socket name {socket_name!r}")
+        self.socket_name = socket_name
+        self.tmux = tmux
+        self.timeout = timeout
+        self.config_file = config_file
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _base(self) -> list[str]:
+        base = [self.tmux, "-L", self.socket_name]
+        if self.config_file is not None:
+            base += ["-f", self.config_file]
+        return base
+
+    async def _tmux(self, *args: str, stdin: bytes | None = None) -> Result:
+        # The first command may start the server, whose environment every agent inherits:
+        # the user's environment minus systemd's private handles (not the tool defaults).
+        env = child_env(tool=False)
+        for key in _TMUX_CLIENT_VARIABLES:
+            env.pop(key, None)
+        return await run([*self._base(), *args], timeout=self.timeout, env=env, stdin=stdin)
+
+    @staticmethod
+    def _target(handle: RuntimeHandle) -> str:
+        if handle.pane_id:
+            return handle.pane_id
+        return f"={validate_name(handle.name)}:"
+
+    def _fail(self, what: str, result: Result) -> RuntimeError_:
+        detail = result.err or result.out.strip() or f"exit status {result.returncode}"
+        return RuntimeError_(f"tmux -L {self.socket_name} {what} failed: {detail}")
+
+    # -- Runtime ----------------------------------------------------------------------------
+
+    async def create(self, spec: LaunchSpec) -> RuntimeHandle:
+        name = validate_name(spec.name)
+        command = _command_argv(spec.argv)
+        # tmux silently starts in another directory when -c does not exist: an agent working
+        # in the wrong tree is worse than no agent.
+        if not await trio.to_thread.run_sync(Path(spec.cwd).is_dir):
+            raise RuntimeError_(f"the working directory {spec.cwd} does not exist")
+        args = [
+            "new-session", "-d",
+            "-s", name,
+            "-x", str(int(spec.width)),
+            "-y", str(int(spec.height)),
+            "-c", _escape_argument(str(spec.cwd).replace("#", "##")),
+        ]  # fmt: skip
+        for key, value in spec.env.items():
+            if not key or "=" in key:
+                raise RuntimeError_(f"invalid environment variable name {key!r}")
+            args += ["-e", _escape_argument(f"{key}={value}")]
+        args += ["-P", "-F", "#{pane_id} #{pane_pid}", "--", *command]
+        # Same client, same command queue: the option is set before tmux can notice the agent
+        # exit, so even an agent that dies at once leaves its pane (and status) behind.
+        args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
+        for _ in range(3):
+            result = await self._tmux(*args)
+            # A server that is shutting down (its last session just ended) accepts our
+            # connection and then exits: nothing was created, so try again with a new server.
+            if result.ok or not _server_went_away(result):
+                break
+        if not result.ok:
+            raise self._fail(f"new-session -s {name}", result)
+        first = result.out.strip().splitlines()[0] if result.out.strip() else ""
+        pane_id, _, pid_text = first.partition(" ")
+        if not pane_id.startswith("%"):
+            raise RuntimeError_(f"tmux new-session -s {name} printed no pane id: {result.out!r}")
+        return RuntimeHandle(
+            kind=self.kind,
+            name=name,
+            pane_id=pane_id,
+            pid=_int_or_none(pid_text),
+            socket=self.socket_name,
+        )
+
+    async def snapshot(self) -> dict[str, PaneState] | None:
+        try:
+            result = await self._tmux("list-panes", "-a", "-F", _SNAPSHOT_FORMAT)
+        except ToolTimeout:
+            return None
+        if not result.ok:
+            return {} if _is_no_server(result) else None
+        panes: dict[str, PaneState] = {}
+        unreaped: set[int] = set()
+        for line in result.out.splitlines():
+            fields = line.split(_SEP)
+            if len(fields) != 8:
+                continue
+            name, pane_id, pid, dead, status, dead_signal, activity, server_pid = fields
+            exit_status: int | None = None
+            if dead == "1":
+                exit_status = _int_or_none(status)
+                sig = _int_or_none(dead_signal)
+                if exit_status is None and sig is not None:
+                    exit_status = -sig  # killed by a signal (subprocess's convention)
+                if exit_status is None and server_pid.isdigit():
+                    unreaped.add(int(server_pid))
+            state = PaneState(
+                name=name,
+                pane_id=pane_id,
+                pid=_int_or_none(pid),
+                dead=dead == "1",
+                exit_status=exit_status,
+                activity_at=float(activity) if activity.isdigit() else None,
+            )
+            # Several panes (a user split the window): the agent's pane is the oldest one,
+            # i.e. the lowest pane id.
+            known = panes.get(name)
+            if known is None or _pane_number(pane_id) < _pane_number(known.pane_id):
+                panes[name] = state
+        for server_pid in unreaped:
+            _nudge_reaper(server_pid)
+        return panes
+
+    def liveness(self, handle: RuntimeHandle, snapshot: dict[str, PaneState] | None) -> Liveness:
+        if snapshot is None:
+            return "unknown"
+        state = snapshot.get(handle.name)
+        if state is None or state.dead:
+            return "dead"
+        if handle.pane_id and state.pane_id != handle.pane_id:
+            return "dead"  # the agent's pane is gone; the session holds other panes only
+        return "alive"
+
+    async def capture(self, handle: RuntimeHandle, lines: int = 50) -> str:
+        """The last `lines` lines (screen plus scrollback) as plain text: wrapped lines joined,
+        trailing whitespace of each line and trailing blank lines removed."""
+        lines = max(1, int(lines))
+        target = self._target(handle)
+        result = await self._tmux("capture-pane", "-p", "-J", "-t", target, "-S", f"-{lines}")
+        if not result.ok:
+            raise self._fail(f"capture-pane -t {target}", result)
+        rows = [row.rstrip() for row in result.out.split("\n")]
+        while rows and not rows[-1]:
+            rows.pop()
+        return "\n".join(rows[-lines:])
+
+    async def paste(self, handle: RuntimeHandle, text: str) -> None:
+        """One bracketed paste of `text` (see `sanitize_paste_text` for the little it changes)."""
+        name = validate_name(handle.name)
+        target = self._target(handle)
+        buffer = f"ao-{name}"
+        data = sanitize_paste_text(text)
+        if not data:
+            return
+        loaded = await self._tmux("load-buffer", "-b", buffer, "-", stdin=data)
+        if not loaded.ok:
+            raise self._fail(f"load-buffer -b {buffer}", loaded)
+        pasted = await self._tmux("paste-buffer", "-p", "-d", "-b", buffer, "-t", target)
+        if not pasted.ok:
+            await self._tmux("delete-buffer", "-b", buffer)
+            raise self._fail(f"paste-buffer -t {target}", pasted)
+
+    async def press_enter(self, handle: RuntimeHandle) -> None:
+        target = self._target(handle)
+        result = await self._tmux("send-keys", "-t", target, "Enter")
+        if not result.ok:
+            raise self._fail(f"send-keys -t {target}", result)
+
+    async def kill(self, handle: RuntimeHandle) -> None:
+        name = validate_name(handle.name)
+        result = await self._tmux("kill-session", "-t", f"={name}")
+        gone = _is_no_server(result) or _server_went_away(result)
+        if result.ok or gone or "can't find session" in result.err:
+            return
+        raise self._fail(f"kill-session -t ={name}", result)
+
+    def attach_argv(self, handle: RuntimeHandle) -> list[str] | None:
+        name = validate_name(handle.name)
+        socket = handle.socket or self.socket_name
+        return [self.tmux, "-L", socket, "attach-session", "-t", f"={name}"]
+
+
+def _nudge_reaper(server_pid: int) -> None:
+    """A pane whose pty closed but whose status tmux does not know: tmux missed the child's
+    SIGCHLD (tmux#311: a build with libutempter loses it when the child exits while utempter's
+    own handler is installed) and the agent stays a zombie. tmux reaps every exited child on
+    the next SIGCHLD, so send one; the status shows in the next snapshot."""
+    try:
+        os.kill(server_pid, signal.SIGCHLD)
+    except OSError:
+        pass
+
+
+def _pane_number(pane_id: str | None) -> int:
+    if pane_id and pane_id.startswith("%") and pane_id[1:].isdigit():
+        return int(pane_id[1:])
+    return 1 << 62

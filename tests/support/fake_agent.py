@@ -1,0 +1,456 @@
+#!/usr/bin/env python3
+"""The scripted agent: a stand-in for an AI coding agent CLI in aod's tests (stdlib only).
+
+    python tests/support/fake_agent.py [--style claude|plain] [--startup-delay S]
+        [--work-seconds S] [--record FILE] [--ignore-first-enter] [PROMPT]
+
+Like a real agent TUI it puts its terminal in raw mode, asks for bracketed paste
+(ESC[?2004h) and redraws its whole screen in place on every change. `--style claude` draws the screens
+AGENT-CLIS.md §1 measured for Claude Code:
+
+    idle                    working                   asking permission
+    ❯ <input>               ✻ Working…                Do you want to create FILE?
+    ─────────────           ❯ <input>                 ❯ 1. Yes
+      ? for shortcuts       ─────────────               2. No
+                              esc to interrupt        Esc to cancel · Tab to amend
+
+`--style plain` draws `> <input>` with `working...` / `Allow creating FILE? [Enter]`.
+
+Input: a bracketed paste (ESC[200~ ... ESC[201~) is added to the input as one piece (CR inside
+it reads as a line break, as in real TUIs); CR or LF outside a paste is Enter and submits a
+non-empty input (an empty one is ignored); Backspace deletes; Ctrl-C clears the input; Esc
+interrupts work or cancels a question. Input that arrives while starting up is discarded, like
+keys typed at a TUI that is not listening yet. With `--ignore-first-enter` the first Enter
+that would submit is swallowed (to test Enter retries).
+
+Every submitted message (PROMPT first, if given) is appended to `--record FILE` as one JSON
+line {"message": ..., "time": ...} and fsync'd: tests read it to prove byte-exact delivery.
+Messages submitted while working are queued. Working on a message takes `--work-seconds`, and
+lines of the message starting with `/fake ` are obeyed:
+
+    /fake write PATH TEXT   write TEXT and a newline to PATH (relative to the cwd)
+    /fake commit MSG        git add -A; git commit -m MSG
+    /fake hang              keep working forever (Esc interrupts)
+    /fake exit N            exit with status N
+    /fake ask [FILE]        show the permission question until Enter (accept) or Esc
+    /fake slow-ready S      stay busy S seconds before showing the prompt again
+
+SIGHUP/SIGTERM restore the terminal and exit with 128+signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+import tty
+
+PASTE_START = b"\x1b[200~"
+PASTE_END = b"\x1b[201~"
+BIG_PASTE_LINES = 10
+BIG_PASTE_CHARS = 2000
+
+
+class Stop(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _caret(text: str) -> str:
+    """Control characters drawn as ^X so the input never drives our own terminal."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 and ch != "\n":
+            out.append("^" + chr(code + 64))
+        elif code == 0x7F:
+            out.append("^?")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _partial_suffix(buf: bytearray, marker: bytes) -> int:
+    """Length of the longest end of `buf` that could be the start of `marker`."""
+    for k in range(min(len(marker) - 1, len(buf)), 0, -1):
+        if buf.endswith(marker[:k]):
+            return k
+    return 0
+
+
+class Agent:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.style: str = args.style
+        self.record = os.path.abspath(args.record) if args.record else None
+        self.work_seconds: float = args.work_seconds
+        self.swallow_enter: bool = args.ignore_first_enter
+        self.fd_in = sys.stdin.fileno()
+        self.fd_out = sys.stdout.fileno()
+        self.state = "starting"
+        self.input = bytearray()
+        self.pending = bytearray()
+        self.in_paste = False
+        self.paste_buf = bytearray()
+        self.pastes = 0
+        self.big_paste: int | None = None  # the paste number the input shows collapsed
+        self.transcript: list[str] = []
+        self.queue: list[str] = []
+        self.busy_until: float | None = None
+        self.ask_file = ""
+        self.dirty = True
+
+    # -- output -----------------------------------------------------------------------------
+
+    def write(self, data: str) -> None:
+        raw = data.encode("utf-8", "replace")
+        while raw:
+            try:
+                n = os.write(self.fd_out, raw)
+            except BlockingIOError:
+                select.select([], [self.fd_out], [], 1.0)
+                continue
+            raw = raw[n:]
+
+    def size(self) -> tuple[int, int]:
+        try:
+            cols, rows = os.get_terminal_size(self.fd_out)
+        except OSError:
+            cols, rows = 200, 50
+        return max(cols, 20), max(rows, 5)
+
+    def input_lines(self) -> list[str]:
+        text = self.input.decode("utf-8", "replace")
+        if self.in_paste:
+            count = self.paste_buf.count(b"\n") + self.paste_buf.count(b"\r")
+            return [f"[Pasting text #{self.pastes} +{count} lines]"]
+        if self.big_paste is not None:
+            return [f"[Pasted text #{self.big_paste} +{text.count(chr(10))} lines]"]
+        return _caret(text).split("\n")
+
+    def screen(self, cols: int) -> list[str]:
+        claude = self.style == "claude"
+        lines = list(self.transcript)
+        if self.state == "starting":
+            return lines + ["", " Starting fake agent…" if claude else "starting..."]
+        if self.state == "working":
+            lines += ["", "✻ Working…" if claude else "working..."]
+        if self.state == "asking":
+            if claude:
+                return lines + [
+                    "",
+                    f" Do you want to create {self.ask_file}?",
+                    " ❯ 1. Yes",
+                    "   2. No",
+                    "",
+                    " Esc to cancel · Tab to amend",
+                ]
+            return lines + ["", f"Allow creating {self.ask_file}? [Enter]"]
+        shown = self.input_lines()
+        if claude:
+            lines.append("")
+            lines.append("❯ " + shown[0])
+            lines += ["  " + more for more in shown[1:]]
+            lines.append("─" * (cols - 1))
+            lines.append("  esc to interrupt" if self.state == "working" else "  ? for shortcuts")
+        else:
+            lines.append("> " + shown[0])
+            lines += ["  " + more for more in shown[1:]]
+        return lines
+
+    def draw(self) -> None:
+        cols, rows = self.size()
+        lines = self.screen(cols)
+        # Keep the bottom of the screen: drop whole lines from the top until everything fits.
+        used = 0
+        keep: list[str] = []
+        for line in reversed(lines):
+            height = max(1, -(-len(line) // cols))
+            if used + height > rows - 1:
+                break
+            keep.append(line)
+            used += height
+        keep.reverse()
+        # Redraw in place (home, each line then erase-to-end, erase below), as TUIs do: the
+        # screen shows the current state and nothing is pushed into the scrollback.
+        self.write("\x1b[H" + "\x1b[K\r\n".join(keep) + "\x1b[K\x1b[J")
+        self.dirty = False
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def record_message(self, message: str) -> None:
+        if self.record is None:
+            return
+        line = json.dumps({"message": message, "time": time.time()}) + "\n"
+        fd = os.open(self.record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def submit(self, message: str) -> None:
+        self.record_message(message)
+        self.queue.append(message)
+        if self.state == "idle":
+            self.start_next()
+        self.dirty = True
+
+    def start_next(self) -> None:
+        self.dirty = True
+        if not self.queue:
+            self.state = "idle"
+            self.busy_until = None
+            return
+        message = self.queue.pop(0)
+        first = message.split("\n", 1)[0]
+        said = "> " if self.style == "claude" else "you: "
+        self.transcript.append(said + _caret(first[:80]))
+        self.state = "working"
+        self.busy_until = time.monotonic() + self.work_seconds
+        for line in message.split("\n"):
+            if line.startswith("/fake "):
+                self.command(line[len("/fake ") :])
+            if self.state == "asking":
+                break
+
+    def command(self, line: str) -> None:
+        verb, _, rest = line.strip().partition(" ")
+        bullet = "●" if self.style == "claude" else "*"
+        if verb == "write":
+            path, _, text = rest.partition(" ")
+            parent = os.path.dirname(path)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            self.transcript.append(f"{bullet} Wrote {path}")
+        elif verb == "commit":
+            quiet = {"stdin": subprocess.DEVNULL, "capture_output": True, "timeout": 30}
+            subprocess.run(["git", "add", "-A"], check=False, **quiet)  # type: ignore[call-overload]
+            done = subprocess.run(["git", "commit", "-q", "-m", rest], check=False, **quiet)  # type: ignore[call-overload]
+            status = "Committed" if done.returncode == 0 else "Commit failed"
+            self.transcript.append(f"{bullet} {status}: {rest}")
+        elif verb == "hang":
+            self.busy_until = None
+        elif verb == "exit":
+            self.draw()
+            raise Stop(int(rest or "0"))
+        elif verb == "ask":
+            self.ask_file = rest or "hello.py"
+            self.state = "asking"
+            self.busy_until = None
+        elif verb == "slow-ready":
+            self.busy_until = time.monotonic() + float(rest or "1")
+
+    def finish(self) -> None:
+        bullet = "●" if self.style == "claude" else "*"
+        self.transcript.append(f"{bullet} Done.")
+        self.start_next()
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def on_enter(self) -> None:
+        if self.state == "asking":
+            bullet = "●" if self.style == "claude" else "*"
+            self.transcript.append(f"{bullet} Allowed: create {self.ask_file}")
+            self.state = "working"
+            self.busy_until = time.monotonic() + self.work_seconds
+            return
+        if not self.input:
+            return
+        if self.swallow_enter:
+            self.swallow_enter = False
+            return
+        message = bytes(self.input).decode("utf-8", "surrogateescape")
+        self.input.clear()
+        self.big_paste = None
+        self.submit(message)
+
+    def on_escape(self) -> None:
+        if self.state in ("working", "asking"):
+            self.transcript.append("  ⎿ Interrupted" if self.style == "claude" else "interrupted")
+            self.queue.clear()
+            self.start_next()
+
+    def end_paste(self) -> None:
+        data = bytes(self.paste_buf).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        self.paste_buf.clear()
+        self.in_paste = False
+        self.input += data
+        lines = self.input.count(b"\n") + 1
+        if lines > BIG_PASTE_LINES or len(self.input) > BIG_PASTE_CHARS:
+            self.big_paste = self.pastes
+
+    def feed(self) -> None:
+        buf = self.pending
+        i = 0
+        while i < len(buf):
+            if self.in_paste:
+                end = buf.find(PASTE_END, i)
+                if end < 0:
+                    keep = _partial_suffix(buf, PASTE_END)
+                    self.paste_buf += buf[i : len(buf) - keep]
+                    i = len(buf) - keep
+                    break
+                self.paste_buf += buf[i:end]
+                i = end + len(PASTE_END)
+                self.end_paste()
+                continue
+            byte = buf[i]
+            if byte == 0x1B:
+                rest = bytes(buf[i:])
+                if rest.startswith(PASTE_START):
+                    self.in_paste = True
+                    self.pastes += 1
+                    i += len(PASTE_START)
+                    continue
+                if len(rest) < 2 or (PASTE_START.startswith(rest)):
+                    break  # wait for the rest (a lone Esc is resolved by the main loop)
+                if rest[1:2] == b"[":
+                    final = next((j for j in range(2, len(rest)) if 0x40 <= rest[j] <= 0x7E), None)
+                    if final is None:
+                        break
+                    i += final + 1  # arrow keys and the like: ignored
+                    continue
+                if rest[1:2] == b"O":
+                    if len(rest) < 3:
+                        break
+                    i += 3
+                    continue
+                self.on_escape()
+                i += 1
+            elif byte in (0x0D, 0x0A):
+                self.on_enter()
+                i += 1
+            elif byte in (0x7F, 0x08):
+                if self.input:
+                    del self.input[-1]
+                    while self.input and (self.input[-1] & 0xC0) == 0x80:
+                        del self.input[-1]
+                i += 1
+            elif byte == 0x03:
+                self.input.clear()
+                self.big_paste = None
+                i += 1
+            else:
+                self.input.append(byte)
+                i += 1
+        del buf[:i]
+        self.dirty = True
+
+    def read_available(self) -> bytes | None:
+        """Everything readable now (a big paste arrives in many pieces); None at end of input."""
+        chunks = []
+        total = 0
+        while total < (1 << 20):
+            try:
+                data = os.read(self.fd_in, 65536)
+            except BlockingIOError:
+                break
+            except OSError:  # EIO: the terminal is gone
+                return None if not chunks else b"".join(chunks)
+            if not data:
+                return None if not chunks else b"".join(chunks)
+            chunks.append(data)
+            total += len(data)
+            if not select.select([self.fd_in], [], [], 0)[0]:
+                break
+        return b"".join(chunks)
+
+    # -- main loop --------------------------------------------------------------------------------
+
+    def run(self, prompt: str | None, startup_delay: float) -> None:
+        self.write("\x1b[?2004h")
+        self.draw()
+        deadline = time.monotonic() + startup_delay
+        while (left := deadline - time.monotonic()) > 0:
+            if select.select([self.fd_in], [], [], left)[0] and self.read_available() is None:
+                return
+        self.state = "idle"
+        self.dirty = True
+        if prompt:
+            self.submit(prompt)
+        while True:
+            if self.dirty:
+                self.draw()
+            timeout: float | None = None
+            if self.state == "working" and self.busy_until is not None:
+                timeout = max(0.0, self.busy_until - time.monotonic())
+            lone_escape = bytes(self.pending) == b"\x1b"
+            if lone_escape:
+                timeout = 0.05 if timeout is None else min(timeout, 0.05)
+            if select.select([self.fd_in], [], [], timeout)[0]:
+                data = self.read_available()
+                if data is None:
+                    return
+                self.pending += data
+                self.feed()
+            elif lone_escape:
+                self.pending.clear()
+                self.on_escape()
+            if (
+                self.state == "working"
+                and self.busy_until is not None
+                and time.monotonic() >= self.busy_until
+            ):
+                self.finish()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="a scripted stand-in for an agent CLI")
+    parser.add_argument("--style", choices=("claude", "plain"), default="claude")
+    parser.add_argument("--startup-delay", type=float, default=0.0)
+    parser.add_argument("--work-seconds", type=float, default=0.2)
+    parser.add_argument(
+        "--record", help="append each message here; {session} becomes $AO_SESSION_ID"
+    )
+    parser.add_argument("--ignore-first-enter", action="store_true")
+    parser.add_argument("prompt", nargs="?")
+    # Flags meant for the real CLI this stands in for (--dangerously-skip-permissions, ...)
+    # are accepted and ignored, so a built-in agent plugin can launch it unchanged.
+    args, _ignored = parser.parse_known_args(argv)
+    if args.record:
+        args.record = args.record.replace("{session}", os.environ.get("AO_SESSION_ID", "none"))
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stop(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+
+    agent = Agent(args)
+    saved = None
+    if os.isatty(agent.fd_in):
+        saved = termios.tcgetattr(agent.fd_in)
+        tty.setraw(agent.fd_in)
+    os.set_blocking(agent.fd_in, False)
+    code = 0
+    try:
+        agent.run(args.prompt, args.startup_delay)
+    except Stop as stopped:
+        code = stopped.code
+    finally:
+        os.set_blocking(agent.fd_in, True)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            agent.write("\x1b[?2004l\r\n")
+        except OSError:
+            pass
+        if saved is not None:
+            try:
+                termios.tcsetattr(agent.fd_in, termios.TCSADRAIN, saved)
+            except termios.error:
+                pass
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
