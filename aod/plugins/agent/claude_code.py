@@ -1,0 +1,247 @@
+"""Claude Code (`claude`): launch flags, screens, the live session file, first-run pre-seeding.
+
+Measured on 2.1.197 (see docs on the agent CLIs): the interactive TUI takes the first prompt as a
+positional argument; `~/.claude/sessions/<pid>.json` holds the live status (idle / busy /
+waiting) while the TUI runs; transcripts are `~/.claude/projects/<dir>/<sessionId>.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aod.plugins.agent import AgentSettings, LaunchCommand, LaunchContext, ScreenReading
+from aod.plugins.agent.custom import compose_launch, screen_tail, workspace_keys, write_atomically
+
+# First-run dialogs an unattended session cannot pass by itself.
+_BLOCKED = (
+    ("Is this a project you created or one you trust?", "trust dialog"),
+    ("Yes, I trust this folder", "trust dialog"),
+    ("Unable to connect to Anthropic services", "cannot reach Anthropic"),
+    ("Do you want to use this API key?", "API key question"),
+    ("Detected a custom API key", "API key question"),
+    ("running in Bypass Permissions mode", "bypass permissions warning"),
+)
+# A menu line of a dialog (`❯ 1. Yes`), as opposed to the input line (`❯ text`).
+_MENU_ITEM = re.compile(r"^\s*❯\s*\d+\.")
+# The spinner line above the input while a turn runs: a glyph, a word, an ellipsis.
+_SPINNER = re.compile(r"^\s*[^\w\s]\s+\w+…")
+_IDLE_FOOTERS = (
+    "? for shortcuts",
+    "bypass permissions on",
+    "accept edits on",
+    "plan mode on",
+    "focus-events",
+)
+_RULE = re.compile(r"^\s*[─━]+\s*$")
+_NATIVE_STATUS = {"idle": "idle", "busy": "active", "waiting": "waiting_input"}
+
+
+def _input_line_index(tail: list[str]) -> int | None:
+    """Index of the last line that is the input line (starts with `❯` and is not a menu item)."""
+    for index in range(len(tail) - 1, -1, -1):
+        line = tail[index].lstrip()
+        if line.startswith("❯") and not _MENU_ITEM.match(line):
+            return index
+    return None
+
+
+def project_dir_name(workspace: Path | str) -> str:
+    """Claude Code's folder name for a working directory: every character other than an ASCII
+    letter or digit becomes `-` (`/tmp/a/b` → `-tmp-a-b`)."""
+    return re.sub(r"[^A-Za-z0-9]", "-", str(workspace))
+
+
+def transcript_dir(home: Path, workspace: Path) -> Path:
+    """`~/.claude/projects/<cwd with "/" replaced by "-">/`, where the session transcripts go.
+
+    Characters other than letters and digits (a `.` in `~/.local`) are replaced as well; a folder
+    named with only `/` replaced is used instead when that is the one that exists."""
+    root = home / ".claude" / "projects"
+    candidates: list[Path] = []
+    for key in workspace_keys(workspace):
+        candidates.append(root / project_dir_name(key))
+        candidates.append(root / key.replace("/", "-"))
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[0]
+
+
+def latest_session_id(home: Path, workspace: Path) -> str | None:
+    """The id of the newest transcript for `workspace` (what `--resume` takes), if any."""
+    folder = transcript_dir(home, workspace)
+    newest: tuple[float, str] | None = None
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.name.endswith(".jsonl") or not entry.is_file():
+            continue
+        try:
+            mtime = entry.stat().st_mtime
+        except OSError:
+            continue
+        candidate = (mtime, entry.name[: -len(".jsonl")])
+        if newest is None or candidate > newest:
+            newest = candidate
+    return newest[1] if newest else None
+
+
+def _load_json_object(path: Path) -> tuple[bool, dict[str, Any] | None]:
+    """(exists, object). An existing file that is not a JSON object gives (True, None)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return False, {}
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return True, None
+    return True, data if isinstance(data, dict) else None
+
+
+def _dump(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def mark_trusted(home: Path, workspace: Path) -> bool:
+    """Set `projects[<workspace>].hasTrustDialogAccepted = true` in `home/.claude.json`, keeping
+    every other key. Does nothing when the file is not a JSON object (the dialog will show on
+    screen instead; the user's file is never overwritten). Returns whether it wrote."""
+    path = home / ".claude.json"
+    _, data = _load_json_object(path)
+    if data is None:
+        return False
+    projects = data.setdefault("projects", {})
+    if not isinstance(projects, dict):
+        return False
+    changed = False
+    for key in workspace_keys(workspace):
+        entry = projects.setdefault(key, {})
+        if not isinstance(entry, dict):
+            return False
+        if entry.get("hasTrustDialogAccepted") is not True:
+            entry["hasTrustDialogAccepted"] = True
+            changed = True
+    if changed:
+        write_atomically(path, _dump(data))
+    return changed
+
+
+def accept_bypass_warning(home: Path) -> bool:
+    """Set `skipDangerousModePermissionPrompt: true` in `home/.claude/settings.json` (same care as
+    `mark_trusted`). Returns whether it wrote."""
+    path = home / ".claude" / "settings.json"
+    _, data = _load_json_object(path)
+    if data is None or data.get("skipDangerousModePermissionPrompt") is True:
+        return False
+    data["skipDangerousModePermissionPrompt"] = True
+    write_atomically(path, _dump(data))
+    return True
+
+
+class ClaudeCodeAgent:
+    name = "claude-code"
+    executable = "claude"
+    supports_resume = True
+
+    def __init__(self, getuid: Callable[[], int] = os.getuid) -> None:
+        self._getuid = getuid
+
+    def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand:
+        bypass = settings.permissions == "bypass"
+        flags: list[str] = []
+        if settings.model:
+            flags += ["--model", settings.model]
+        if bypass:
+            flags.append("--dangerously-skip-permissions")
+        if ctx.resume:
+            flags += ["--resume", ctx.resume]
+        env = {"DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1"}
+        if bypass and self._getuid() == 0:
+            # Bypass mode refuses to run as root unless it is told it runs in a sandbox.
+            env["IS_SANDBOX"] = "1"
+        # `--` keeps a prompt that starts with `-` (or follows a multi-value user option such as
+        # `--allowedTools A B`) the positional prompt.
+        return compose_launch(
+            default_head=[self.executable],
+            flags=flags,
+            settings=settings,
+            ctx=ctx,
+            default_prompt_mode="argv",
+            env=env,
+            prompt_separator=True,
+        )
+
+    def read_screen(self, screen: str) -> ScreenReading:
+        tail = screen_tail(screen)
+        text = "\n".join(tail)
+        for marker, detail in _BLOCKED:
+            if marker in text:
+                return ScreenReading("blocked", detail)
+        has_menu_yes = any(re.match(r"^\s*❯\s*1\.\s*Yes", line) for line in tail)
+        if ("Do you want to" in text and has_menu_yes) or "Esc to cancel" in text:
+            question = next((ln.strip() for ln in tail if "Do you want to" in ln), "")
+            return ScreenReading("waiting_input", question or "permission prompt")
+        index = _input_line_index(tail)
+        footer = tail[index + 1 :] if index is not None else tail[-3:]
+        if any("esc to interrupt" in line for line in footer):
+            return ScreenReading("active")
+        if index is not None:
+            above = [line for line in tail[max(0, index - 4) : index] if not _RULE.match(line)]
+            if any(_SPINNER.match(line) for line in above[-2:]):
+                return ScreenReading("active")
+            if any(marker in line for line in footer for marker in _IDLE_FOOTERS):
+                # `ready` (no turn yet) looks the same on screen; the caller tells them apart.
+                return ScreenReading("idle")
+        return ScreenReading("unknown")
+
+    def input_is_empty(self, screen: str) -> bool | None:
+        tail = screen_tail(screen)
+        if any(_MENU_ITEM.match(line) for line in tail):
+            return None  # a dialog is up: its `❯ 1. Yes` is not the input line
+        index = _input_line_index(tail)
+        if index is None:
+            return None
+        return tail[index].lstrip()[1:].strip() == ""
+
+    def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:
+        """`~/.claude/sessions/<pid>.json` (exists only while the TUI runs): status idle / busy /
+        waiting (+ waitingFor). `pid` must be claude's own process id."""
+        if pid is None:
+            return None
+        path = ctx.home / ".claude" / "sessions" / f"{pid}.json"
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None  # caught mid-write or foreign: say nothing rather than guess
+        if not isinstance(data, dict):
+            return None
+        activity = _NATIVE_STATUS.get(str(data.get("status")))
+        if activity is None:
+            return None
+        detail = ""
+        if activity == "waiting_input":
+            waiting_for = data.get("waitingFor")
+            detail = waiting_for if isinstance(waiting_for, str) else ""
+        return ScreenReading(activity, detail)
+
+    def prepare(self, ctx: LaunchContext, settings: AgentSettings | None = None) -> None:
+        """Pre-accept the folder-trust dialog for the workspace and, in bypass mode, the bypass
+        warning. Every other key of the user's files is kept; an unreadable file is left alone.
+
+        The protocol's `prepare(ctx)` carries no settings; without them the defaults apply, whose
+        permission mode is bypass."""
+        mark_trusted(ctx.home, ctx.workspace)
+        if (settings or AgentSettings(name=self.name)).permissions == "bypass":
+            accept_bypass_warning(ctx.home)
