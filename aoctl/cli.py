@@ -51,6 +51,8 @@ def _error_details(exc: RpcError) -> list[str]:
             return [str(e) for e in data["errors"]]
         if "path" in data:
             return [f"at {data['path']}"]
+        if isinstance(data.get("valid"), list):
+            return [f"valid: {', '.join(map(str, data['valid']))}"]
     return []
 
 
@@ -76,9 +78,30 @@ def cli(ctx: click.Context, socket: Path | None, as_json: bool) -> None:
 
 
 def _register() -> None:
-    from aoctl.commands import config, daemon, ping, rpc, service
+    from aoctl.commands import (
+        attach,
+        batch_spawn,
+        cleanup,
+        config,
+        daemon,
+        doctor,
+        kill,
+        logs,
+        ping,
+        project,
+        restore,
+        rpc,
+        send,
+        service,
+        spawn,
+        status,
+        stop,
+    )
 
-    for module in (ping, daemon, rpc, config, service):
+    for module in (
+        ping, status, spawn, batch_spawn, send, logs, attach, kill, restore, cleanup, stop,
+        project, doctor, daemon, rpc, config, service,
+    ):
         cli.add_command(module.command)
 
 

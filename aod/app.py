@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
@@ -19,6 +20,10 @@ from aod.poller import Ticker
 from aod.protocol import ErrorCode, ReloadResult
 from aod.server import ServerLimits
 from aod.store import Store
+
+if TYPE_CHECKING:
+    from aod.observe import Observer
+    from aod.service import SessionService
 
 log = structlog.get_logger()
 
@@ -44,6 +49,22 @@ class App:
     session_count: int = 0
     shutdown_requested: trio.Event = field(default_factory=trio.Event)
     ticker: Ticker | None = None
+    sessions: SessionService = field(init=False)
+    observer: Observer = field(init=False)
+
+    def __post_init__(self) -> None:
+        from aod.observe import Observer
+        from aod.service import SessionService
+
+        self.sessions = SessionService(
+            store=self.store,
+            bus=self.bus,
+            config=lambda: self.loaded.config,
+            plugins=build_plugins(self.loaded.config, self.locations),
+            data_dir=self.locations.data_dir,
+            socket_path=self.locations.socket_path,
+        )
+        self.observer = Observer(self.sessions)
 
     @property
     def config(self):  # type: ignore[no-untyped-def]
@@ -84,8 +105,27 @@ class App:
         self.loaded = new
         self.bus.buffer = new.config.api.subscriber_queue
         self.apply_logging()
+        if "runtime" in changed or "workspace" in changed:
+            self.sessions.plugins = build_plugins(new.config, self.locations)
         if "poll_interval" in changed and self.ticker is not None:
             self.ticker.poke()
         log.info("config reloaded", path=str(new.path), loaded=new.loaded, changed=changed)
         self.bus.publish("config.reloaded", path=str(new.path), changed=changed)
         return ReloadResult(config_path=str(new.path), config_loaded=new.loaded, changed=changed)
+
+
+def build_plugins(config, locations: Locations):  # type: ignore[no-untyped-def]
+    from aod.plugins.runtime.process import ProcessRuntime
+    from aod.plugins.runtime.tmux import TmuxRuntime
+    from aod.plugins.workspace.clone import CloneWorkspace
+    from aod.plugins.workspace.worktree import WorktreeWorkspace
+    from aod.service import Plugins
+
+    timeout = config.runtime.probe_timeout
+    return Plugins(
+        runtimes={
+            "tmux": TmuxRuntime(config.runtime.tmux_socket, timeout=timeout),
+            "process": ProcessRuntime(locations.state_dir),
+        },
+        workspaces={"worktree": WorktreeWorkspace(), "clone": CloneWorkspace()},
+    )

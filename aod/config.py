@@ -159,10 +159,93 @@ class ApiConfig(_Section):
     max_connections: Annotated[Integer, Field(ge=1, le=65_536)] = 256
 
 
+def _argv(value: Any) -> Any:
+    # A command is a list of arguments, never a string a shell would split: `[npm, test]`.
+    if isinstance(value, str):
+        raise ValueError(f"must be a list of arguments like [{value.split()[0] if value.split() else 'cmd'}, ...], not one string (aod never runs a shell)")
+    return value
+
+
+Argv = Annotated[list[str], BeforeValidator(_argv), Field(min_length=1)]
+AGENT_NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+PROJECT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+# `{id}` is the session id, `{issue}` the issue number or "task".
+_TEMPLATE_FIELDS = re.compile(r"\{(\w*)\}")
+
+
+def _branch_template(value: str) -> str:
+    unknown = {f for f in _TEMPLATE_FIELDS.findall(value) if f not in ("id", "issue", "project")}
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {sorted(unknown)}: use {{id}}, {{issue}}, {{project}}")
+    if "{id}" not in value:
+        raise ValueError("must contain {id}, so that every session gets its own branch")
+    return value
+
+
+BranchTemplate = Annotated[str, AfterValidator(_branch_template)]
+
+
+class RuntimeConfig(_Section):
+    kind: Literal["tmux", "process"] = "tmux"
+    # The tmux server aod starts agents on (`tmux -L ao`), apart from your own sessions.
+    tmux_socket: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "ao"
+    probe_timeout: Annotated[PositiveDuration, _at_most(MINUTE)] = 5.0
+
+
+class WorkspaceConfig(_Section):
+    kind: Literal["worktree", "clone"] = "worktree"
+    # Where workspaces go: <root>/<project>/<session>. Default: $XDG_DATA_HOME/ao/worktrees.
+    root: Path | None = None
+
+
+class AgentConfig(_Section):
+    """`agents.NAME`: for a built-in NAME, extends it; for another NAME, `command` makes a custom agent."""
+
+    command: Argv | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    prompt: Literal["argv", "paste"] | None = None
+    model: str | None = None
+    permissions: Literal["default", "bypass"] = "bypass"
+    # How long the first prompt waits for the agent's prompt to appear.
+    ready_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 60.0
+
+
+class ProjectConfig(_Section):
+    """`projects.NAME`: settings for a project (registered with `aoctl project add`, or here with `path`)."""
+
+    path: Path | None = None
+    agent: Annotated[str, Field(pattern=AGENT_NAME)] | None = None
+    workspace: Literal["worktree", "clone"] | None = None
+    runtime: Literal["tmux", "process"] | None = None
+    default_branch: str | None = None
+    branch: BranchTemplate | None = None
+    session_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9]{0,15}$")] | None = None
+    setup: Argv | None = None
+    setup_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 300.0
+    rules_file: str | None = None
+    forge: Literal["local", "github"] | None = None
+
+
+class DefaultsConfig(_Section):
+    agent: Annotated[str, Field(pattern=AGENT_NAME)] = "claude-code"
+    branch: BranchTemplate = "ao/{id}"
+    # Each session gets AO_PORT_BASE = port_base + n * port_block, for dev servers that must not clash.
+    port_base: Annotated[Integer, Field(ge=1024, le=65000)] = 20000
+    port_block: Annotated[Integer, Field(ge=1, le=1000)] = 10
+
+
 class Config(_Section):
     poll_interval: Annotated[PositiveDuration, _at_most(HOUR)] = 5.0
     log: LogConfig = Field(default_factory=LogConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    agents: dict[Annotated[str, Field(pattern=AGENT_NAME)], AgentConfig] = Field(default_factory=dict)
+    projects: dict[Annotated[str, Field(pattern=PROJECT_NAME)], ProjectConfig] = Field(
+        default_factory=dict
+    )
 
 
 def changed_keys(old: Config, new: Config) -> list[str]:

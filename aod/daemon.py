@@ -105,6 +105,7 @@ async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv) -
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_handle_signals, app, signals, nursery.cancel_scope)
             await nursery.start(server.serve, listen_sock)
+            app.sessions.nursery = nursery
             nursery.start_soon(app.ticker.run)
             if systemd.watchdog_interval:
                 nursery.start_soon(_watchdog, systemd)
@@ -149,7 +150,10 @@ async def _watchdog(systemd: SystemdEnv) -> None:
 
 
 async def _tick(app: App) -> None:
+    stats = await app.observer.tick()
     app.session_count = await app.store.count_sessions()
+    if stats.sessions:
+        log.debug("observed", sessions=stats.sessions, probes=stats.probes, captures=stats.captures)
 
 
 def _unlink_socket(locations: Locations) -> None:

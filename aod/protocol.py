@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -220,6 +220,187 @@ class UnsubscribeResult(msgspec.Struct, kw_only=True):
     unsubscribed: bool
 
 
+# -- projects --------------------------------------------------------------------------------
+
+
+class ProjectInfo(msgspec.Struct, kw_only=True):
+    name: str
+    path: str
+    default_branch: str
+    remote: str | None = None
+    remote_url: str | None = None
+    agent: str
+    """The agent sessions of this project use unless `--agent` says otherwise."""
+    forge: str
+    workspace: str
+    runtime: str
+    source: str
+    """`registry` (aoctl project add), `config` (config.yaml only), or `both`."""
+
+
+class ProjectAddParams(Params):
+    path: str
+    """The repository: its main working tree (absolute, or relative to the client's cwd)."""
+    name: str | None = None
+    """Default: the directory's name."""
+    agent: str | None = None
+    forge: Literal["local", "github"] | None = None
+    default_branch: str | None = None
+    """Default: detected (origin's HEAD, else the checked-out branch)."""
+
+
+class ProjectNameParams(Params):
+    name: str
+
+
+class ProjectListResult(msgspec.Struct, kw_only=True):
+    projects: list[ProjectInfo]
+
+
+class ProjectRemoveResult(msgspec.Struct, kw_only=True):
+    removed: str
+
+
+# -- sessions --------------------------------------------------------------------------------
+
+
+class RuntimeInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    kind: str
+    name: str
+    pane_id: str | None = None
+    pid: int | None = None
+
+
+class SessionInfo(msgspec.Struct, kw_only=True):
+    id: str
+    project: str
+    state: str
+    reason: str
+    activity: str
+    agent: str
+    issue: str | None
+    task: str | None
+    title: str | None
+    branch: str
+    workspace: str
+    runtime: RuntimeInfo | None
+    created_at: str
+    updated_at: str
+    since: str
+    wip_ref: str | None = None
+    pending_messages: int = 0
+
+
+class SpawnParams(Params):
+    project: str | None = None
+    """Default: the only project, or the one whose path contains the client's cwd (`cwd`)."""
+    issue: str | None = None
+    task: str | None = None
+    agent: str | None = None
+    branch: str | None = None
+    cwd: str | None = None
+    """The client's working directory, used to pick the project when none is named."""
+
+
+class BatchSpawnParams(Params):
+    issues: list[str]
+    project: str | None = None
+    agent: str | None = None
+    cwd: str | None = None
+
+
+class SkippedIssue(msgspec.Struct, kw_only=True):
+    issue: str
+    reason: str
+    session: str | None = None
+
+
+class BatchSpawnResult(msgspec.Struct, kw_only=True):
+    spawned: list[SessionInfo]
+    skipped: list[SkippedIssue]
+    failed: list[SkippedIssue]
+
+
+class SessionListParams(Params):
+    project: str | None = None
+    """Only this project's sessions. Archived sessions (after cleanup) are never listed."""
+
+
+class SessionListResult(msgspec.Struct, kw_only=True):
+    sessions: list[SessionInfo]
+
+
+class SessionIdParams(Params):
+    id: str
+
+
+class SendParams(Params):
+    id: str
+    message: str
+
+
+class SendResult(msgspec.Struct, kw_only=True):
+    id: str
+    seq: int
+    """The message's place in the session's outbox; `session.delivered` events carry it."""
+    queued: int
+    """Messages waiting for this session, this one included."""
+
+
+class LogsParams(Params):
+    id: str
+    lines: int = 50
+
+
+class LogsResult(msgspec.Struct, kw_only=True):
+    id: str
+    text: str
+    alive: str
+    """alive / dead / unknown."""
+
+
+class AttachResult(msgspec.Struct, kw_only=True):
+    id: str
+    argv: list[str]
+
+
+class CleanupParams(Params):
+    dry_run: bool = False
+    force: bool = False
+    project: str | None = None
+
+
+class CleanupItem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: str
+    action: str
+    """`removed`, `would-remove`, `kept`."""
+    reason: str = ""
+    wip_ref: str | None = None
+    workspace: str | None = None
+
+
+class CleanupResult(msgspec.Struct, kw_only=True):
+    items: list[CleanupItem]
+
+
+class StopAllResult(msgspec.Struct, kw_only=True):
+    killed: list[str]
+
+
+class DoctorCheck(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    optional: bool = False
+    """A failed optional check (an agent CLI you do not use) does not make doctor fail."""
+
+
+class DoctorResult(msgspec.Struct, kw_only=True):
+    ok: bool
+    checks: list[DoctorCheck]
+
+
 # ---------------------------------------------------------------------------------------------
 # Events, pushed as `event` notifications on a subscribed connection.
 # ---------------------------------------------------------------------------------------------
@@ -276,6 +457,85 @@ _METHOD_LIST: Final = (
         SubscribeResult,
         "Receive `event` notifications on this connection from now on.",
     ),
+    Method(
+        "daemon.doctor",
+        NoParams,
+        DoctorResult,
+        "Check git, tmux, agent CLIs, forge auth, the state dir; say how to fix what is missing.",
+    ),
+    Method(
+        "project.add",
+        ProjectAddParams,
+        ProjectInfo,
+        "Register a git repository as a project (detects default branch and remote).",
+        (ErrorCode.CONFLICT,),
+    ),
+    Method("project.list", NoParams, ProjectListResult, "Registered and configured projects."),
+    Method(
+        "project.remove",
+        ProjectNameParams,
+        ProjectRemoveResult,
+        "Unregister a project (its sessions and worktrees are not touched).",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
+    ),
+    Method(
+        "session.spawn",
+        SpawnParams,
+        SessionInfo,
+        "Start an agent on an issue or task in a new worktree, branch and runtime.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE),
+    ),
+    Method(
+        "session.batch_spawn",
+        BatchSpawnParams,
+        BatchSpawnResult,
+        "Spawn one session per issue, skipping issues that already have a live session.",
+        (ErrorCode.NOT_FOUND,),
+    ),
+    Method("session.list", SessionListParams, SessionListResult, "Sessions, newest last."),
+    Method("session.get", SessionIdParams, SessionInfo, "One session.", (ErrorCode.NOT_FOUND,)),
+    Method(
+        "session.send",
+        SendParams,
+        SendResult,
+        "Queue a message for the session's agent; delivered in order, one at a time, verified.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
+    ),
+    Method(
+        "session.logs",
+        LogsParams,
+        LogsResult,
+        "The last lines of the agent's screen or output.",
+        (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE),
+    ),
+    Method(
+        "session.attach",
+        SessionIdParams,
+        AttachResult,
+        "The command that attaches a terminal to the session (aoctl attach runs it).",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
+    ),
+    Method(
+        "session.kill",
+        SessionIdParams,
+        SessionInfo,
+        "Stop the agent; the worktree and branch stay.",
+        (ErrorCode.NOT_FOUND,),
+    ),
+    Method(
+        "session.restore",
+        SessionIdParams,
+        SessionInfo,
+        "Relaunch the agent in the session's existing worktree (resuming where supported).",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE),
+    ),
+    Method(
+        "session.cleanup",
+        CleanupParams,
+        CleanupResult,
+        "Remove ended sessions' worktrees (uncommitted work saved to refs/ao/wip/<id>) and archive them.",
+    ),
+    Method("session.stop_all", NoParams, StopAllResult, "Kill every live session's agent."),
     Method(
         "events.unsubscribe",
         UnsubscribeParams,

@@ -7,6 +7,7 @@ import time
 from aod.app import App
 from aod.handlers import Call, handler
 from aod.protocol import (
+    DoctorResult,
     NoParams,
     PingResult,
     ReloadResult,
@@ -59,3 +60,11 @@ async def shutdown(app: App, _params: NoParams, _call: Call) -> ShutdownResult:
 @handler("daemon.reload")
 async def reload(app: App, _params: NoParams, _call: Call) -> ReloadResult:
     return await app.reload()
+
+
+@handler("daemon.doctor")
+async def doctor(app: App, _params: NoParams, _call: Call) -> DoctorResult:
+    from aod.doctor import run_checks
+
+    checks = await run_checks(app.sessions, app.locations.state_dir, app.locations.socket_path)
+    return DoctorResult(ok=all(c.ok or c.optional for c in checks), checks=checks)

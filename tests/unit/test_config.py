@@ -207,7 +207,7 @@ def test_every_error_is_reported_at_once_with_line_and_key(tmp_path: Path) -> No
         f"{path}:8: api.write_timeout: must be at most 1h (got 2h)",
         f"{path}:9: api.subscriber_queue: must be a whole number (got 'many')",
         f"{path}:10: api.max_connections: must be a whole number (got 2.5)",
-        f"{path}:11: projects: unknown key; known keys here: poll_interval, log, api",
+        f"{path}:11: projects: must be a mapping of `key: value` lines (got a list)",
     ]
 
 
@@ -450,7 +450,8 @@ def test_keys_are_not_interpolated(tmp_path: Path) -> None:
 
     assert found == [
         f"{tmp_path / 'config.yaml'}:1: ${{KEY}}: "
-        "unknown key; known keys here: poll_interval, log, api"
+        "unknown key; known keys here: poll_interval, log, api, runtime, workspace, defaults, "
+        "agents, projects"
     ]
 
 

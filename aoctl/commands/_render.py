@@ -1,0 +1,84 @@
+"""Shared rendering for session and project results (plain text, no colours, fits a terminal)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aod.protocol import SessionInfo
+
+
+def age(iso: str, now: datetime | None = None) -> str:
+    if not iso:
+        return "-"
+    try:
+        then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return "-"
+    seconds = max(0, int(((now or datetime.now(UTC)) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _one_line(text: str | None, width: int) -> str:
+    if not text:
+        return "-"
+    flat = " ".join(text.split())
+    # Control characters from a hostile title must not drive the user's terminal.
+    flat = "".join(c if c.isprintable() else "?" for c in flat)
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def work_of(s: SessionInfo) -> str:
+    if s.issue:
+        return f"#{s.issue}" + (f" {s.title}" if s.title else "")
+    return s.task or "-"
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def sessions_table(sessions: list[SessionInfo]) -> str:
+    if not sessions:
+        return "no sessions (start one with `aoctl spawn ISSUE` or `aoctl spawn --task TEXT`)"
+    rows = [
+        [
+            s.id,
+            _one_line(s.project, 20),
+            _one_line(work_of(s), 40),
+            s.agent or "-",
+            s.state,
+            s.activity,
+            _one_line(s.branch, 30),
+            age(s.created_at),
+        ]
+        for s in sessions
+    ]
+    return table(rows, ["ID", "PROJECT", "WORK", "AGENT", "STATE", "ACTIVITY", "BRANCH", "AGE"])
+
+
+def session_detail(s: SessionInfo) -> str:
+    lines = [
+        f"{s.id}  {s.state}" + (f" ({_one_line(s.reason, 200)})" if s.reason else ""),
+        f"  project   {s.project}",
+        f"  work      {_one_line(work_of(s), 200)}",
+        f"  agent     {s.agent}  activity {s.activity}",
+        f"  branch    {s.branch or '-'}",
+        f"  workspace {s.workspace or '-'}",
+    ]
+    if s.runtime:
+        lines.append(f"  runtime   {s.runtime.kind} {s.runtime.name}" + (f" ({s.runtime.pane_id})" if s.runtime.pane_id else ""))
+    if s.wip_ref:
+        lines.append(f"  saved     {s.wip_ref}  (git show {s.wip_ref} / git stash apply {s.wip_ref})")
+    return "\n".join(lines)
+
+
+def plain(value: Any) -> Any:
+    return value

@@ -1,0 +1,43 @@
+"""aoctl spawn  ↔  session.spawn  ↔  aod/handlers/session.py:spawn"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from aoctl import exitcodes
+from aoctl.commands._render import session_detail
+from aoctl.context import Context, json_option
+from aod.protocol import SessionInfo
+
+
+@click.command("spawn")
+@click.argument("issue", required=False)
+@click.option("--task", help="What to do, in words (instead of, or on top of, an issue).")
+@click.option("-p", "--project", help="Project name (default: the one you are in, or the only one).")
+@click.option("--agent", help="Agent to run (default: the project's).")
+@click.option("--branch", help="Branch name (default: from the project's template, ao/<id>).")
+@json_option
+@click.pass_obj
+def command(ctx: Context, issue: str | None, task: str | None, project: str | None, agent: str | None, branch: str | None) -> None:
+    """Start an agent on ISSUE (or --task) in its own worktree, branch and tmux session."""
+    if issue is None and task is None:
+        raise click.UsageError("give an ISSUE or --task TEXT")
+    params = {"issue": issue, "task": task, "project": project, "agent": agent, "branch": branch, "cwd": os.getcwd()}
+    # Creating a worktree and running the setup hook can take minutes: no client timeout.
+    with ctx.client(timeout=None) as client:
+        info = client.call_as(SessionInfo, "session.spawn", {k: v for k, v in params.items() if v is not None})
+    ctx.emit(info, _render)
+    if info.state == "errored":
+        ctx_exit(exitcodes.FAILED)
+
+
+def _render(s: SessionInfo) -> str:
+    if s.state == "errored":
+        return f"spawn failed: {s.id}: {s.reason}"
+    return session_detail(s) + f"\n\nwatch it: aoctl attach {s.id}   talk to it: aoctl send {s.id} TEXT"
+
+
+def ctx_exit(code: int) -> None:
+    click.get_current_context().exit(code)

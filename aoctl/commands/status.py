@@ -1,0 +1,45 @@
+"""aoctl status  ↔  session.list (and events.subscribe for --watch)  ↔  aod/handlers/session.py"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from aoctl.commands._render import sessions_table
+from aoctl.context import Context, json_option
+from aod.protocol import SessionListResult
+
+
+@click.command("status")
+@click.option("-p", "--project", help="Only this project's sessions.")
+@click.option("--watch", is_flag=True, help="Redraw whenever a session changes (until Ctrl-C).")
+@json_option
+@click.pass_obj
+def command(ctx: Context, project: str | None, watch: bool) -> None:
+    """List sessions: id, project, work, agent, state, activity, branch, age."""
+    params = {"project": project} if project else {}
+    if not watch:
+        with ctx.client() as client:
+            result = client.call_as(SessionListResult, "session.list", params)
+        if ctx.as_json:
+            ctx.emit(result.sessions, str)
+        else:
+            click.echo(sessions_table(result.sessions))
+        return
+    # --watch: one connection subscribed to session events; redraw on each, never poll.
+    with ctx.client(timeout=None) as events, ctx.client() as client:
+        events.call("events.subscribe", {"kinds": ["session", "project"]})
+        _draw(ctx, client.call_as(SessionListResult, "session.list", params))
+        for _notification in events.notifications():
+            _draw(ctx, client.call_as(SessionListResult, "session.list", params))
+
+
+def _draw(ctx: Context, result: SessionListResult) -> None:
+    if ctx.as_json:
+        ctx.emit(result.sessions, str)
+        return
+    if sys.stdout.isatty():
+        click.clear()
+    click.echo(sessions_table(result.sessions))
+    sys.stdout.flush()

@@ -1,0 +1,114 @@
+"""`aoctl doctor`: is everything aod needs here, and if not, how to fix it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from aod.proc import ToolMissing, ToolTimeout, run
+from aod.protocol import DoctorCheck
+from aod.service import SessionService
+
+MIN_GIT = (2, 20)  # `git worktree` as aod uses it
+MIN_TMUX = (3, 0)
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    match = re.search(r"(\d+)\.(\d+)", text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+async def _tool(name: str, argv: list[str], minimum: tuple[int, int], fix: str, optional: bool) -> DoctorCheck:
+    try:
+        result = await run(argv, timeout=10)
+    except ToolMissing:
+        return DoctorCheck(name=name, ok=False, detail=f"{argv[0]} is not installed", fix=fix, optional=optional)
+    except ToolTimeout:
+        return DoctorCheck(name=name, ok=False, detail=f"`{' '.join(argv)}` hung", fix=fix, optional=optional)
+    text = (result.out or result.err).strip()
+    version = _version(text)
+    if not result.ok or version is None:
+        return DoctorCheck(name=name, ok=False, detail=f"`{' '.join(argv)}` failed: {text[:200]}", fix=fix, optional=optional)
+    if version < minimum:
+        need = ".".join(map(str, minimum))
+        return DoctorCheck(name=name, ok=False, detail=f"{text} is older than {need}", fix=f"upgrade to {need} or newer", optional=optional)
+    return DoctorCheck(name=name, ok=True, detail=text)
+
+
+def _writable_dir(name: str, path: Path) -> DoctorCheck:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".aod-doctor-"):
+            pass
+    except OSError as exc:
+        return DoctorCheck(name=name, ok=False, detail=f"{path}: not writable ({exc.strerror})", fix=f"make {probe} writable for you, or move it in config")
+    return DoctorCheck(name=name, ok=True, detail=str(path))
+
+
+async def run_checks(service: SessionService, state_dir: Path, socket_path: Path) -> list[DoctorCheck]:
+    config = service.config()
+    projects = await service.list_projects()
+    uses_tmux = config.runtime.kind == "tmux" or any(p.runtime == "tmux" for p in projects)
+    checks = [
+        await _tool("git", ["git", "--version"], MIN_GIT, "install git (apt install git / brew install git)", False),
+        await _tool(
+            "tmux",
+            ["tmux", "-V"],
+            MIN_TMUX,
+            "install tmux (apt install tmux / brew install tmux), or set `runtime: {kind: process}`",
+            not uses_tmux,
+        ),
+        DoctorCheck(name="socket", ok=True, detail=f"aod answers on {socket_path}"),
+        _writable_dir("state dir", state_dir),
+        _writable_dir("worktrees", service.workspace_root()),
+    ]
+    used_agents = {p.agent for p in projects} | {config.defaults.agent}
+    from aod.plugins.agent.registry import available_agent_names
+
+    settings = service.agent_settings()
+    for name in available_agent_names(settings):
+        try:
+            plugin, agent_settings = service.agent(name)
+        except Exception as exc:  # noqa: BLE001
+            checks.append(DoctorCheck(name=f"agent {name}", ok=False, detail=str(exc), optional=name not in used_agents))
+            continue
+        executable = (list(agent_settings.command)[0] if agent_settings.command else plugin.executable)
+        found = shutil.which(executable) or (executable if Path(executable).is_file() else None)
+        used = name in used_agents
+        if found:
+            checks.append(DoctorCheck(name=f"agent {name}", ok=True, detail=f"{executable} → {found}"))
+        else:
+            checks.append(
+                DoctorCheck(
+                    name=f"agent {name}",
+                    ok=False,
+                    detail=f"{executable} is not on aod's PATH" + (" (a project uses it)" if used else ""),
+                    fix=f"install {executable}, or point `agents.{name}.command` at it in config.yaml",
+                    optional=not used,
+                )
+            )
+    for project in projects:
+        if project.forge == "github":
+            if os.environ.get("GH_TOKEN"):
+                checks.append(DoctorCheck(name=f"forge {project.name}", ok=True, detail="GitHub token from GH_TOKEN"))
+            elif os.environ.get("GITHUB_TOKEN"):
+                checks.append(DoctorCheck(name=f"forge {project.name}", ok=True, detail="GitHub token from GITHUB_TOKEN"))
+            else:
+                checks.append(
+                    DoctorCheck(
+                        name=f"forge {project.name}",
+                        ok=False,
+                        detail="no GitHub token in aod's environment",
+                        fix="set GH_TOKEN in ~/.config/ao/aod.env (or run `gh auth login`)",
+                    )
+                )
+        if not Path(project.path).is_dir():
+            checks.append(
+                DoctorCheck(name=f"project {project.name}", ok=False, detail=f"{project.path} is gone", fix=f"`aoctl project remove {project.name}` and add it again")
+            )
+    return checks

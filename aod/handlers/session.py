@@ -1,0 +1,107 @@
+"""session.*: aoctl spawn, batch-spawn, status, send, logs, attach, kill, restore, cleanup, stop."""
+
+from __future__ import annotations
+
+from aod.app import App
+from aod.handlers import Call, handler
+from aod.protocol import (
+    AttachResult,
+    BatchSpawnParams,
+    BatchSpawnResult,
+    CleanupParams,
+    CleanupResult,
+    LogsParams,
+    LogsResult,
+    NoParams,
+    SendParams,
+    SendResult,
+    SessionIdParams,
+    SessionInfo,
+    SessionListParams,
+    SessionListResult,
+    SkippedIssue,
+    SpawnParams,
+    StopAllResult,
+)
+from aod.service import session_info
+
+
+@handler("session.spawn")
+async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
+    session = await app.sessions.spawn(
+        project=params.project,
+        issue=params.issue,
+        task=params.task,
+        agent_name=params.agent,
+        branch=params.branch,
+        cwd=params.cwd,
+    )
+    return session_info(session)
+
+
+@handler("session.batch_spawn")
+async def batch_spawn(app: App, params: BatchSpawnParams, _call: Call) -> BatchSpawnResult:
+    spawned, skipped, failed = await app.sessions.batch_spawn(
+        params.issues, params.project, params.agent, params.cwd
+    )
+    return BatchSpawnResult(
+        spawned=[session_info(s) for s in spawned],
+        skipped=[SkippedIssue(issue=i, reason=r, session=s) for i, r, s in skipped],
+        failed=[SkippedIssue(issue=i, reason=r) for i, r in failed],
+    )
+
+
+@handler("session.list")
+async def list_(app: App, params: SessionListParams, _call: Call) -> SessionListResult:
+    sessions = await app.store.list_sessions()
+    if params.project is not None:
+        sessions = [s for s in sessions if s.project == params.project]
+    sessions.sort(key=lambda s: (s.created_at, s.id))
+    return SessionListResult(sessions=[session_info(s) for s in sessions])
+
+
+@handler("session.get")
+async def get(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
+    session = await app.sessions.session(params.id)
+    pending = len(await app.store.pending_deliveries(session.id))
+    return session_info(session, pending)
+
+
+@handler("session.send")
+async def send(app: App, params: SendParams, _call: Call) -> SendResult:
+    seq, queued = await app.sessions.enqueue(params.id, params.message)
+    return SendResult(id=params.id, seq=seq, queued=queued)
+
+
+@handler("session.logs")
+async def logs(app: App, params: LogsParams, _call: Call) -> LogsResult:
+    text, alive = await app.sessions.logs(params.id, params.lines)
+    return LogsResult(id=params.id, text=text, alive=alive)
+
+
+@handler("session.attach")
+async def attach(app: App, params: SessionIdParams, _call: Call) -> AttachResult:
+    return AttachResult(id=params.id, argv=await app.sessions.attach_argv(params.id))
+
+
+@handler("session.kill")
+async def kill(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
+    return session_info(await app.sessions.kill(params.id))
+
+
+@handler("session.restore")
+async def restore(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
+    return session_info(await app.sessions.restore(params.id))
+
+
+@handler("session.cleanup")
+async def cleanup(app: App, params: CleanupParams, _call: Call) -> CleanupResult:
+    items = await app.sessions.cleanup(
+        dry_run=params.dry_run, force=params.force, project=params.project
+    )
+    return CleanupResult(items=items)
+
+
+@handler("session.stop_all")
+async def stop_all(app: App, _params: NoParams, _call: Call) -> StopAllResult:
+    return StopAllResult(killed=await app.sessions.stop_all())

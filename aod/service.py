@@ -1,0 +1,888 @@
+"""The operations behind the session API: projects, spawn, send, kill, restore, cleanup, doctor.
+
+This is the imperative shell around the plugins. Each operation reads what it needs from disk,
+calls plugins, and writes the outcome back with compare-and-set (`_update`), so a concurrent
+tick never loses a user's kill and vice versa. Nothing here is kept only in memory except
+caches and the set of running delivery workers, which the tick re-creates after a restart.
+
+Order of a spawn (each step recorded before the next, so an interruption leaves a record that
+says how far it got, and `cleanup` can remove the rest):
+  reserve id → record (spawning) → workspace → bootstrap → agent prepare → runtime → record
+  (working, runtime handle) → first prompt queued (paste-mode agents).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+import trio
+
+from aod.config import Config
+from aod.errors import RpcFailure, not_found
+from aod.events import EventBus, utc_now_iso
+from aod.model import Project, RuntimeHandle, Session, validate_project_name
+from aod.plugins.agent import Agent, AgentSettings, LaunchContext
+from aod.plugins.agent.registry import UnknownAgent, available_agent_names, get_agent
+from aod.plugins.runtime import LaunchSpec, Runtime
+from aod.plugins.workspace import DirtyWorkspace, Workspace, WorkspaceError, WorkspaceSpec
+from aod.proc import ToolMissing, ToolTimeout
+from aod.projects import ProjectProblem, ResolvedProject, all_names, resolve
+from aod.prompt import PromptInputs, compose
+from aod.protocol import (
+    CleanupItem,
+    ErrorCode,
+    ProjectInfo,
+    RuntimeInfo,
+    SessionInfo,
+)
+from aod.store import StaleRevision, Store
+
+log = structlog.get_logger()
+
+# Sessions in these states have no running agent that aod looks after; cleanup may remove them.
+ENDED_STATES = frozenset({"killed", "errored", "done", "merged", "closed"})
+# Sessions in these states are still someone's work in progress (batch-spawn skips their issue).
+LIVE_STATES = frozenset(
+    {
+        "spawning", "working", "needs_input", "stuck", "paused", "pr_open", "ci_failed",
+        "review_pending", "changes_requested", "approved", "mergeable", "merge_failed",
+    }
+)
+MAX_MESSAGE_BYTES = 1024 * 1024
+SETUP_OUTPUT_JOURNAL_BYTES = 16 * 1024
+
+
+def session_info(session: Session, pending: int = 0) -> SessionInfo:
+    runtime = None
+    if session.runtime is not None:
+        runtime = RuntimeInfo(
+            kind=session.runtime.kind,
+            name=session.runtime.name,
+            pane_id=session.runtime.pane_id,
+            pid=session.runtime.pid,
+        )
+    return SessionInfo(
+        id=session.id,
+        project=session.project,
+        state=session.state,
+        reason=session.reason,
+        activity=session.activity,
+        agent=session.agent,
+        issue=session.issue,
+        task=session.task,
+        title=session.title,
+        branch=session.branch,
+        workspace=session.workspace,
+        runtime=runtime,
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+        since=session.since,
+        wip_ref=session.wip_ref,
+        pending_messages=pending,
+    )
+
+
+def project_info(project: ResolvedProject) -> ProjectInfo:
+    return ProjectInfo(
+        name=project.name,
+        path=str(project.path),
+        default_branch=project.default_branch,
+        remote=project.remote,
+        remote_url=project.remote_url,
+        agent=project.agent,
+        forge=project.forge,
+        workspace=project.workspace,
+        runtime=project.runtime,
+        source=project.source,
+    )
+
+
+def _failure(code: int, message: str, **data: Any) -> RpcFailure:
+    return RpcFailure(code, message, data or None)
+
+
+@dataclass
+class Plugins:
+    """Factories for the plugin instances a config asks for (swapped only by config reload)."""
+
+    runtimes: dict[str, Runtime]
+    workspaces: dict[str, Workspace]
+
+
+@dataclass(eq=False)
+class SessionService:
+    store: Store
+    bus: EventBus
+    config: Callable[[], Config]
+    plugins: Plugins
+    data_dir: Path
+    socket_path: Path
+    home: Path = field(default_factory=Path.home)
+    # Delivery workers: at most one per session (one message in flight), started on demand.
+    nursery: trio.Nursery | None = None
+    _delivering: set[str] = field(default_factory=set)
+    # Sessions whose spawn is running in this process; the tick leaves them alone.
+    spawning: set[str] = field(default_factory=set)
+    # The agent plugin instances, by name: some keep incremental read offsets (transcripts).
+    _agents: dict[str, Agent] = field(default_factory=dict)
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    def agent_settings(self) -> dict[str, AgentSettings]:
+        table = {}
+        for name, cfg in self.config().agents.items():
+            table[name] = AgentSettings(
+                name=name,
+                command=list(cfg.command) if cfg.command else None,
+                args=list(cfg.args),
+                env=dict(cfg.env),
+                prompt=cfg.prompt,
+                model=cfg.model,
+                permissions=cfg.permissions,
+            )
+        return table
+
+    def agent(self, name: str) -> tuple[Agent, AgentSettings]:
+        try:
+            plugin, settings = get_agent(name, self.agent_settings())
+        except UnknownAgent as exc:
+            raise _failure(
+                ErrorCode.INVALID_PARAMS, str(exc), valid=available_agent_names(self.agent_settings())
+            ) from None
+        # Keep one instance per name so its caches (transcript offsets) live across ticks.
+        cached = self._agents.get(name)
+        if cached is None or type(cached) is not type(plugin):
+            self._agents[name] = plugin
+            cached = plugin
+        return cached, settings
+
+    async def project(self, name: str | None, cwd: str | None = None) -> ResolvedProject:
+        records = await self.store.list_projects()
+        config = self.config()
+        names = all_names(records, config)
+        if name is None:
+            name = self._guess_project(records, config, names, cwd)
+        if name not in names:
+            raise not_found("project", name, names)
+        record = next((r for r in records if r.name == name), None)
+        try:
+            return resolve(name, record, config)
+        except ProjectProblem as exc:
+            raise _failure(ErrorCode.INVALID_PARAMS, str(exc)) from None
+
+    def _guess_project(
+        self, records: list[Project], config: Config, names: list[str], cwd: str | None
+    ) -> str:
+        if cwd:
+            here = Path(cwd)
+            for name in names:
+                record = next((r for r in records if r.name == name), None)
+                try:
+                    path = resolve(name, record, config).path
+                except ProjectProblem:
+                    continue
+                if here == path or path in here.parents:
+                    return name
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise _failure(
+                ErrorCode.NOT_FOUND, "no projects yet: add one with `aoctl project add PATH`"
+            )
+        raise _failure(
+            ErrorCode.INVALID_PARAMS,
+            f"which project? use -p NAME (one of: {', '.join(names)})",
+            valid=names,
+        )
+
+    async def session(self, session_id: str) -> Session:
+        try:
+            session = await self.store.get_session(session_id)
+        except ValueError:
+            session = None
+        if session is None:
+            known = [s.id for s in await self.store.list_sessions()]
+            raise not_found("session", session_id, known[-20:])
+        return session
+
+    def runtime_for(self, kind: str) -> Runtime:
+        try:
+            return self.plugins.runtimes[kind]
+        except KeyError:
+            raise _failure(ErrorCode.UNAVAILABLE, f"runtime {kind!r} is not available") from None
+
+    def workspace_for(self, kind: str) -> Workspace:
+        try:
+            return self.plugins.workspaces[kind]
+        except KeyError:
+            raise _failure(ErrorCode.UNAVAILABLE, f"workspace kind {kind!r} is not available") from None
+
+    def workspace_root(self) -> Path:
+        configured = self.config().workspace.root
+        return Path(configured).expanduser() if configured else self.data_dir / "worktrees"
+
+    async def update(self, session_id: str, change: Callable[[Session], Session | None]) -> Session:
+        """Read-modify-write with compare-and-set, retried when another writer got there first.
+        `change` returns the new record, or None to leave it as it is."""
+        for _ in range(20):
+            current = await self.session(session_id)
+            new = change(current)
+            if new is None:
+                return current
+            new = msgspec.structs.replace(new, updated_at=utc_now_iso())
+            try:
+                return await self.store.put_session(new, current.rev)
+            except StaleRevision:
+                await trio.sleep(0)
+                continue
+        raise _failure(ErrorCode.CONFLICT, f"session {session_id} is changing too fast; try again")
+
+    async def set_state(self, session_id: str, state: str, reason: str = "", **changes: Any) -> Session:
+        def change(s: Session) -> Session:
+            since = utc_now_iso() if s.state != state else s.since
+            return msgspec.structs.replace(s, state=state, reason=reason, since=since, **changes)
+
+        session = await self.update(session_id, change)
+        self.bus.publish("session.updated", session=session_id, state=state, reason=reason)
+        return session
+
+    # -- projects ------------------------------------------------------------------------------
+
+    async def add_project(
+        self,
+        path: str,
+        name: str | None,
+        agent: str | None,
+        forge: str | None,
+        default_branch: str | None,
+    ) -> ProjectInfo:
+        from aod.plugins.workspace import git as gitplug
+
+        repo = Path(path).expanduser()
+        if not repo.is_absolute():
+            raise _failure(ErrorCode.INVALID_PARAMS, f"project path must be absolute: {path!r}")
+        if not repo.is_dir():
+            raise _failure(ErrorCode.INVALID_PARAMS, f"{repo} is not a directory")
+        if not await gitplug.is_git_repo(repo):
+            raise _failure(
+                ErrorCode.INVALID_PARAMS,
+                f"{repo} is not a git repository; `git init` it (with a first commit) or pick another",
+            )
+        toplevel = await gitplug.git(repo, "rev-parse", "--show-toplevel", check=False)
+        if toplevel.ok and toplevel.out.strip():
+            repo = Path(toplevel.out.strip())
+        name = name or repo.name
+        try:
+            validate_project_name(name)
+        except ValueError as exc:
+            raise _failure(ErrorCode.INVALID_PARAMS, f"{exc}; choose one with --name") from None
+        if agent is not None:
+            self.agent(agent)  # unknown agent → a clear error listing the valid ones
+        if await self.store.get_project(name) is not None:
+            raise _failure(
+                ErrorCode.CONFLICT,
+                f"a project named {name!r} already exists; `aoctl project remove {name}` first "
+                "or choose another --name",
+            )
+        branch = default_branch or await gitplug.default_branch(repo)
+        if not await gitplug.branch_exists(repo, branch):
+            raise _failure(
+                ErrorCode.INVALID_PARAMS,
+                f"{repo} has no branch {branch!r} (does it have a first commit?); "
+                "pass --default-branch",
+            )
+        remote, remote_url = await gitplug.default_remote(repo)
+        record = Project(
+            name=name,
+            path=str(repo),
+            default_branch=branch,
+            remote=remote,
+            remote_url=remote_url,
+            agent=agent,
+            forge=forge or "local",
+            created_at=utc_now_iso(),
+        )
+        try:
+            stored = await self.store.put_project(record, 0)
+        except StaleRevision:
+            raise _failure(ErrorCode.CONFLICT, f"a project named {name!r} already exists") from None
+        self.bus.publish("project.added", name=name, path=str(repo))
+        log.info("project added", project=name, path=str(repo), default_branch=branch)
+        return project_info(resolve(name, stored, self.config()))
+
+    async def list_projects(self) -> list[ProjectInfo]:
+        records = await self.store.list_projects()
+        config = self.config()
+        out = []
+        for name in all_names(records, config):
+            record = next((r for r in records if r.name == name), None)
+            try:
+                out.append(project_info(resolve(name, record, config)))
+            except ProjectProblem:
+                continue
+        return out
+
+    async def remove_project(self, name: str) -> str:
+        try:
+            validate_project_name(name)
+        except ValueError as exc:
+            raise _failure(ErrorCode.INVALID_PARAMS, str(exc)) from None
+        live = [s.id for s in await self.store.list_sessions() if s.project == name and s.state in LIVE_STATES]
+        if live:
+            raise _failure(
+                ErrorCode.CONFLICT,
+                f"project {name!r} has live sessions ({', '.join(live)}); kill them first "
+                "(`aoctl kill ID`) or `aoctl stop --all`",
+            )
+        if not await self.store.remove_project(name):
+            if name in self.config().projects:
+                raise _failure(
+                    ErrorCode.CONFLICT,
+                    f"project {name!r} comes from config.yaml; remove it there",
+                )
+            raise not_found("project", name, [p.name for p in await self.store.list_projects()])
+        self.bus.publish("project.removed", name=name)
+        return name
+
+    # -- spawn -----------------------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        *,
+        project: str | None,
+        issue: str | None,
+        task: str | None,
+        agent_name: str | None,
+        branch: str | None,
+        cwd: str | None = None,
+    ) -> Session:
+        if issue is None and not task:
+            raise _failure(ErrorCode.INVALID_PARAMS, "give an ISSUE or --task TEXT (or both)")
+        if issue is not None and not _clean_label(issue):
+            raise _failure(
+                ErrorCode.INVALID_PARAMS,
+                f"invalid issue {issue!r}: use a number or id like 42, GH-12 or PROJ-7",
+            )
+        if task is not None and "\x00" in task:
+            raise _failure(ErrorCode.INVALID_PARAMS, "the task text contains a NUL byte")
+        if branch is not None:
+            from aod.plugins.workspace.git import valid_branch_name
+
+            if not valid_branch_name(branch):
+                raise _failure(
+                    ErrorCode.INVALID_PARAMS,
+                    f"invalid branch name {branch!r}: see `git check-ref-format --branch`",
+                )
+        resolved = await self.project(project, cwd)
+        agent_name = agent_name or resolved.agent
+        plugin, settings = self.agent(agent_name)
+        runtime = self.runtime_for(resolved.runtime)
+        workspace = self.workspace_for(resolved.workspace)
+        if not resolved.path.is_dir():
+            raise _failure(
+                ErrorCode.UNAVAILABLE,
+                f"project {resolved.name}'s repository {resolved.path} is gone; "
+                "fix `path` or re-add the project",
+            )
+
+        session_id = await self.store.reserve_session_id(resolved.session_prefix)
+        self.spawning.add(session_id)
+        try:
+            return await self._spawn(session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch)
+        finally:
+            self.spawning.discard(session_id)
+
+    async def _spawn(
+        self,
+        session_id: str,
+        resolved: ResolvedProject,
+        plugin: Agent,
+        settings: AgentSettings,
+        runtime: Runtime,
+        workspace: Workspace,
+        agent_name: str,
+        issue: str | None,
+        task: str | None,
+        branch: str | None,
+    ) -> Session:
+        slog = log.bind(session=session_id, project=resolved.name)
+        now = utc_now_iso()
+        branch_name = branch or _render_branch(resolved.branch_template, session_id, issue, resolved.name)
+        path = self.workspace_root() / resolved.name / session_id
+        index = int(session_id.rsplit("-", 1)[1])
+        defaults = self.config().defaults
+        port_base = defaults.port_base + (index % 1000) * defaults.port_block
+        session = Session(
+            id=session_id,
+            project=resolved.name,
+            state="spawning",
+            reason="creating the workspace",
+            since=now,
+            created_at=now,
+            updated_at=now,
+            issue=issue,
+            task=task,
+            agent=agent_name,
+            branch=branch_name,
+            base_branch=resolved.default_branch,
+            workspace=str(path),
+            workspace_kind=resolved.workspace,
+            port_base=port_base,
+        )
+        try:
+            session = await self.store.put_session(session, 0)
+        except BaseException:
+            await self.store.release_session_id(session_id)
+            raise
+        self.bus.publish("session.spawning", session=session_id, project=resolved.name)
+        slog.info("spawning", agent=agent_name, branch=branch_name, issue=issue)
+
+        launch_ctx = LaunchContext(
+            session_id=session_id, workspace=path, prompt="", home=self.home
+        )
+        command = plugin.launch(settings, launch_ctx)
+        executable = command.argv[0]
+        if shutil.which(executable) is None and not Path(executable).is_file():
+            reason = (
+                f"agent {agent_name!r} needs {executable!r}, which is not installed or not on "
+                "aod's PATH; install it (see `aoctl doctor`) and spawn again"
+            )
+            slog.warning("spawn failed", reason=reason)
+            return await self.set_state(session_id, "errored", reason, workspace="")
+
+        try:
+            from aod.plugins.workspace import bootstrap
+            from aod.plugins.workspace import git as gitplug
+
+            if not await gitplug.valid_branch(resolved.path, branch_name):
+                raise WorkspaceError(
+                    f"{branch_name!r} is not a valid branch name; pass another --branch"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            await workspace.create(
+                WorkspaceSpec(repo=resolved.path, path=path, branch=branch_name, base=resolved.default_branch)
+            )
+            copied = await trio.to_thread.run_sync(bootstrap.copy_worktreeinclude, resolved.path, path)
+            if copied:
+                await self.store.append_journal(session_id, {"time": utc_now_iso(), "kind": "bootstrap.copied", "files": copied})
+            env = self._session_env(session)
+            if resolved.setup:
+                await self.set_state(session_id, "spawning", "running the setup hook")
+                result = await bootstrap.run_setup_hook(
+                    list(resolved.setup), path, env, resolved.setup_timeout
+                )
+                await self.store.append_journal(
+                    session_id,
+                    {
+                        "time": utc_now_iso(),
+                        "kind": "setup",
+                        "ok": result.ok,
+                        "returncode": result.returncode,
+                        "timed_out": result.timed_out,
+                        "output": result.output[-SETUP_OUTPUT_JOURNAL_BYTES:],
+                    },
+                )
+                if not result.ok:
+                    why = "timed out" if result.timed_out else f"failed (exit {result.returncode})"
+                    raise WorkspaceError(
+                        f"the setup hook {resolved.setup[0]!r} {why}; its output is in "
+                        f"the session journal. Fix it and spawn again"
+                    )
+            prompt = self._compose_prompt(session, resolved)
+            launch_ctx = LaunchContext(session_id=session_id, workspace=path, prompt=prompt, home=self.home)
+            await trio.to_thread.run_sync(plugin.prepare, launch_ctx, settings)
+            command = plugin.launch(settings, launch_ctx)
+            await self.set_state(session_id, "spawning", "starting the agent")
+            handle = await runtime.create(
+                LaunchSpec(
+                    name=session_id,
+                    argv=command.argv,
+                    cwd=path,
+                    env={**command.env, **env},
+                    log_path=self.store.session_dir(session_id) / "output.log",
+                )
+            )
+        except Exception as exc:
+            # Expected failures (git, the setup hook, a missing tool) carry their own message;
+            # anything else is a bug, logged with its traceback, and still undone.
+            expected = isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError))
+            reason = _reason(exc)
+            slog.warning("spawn failed", reason=reason, exc_info=not expected)
+            await self._undo_workspace(session, resolved, workspace)
+            return await self.set_state(session_id, "errored", f"spawn failed: {reason}", workspace="")
+
+        session = await self.set_state(session_id, "working", "", runtime=handle)
+        slog.info("spawned", runtime=handle.kind, target=handle.pane_id or handle.name)
+        if command.prompt_mode == "paste":
+            await self.enqueue(session_id, prompt, source="prompt")
+        await self.store.append_journal(
+            session_id, {"time": utc_now_iso(), "kind": "spawned", "argv0": command.argv[0], "prompt_mode": command.prompt_mode}
+        )
+        self.bus.publish("session.spawned", session=session_id, project=resolved.name)
+        return session
+
+    def _session_env(self, session: Session) -> dict[str, str]:
+        return {
+            "AO_SESSION_ID": session.id,
+            "AO_PROJECT": session.project,
+            "AO_BRANCH": session.branch,
+            "AO_PORT_BASE": str(session.port_base),
+            "AO_SOCKET": str(self.socket_path),
+        }
+
+    def _compose_prompt(self, session: Session, project: ResolvedProject) -> str:
+        rules = None
+        if project.rules_file:
+            candidate = (project.path / project.rules_file).resolve()
+            if project.path.resolve() in candidate.parents and candidate.is_file():
+                rules = candidate.read_text("utf-8", "replace")
+        return compose(
+            PromptInputs(
+                session_id=session.id,
+                project=session.project,
+                branch=session.branch,
+                base_branch=session.base_branch,
+                issue=session.issue,
+                title=session.title,
+                body=None,
+                task=session.task,
+                rules=rules,
+            )
+        )
+
+    async def _undo_workspace(self, session: Session, project: ResolvedProject, workspace: Workspace) -> None:
+        path = Path(session.workspace)
+        try:
+            if await workspace.exists(project.path, path):
+                await workspace.remove(project.path, path, force=True)
+        except Exception as exc:  # noqa: BLE001 - best effort; cleanup reports what is left
+            log.warning("could not undo a failed spawn's workspace", session=session.id, error=str(exc))
+
+    async def batch_spawn(
+        self, issues: list[str], project: str | None, agent_name: str | None, cwd: str | None
+    ) -> tuple[list[Session], list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+        resolved = await self.project(project, cwd)
+        agent_name = agent_name or resolved.agent
+        self.agent(agent_name)
+        existing = {
+            (s.issue, s.agent): s.id
+            for s in await self.store.list_sessions()
+            if s.project == resolved.name and s.state in LIVE_STATES and s.issue is not None
+        }
+        spawned: list[Session] = []
+        skipped: list[tuple[str, str, str | None]] = []
+        failed: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for issue in issues:
+            if issue in seen:
+                skipped.append((issue, "listed twice in this batch", None))
+                continue
+            seen.add(issue)
+            if (issue, agent_name) in existing:
+                skipped.append((issue, "already has a live session", existing[(issue, agent_name)]))
+                continue
+            try:
+                session = await self.spawn(
+                    project=resolved.name, issue=issue, task=None, agent_name=agent_name, branch=None
+                )
+            except RpcFailure as exc:
+                failed.append((issue, exc.message))
+                continue
+            if session.state == "errored":
+                failed.append((issue, session.reason))
+            else:
+                spawned.append(session)
+        return spawned, skipped, failed
+
+    # -- talking to agents -----------------------------------------------------------------------
+
+    async def enqueue(self, session_id: str, text: str, source: str = "user") -> tuple[int, int]:
+        if "\x00" in text:
+            raise _failure(ErrorCode.INVALID_PARAMS, "the message contains a NUL byte, which a terminal cannot carry")
+        if not text.strip():
+            raise _failure(ErrorCode.INVALID_PARAMS, "the message is empty")
+        if len(text.encode()) > MAX_MESSAGE_BYTES:
+            raise _failure(ErrorCode.INVALID_PARAMS, f"the message is larger than {MAX_MESSAGE_BYTES} bytes")
+        session = await self.session(session_id)
+        if session.state in ENDED_STATES or session.state == "archived":
+            raise _failure(
+                ErrorCode.CONFLICT,
+                f"session {session_id} is {session.state}; `aoctl restore {session_id}` first",
+            )
+        delivery = await self.store.enqueue(session_id, text, source, utc_now_iso())
+        pending = await self.store.pending_deliveries(session_id)
+        self.bus.publish("session.queued", session=session_id, seq=delivery.seq, source=source)
+        self.kick_delivery(session_id)
+        return delivery.seq, len(pending)
+
+    def kick_delivery(self, session_id: str) -> None:
+        """Make sure a delivery worker drains this session's outbox (at most one per session)."""
+        if self.nursery is None or session_id in self._delivering:
+            return
+        self._delivering.add(session_id)
+        self.nursery.start_soon(self._deliver_all, session_id)
+
+    async def _deliver_all(self, session_id: str) -> None:
+        from aod.delivery import deliver, wait_until_ready
+
+        slog = log.bind(session=session_id)
+        try:
+            while True:
+                pending = await self.store.pending_deliveries(session_id)
+                if not pending:
+                    return
+                item = pending[0]
+                session = await self.store.get_session(session_id)
+                if session is None or session.runtime is None or session.state in ENDED_STATES:
+                    return  # delivered after a restore; the queue stays on disk
+                runtime = self.runtime_for(session.runtime.kind)
+                plugin, _settings = self.agent(session.agent)
+                ready_timeout = self._ready_timeout(session.agent)
+
+                def is_ready(screen: str) -> bool:
+                    return plugin.read_screen(screen).activity in ("idle", "ready")
+
+                ready = await wait_until_ready(runtime, session.runtime, is_ready, timeout=ready_timeout)
+                if not ready:
+                    snapshot = await runtime.snapshot()
+                    if runtime.liveness(session.runtime, snapshot) == "dead":
+                        slog.warning("agent exited before a message could be delivered", seq=item.seq)
+                        return
+                    slog.info("agent not at its prompt; delivering anyway", seq=item.seq, waited_s=ready_timeout)
+                await self.store.append_journal(
+                    session_id, {"time": utc_now_iso(), "kind": "delivery.started", "seq": item.seq, "source": item.source}
+                )
+                result = await deliver(runtime, session.runtime, item.text, input_is_empty=plugin.input_is_empty)
+                await self.store.append_journal(
+                    session_id,
+                    {
+                        "time": utc_now_iso(),
+                        "kind": "delivery.done",
+                        "seq": item.seq,
+                        "submitted": result.submitted,
+                        "enter_presses": result.enter_presses,
+                        "detail": result.detail,
+                    },
+                )
+                await self.store.complete_delivery(session_id, item.seq)
+                await self.update(
+                    session_id,
+                    lambda s: msgspec.structs.replace(s, delivered_seq=max(s.delivered_seq, item.seq)),
+                )
+                self.bus.publish(
+                    "session.delivered", session=session_id, seq=item.seq, submitted=result.submitted
+                )
+                slog.info("delivered", seq=item.seq, submitted=result.submitted, enter_presses=result.enter_presses)
+        except Exception:
+            slog.exception("delivery failed; the message stays queued and is retried next tick")
+        finally:
+            self._delivering.discard(session_id)
+
+    def _ready_timeout(self, agent_name: str) -> float:
+        cfg = self.config().agents.get(agent_name)
+        return cfg.ready_timeout if cfg else 60.0
+
+    # -- seeing ----------------------------------------------------------------------------------
+
+    async def logs(self, session_id: str, lines: int) -> tuple[str, str]:
+        session = await self.session(session_id)
+        if session.runtime is None:
+            raise _failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state}: {session.reason})")
+        runtime = self.runtime_for(session.runtime.kind)
+        snapshot = await runtime.snapshot()
+        alive = runtime.liveness(session.runtime, snapshot)
+        try:
+            text = await runtime.capture(session.runtime, max(1, min(lines, 10_000)))
+        except Exception as exc:  # noqa: BLE001
+            if alive == "dead":
+                return "", alive
+            raise _failure(ErrorCode.UNAVAILABLE, f"cannot read session {session_id}'s screen: {_reason(exc)}") from None
+        return text, alive
+
+    async def attach_argv(self, session_id: str) -> list[str]:
+        session = await self.session(session_id)
+        if session.runtime is None:
+            raise _failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state})")
+        argv = self.runtime_for(session.runtime.kind).attach_argv(session.runtime)
+        if not argv:
+            raise _failure(ErrorCode.CONFLICT, f"the {session.runtime.kind} runtime cannot be attached to")
+        return argv
+
+    # -- stopping --------------------------------------------------------------------------------
+
+    async def kill(self, session_id: str) -> Session:
+        session = await self.session(session_id)
+        if session.runtime is not None:
+            runtime = self.runtime_for(session.runtime.kind)
+            try:
+                await runtime.kill(session.runtime)
+            except ToolMissing as exc:
+                raise _failure(ErrorCode.UNAVAILABLE, str(exc)) from None
+        log.info("killed", session=session_id)
+        if session.state in ENDED_STATES:
+            return session
+        killed = await self.set_state(session_id, "killed", "killed by the user")
+        self.bus.publish("session.killed", session=session_id)
+        return killed
+
+    async def stop_all(self) -> list[str]:
+        killed = []
+        for session in await self.store.list_sessions():
+            if session.state in LIVE_STATES:
+                await self.kill(session.id)
+                killed.append(session.id)
+        return killed
+
+    async def restore(self, session_id: str) -> Session:
+        session = await self.session(session_id)
+        if session.runtime is not None:
+            runtime = self.runtime_for(session.runtime.kind)
+            if runtime.liveness(session.runtime, await runtime.snapshot()) == "alive":
+                raise _failure(
+                    ErrorCode.CONFLICT,
+                    f"session {session_id}'s agent is still running; `aoctl attach {session_id}` "
+                    f"to see it, or `aoctl kill {session_id}` first",
+                )
+        path = Path(session.workspace) if session.workspace else None
+        if path is None or not path.is_dir():
+            raise _failure(
+                ErrorCode.CONFLICT,
+                f"session {session_id} has no workspace to restore into"
+                + (f" ({session.reason})" if session.reason else "")
+                + "; spawn a new session instead",
+            )
+        resolved = await self.project(session.project)
+        plugin, settings = self.agent(session.agent)
+        runtime = self.runtime_for(session.runtime.kind if session.runtime else resolved.runtime)
+        resume = session.agent_session
+        if resume is None and plugin.supports_resume:
+            finder = getattr(plugin, "resume_id", None)
+            if finder is not None:
+                resume = await trio.to_thread.run_sync(finder, self.home, path)
+        prompt = "" if resume else self._compose_prompt(session, resolved)
+        ctx = LaunchContext(session_id=session_id, workspace=path, prompt=prompt, resume=resume, home=self.home)
+        await trio.to_thread.run_sync(plugin.prepare, ctx, settings)
+        command = plugin.launch(settings, ctx)
+        if session.runtime is not None:
+            await runtime.kill(session.runtime)  # a dead pane kept for its output goes now
+        try:
+            handle = await runtime.create(
+                LaunchSpec(
+                    name=session_id,
+                    argv=command.argv,
+                    cwd=path,
+                    env={**command.env, **self._session_env(session)},
+                    log_path=self.store.session_dir(session_id) / "output.log",
+                )
+            )
+        except (ToolMissing, ToolTimeout, Exception) as exc:  # noqa: BLE001
+            raise _failure(ErrorCode.UNAVAILABLE, f"cannot restart the agent: {_reason(exc)}") from None
+        restored = await self.set_state(
+            session_id, "working", "restored", runtime=handle, activity="unknown", agent_session=resume
+        )
+        if command.prompt_mode == "paste" and prompt:
+            await self.enqueue(session_id, prompt, source="prompt")
+        else:
+            self.kick_delivery(session_id)
+        await self.store.append_journal(session_id, {"time": utc_now_iso(), "kind": "restored", "resume": resume})
+        self.bus.publish("session.restored", session=session_id)
+        return restored
+
+    async def cleanup(self, *, dry_run: bool, force: bool, project: str | None) -> list[CleanupItem]:
+        items: list[CleanupItem] = []
+        for session in await self.store.list_sessions():
+            if project is not None and session.project != project:
+                continue
+            if session.state not in ENDED_STATES:
+                continue
+            items.append(await self._cleanup_one(session, dry_run=dry_run, force=force))
+        items.extend(await self._cleanup_orphans(dry_run=dry_run, project=project))
+        return items
+
+    async def _cleanup_one(self, session: Session, *, dry_run: bool, force: bool) -> CleanupItem:
+        slog = log.bind(session=session.id)
+        path = Path(session.workspace) if session.workspace else None
+        try:
+            resolved = await self.project(session.project)
+        except RpcFailure:
+            resolved = None
+        workspace = self.workspace_for(session.workspace_kind)
+        has_workspace = path is not None and path.exists() and resolved is not None
+        dirty = False
+        if has_workspace:
+            assert path is not None
+            dirty = await workspace.is_dirty(path)
+        if dry_run:
+            if dirty and not force:
+                return CleanupItem(id=session.id, action="kept", reason="uncommitted changes (use --force; they are saved to refs/ao/wip first)", workspace=str(path))
+            return CleanupItem(id=session.id, action="would-remove", workspace=str(path) if has_workspace else None)
+        wip_ref = session.wip_ref
+        if has_workspace:
+            assert path is not None and resolved is not None
+            try:
+                saved = await workspace.snapshot(resolved.path, path, session.id)
+            except Exception as exc:  # noqa: BLE001
+                return CleanupItem(id=session.id, action="kept", reason=f"could not save uncommitted work: {_reason(exc)}", workspace=str(path))
+            if saved:
+                wip_ref = saved
+                await self.update(session.id, lambda s: msgspec.structs.replace(s, wip_ref=saved))
+                await self.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "wip.saved", "ref": saved})
+            if dirty and not force:
+                return CleanupItem(
+                    id=session.id,
+                    action="kept",
+                    reason="uncommitted changes; they are saved, and --force removes the worktree",
+                    wip_ref=wip_ref,
+                    workspace=str(path),
+                )
+            if session.runtime is not None:
+                try:
+                    await self.runtime_for(session.runtime.kind).kill(session.runtime)
+                except Exception as exc:  # noqa: BLE001
+                    slog.warning("could not stop the runtime before cleanup", error=_reason(exc))
+            try:
+                await workspace.remove(resolved.path, path, force=True)
+            except (DirtyWorkspace, WorkspaceError, Exception) as exc:  # noqa: BLE001
+                return CleanupItem(id=session.id, action="kept", reason=f"could not remove the worktree: {_reason(exc)}", wip_ref=wip_ref, workspace=str(path))
+        elif session.runtime is not None:
+            try:
+                await self.runtime_for(session.runtime.kind).kill(session.runtime)
+            except Exception:  # noqa: BLE001
+                pass
+        await self.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "archived", "wip_ref": wip_ref})
+        await self.store.archive_session(session.id)
+        self.bus.publish("session.archived", session=session.id, wip_ref=wip_ref)
+        slog.info("cleaned up", wip_ref=wip_ref)
+        return CleanupItem(id=session.id, action="removed", wip_ref=wip_ref, workspace=str(path) if has_workspace else None)
+
+    async def _cleanup_orphans(self, *, dry_run: bool, project: str | None) -> list[CleanupItem]:
+        """Session directories with no record: a spawn interrupted before its first write."""
+        items = []
+        for session_id in await self.store.orphan_session_ids():
+            if project is not None:
+                continue
+            if not dry_run:
+                await self.store.release_session_id(session_id)
+            items.append(CleanupItem(id=session_id, action="would-remove" if dry_run else "removed", reason="interrupted spawn (no record)"))
+        return items
+
+
+def _clean_label(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c.isalnum() or c in "-_#." for c in value) and value.isascii()
+
+
+def _render_branch(template: str, session_id: str, issue: str | None, project: str) -> str:
+    issue_part = (issue or "task").lstrip("#")
+    return template.replace("{id}", session_id).replace("{issue}", issue_part).replace("{project}", project)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__

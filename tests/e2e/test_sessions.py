@@ -1,0 +1,282 @@
+"""Sessions end to end: aod and aoctl as processes, real git worktrees, a real tmux server, and
+the scripted agent (tests/support/fake_agent.py) standing in for the model.
+
+Every wait is on a condition (a file's content, a session's state), never on a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.aod_process import AodProcess, wait_for
+from tests.support.tmux import FAKE_AGENT, tmux_server
+
+HOSTILE = "fix `rm -rf /` and $(whoami); echo 'quoted' \"double\" | cat & \\ \t tab\nline two ünïcødé ✓ \x1b[31mred\x1b[0m"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "dev@example.com")
+    git(path, "config", "user.name", "Dev")
+    (path / "README.md").write_text("demo\n")
+    (path / ".gitignore").write_text(".env\n")
+    (path / ".env").write_text("SECRET=1\n")
+    (path / ".worktreeinclude").write_text(".env\n")
+    git(path, "add", "README.md", ".gitignore", ".worktreeinclude")
+    git(path, "commit", "-q", "-m", "first")
+    return path
+
+
+class Fleet:
+    """One aod with a private tmux server, a repo registered as project `demo`, helpers."""
+
+    def __init__(self, aod: AodProcess, tmux: str, repo: Path) -> None:
+        self.aod = aod
+        self.tmux = tmux
+        self.repo = repo
+        self.records = aod.root / "records"
+        self.records.mkdir(exist_ok=True)
+
+    def ok(self, *args: str, input: bytes | None = None) -> Any:
+        result = self.aod.aoctl("--json", *args, input=input, timeout=60)
+        assert result.returncode == 0, f"aoctl {args[0]} failed ({result.returncode}):\n{result.stderr}\n{self.aod.log()[-3000:]}"
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    def fails(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = self.aod.aoctl(*args, timeout=60)
+        assert result.returncode != 0, result.stdout
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        return self.aod.result("session.get", {"id": session_id})
+
+    def wait_state(self, session_id: str, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = 20) -> dict[str, Any]:
+        return wait_for(lambda: (s := self.session(session_id)) and predicate(s) and s, timeout, what)
+
+    def received(self, session_id: str) -> list[str]:
+        path = self.records / f"{session_id}.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line)["message"] for line in path.read_text().splitlines() if line.strip()]
+
+    def wait_received(self, session_id: str, message: str, timeout: float = 30) -> None:
+        wait_for(lambda: message in self.received(session_id), timeout, f"{session_id} to receive {message[:40]!r}")
+
+    def tmux_sessions(self) -> list[str]:
+        result = subprocess.run(
+            ["tmux", "-L", self.tmux, "list-sessions", "-F", "#{session_name}"],
+            capture_output=True, text=True,
+        )
+        return result.stdout.split() if result.returncode == 0 else []
+
+
+def config_text(tmux: str, records: Path, extra: str = "") -> str:
+    record = ["--record", str(records / "{session}.jsonl")]
+    # `fake` is a custom agent (generic prompt-glyph screen reading); `claude-code` is the
+    # built-in plugin, launched on the scripted agent drawing Claude Code's screens.
+    agent = [sys.executable, str(FAKE_AGENT), "--style", "plain", *record]
+    claude = [sys.executable, str(FAKE_AGENT), "--style", "claude", *record]
+    return (
+        "poll_interval: 200ms\n"
+        f"runtime: {{tmux_socket: {tmux}}}\n"
+        "defaults: {agent: fake}\n"
+        "agents:\n"
+        f"  fake: {{command: {json.dumps(agent)}, prompt: paste, ready_timeout: 20s}}\n"
+        f"  claude-code: {{command: {json.dumps(claude)}}}\n"
+        f"  broken: {{command: [/nonexistent/agent-cli]}}\n"
+        + extra
+    )
+
+
+@pytest.fixture
+def fleet(make_aod: Callable[..., AodProcess], tmp_path: Path) -> Iterator[Fleet]:
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        aod.write_config(config_text(tmux, records))
+        aod.start()
+        repo = make_repo(tmp_path / "demo")
+        fleet = Fleet(aod, tmux, repo)
+        added = fleet.ok("project", "add", str(repo))
+        assert (added["name"], added["default_branch"], added["agent"]) == ("demo", "main", "fake")
+        yield fleet
+
+
+def test_spawn_send_kill_restore_cleanup_never_loses_work(fleet: Fleet) -> None:
+    spawned = fleet.ok("spawn", "--task", HOSTILE)
+    sid = spawned["id"]
+    assert sid == "demo-1" and spawned["state"] == "working"
+    assert spawned["branch"] == "ao/demo-1"
+    workspace = Path(spawned["workspace"])
+    assert workspace.is_dir() and (workspace / ".env").read_text() == "SECRET=1\n"  # .worktreeinclude
+    assert git(workspace, "branch", "--show-current").strip() == "ao/demo-1"
+    assert sid in fleet.tmux_sessions()
+
+    # The first prompt is pasted once the agent is ready, carrying the task byte-exact.
+    wait_for(lambda: fleet.received(sid), 30, "the first prompt")
+    assert HOSTILE in fleet.received(sid)[0]
+
+    big = "".join(f"line {n:05d} " + "x" * 90 + "\n" for n in range(1000))  # ~100 KB
+    queued = fleet.ok("send", sid, "-", input=big.encode())
+    assert queued["id"] == sid and queued["seq"] >= 1
+    fleet.wait_received(sid, big)
+    fleet.ok("send", sid, HOSTILE)
+    fleet.wait_received(sid, HOSTILE)
+    assert fleet.received(sid).count(HOSTILE) == 1
+
+    fleet.ok("send", sid, "/fake write notes.txt uncommitted work")
+    wait_for(lambda: (workspace / "notes.txt").exists(), 20, "the agent to write notes.txt")
+
+    status = fleet.ok("status")
+    assert [s["id"] for s in status] == [sid]
+    assert {"id", "project", "state", "activity", "branch", "workspace"} <= set(status[0])
+    logs = fleet.ok("logs", sid, "--lines", "20")
+    assert logs["alive"] == "alive" and "notes.txt" in logs["text"]
+
+    killed = fleet.ok("kill", sid)
+    assert killed["state"] == "killed"
+    assert sid not in fleet.tmux_sessions()
+    assert workspace.is_dir()
+
+    # Dirty: cleanup saves the work to refs/ao/wip/<id> and keeps the worktree.
+    kept = fleet.ok("cleanup")["items"]
+    assert [(i["id"], i["action"]) for i in kept] == [(sid, "kept")]
+    assert kept[0]["wip_ref"] == f"refs/ao/wip/{sid}"
+    assert git(fleet.repo, "show", f"refs/ao/wip/{sid}:notes.txt") == "uncommitted work\n"
+    assert (workspace / "notes.txt").exists()
+
+    restored = fleet.ok("restore", sid)
+    assert restored["state"] == "working" and sid in fleet.tmux_sessions()
+    fleet.ok("send", sid, "after restore")
+    fleet.wait_received(sid, "after restore")
+
+    fleet.ok("kill", sid)
+    removed = fleet.ok("cleanup", "--force")["items"]
+    assert [(i["id"], i["action"]) for i in removed] == [(sid, "removed")]
+    assert not workspace.exists()
+    assert git(fleet.repo, "show", f"refs/ao/wip/{sid}:notes.txt") == "uncommitted work\n"
+    assert fleet.ok("status") == []
+    assert git(fleet.repo, "branch", "--list", "ao/demo-1").strip()  # the branch is kept
+
+
+def test_aod_restart_keeps_every_agent_and_readopts_it(fleet: Fleet) -> None:
+    first = fleet.ok("spawn", "--task", "one")["id"]
+    second = fleet.ok("spawn", "7")["id"]
+    wait_for(lambda: fleet.received(first) and fleet.received(second), 30, "both prompts")
+    panes_before = fleet.tmux_sessions()
+
+    fleet.aod.signal(signal.SIGTERM)
+    assert fleet.aod.wait_exit() == 0
+    assert sorted(fleet.tmux_sessions()) == sorted(panes_before)  # agents outlive aod
+
+    fleet.aod.start()
+    fleet.ok("send", second, "still there?")
+    fleet.wait_received(second, "still there?")
+    for sid in (first, second):
+        assert fleet.session(sid)["state"] == "working"
+    fleet.wait_state(first, lambda s: s["activity"] in ("ready", "idle"), "re-adopted activity")
+
+
+def test_aod_killed_mid_spawn_leaves_nothing_that_blocks_a_respawn(
+    make_aod: Callable[..., AodProcess], tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        # The setup hook blocks on a FIFO, so aod can be killed while the spawn is under way.
+        hook = json.dumps(["sh", "-c", 'read x < "$0"', str(gate)])
+        aod.write_config(config_text(tmux, records, f"projects:\n  demo: {{setup: {hook}}}\n"))
+        aod.start()
+        repo = make_repo(tmp_path / "demo")
+        fleet = Fleet(aod, tmux, repo)
+        fleet.ok("project", "add", str(repo))
+        spawn = subprocess.Popen(
+            [sys.executable, "-m", "aoctl", "spawn", "--task", "x"], env=aod.env(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        wait_for(lambda: aod.result("session.list")["sessions"] and aod.result("session.list")["sessions"][0]["reason"] == "running the setup hook", 20, "the setup hook to start")
+        aod.proc.kill()  # type: ignore[union-attr]
+        aod.proc.wait()  # type: ignore[union-attr]
+        _out, spawn_err = spawn.communicate(timeout=20)
+        assert spawn.returncode != 0 and "Traceback" not in spawn_err.decode()
+        os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))  # lets the orphaned hook finish
+        aod.write_config(config_text(tmux, records))  # no more blocking hook
+        aod.start()
+        stuck = fleet.wait_state("demo-1", lambda s: s["state"] == "errored", "the interrupted spawn to be marked")
+        assert "interrupted" in stuck["reason"]
+        cleaned = fleet.ok("cleanup")["items"]
+        assert ("demo-1", "removed") in [(i["id"], i["action"]) for i in cleaned]
+        again = fleet.ok("spawn", "--task", "again")
+        assert again["state"] == "working" and again["id"] == "demo-2"
+
+
+def test_batch_spawn_skips_live_issues_and_duplicates(fleet: Fleet) -> None:
+    result = fleet.ok("batch-spawn", "1", "2", "2")
+    assert sorted(s["issue"] for s in result["spawned"]) == ["1", "2"]
+    assert [(s["issue"], s["reason"]) for s in result["skipped"]] == [("2", "listed twice in this batch")]
+    again = fleet.ok("batch-spawn", "1", "3")
+    assert [s["issue"] for s in again["spawned"]] == ["3"]
+    assert [s["issue"] for s in again["skipped"]] == ["1"]
+    # The same issue with another agent is another session.
+    other = fleet.ok("batch-spawn", "1", "--agent", "claude-code")
+    assert [(s["issue"], s["agent"]) for s in other["spawned"]] == [("1", "claude-code")]
+    ids = [s["id"] for s in fleet.ok("status")]
+    assert len(ids) == len(set(ids)) == 4
+    branches = [s["branch"] for s in fleet.ok("status")]
+    assert len(set(branches)) == 4
+
+
+def test_a_missing_agent_cli_errors_the_session_and_leaves_nothing(fleet: Fleet) -> None:
+    result = fleet.aod.aoctl("--json", "spawn", "--task", "x", "--agent", "broken")
+    assert result.returncode == 1
+    session = json.loads(result.stdout)
+    assert session["state"] == "errored" and "/nonexistent/agent-cli" in session["reason"]
+    assert session["workspace"] == ""
+    assert "ao/" not in git(fleet.repo, "branch", "--list")
+    assert len(git(fleet.repo, "worktree", "list").splitlines()) == 1
+
+
+def test_bad_names_get_clear_errors_with_the_valid_ones(fleet: Fleet) -> None:
+    unknown_project = fleet.fails("spawn", "--task", "x", "-p", "nope")
+    assert "demo" in unknown_project.stderr
+    unknown_agent = fleet.fails("spawn", "--task", "x", "--agent", "gpt-9")
+    assert "claude-code" in unknown_agent.stderr and "fake" in unknown_agent.stderr
+    unknown_session = fleet.fails("send", "demo-99", "hi")
+    assert "demo-99" in unknown_session.stderr
+    hostile_issue = fleet.fails("spawn", "$(touch /tmp/pwned)")
+    assert "invalid issue" in hostile_issue.stderr
+    bad_branch = fleet.fails("spawn", "--task", "x", "--branch", "../../etc")
+    assert "invalid branch name" in bad_branch.stderr
+    assert fleet.ok("status") == []  # no session was made for a refused request
+    assert fleet.fails("project", "add", str(fleet.repo.parent)).returncode == 1  # not a repo
+
+
+def test_doctor_reports_tools_and_agents(fleet: Fleet) -> None:
+    result = fleet.aod.aoctl("--json", "doctor")
+    report = json.loads(result.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["git"]["ok"] and checks["tmux"]["ok"]
+    assert checks["agent fake"]["ok"]
+    assert not checks["agent broken"]["ok"] and checks["agent broken"]["fix"]
+    assert result.returncode == (0 if report["ok"] else 1)

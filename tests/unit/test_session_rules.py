@@ -1,0 +1,84 @@
+"""Pure pieces of the session layer: project resolution, prompts, branch names, log following."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aoctl.commands.logs import new_lines
+from aod.config import Config, parse_config
+from aod.model import Project
+from aod.projects import ProjectProblem, resolve, session_prefix_for
+from aod.prompt import PromptInputs, compose
+from aod.service import _clean_label, _render_branch
+
+
+def test_config_wins_over_the_registry_and_defaults_fill_the_rest() -> None:
+    config = parse_config(
+        "defaults: {agent: codex}\nprojects:\n  web: {agent: aider, branch: 'feat/{issue}-{id}'}\n",
+        "c.yaml",
+        Config,
+    )
+    record = Project(name="web", path="/src/web", default_branch="trunk", agent="claude-code")
+    web = resolve("web", record, config)
+    assert (web.agent, web.default_branch, web.branch_template, web.source) == (
+        "aider", "trunk", "feat/{issue}-{id}", "both",
+    )
+    bare = resolve("api", Project(name="api", path="/src/api", default_branch="main"), config)
+    assert (bare.agent, bare.workspace, bare.runtime, bare.branch_template) == (
+        "codex", "worktree", "tmux", "ao/{id}",
+    )
+
+
+def test_a_config_only_project_needs_a_path() -> None:
+    config = parse_config("projects:\n  web: {agent: aider}\n", "c.yaml", Config)
+    with pytest.raises(ProjectProblem, match="path"):
+        resolve("web", None, config)
+    config = parse_config("projects:\n  web: {path: /src/web}\n", "c.yaml", Config)
+    assert resolve("web", None, config).path == Path("/src/web")
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix"), [("web", "web"), ("My.Project-2", "myproject2"), ("___", "s"), ("a" * 40, "a" * 12)]
+)
+def test_session_prefix_is_short_and_safe(name: str, prefix: str) -> None:
+    assert session_prefix_for(name) == prefix
+
+
+def test_prompt_carries_the_task_byte_exact_and_the_session_context() -> None:
+    hostile = "fix `rm -rf /` and $(whoami)\n'quotes' \"double\" ; | & ünïcødé"
+    prompt = compose(
+        PromptInputs(
+            session_id="web-3", project="web", branch="ao/web-3", base_branch="main", issue=None,
+            title=None, body=None, task=hostile, rules="Use tabs.",
+        )
+    )
+    assert hostile in prompt
+    assert "Use tabs." in prompt and "ao/web-3" in prompt and "web-3" in prompt
+
+
+def test_prompt_for_an_issue_names_it() -> None:
+    prompt = compose(
+        PromptInputs(
+            session_id="web-1", project="web", branch="ao/web-1", base_branch="main", issue="42",
+            title="Login fails", body="Steps: ...", task=None, rules=None,
+        )
+    )
+    assert prompt.startswith("Resolve issue 42: Login fails.")
+    assert "Steps: ..." in prompt
+
+
+def test_branch_template_and_issue_labels() -> None:
+    assert _render_branch("ao/{id}", "web-1", "42", "web") == "ao/web-1"
+    assert _render_branch("feat/{issue}-{id}", "web-1", "#42", "web") == "feat/42-web-1"
+    assert _render_branch("{project}/{issue}/{id}", "web-2", None, "web") == "web/task/web-2"
+    assert _clean_label("42") and _clean_label("GH-12")
+    for bad in ["", "a b", "$(x)", "../x", "a/b", "x" * 65, "é"]:
+        assert not _clean_label(bad)
+
+
+def test_following_logs_prints_only_new_lines() -> None:
+    assert new_lines(["a", "b", "c"], ["b", "c", "d", "e"]) == ["d", "e"]
+    assert new_lines(["a", "b"], ["a", "b"]) == []
+    assert new_lines(["a"], ["x", "y"]) == ["x", "y"]
