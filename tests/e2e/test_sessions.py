@@ -280,3 +280,71 @@ def test_doctor_reports_tools_and_agents(fleet: Fleet) -> None:
     assert checks["agent fake"]["ok"]
     assert not checks["agent broken"]["ok"] and checks["agent broken"]["fix"]
     assert result.returncode == (0 if report["ok"] else 1)
+
+
+def test_status_watch_redraws_on_events_not_polling(fleet: Fleet) -> None:
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "aoctl", "--json", "status", "--watch"],
+        env=fleet.aod.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert watcher.stdout is not None
+        assert json.loads(_read_json_document(watcher.stdout)) == []  # the first draw
+        sid = fleet.ok("spawn", "--task", "watch me")["id"]
+        while True:  # each event brings one redraw; the new session appears in one of them
+            sessions = json.loads(_read_json_document(watcher.stdout))
+            if any(s["id"] == sid for s in sessions):
+                break
+    finally:
+        watcher.terminate()
+        watcher.communicate(timeout=10)
+
+
+def _read_json_document(stream: Any) -> str:
+    """One pretty-printed JSON document from aoctl --json output (it ends with a line `]`)."""
+    lines = []
+    while True:
+        line = stream.readline()
+        assert line, "aoctl status --watch ended"
+        lines.append(line)
+        if line.rstrip() in ("]", "[]"):
+            return "".join(lines)
+
+
+def test_send_reads_a_file_and_refuses_ended_sessions(fleet: Fleet, tmp_path: Path) -> None:
+    sid = fleet.ok("spawn", "--task", "t")["id"]
+    message = tmp_path / "msg.txt"
+    message.write_text("from a file\nwith two lines")
+    fleet.ok("send", sid, "--file", str(message))
+    fleet.wait_received(sid, "from a file\nwith two lines")
+    fleet.ok("kill", sid)
+    refused = fleet.fails("send", sid, "anyone there?")
+    assert f"aoctl restore {sid}" in refused.stderr
+
+
+def test_clone_workspace_and_process_runtime(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        aod.write_config(
+            config_text(tmux, records, "projects:\n  demo: {workspace: clone, runtime: process}\n")
+        )
+        aod.start()
+        repo = make_repo(tmp_path / "demo")
+        fleet = Fleet(aod, tmux, repo)
+        fleet.ok("project", "add", str(repo))
+        session = fleet.ok("spawn", "--task", "in a clone")
+        sid, workspace = session["id"], Path(session["workspace"])
+        assert session["runtime"]["kind"] == "process" and fleet.tmux_sessions() == []
+        assert (workspace / ".git").is_dir()  # a clone, not a worktree
+        wait_for(lambda: fleet.received(sid), 30, "the first prompt through the FIFO")
+        fleet.ok("send", sid, "/fake write a.txt committed\n/fake commit add a.txt")
+        wait_for(lambda: "add a.txt" in git(workspace, "log", "--oneline"), 20, "the agent's commit")
+        assert "a.txt" in fleet.ok("logs", sid)["text"]
+        fleet.ok("kill", sid)
+        removed = fleet.ok("cleanup")["items"]
+        assert [(i["id"], i["action"]) for i in removed] == [(sid, "removed")]
+        assert not workspace.exists()
+        # The branch and its commit came back into the project before the clone went.
+        assert git(repo, "show", f"ao/{sid}:a.txt") == "committed\n"

@@ -846,3 +846,19 @@ def test_registry_unknown_lists_valid_names() -> None:
         assert repr(name) in message
         for valid in info.value.valid_names:
             assert valid in message
+
+
+def test_claude_resumes_the_newest_conversation_of_the_workspace(tmp_path: Path) -> None:
+    from aod.plugins.agent.claude_code import ClaudeCodeAgent, transcript_dir
+
+    workspace = tmp_path / "work" / "web-1"
+    folder = transcript_dir(tmp_path / "home", workspace)
+    folder.mkdir(parents=True)
+    old = folder / "aaaa.jsonl"
+    new = folder / "bbbb.jsonl"
+    old.write_text("{}\n")
+    new.write_text("{}\n")
+    os.utime(old, (1, 1))
+    agent = ClaudeCodeAgent()
+    assert agent.resume_id(tmp_path / "home", workspace) == "bbbb"
+    assert agent.resume_id(tmp_path / "elsewhere", workspace) is None

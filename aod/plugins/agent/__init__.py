@@ -64,6 +64,8 @@ class Agent(Protocol):
     executable: str
     """The program looked up on PATH (aoctl doctor reports whether it is there)."""
     supports_resume: bool
+    """When True, the plugin also has `resume_id(home, workspace) -> str | None`: the agent's own
+    conversation id to continue on `aoctl restore`."""
 
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand: ...
 

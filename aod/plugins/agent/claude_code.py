@@ -179,6 +179,10 @@ class ClaudeCodeAgent:
             prompt_separator=True,
         )
 
+    def resume_id(self, home: Path, workspace: Path) -> str | None:
+        """The conversation to resume in `workspace`: the newest transcript's session id."""
+        return latest_session_id(home, workspace)
+
     def read_screen(self, screen: str) -> ScreenReading:
         tail = screen_tail(screen)
         text = "\n".join(tail)
