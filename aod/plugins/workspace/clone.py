@@ -36,6 +36,7 @@ from aod.plugins.workspace.worktree import (
     branch_name_error,
     ceiling_env,
     check_target_path,
+    checked_spec,
     is_dirty,
     is_within,
     remove_created_directories,
@@ -60,19 +61,7 @@ class CloneWorkspace:
     # ---------------------------------------------------------------------------------- create
 
     async def create(self, spec: WorkspaceSpec) -> None:
-        repo = Path(os.path.abspath(spec.repo))
-        path = Path(os.path.abspath(spec.path))
-        branch = spec.branch
-        if not valid_branch_name(branch):
-            raise branch_name_error(branch)
-        if not await is_git_repo(repo):
-            raise WorkspaceError(f"{repo} is not a git repository")
-        base_sha = await rev_parse(repo, spec.base)
-        if base_sha is None:
-            raise WorkspaceError(
-                f"base {spec.base!r} names no commit in {repo}; fetch it, or set the project's "
-                "default branch to one that exists"
-            )
+        repo, path, branch, base_sha = await checked_spec(spec)
         path_existed = check_target_path(path, repo)
         created = missing_ancestors(path)
         log.info("workspace.create", kind=self.kind, path=str(path), branch=branch, base=spec.base)

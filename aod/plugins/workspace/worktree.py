@@ -300,6 +300,24 @@ def check_target_path(path: Path, repo: Path) -> bool:
     return True
 
 
+async def checked_spec(spec: WorkspaceSpec) -> tuple[Path, Path, str, str]:
+    """The spec's absolute repo and path, its branch and the base commit, after the checks every
+    workspace kind makes before it creates anything."""
+    repo = Path(os.path.abspath(spec.repo))
+    path = Path(os.path.abspath(spec.path))
+    if not valid_branch_name(spec.branch):
+        raise branch_name_error(spec.branch)
+    if not await is_git_repo(repo):
+        raise WorkspaceError(f"{repo} is not a git repository")
+    base_sha = await rev_parse(repo, spec.base)
+    if base_sha is None:
+        raise WorkspaceError(
+            f"base {spec.base!r} names no commit in {repo}; fetch it, or set the project's "
+            "default branch to one that exists"
+        )
+    return repo, path, spec.branch, base_sha
+
+
 # --------------------------------------------------------------------------------------------
 # The plugin
 # --------------------------------------------------------------------------------------------
@@ -314,19 +332,7 @@ class WorktreeWorkspace:
         self.timeout = timeout
 
     async def create(self, spec: WorkspaceSpec) -> None:
-        repo = Path(os.path.abspath(spec.repo))
-        path = Path(os.path.abspath(spec.path))
-        branch = spec.branch
-        if not valid_branch_name(branch):
-            raise branch_name_error(branch)
-        if not await is_git_repo(repo):
-            raise WorkspaceError(f"{repo} is not a git repository")
-        base_sha = await rev_parse(repo, spec.base)
-        if base_sha is None:
-            raise WorkspaceError(
-                f"base {spec.base!r} names no commit in {repo}; fetch it, or set the project's "
-                "default branch to one that exists"
-            )
+        repo, path, branch, base_sha = await checked_spec(spec)
         path_existed = check_target_path(path, repo)
         worktrees = await list_worktrees(repo)
         if await self._clear_stale_registration(repo, path, worktrees):
