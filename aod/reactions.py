@@ -1,0 +1,385 @@
+"""The reactions as one pure function: what holds now + what was already done → what to do.
+
+    decide(session_id, triggers, resolved, ledger, policies, now) -> Decision(actions, ledger)
+
+No I/O, no clock, no trio. The shell (aod/reactor.py) writes the returned ledger entries and one
+intent per action to disk BEFORE performing any action, so a crash never repeats or loses one.
+
+Rules, per trigger (a condition that holds, with a subject naming what exactly triggered it):
+
+- A subject already acted on is never acted on again (the fingerprint is session:key:subject).
+- A new subject is acted on (the policy's action) and counted, until `retries` subjects were
+  acted on or `escalate_after` seconds passed since the first: then, once, the human is told
+  (an escalation notification) and nothing more is sent until the condition resolves.
+- `escalate_after` also fires while one subject simply persists (a change request nobody
+  answered for 30 minutes).
+- A reaction's count resets only when the step says its condition positively resolved (CI
+  green, the conflict gone, the agent finished a turn). A trigger merely missing — CI pending
+  after a push, a forge that did not answer, a failed probe — changes nothing: a CI loop does
+  escalate.
+
+Defaults are in DEFAULT_POLICIES (DESIGN.md §5); `policies_for` deep-merges config over them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import msgspec
+
+from aod.facts import REACTION_KEYS, Action, Decision, LedgerEntry, ReactionPolicy, Trigger
+
+KEEP_ACTED: Final = 50
+"""Subjects remembered per reaction (newest kept): enough to never repeat a recent one."""
+LOG_EXCERPT_CHARS: Final = 6000
+"""Per message: the failing logs' excerpts together (an agent reads them, a human may too)."""
+COMMENT_CHARS: Final = 2000
+
+MINUTE: Final = 60.0
+
+DEFAULT_POLICIES: Final[Mapping[str, ReactionPolicy]] = {
+    p.key: p
+    for p in (
+        ReactionPolicy(key="ci-failed", action="send-to-agent", retries=2, priority="action"),
+        ReactionPolicy(
+            key="changes-requested", action="send-to-agent", retries=2, escalate_after=30 * MINUTE,
+            priority="action",
+        ),
+        ReactionPolicy(key="merge-conflicts", action="send-to-agent", escalate_after=15 * MINUTE, priority="action"),
+        ReactionPolicy(key="approved-and-green", action="notify", priority="action"),
+        ReactionPolicy(key="agent-stuck", action="notify", priority="warning", threshold=10 * MINUTE),
+        ReactionPolicy(key="agent-needs-input", action="notify", priority="urgent"),
+        ReactionPolicy(key="agent-exited", action="notify", priority="urgent"),
+        ReactionPolicy(key="usage-limited", action="pause", priority="info", notify_too=True),
+        ReactionPolicy(key="pr-closed", action="notify", priority="info"),
+        ReactionPolicy(key="pr-merged", action="cleanup", priority="info", threshold=5 * MINUTE, notify_too=True),
+    )
+}
+assert tuple(DEFAULT_POLICIES) == REACTION_KEYS
+
+
+def policies_for(
+    global_overrides: Mapping[str, Mapping[str, Any]],
+    project_overrides: Mapping[str, Mapping[str, Any]],
+    *,
+    auto_merge: bool = False,
+) -> dict[str, ReactionPolicy]:
+    """Defaults ← `reactions:` ← `projects.NAME.reactions:`, field by field.
+
+    `auto_merge: true` on the project turns approved-and-green into a merge, unless the project
+    itself names another action for it.
+    """
+    out: dict[str, ReactionPolicy] = {}
+    for key, default in DEFAULT_POLICIES.items():
+        fields = msgspec.structs.asdict(default)
+        fields.update(global_overrides.get(key, {}))
+        project = dict(project_overrides.get(key, {}))
+        if key == "approved-and-green" and auto_merge and "action" not in project:
+            project["action"] = "auto-merge"
+        fields.update(project)
+        out[key] = ReactionPolicy(**fields)
+    return out
+
+
+def marker(fingerprint: str) -> str:
+    """A short tag carried by a message to an agent: `[ao:1a2b3c4d]`.
+
+    After a crash mid-paste, finding it on the agent's screen proves the message landed."""
+    return f"[ao:{hashlib.sha256(fingerprint.encode()).hexdigest()[:8]}]"
+
+
+def fingerprint(session_id: str, key: str, subject: str, kind: str) -> str:
+    return f"{session_id}:{key}:{subject}:{kind}"
+
+
+def decide(
+    session_id: str,
+    triggers: Iterable[Trigger],
+    resolved: Iterable[str],
+    ledger: Mapping[str, LedgerEntry],
+    policies: Mapping[str, ReactionPolicy],
+    now: float,
+) -> Decision:
+    """The actions `triggers` call for, given what `ledger` says was done, and the new entries."""
+    actions: list[Action] = []
+    changed: dict[str, LedgerEntry] = {}
+    holding: set[str] = set()
+    for trigger in triggers:
+        holding.add(trigger.key)
+        policy = policies.get(trigger.key)
+        if policy is None or policy.action == "none":
+            continue
+        entry = changed.get(trigger.key) or ledger.get(trigger.key) or LedgerEntry(key=trigger.key)
+        new_actions, new_entry = _react(session_id, trigger, entry, policy, now)
+        actions.extend(new_actions)
+        if new_entry != entry:
+            changed[trigger.key] = new_entry
+    for key in resolved:
+        if key in holding:
+            continue
+        entry = ledger.get(key)
+        if entry is not None and (entry.attempts or entry.first_at is not None or entry.escalated):
+            changed[key] = LedgerEntry(key=key, acted=entry.acted)  # resolved: the count starts over
+    return Decision(actions=tuple(actions), ledger=tuple(changed.values()))
+
+
+def _react(
+    session_id: str, trigger: Trigger, entry: LedgerEntry, policy: ReactionPolicy, now: float
+) -> tuple[list[Action], LedgerEntry]:
+    escalates = policy.action != "notify"
+    overdue = (
+        escalates
+        and policy.escalate_after is not None
+        and entry.first_at is not None
+        and now - entry.first_at >= policy.escalate_after
+    )
+    if trigger.subject in entry.acted:
+        if overdue and not entry.escalated:
+            return [_escalation(session_id, trigger, entry, policy, "time")], _replace(entry, escalated=True)
+        return [], entry
+    acted = (*entry.acted, trigger.subject)[-KEEP_ACTED:]
+    if entry.escalated:
+        return [], _replace(entry, acted=acted)
+    out_of_retries = escalates and policy.retries is not None and entry.attempts >= policy.retries
+    if out_of_retries or overdue:
+        action = _escalation(session_id, trigger, entry, policy, "count" if out_of_retries else "time")
+        return [action], _replace(entry, escalated=True, acted=acted)
+    actions = _perform(session_id, trigger, policy, now)
+    first_at = entry.first_at if entry.first_at is not None else now
+    return actions, _replace(entry, attempts=entry.attempts + 1, first_at=first_at, acted=acted)
+
+
+def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
+    return msgspec.structs.replace(entry, **changes)
+
+
+def _perform(session_id: str, trigger: Trigger, policy: ReactionPolicy, now: float) -> list[Action]:
+    key, subject, facts = trigger.key, trigger.subject, trigger.facts
+    title, body = notification_text(session_id, key, facts)
+    data: dict[str, object] = {k: facts[k] for k in ("url", "number", "head_sha") if k in facts}
+    actions: list[Action] = []
+
+    def add(kind: str, **fields: Any) -> None:
+        actions.append(
+            Action(kind=kind, key=key, subject=subject, fingerprint=fingerprint(session_id, key, subject, kind), **fields)  # type: ignore[arg-type]
+        )
+
+    kind = policy.action
+    if kind == "notify":
+        add("notify", title=title, message=body, priority=policy.priority, data=data)
+        return actions
+    if kind == "send-to-agent":
+        fp = fingerprint(session_id, key, subject, kind)
+        add(kind, message=agent_message(key, facts, marker(fp), policy.message), data=data)
+    elif kind == "auto-merge":
+        # The merge budget: attempts on this head before the session parks in merge_failed.
+        add(kind, data={**data, "attempts": (policy.retries if policy.retries is not None else 2) + 1})
+    elif kind == "pause":
+        add(kind, data={k: facts[k] for k in ("resume_at",) if k in facts})
+    elif kind == "cleanup":
+        add(kind, data={**data, "not_before": now + (policy.threshold or 0.0)})
+    elif kind == "restart":
+        add(kind, data=data)
+    if policy.notify_too:
+        add("notify", title=title, message=body, priority=policy.priority, data=data)
+    return actions
+
+
+def _escalation(
+    session_id: str, trigger: Trigger, entry: LedgerEntry, policy: ReactionPolicy, why: str
+) -> Action:
+    # One escalation per episode: the episode is named by the time of its first attempt.
+    subject = f"escalate:{int(entry.first_at) if entry.first_at is not None else trigger.subject}"
+    title, body = notification_text(session_id, trigger.key, trigger.facts)
+    if why == "count":
+        lead = f"aod tried {entry.attempts} time(s) and stopped; a human is needed."
+    else:
+        lead = "This has not resolved in time; a human is needed."
+    data = {k: trigger.facts[k] for k in ("url", "number", "head_sha") if k in trigger.facts}
+    return Action(
+        kind="notify",
+        key=trigger.key,
+        subject=subject,
+        fingerprint=fingerprint(session_id, trigger.key, subject, "notify"),
+        title=f"{title} (escalated)",
+        message=f"{lead}\n{body}",
+        priority="urgent" if policy.priority == "urgent" else "action",
+        data={**data, "escalated": True},
+    )
+
+
+# -- texts -------------------------------------------------------------------------------------
+
+
+def notification_text(session_id: str, key: str, facts: Mapping[str, object]) -> tuple[str, str]:
+    """(title, body) for a notification about `key`; the body says what to do next."""
+    pr = f"PR #{facts['number']}" if facts.get("number") else "the PR"
+    url = f"\n{facts['url']}" if facts.get("url") else ""
+    s = session_id
+    if key == "ci-failed":
+        names = ", ".join(_check_names(facts)) or "some checks"
+        return f"{s}: CI failing on {pr}", f"Failing: {names}.{url}\n`aoctl history {s}` shows what aod sent."
+    if key == "changes-requested":
+        count = len(_list(facts.get("comments")))
+        return f"{s}: changes requested on {pr}", f"{count} unaddressed review comment(s).{url}"
+    if key == "merge-conflicts":
+        return f"{s}: {pr} has merge conflicts", f"It conflicts with {facts.get('base') or 'its base'}.{url}"
+    if key == "approved-and-green":
+        return f"{s}: {pr} is approved and green", f"Ready to merge: `aoctl merge {s}`.{url}"
+    if key == "agent-stuck":
+        threshold = facts.get("threshold")
+        how_long = _duration(float(threshold)) if isinstance(threshold, int | float) else "a while"
+        return (
+            f"{s}: no progress for {how_long}",
+            f"The agent is busy but nothing changed. `aoctl attach {s}` to look, `aoctl send {s} TEXT` to nudge it.",
+        )
+    if key == "agent-needs-input":
+        return f"{s} needs your input", f"The agent is waiting for a person. `aoctl attach {s}` to answer."
+    if key == "agent-exited":
+        status = facts.get("exit_status")
+        how = f"with status {status}" if status is not None else "(its process is gone)"
+        return (
+            f"{s}: agent exited {how}",
+            f"`aoctl logs {s}` shows its last output; `aoctl restore {s}` starts it again.",
+        )
+    if key == "usage-limited":
+        at = facts.get("resume_at")
+        until = _utc(float(at)) if isinstance(at, int | float) else "its reset time"
+        return f"{s} paused: usage limit", f"The agent hit its plan's usage limit; aod resumes it at {until}."
+    if key == "pr-closed":
+        return f"{s}: {pr} closed without merging", f"The session ended. `aoctl cleanup` removes its worktree.{url}"
+    if key == "pr-merged":
+        return f"{s}: {pr} merged", f"The session is done; its worktree is cleaned up after a grace period.{url}"
+    return f"{s}: {key}", ""
+
+
+def agent_message(key: str, facts: Mapping[str, object], tag: str, template: str | None = None) -> str:
+    """The text sent to the agent for `key`, carrying the facts it needs to act (never only links)."""
+    values = _placeholders(facts)
+    if template:
+        body = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template).strip()
+    else:
+        body = _default_message(key, values)
+    return f"{tag} {body}"
+
+
+def _default_message(key: str, v: Mapping[str, str]) -> str:
+    pr = f"PR #{v['number']}" if v.get("number") else "your PR"
+    if key == "ci-failed":
+        return (
+            f"CI failed on {pr} (commit {v['head_sha'][:12]}). Failing checks: {v['checks']}.\n\n"
+            f"{v['logs']}\n\n"
+            "Please find the cause, fix it, run the relevant tests locally, then commit and push."
+        ).replace("\n\n\n\n", "\n\n")
+    if key == "changes-requested":
+        return (
+            f"A reviewer asked for changes on {pr}. The review comments not yet addressed:\n\n"
+            f"{v['comments']}\n\n"
+            "Please address every comment, then commit and push. Reply in the code, not here."
+        )
+    if key == "merge-conflicts":
+        base = v.get("base") or "the base branch"
+        return (
+            f"{pr} has merge conflicts with {base}. Please fetch, rebase your branch onto the latest "
+            f"{base}, resolve the conflicts, run the tests, and push (with --force-with-lease)."
+        )
+    if key == "agent-stuck":
+        return (
+            "You seem to have made no progress for a while. If you are blocked, say what you need; "
+            "otherwise carry on with the task."
+        )
+    if key == "agent-needs-input":
+        return "Please continue with the task; make the most reasonable choice and note it in your summary."
+    if key == "usage-limited":
+        return "The usage limit has been lifted. Please continue where you left off."
+    return f"aod: {key}. Please take a look and continue."
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+"""Templates only substitute `{name}`: no attribute or index access (str.format would allow it)."""
+
+
+def _placeholders(facts: Mapping[str, object]) -> dict[str, str]:
+    return {
+        "number": str(facts.get("number") or ""),
+        "url": str(facts.get("url") or ""),
+        "head_sha": str(facts.get("head_sha") or ""),
+        "base": str(facts.get("base") or ""),
+        "checks": ", ".join(_check_names(facts)) or "(not named)",
+        "logs": _logs(facts),
+        "comments": _comments(facts),
+        "threshold": str(facts.get("threshold") or ""),
+        "activity": str(facts.get("activity") or ""),
+        "exit_status": str(facts.get("exit_status") if facts.get("exit_status") is not None else ""),
+    }
+
+
+def _list(value: object) -> list[Mapping[str, Any]]:
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, Mapping)]
+    return []
+
+
+def _check_names(facts: Mapping[str, object]) -> list[str]:
+    return sorted({str(c.get("name", "?")) for c in _list(facts.get("failing"))})
+
+
+def _logs(facts: Mapping[str, object]) -> str:
+    """Each failing check's name, link, summary and log excerpt, within LOG_EXCERPT_CHARS together."""
+    checks = _list(facts.get("failing"))
+    if not checks:
+        return ""
+    budget = LOG_EXCERPT_CHARS // len(checks)
+    parts = []
+    for check in sorted(checks, key=lambda c: str(c.get("name", ""))):
+        lines = [f"--- {check.get('name', '?')} ({check.get('conclusion', 'failed')}) ---"]
+        if check.get("url"):
+            lines.append(str(check["url"]))
+        if check.get("summary"):
+            lines.append(str(check["summary"])[:500])
+        excerpt = str(check.get("log_excerpt") or "")
+        if excerpt:
+            lines.append(_tail(excerpt, budget))
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _comments(facts: Mapping[str, object]) -> str:
+    comments = _list(facts.get("comments"))
+    if not comments:
+        return "(The reviewer left no separate comments; see the review on the PR.)"
+    lines = []
+    for n, c in enumerate(comments, 1):
+        where = ""
+        if c.get("path"):
+            where = f" on {c['path']}" + (f":{c['line']}" if c.get("line") is not None else "")
+        body = str(c.get("body", "")).strip()
+        if len(body) > COMMENT_CHARS:
+            body = body[:COMMENT_CHARS] + " […]"
+        lines.append(f"{n}. {c.get('author', 'reviewer')}{where}:\n   " + body.replace("\n", "\n   "))
+    return "\n".join(lines)
+
+
+def _tail(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[-limit:]
+    newline = cut.find("\n")
+    return "[…]\n" + (cut[newline + 1 :] if 0 <= newline < 200 else cut)
+
+
+def _duration(seconds: float) -> str:
+    """600 -> '10m', 5400 -> '1h30m', 2 -> '2s'."""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
+    return "".join(parts) or "0s"
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,355 @@
+"""reactions.decide: one case per reaction, escalation and resets, config overrides, properties."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aod.facts import REACTION_KEYS, Decision, LedgerEntry, ReactionPolicy, Trigger
+from aod.reactions import DEFAULT_POLICIES, decide, marker, policies_for
+
+NOW = 100_000.0
+S = "web-1"
+PR = {"number": "42", "url": "https://forge.example/pr/42", "head_sha": "abc123def4567890"}
+FAILING = [
+    {"name": "test", "conclusion": "failure", "url": "https://ci/test", "log_excerpt": "E   AssertionError: 1 != 2\nFAILED test_x"},
+    {"name": "lint", "conclusion": "failure", "summary": "3 problems"},
+]
+COMMENTS = [
+    {"id": "c1", "author": "ana", "body": "Please rename `x`.", "path": "app.py", "line": 3},
+    {"id": "c2", "author": "bo", "body": "$(rm -rf /) `whoami` ; echo hi\nsecond line"},
+]
+
+
+def trig(key: str, subject: str = "s1", **facts: object) -> Trigger:
+    return Trigger(key=key, subject=subject, facts=facts)
+
+
+def run(
+    triggers: Iterable[Trigger],
+    ledger: Mapping[str, LedgerEntry] | None = None,
+    *,
+    resolved: Iterable[str] = (),
+    policies: Mapping[str, ReactionPolicy] | None = None,
+    now: float = NOW,
+) -> Decision:
+    triggers = list(triggers)
+    return decide(
+        S,
+        triggers,
+        resolved,
+        ledger or {},
+        policies or dict(DEFAULT_POLICIES),
+        now,
+    )
+
+
+def applied(ledger: Mapping[str, LedgerEntry], decision: Decision) -> dict[str, LedgerEntry]:
+    return {**ledger, **{e.key: e for e in decision.ledger}}
+
+
+def kinds(decision: Decision) -> list[tuple[str, str]]:
+    return [(a.kind, a.priority) if a.kind == "notify" else (a.kind, "") for a in decision.actions]
+
+
+# -- one case per reaction, with the defaults ------------------------------------------------------
+
+DEFAULT_CASES = [
+    ("ci-failed", {"failing": FAILING, **PR}, [("send-to-agent", "")]),
+    ("changes-requested", {"comments": COMMENTS, **PR}, [("send-to-agent", "")]),
+    ("merge-conflicts", {"base": "main", "base_sha": "b1", **PR}, [("send-to-agent", "")]),
+    ("approved-and-green", PR, [("notify", "action")]),
+    ("agent-stuck", {"threshold": 600.0}, [("notify", "warning")]),
+    ("agent-needs-input", {"activity": "waiting_input"}, [("notify", "urgent")]),
+    ("agent-exited", {"exit_status": 1}, [("notify", "urgent")]),
+    ("usage-limited", {"resume_at": NOW + 3600}, [("pause", ""), ("notify", "info")]),
+    ("pr-closed", PR, [("notify", "info")]),
+    ("pr-merged", PR, [("cleanup", ""), ("notify", "info")]),
+]
+
+
+def test_every_reaction_key_has_a_case() -> None:
+    assert [c[0] for c in DEFAULT_CASES] == list(REACTION_KEYS) == list(DEFAULT_POLICIES)
+
+
+@pytest.mark.parametrize(("key", "facts", "expected"), DEFAULT_CASES, ids=[c[0] for c in DEFAULT_CASES])
+def test_default_reaction(key: str, facts: dict[str, object], expected: list[tuple[str, str]]) -> None:
+    decision = run([trig(key, **facts)])
+    assert kinds(decision) == expected
+    for action in decision.actions:
+        assert action.key == key and action.subject == "s1"
+        assert action.fingerprint == f"{S}:{key}:s1:{action.kind}"
+    assert [(e.key, e.attempts, e.first_at, e.acted) for e in decision.ledger] == [(key, 1, NOW, ("s1",))]
+
+
+def test_ci_failed_message_names_the_checks_and_carries_the_log_excerpt() -> None:
+    (action,) = run([trig("ci-failed", failing=FAILING, **PR)]).actions
+    text = action.message
+    assert text.startswith(marker(action.fingerprint) + " ")
+    assert "PR #42" in text and "abc123def456" in text
+    assert "Failing checks: lint, test" in text
+    assert "E   AssertionError: 1 != 2\nFAILED test_x" in text  # the log itself, not only a link
+    assert "https://ci/test" in text and "3 problems" in text
+
+
+def test_ci_failed_log_excerpts_are_bounded() -> None:
+    huge = [{"name": f"job{i}", "conclusion": "failure", "log_excerpt": "x" * 50_000} for i in range(3)]
+    (action,) = run([trig("ci-failed", failing=huge, **PR)]).actions
+    assert len(action.message) < 8_000
+    assert action.message.count("--- job") == 3
+
+
+def test_changes_requested_sends_the_comments_verbatim_in_the_first_message() -> None:
+    (action,) = run([trig("changes-requested", comments=COMMENTS, **PR)]).actions
+    assert "1. ana on app.py:3:\n   Please rename `x`." in action.message
+    # hostile text is just text: no quoting games, nothing dropped
+    assert "$(rm -rf /) `whoami` ; echo hi\n   second line" in action.message
+
+
+def test_merge_conflicts_asks_for_a_rebase_onto_the_base() -> None:
+    (action,) = run([trig("merge-conflicts", base="main", **PR)]).actions
+    assert "rebase" in action.message and "main" in action.message
+
+
+def test_pr_merged_cleans_up_after_the_grace_period() -> None:
+    cleanup = next(a for a in run([trig("pr-merged", **PR)]).actions if a.kind == "cleanup")
+    assert cleanup.data["not_before"] == NOW + 300
+
+
+def test_usage_limited_pause_carries_the_resume_time() -> None:
+    pause = next(a for a in run([trig("usage-limited", resume_at=NOW + 60)]).actions if a.kind == "pause")
+    assert pause.data == {"resume_at": NOW + 60}
+
+
+def test_auto_merge_when_the_project_allows_it() -> None:
+    policies = policies_for({}, {}, auto_merge=True)
+    (action,) = run([trig("approved-and-green", **PR)], policies=policies).actions
+    assert action.kind == "auto-merge"
+    assert action.data["head_sha"] == PR["head_sha"] and action.data["attempts"] == 3
+
+
+def test_notification_tells_what_to_do_next() -> None:
+    (action,) = run([trig("agent-exited", exit_status=2)]).actions
+    assert action.title == "web-1: agent exited with status 2"
+    assert "aoctl logs web-1" in action.message and "aoctl restore web-1" in action.message
+
+
+# -- exactly once, escalation, resets ---------------------------------------------------------------
+
+
+def test_a_subject_is_acted_on_once() -> None:
+    first = run([trig("ci-failed", failing=FAILING)])
+    again = run([trig("ci-failed", failing=FAILING)], applied({}, first))
+    assert again.actions == () and again.ledger == ()
+
+
+def test_ci_loop_escalates_after_exactly_retries_attempts() -> None:
+    ledger: dict[str, LedgerEntry] = {}
+    sent: list[str] = []
+    for n in range(1, 6):
+        decision = run([trig("ci-failed", f"sha{n}:test", failing=FAILING)], ledger, now=NOW + n)
+        ledger = applied(ledger, decision)
+        sent += [a.kind + (":escalated" if a.data.get("escalated") else "") for a in decision.actions]
+    assert sent == ["send-to-agent", "send-to-agent", "notify:escalated"]
+    assert ledger["ci-failed"].escalated and ledger["ci-failed"].attempts == 2
+
+
+def test_escalation_names_the_attempts_and_is_urgent_enough() -> None:
+    ledger = {"ci-failed": LedgerEntry(key="ci-failed", attempts=2, first_at=NOW - 60, acted=("a", "b"))}
+    (action,) = run([trig("ci-failed", "c", **PR)], ledger).actions
+    assert action.kind == "notify" and action.priority == "action"
+    assert "tried 2 time(s)" in action.message and action.title.endswith("(escalated)")
+    assert action.fingerprint == f"{S}:ci-failed:escalate:{int(NOW - 60)}:notify"
+
+
+def test_the_count_resets_only_when_the_condition_resolves() -> None:
+    ledger = {"ci-failed": LedgerEntry(key="ci-failed", attempts=2, first_at=NOW, acted=("a", "b"), escalated=True)}
+    # Not resolved (CI pending after a push, or the forge did not answer): nothing changes.
+    assert run([], ledger).ledger == ()
+    # Judged and not holding: resolved. The subjects stay remembered.
+    reset = run([], ledger, resolved=("ci-failed",))
+    assert reset.ledger == (LedgerEntry(key="ci-failed", acted=("a", "b")),)
+    # A new failure after that is sent to the agent again; an old subject still is not.
+    ledger = applied(ledger, reset)
+    assert kinds(run([trig("ci-failed", "c")], ledger)) == [("send-to-agent", "")]
+    assert run([trig("ci-failed", "a")], ledger).actions == ()
+
+
+def test_another_reaction_holding_does_not_reset_this_one() -> None:
+    ledger = {"ci-failed": LedgerEntry(key="ci-failed", attempts=1, first_at=NOW, acted=("a",))}
+    decision = run([trig("ci-failed", "a"), trig("merge-conflicts", "m")], ledger,
+                   resolved=("merge-conflicts", "changes-requested"))
+    assert "ci-failed" not in {e.key for e in decision.ledger}
+
+
+def test_escalate_after_a_duration_while_the_same_request_stays_unanswered() -> None:
+    first = run([trig("changes-requested", "c1", comments=COMMENTS[:1])])
+    ledger = applied({}, first)
+    assert run([trig("changes-requested", "c1")], ledger, now=NOW + 29 * 60).actions == ()
+    late = run([trig("changes-requested", "c1")], ledger, now=NOW + 30 * 60)
+    assert [(a.kind, a.data.get("escalated")) for a in late.actions] == [("notify", True)]
+    ledger = applied(ledger, late)
+    assert run([trig("changes-requested", "c1")], ledger, now=NOW + 31 * 60).actions == ()
+    assert run([trig("changes-requested", "c9")], ledger, now=NOW + 32 * 60).actions == ()
+
+
+def test_escalate_after_a_count_in_config_means_retries() -> None:
+    from aod.config import ReactionConfig
+
+    assert ReactionConfig(escalate_after=3).overrides() == {"retries": 3}
+    assert ReactionConfig(escalate_after="30m").overrides() == {"escalate_after": 1800.0}
+
+
+def test_notify_reactions_never_escalate() -> None:
+    ledger = {"agent-needs-input": LedgerEntry(key="agent-needs-input", attempts=50, first_at=0.0, acted=("x",))}
+    policies = policies_for({"agent-needs-input": {"retries": 1, "escalate_after": 1.0}}, {})
+    decision = run([trig("agent-needs-input", "y")], ledger, policies=policies)
+    assert kinds(decision) == [("notify", "urgent")]
+
+
+# -- config ----------------------------------------------------------------------------------------
+
+
+def test_overrides_merge_field_by_field_project_last() -> None:
+    policies = policies_for(
+        {"ci-failed": {"retries": 5, "priority": "urgent"}, "agent-stuck": {"action": "send-to-agent"}},
+        {"ci-failed": {"retries": 1}},
+    )
+    assert policies["ci-failed"] == ReactionPolicy(key="ci-failed", action="send-to-agent", retries=1, priority="urgent")
+    assert policies["agent-stuck"].action == "send-to-agent" and policies["agent-stuck"].threshold == 600
+    assert policies["merge-conflicts"] == DEFAULT_POLICIES["merge-conflicts"]
+
+
+def test_a_project_naming_an_action_wins_over_auto_merge() -> None:
+    policies = policies_for({}, {"approved-and-green": {"action": "notify"}}, auto_merge=True)
+    assert policies["approved-and-green"].action == "notify"
+
+
+def test_action_none_turns_a_reaction_off() -> None:
+    policies = policies_for({"agent-exited": {"action": "none"}}, {})
+    assert run([trig("agent-exited")], policies=policies) == Decision()
+
+
+def test_message_template_substitutes_only_plain_names() -> None:
+    policies = policies_for(
+        {"ci-failed": {"message": "Fix {checks} on #{number}: {logs} {number.__class__} {nope}"}}, {}
+    )
+    (action,) = run([trig("ci-failed", failing=FAILING[:1], **PR)], policies=policies).actions
+    body = action.message.split(" ", 1)[1]
+    assert body.startswith("Fix test on #42: --- test (failure) ---")
+    assert body.endswith("{number.__class__} {nope}")
+
+
+def test_the_stuck_nudge_is_a_message_when_configured() -> None:
+    policies = policies_for({"agent-stuck": {"action": "send-to-agent", "notify_too": True}}, {})
+    assert kinds(run([trig("agent-stuck", threshold=600.0)], policies=policies)) == [
+        ("send-to-agent", ""), ("notify", "warning"),
+    ]
+
+
+# -- properties ------------------------------------------------------------------------------------
+
+keys = st.sampled_from(REACTION_KEYS)
+subjects = st.sampled_from(["a", "b", "c", "d"])
+trigger_lists = st.lists(st.builds(trig, keys, subjects), max_size=4, unique_by=lambda t: t.key)
+times = st.floats(min_value=0, max_value=10_000, allow_nan=False)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(trigger_lists, st.sets(keys), times), min_size=1, max_size=12))
+def test_deciding_twice_on_the_same_facts_yields_no_second_action(
+    ticks: list[tuple[list[Trigger], set[str], float]],
+) -> None:
+    ledger: dict[str, LedgerEntry] = {}
+    seen: set[str] = set()
+    now = 0.0
+    for triggers, resolved, dt in ticks:
+        now += dt
+        first = decide(S, triggers, resolved, ledger, DEFAULT_POLICIES, now)
+        fingerprints = [a.fingerprint for a in first.actions]
+        assert len(fingerprints) == len(set(fingerprints))
+        # One fingerprint is acted on once over the whole history (the shell relies on it too).
+        assert not (set(fingerprints) & seen)
+        seen |= set(fingerprints)
+        ledger = applied(ledger, first)
+        second = decide(S, triggers, resolved, ledger, DEFAULT_POLICIES, now)
+        assert second.actions == ()
+        assert msgspec.to_builtins(applied(ledger, second)) == msgspec.to_builtins(ledger)
+
+
+@given(st.integers(min_value=0, max_value=6), st.integers(min_value=1, max_value=12))
+def test_escalation_happens_after_exactly_retries_attempts(retries: int, failures: int) -> None:
+    policies = policies_for({"ci-failed": {"retries": retries}}, {})
+    ledger: dict[str, LedgerEntry] = {}
+    sends = escalations = 0
+    for n in range(failures):
+        decision = decide(S, [trig("ci-failed", f"sha{n}")], (), ledger, policies, NOW + n)
+        ledger = applied(ledger, decision)
+        sends += sum(a.kind == "send-to-agent" for a in decision.actions)
+        escalations += sum(bool(a.data.get("escalated")) for a in decision.actions)
+    assert sends == min(failures, retries)
+    assert escalations == (1 if failures > retries else 0)
+
+
+# -- the pure core together: loops escalate ------------------------------------------------------
+
+
+def _loop(observations: list[object], policies: Mapping[str, ReactionPolicy] | None = None) -> list[str]:
+    """Run lifecycle.step + decide over `observations` as the shell would; the actions' kinds."""
+    from aod import lifecycle
+    from aod.facts import SessionView
+
+    view = SessionView(id=S, state="working", since=0.0)
+    ledger: dict[str, LedgerEntry] = {}
+    done: list[str] = []
+    for n, obs in enumerate(observations):
+        now = 1_000.0 + 10 * n
+        step = lifecycle.step(view, obs, now, stuck_after=5.0)  # type: ignore[arg-type]
+        decision = decide(S, step.triggers, step.resolved, ledger, policies or DEFAULT_POLICIES, now)
+        ledger = applied(ledger, decision)
+        done += [a.kind + ("!" if a.data.get("escalated") else "") for a in decision.actions]
+        view = msgspec.structs.replace(view, state=step.state, reason=step.reason, since=now if step.state != view.state else view.since)
+    return done
+
+
+def test_a_ci_loop_with_pending_checks_between_failures_escalates() -> None:
+    from aod.facts import CheckFact, Observation, PRFacts
+
+    def failing(sha: str) -> Observation:
+        return Observation(liveness="alive", activity="idle",
+                           pr=PRFacts(number="1", head_sha=sha, checks="failing", failing=(CheckFact(name="t", conclusion="failure"),)))
+
+    def pending(sha: str) -> Observation:
+        return Observation(liveness="alive", activity="active", pr=PRFacts(number="1", head_sha=sha, checks="pending"))
+
+    no_facts = Observation(liveness="alive", activity="active")
+    ticks = [failing("a"), pending("b"), failing("b"), no_facts, pending("c"), failing("c"), pending("d"), failing("d")]
+    assert _loop(ticks) == ["send-to-agent", "send-to-agent", "notify!"]
+    # Green in between does reset: each red after a green is a fresh start.
+    green = Observation(liveness="alive", activity="idle", pr=PRFacts(number="1", head_sha="x", checks="passing"))
+    assert _loop([failing("a"), green, failing("b"), green, failing("c"), green, failing("e")]) == ["send-to-agent"] * 4
+
+
+def test_a_stuck_agent_that_the_nudge_does_not_free_escalates() -> None:
+    from aod.facts import Observation
+
+    policies = policies_for({"agent-stuck": {"action": "send-to-agent", "retries": 1}}, {})
+
+    def busy(progress: float) -> Observation:
+        return Observation(liveness="alive", activity="active", last_progress=progress)
+
+    # stuck → nudge → the screen moves (our paste) → stuck again → escalate, never a 2nd nudge.
+    ticks = [busy(990.0), busy(1_012.0), busy(1_012.0), busy(1_031.0), busy(1_031.0), busy(1_055.0)]
+    assert _loop(ticks, policies) == ["send-to-agent", "notify!"]
+    # A finished turn (idle) in between resolves it: the next stuck episode is nudged again.
+    idle = Observation(liveness="alive", activity="idle", last_progress=1_100.0)
+    assert _loop([busy(990.0), idle, busy(1_015.0)], policies) == ["send-to-agent", "send-to-agent"]
+
+
+def test_stuck_notification_says_how_long_in_plain_units() -> None:
+    (action,) = run([trig("agent-stuck", threshold=5400.0)]).actions
+    assert action.title == "web-1: no progress for 1h30m"
