@@ -85,8 +85,11 @@ def _register() -> None:
         config,
         daemon,
         doctor,
+        events,
+        history,
         kill,
         logs,
+        notify,
         ping,
         project,
         restore,
@@ -100,7 +103,7 @@ def _register() -> None:
 
     for module in (
         ping, status, spawn, batch_spawn, send, logs, attach, kill, restore, cleanup, stop,
-        project, doctor, daemon, rpc, config, service,
+        history, events, notify, project, doctor, daemon, rpc, config, service,
     ):
         cli.add_command(module.command)
 

@@ -22,7 +22,9 @@ from aod.server import ServerLimits
 from aod.store import Store
 
 if TYPE_CHECKING:
-    from aod.observe import Observer
+    from aod.notify import NotificationRouter
+    from aod.observe import Observer, ObserveStats
+    from aod.reactor import Reactor
     from aod.service import SessionService
 
 log = structlog.get_logger()
@@ -50,10 +52,15 @@ class App:
     shutdown_requested: trio.Event = field(default_factory=trio.Event)
     ticker: Ticker | None = None
     sessions: SessionService = field(init=False)
+    notifications: NotificationRouter = field(init=False)
+    reactor: Reactor = field(init=False)
     observer: Observer = field(init=False)
+    last_observed: ObserveStats | None = None
 
     def __post_init__(self) -> None:
+        from aod.notify import NotificationRouter
         from aod.observe import Observer
+        from aod.reactor import Reactor
         from aod.service import SessionService
 
         self.sessions = SessionService(
@@ -64,7 +71,9 @@ class App:
             data_dir=self.locations.data_dir,
             socket_path=self.locations.socket_path,
         )
-        self.observer = Observer(self.sessions)
+        self.notifications = NotificationRouter(lambda: self.loaded.config)
+        self.reactor = Reactor(self.sessions, self.notifications)
+        self.observer = Observer(self.sessions, self.reactor)
 
     @property
     def config(self):  # type: ignore[no-untyped-def]

@@ -124,6 +124,8 @@ async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv) -
             app.bus.publish("daemon.stopping")
             await server.drain(app.config.api.shutdown_grace)
             nursery.cancel_scope.cancel()
+        with trio.move_on_after(2):
+            await app.notifications.aclose()
 
 
 async def _handle_signals(
@@ -151,6 +153,7 @@ async def _watchdog(systemd: SystemdEnv) -> None:
 
 async def _tick(app: App) -> None:
     stats = await app.observer.tick()
+    app.last_observed = stats
     app.session_count = await app.store.count_sessions()
     if stats.sessions:
         log.debug("observed", sessions=stats.sessions, probes=stats.probes, captures=stats.captures)

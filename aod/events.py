@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,14 @@ class EventBus:
         self.seq = 0
         self._subscriptions: dict[int, Subscription] = {}
         self._ids = itertools.count(1)
+        # The latest events, for `aoctl events` without --follow (a cache: the journals on disk
+        # are the record).
+        self.recent: collections.deque[Event] = collections.deque(maxlen=500)
+
+    def latest(self, limit: int, kinds: list[str] | None = None) -> list[Event]:
+        wanted = tuple(kinds) if kinds is not None else None
+        matching = [e for e in self.recent if _matches(wanted, e.kind)]
+        return matching[-limit:] if limit > 0 else []
 
     @property
     def subscriber_count(self) -> int:
@@ -67,6 +76,7 @@ class EventBus:
         """Stamp the next seq and hand the event to every matching subscriber, never waiting."""
         self.seq += 1
         event = Event(seq=self.seq, time=utc_now_iso(), kind=kind, session=session, data=data)
+        self.recent.append(event)
         body: bytes | None = None
         for sub in list(self._subscriptions.values()):
             if not _matches(sub.kinds, kind):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -124,8 +124,12 @@ class Delivery(msgspec.Struct, kw_only=True, frozen=True):
     seq: int
     text: str
     source: str = "user"
-    """Who asked: `user` (aoctl send), `prompt` (the first prompt), later `reaction:<key>`."""
+    """Who asked: `user` (aoctl send), `prompt` (the first prompt), `reaction:<key>`."""
     queued_at: str = ""
+    fingerprint: str = ""
+    """For a reaction's message: its intent's fingerprint (finds it again after a crash)."""
+    marker: str = ""
+    """A short text inside the message; seeing it on screen proves an interrupted paste landed."""
 
 
 class Session(Record, kw_only=True, frozen=True):
@@ -161,3 +165,36 @@ class Session(Record, kw_only=True, frozen=True):
     """The agent's own conversation id, when known (used to resume on restore)."""
     wip_ref: str | None = None
     """`refs/ao/wip/<id>` once uncommitted work was snapshotted there."""
+    paused_until: str | None = None
+    """ISO 8601 UTC: a paused session resumes by itself at this time (usage limits)."""
+    commands: list[str] = []
+    """User commands not yet applied by the lifecycle (`pause`, `resume`, `done`)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The reaction ledger (issue 4): per session, what each reaction did, and intents in flight.
+# ---------------------------------------------------------------------------------------------
+
+
+class Intent(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """An action decided and written down BEFORE it is performed; closed after (exactly once)."""
+
+    fingerprint: str
+    kind: str
+    key: str
+    subject: str
+    state: str = "pending"
+    """pending → done | failed."""
+    created_at: str = ""
+    finished_at: str = ""
+    outcome: str = ""
+    payload: bytes = b""
+    """The encoded aod.facts.Action, so a restart can finish what a crash interrupted."""
+
+
+class SessionLedger(Record, kw_only=True, frozen=True):
+    session: str
+    entries: dict[str, Any] = {}
+    """Reaction key → aod.facts.LedgerEntry (as a plain mapping on disk)."""
+    intents: list[Intent] = []
+    """Newest last; finished ones are kept (bounded) so a fingerprint is never acted on twice."""

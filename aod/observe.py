@@ -21,12 +21,17 @@ import trio
 from aod.events import utc_now_iso
 from aod.model import Session
 from aod.plugins.agent import LaunchContext, ScreenReading
-from aod.plugins.runtime import PaneState
+from aod.facts import Observation
+from aod.plugins.runtime import PaneState, Runtime
+from aod.proc import COUNTER
+from aod.reactor import Reactor, epoch
 from aod.service import ENDED_STATES, SessionService
 
 log = structlog.get_logger()
 
 CAPTURE_LINES = 40
+UNREAPED_GRACE = 10.0
+"""Seconds a dead pane may go without an exit status before the agent counts as gone."""
 
 
 @dataclass
@@ -34,19 +39,26 @@ class ObserveStats:
     sessions: int = 0
     probes: int = 0
     captures: int = 0
+    subprocesses: int = 0
+    """Subprocesses the tick started (probes, captures, agents' helpers); actions not included."""
+    forge_requests: int = 0
 
 
 @dataclass
 class Observer:
     service: SessionService
+    reactor: Reactor | None = None
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(8))
     # pane activity time at the last capture, per session: unchanged panes are not captured again
     _seen_activity: dict[str, tuple[float | None, float]] = field(default_factory=dict)
     last: ObserveStats = field(default_factory=ObserveStats)
+    _dead_without_status: dict[str, float] = field(default_factory=dict)
 
     async def tick(self) -> ObserveStats:
         stats = ObserveStats()
-        sessions = [s for s in await self.service.store.list_sessions() if s.state not in ENDED_STATES]
+        started = COUNTER.started
+        everything = await self.service.store.list_sessions()
+        sessions = [s for s in everything if s.state not in ENDED_STATES]
         stats.sessions = len(sessions)
         kinds = {s.runtime.kind for s in sessions if s.runtime is not None}
         snapshots: dict[str, dict[str, PaneState] | None] = {}
@@ -64,6 +76,11 @@ class Observer:
         live_ids = {s.id for s in sessions}
         for stale in set(self._seen_activity) - live_ids:
             del self._seen_activity[stale]
+        for stale in set(self._dead_without_status) - live_ids:
+            del self._dead_without_status[stale]
+        if self.reactor is not None:
+            await self.reactor.finish_left_over(s for s in everything if s.state in ENDED_STATES)
+        stats.subprocesses = COUNTER.started - started
         self.last = stats
         return stats
 
@@ -96,22 +113,57 @@ class Observer:
         runtime = service.runtime_for(session.runtime.kind)
         snapshot = snapshots.get(session.runtime.kind)
         liveness = runtime.liveness(session.runtime, snapshot)
-        if liveness == "unknown":
-            return
+        pane = (snapshot or {}).get(session.runtime.name)
+        exit_status = pane.exit_status if pane and liveness == "dead" else None
+        if liveness == "dead" and pane is not None and pane.dead and exit_status is None:
+            # tmux has not reaped the agent yet (the runtime nudged it): its status is one tick
+            # away, and it decides done (0) or errored. Wait a little for it, not forever.
+            first = self._dead_without_status.setdefault(session.id, time.monotonic())
+            if time.monotonic() - first < UNREAPED_GRACE:
+                liveness = "unknown"
+        else:
+            self._dead_without_status.pop(session.id, None)
         if liveness == "dead":
-            pane = (snapshot or {}).get(session.runtime.name)
-            status = pane.exit_status if pane else None
-            detail = f"agent exited (status {status})" if status is not None else "agent is gone"
-            await self._record(session, ScreenReading("exited", detail))
+            detail = f"agent exited (status {exit_status})" if exit_status is not None else "agent is gone"
+            session = await self._record(session, ScreenReading("exited", detail))
+        elif liveness == "alive":
+            reading = await self._activity(session, runtime, pane, stats)
+            if reading is not None:
+                if reading.activity == "idle" and session.delivered_seq == 0:
+                    reading = ScreenReading("ready", reading.detail)
+                session = await self._record(session, reading)
+            if await service.store.pending_deliveries(session.id):
+                service.kick_delivery(session.id)
+        if self.reactor is None or session.state in ENDED_STATES:
             return
-        plugin, _settings = service.agent(session.agent)
+        observation = Observation(
+            liveness=liveness,
+            activity=session.activity,
+            activity_since=epoch(session.activity_at) if session.activity_at else None,
+            exit_status=exit_status,
+            last_progress=self._last_progress(session, pane),
+            commands=tuple(session.commands),
+        )
+        await self.reactor.step(session, observation)
+
+    def _last_progress(self, session: Session, pane: PaneState | None) -> float | None:
+        """The newest sign of progress: the agent's output (tmux stamps it) or an activity change."""
+        candidates = [epoch(session.activity_at)] if session.activity_at else []
+        if pane is not None and pane.activity_at is not None:
+            candidates.append(pane.activity_at)
+        return max(candidates) if candidates else None
+
+    async def _activity(
+        self, session: Session, runtime: Runtime, pane: PaneState | None, stats: ObserveStats
+    ) -> ScreenReading | None:
+        plugin, _settings = self.service.agent(session.agent)
         ctx = LaunchContext(
             session_id=session.id,
             workspace=Path(session.workspace),
             prompt="",
-            home=service.home,
+            home=self.service.home,
         )
-        pane = (snapshot or {}).get(session.runtime.name)
+        assert session.runtime is not None
         pid = pane.pid if pane else session.runtime.pid
         native = await trio.to_thread.run_sync(plugin.read_native, ctx, pid)
         activity_at = pane.activity_at if pane else None
@@ -135,32 +187,23 @@ class Observer:
         # approval only on screen (Codex records no prompts): a question or a blocking dialog
         # on screen wins over a transcript that says "working".
         if on_screen is not None and on_screen.activity in ("waiting_input", "blocked"):
-            reading = on_screen
-        elif native is not None:
-            reading = native
-        else:
-            reading = on_screen
-        if reading is not None:
-            if reading.activity == "idle" and session.delivered_seq == 0:
-                reading = ScreenReading("ready", reading.detail)
-            await self._record(session, reading)
-        if await service.store.pending_deliveries(session.id):
-            service.kick_delivery(session.id)
+            return on_screen
+        if native is not None:
+            return native
+        return on_screen
 
-    async def _record(self, session: Session, reading: ScreenReading) -> None:
-        if reading.activity == session.activity and (reading.activity != "exited" or session.reason == reading.detail):
-            return
+    async def _record(self, session: Session, reading: ScreenReading) -> Session:
+        if reading.activity == session.activity:
+            return session
 
         def change(current: Session) -> Session | None:
             if current.state in ENDED_STATES or current.runtime != session.runtime:
                 return None  # killed or restored meanwhile: this observation is stale
-            reason = reading.detail if reading.activity == "exited" else current.reason
-            return msgspec.structs.replace(
-                current, activity=reading.activity, activity_at=utc_now_iso(), reason=reason
-            )
+            return msgspec.structs.replace(current, activity=reading.activity, activity_at=utc_now_iso())
 
         updated = await self.service.update(session.id, change)
         if updated.activity == reading.activity:
             self.service.bus.publish(
                 "session.activity", session=session.id, activity=reading.activity, detail=reading.detail
             )
+        return updated

@@ -170,6 +170,13 @@ class TickInfo(msgspec.Struct, kw_only=True):
     duration_ms: float
     skipped: int
     """Ticks skipped because an earlier one overran its interval."""
+    sessions: int = 0
+    """Live sessions the last tick observed."""
+    subprocesses: int = 0
+    """Subprocesses the last tick started (one runtime probe per runtime, captures of changed panes)."""
+    captures: int = 0
+    forge_requests: int = 0
+    """Requests the last tick made to forges (one batched query per repository)."""
 
 
 class StatusResult(msgspec.Struct, kw_only=True):
@@ -289,6 +296,8 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     since: str
     wip_ref: str | None = None
     pending_messages: int = 0
+    journal: list[dict[str, Any]] | None = None
+    """session.get only: the newest journal entries (transitions, reactions, deliveries)."""
 
 
 class SpawnParams(Params):
@@ -385,6 +394,38 @@ class CleanupResult(msgspec.Struct, kw_only=True):
 
 class StopAllResult(msgspec.Struct, kw_only=True):
     killed: list[str]
+
+
+class HistoryParams(Params):
+    id: str
+    lines: int = 100
+
+
+class HistoryResult(msgspec.Struct, kw_only=True):
+    id: str
+    entries: list[dict[str, Any]]
+    """Journal entries, oldest first: `time`, `kind` (state.changed, reaction.intent,
+    reaction.done, delivery.started, delivery.done, spawned, setup, ...) and their fields."""
+
+
+class RecentEventsParams(Params):
+    limit: int = 100
+    kinds: list[str] | None = None
+
+
+class RecentEventsResult(msgspec.Struct, kw_only=True):
+    events: list[Event]
+
+
+class NotifyTestParams(Params):
+    priority: Literal["urgent", "action", "warning", "info"] = "info"
+    title: str = "aod test notification"
+    message: str = "If you can read this, aod can reach you here."
+
+
+class NotifyTestResult(msgspec.Struct, kw_only=True):
+    results: dict[str, str]
+    """Notifier name → `ok` or what went wrong."""
 
 
 class DoctorCheck(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -536,6 +577,20 @@ _METHOD_LIST: Final = (
         "Remove ended sessions' worktrees (uncommitted work saved to refs/ao/wip/<id>) and archive them.",
     ),
     Method("session.stop_all", NoParams, StopAllResult, "Kill every live session's agent."),
+    Method(
+        "session.history",
+        HistoryParams,
+        HistoryResult,
+        "A session's journal: transitions, reactions, deliveries.",
+        (ErrorCode.NOT_FOUND,),
+    ),
+    Method("events.recent", RecentEventsParams, RecentEventsResult, "The latest events aod published."),
+    Method(
+        "notify.test",
+        NotifyTestParams,
+        NotifyTestResult,
+        "Send a test notification through every notifier routed for the priority.",
+    ),
     Method(
         "events.unsubscribe",
         UnsubscribeParams,

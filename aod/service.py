@@ -27,7 +27,8 @@ import trio
 from aod.config import Config
 from aod.errors import RpcFailure, not_found
 from aod.events import EventBus, utc_now_iso
-from aod.model import Project, RuntimeHandle, Session, validate_project_name
+from aod.failpoints import failpoint
+from aod.model import Delivery, Project, RuntimeHandle, Session, validate_project_name
 from aod.plugins.agent import Agent, AgentSettings, LaunchContext
 from aod.plugins.agent.registry import UnknownAgent, available_agent_names, get_agent
 from aod.plugins.runtime import LaunchSpec, Runtime
@@ -603,7 +604,9 @@ class SessionService:
 
     # -- talking to agents -----------------------------------------------------------------------
 
-    async def enqueue(self, session_id: str, text: str, source: str = "user") -> tuple[int, int]:
+    async def enqueue(
+        self, session_id: str, text: str, source: str = "user", *, fingerprint: str = "", marker: str = ""
+    ) -> tuple[int, int]:
         if "\x00" in text:
             raise _failure(ErrorCode.INVALID_PARAMS, "the message contains a NUL byte, which a terminal cannot carry")
         if not text.strip():
@@ -616,7 +619,7 @@ class SessionService:
                 ErrorCode.CONFLICT,
                 f"session {session_id} is {session.state}; `aoctl restore {session_id}` first",
             )
-        delivery = await self.store.enqueue(session_id, text, source, utc_now_iso())
+        delivery = await self.store.enqueue(session_id, text, source, utc_now_iso(), fingerprint, marker)
         pending = await self.store.pending_deliveries(session_id)
         self.bus.publish("session.queued", session=session_id, seq=delivery.seq, source=source)
         self.kick_delivery(session_id)
@@ -630,7 +633,7 @@ class SessionService:
         self.nursery.start_soon(self._deliver_all, session_id)
 
     async def _deliver_all(self, session_id: str) -> None:
-        from aod.delivery import deliver, wait_until_ready
+        from aod.delivery import DeliveryResult, deliver, wait_until_ready
 
         slog = log.bind(session=session_id)
         try:
@@ -656,16 +659,25 @@ class SessionService:
                         slog.warning("agent exited before a message could be delivered", seq=item.seq)
                         return
                     slog.info("agent not at its prompt; delivering anyway", seq=item.seq, waited_s=ready_timeout)
-                await self.store.append_journal(
-                    session_id, {"time": utc_now_iso(), "kind": "delivery.started", "seq": item.seq, "source": item.source}
-                )
-                result = await deliver(runtime, session.runtime, item.text, input_is_empty=plugin.input_is_empty)
+                if item.marker and await self._landed_before_a_crash(session_id, item, runtime, session.runtime):
+                    result = DeliveryResult(True, 0, "found on screen after a restart; not pasted again")
+                else:
+                    await self.store.append_journal(
+                        session_id,
+                        {"time": utc_now_iso(), "kind": "delivery.started", "seq": item.seq, "source": item.source,
+                         "fingerprint": item.fingerprint},
+                    )
+                    result = await deliver(runtime, session.runtime, item.text, input_is_empty=plugin.input_is_empty)
+                    if item.fingerprint:
+                        await failpoint("reaction-pasted")  # pasted, outcome not yet recorded
                 await self.store.append_journal(
                     session_id,
                     {
                         "time": utc_now_iso(),
                         "kind": "delivery.done",
                         "seq": item.seq,
+                        "source": item.source,
+                        "fingerprint": item.fingerprint,
                         "submitted": result.submitted,
                         "enter_presses": result.enter_presses,
                         "detail": result.detail,
@@ -684,6 +696,21 @@ class SessionService:
             slog.exception("delivery failed; the message stays queued and is retried next tick")
         finally:
             self._delivering.discard(session_id)
+
+    async def _landed_before_a_crash(
+        self, session_id: str, item: Delivery, runtime: Runtime, handle: RuntimeHandle
+    ) -> bool:
+        """An earlier aod started pasting this message and died before it recorded the outcome:
+        if the message's marker is on the agent's screen, the paste landed; do not paste again."""
+        tail = await self.store.journal_tail(session_id, 50)
+        started = any(e.get("kind") == "delivery.started" and e.get("seq") == item.seq for e in tail)
+        if not started:
+            return False
+        try:
+            screen = await runtime.capture(handle, 2000)
+        except Exception:  # noqa: BLE001 - cannot tell: paste again (at least once beats never)
+            return False
+        return item.marker in screen
 
     def _ready_timeout(self, agent_name: str) -> float:
         cfg = self.config().agents.get(agent_name)
@@ -805,6 +832,13 @@ class SessionService:
             items.append(await self._cleanup_one(session, dry_run=dry_run, force=force))
         items.extend(await self._cleanup_orphans(dry_run=dry_run, project=project))
         return items
+
+    async def cleanup_session(self, session_id: str) -> CleanupItem:
+        """Clean up one ended session (the pr-merged reaction); never forced, so dirt is kept."""
+        session = await self.session(session_id)
+        if session.state not in ENDED_STATES:
+            return CleanupItem(id=session_id, action="kept", reason=f"the session is {session.state} again")
+        return await self._cleanup_one(session, dry_run=False, force=False)
 
     async def _cleanup_one(self, session: Session, *, dry_run: bool, force: bool) -> CleanupItem:
         slog = log.bind(session=session.id)

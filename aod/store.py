@@ -41,6 +41,7 @@ from aod.model import (
     Delivery,
     Project,
     Session,
+    SessionLedger,
     validate_project_name,
     validate_session_id,
 )
@@ -58,6 +59,7 @@ QUARANTINE_DIR: Final = "quarantine"
 LOCK_FILE: Final = "aod.lock"
 SESSION_FILE: Final = "session.json"
 JOURNAL_FILE: Final = "journal.jsonl"
+LEDGER_FILE: Final = "reactions.json"
 # Temp files are hidden siblings of their target, `.<name>.<random>.tmp`, so that os.replace
 # stays within one directory (one filesystem) and prepare() can recognise crash leftovers.
 TEMP_PREFIX: Final = "."
@@ -740,7 +742,9 @@ class Store:
     def _outbox(self, session_id: str) -> Path:
         return self._session_dir(session_id) / OUTBOX_DIR
 
-    def _enqueue(self, session_id: str, text: str, source: str, queued_at: str) -> Delivery:
+    def _enqueue(
+        self, session_id: str, text: str, source: str, queued_at: str, fingerprint: str = "", marker: str = ""
+    ) -> Delivery:
         directory = self._session_dir(session_id)
         outbox = directory / OUTBOX_DIR
         with self._lock_for(f"outbox:{session_id}"):
@@ -753,7 +757,9 @@ class Store:
             except (FileNotFoundError, ValueError):
                 seq = 1 + max((int(p.stem) for p in outbox.glob("*.json") if p.stem.isdecimal()), default=0)
             replace_atomically(seq_file, str(seq).encode())
-            delivery = Delivery(seq=seq, text=text, source=source, queued_at=queued_at)
+            delivery = Delivery(
+                seq=seq, text=text, source=source, queued_at=queued_at, fingerprint=fingerprint, marker=marker
+            )
             replace_atomically(outbox / f"{seq:08d}.json", msgspec.json.encode(delivery))
             return delivery
 
@@ -783,8 +789,12 @@ class Store:
                 return
             _fsync_dir(path.parent)
 
-    async def enqueue(self, session_id: str, text: str, source: str, queued_at: str) -> Delivery:
-        return await self._in_thread(lambda _f: self._enqueue(session_id, text, source, queued_at))
+    async def enqueue(
+        self, session_id: str, text: str, source: str, queued_at: str, fingerprint: str = "", marker: str = ""
+    ) -> Delivery:
+        return await self._in_thread(
+            lambda _f: self._enqueue(session_id, text, source, queued_at, fingerprint, marker)
+        )
 
     async def pending_deliveries(self, session_id: str) -> list[Delivery]:
         return await self._in_thread(lambda found: self._pending(session_id, found))
@@ -803,3 +813,51 @@ class Store:
     async def orphan_session_ids(self) -> list[str]:
         """Reserved ids whose spawn never wrote a record (interrupted before its first write)."""
         return await self._in_thread(lambda _found: self._orphan_session_ids())
+
+    # -- the reaction ledger -----------------------------------------------------------------------
+    # sessions/<id>/reactions.json: it lives and is archived with its session, under the session's
+    # lock, so an archive never leaves it behind and a late write never recreates a removed one.
+
+    def _get_ledger(self, session_id: str, found: list[Quarantined]) -> SessionLedger:
+        path = self._session_dir(session_id) / LEDGER_FILE
+        with self._lock_for(session_id):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                return SessionLedger(session=session_id)
+            try:
+                return _decode_record(data, path, SessionLedger)
+            except _Corrupt as corrupt:
+                # A ledger that cannot be read is moved aside and started afresh: a reaction may
+                # then repeat once, which the quarantine event makes visible.
+                found.append(self._quarantine(path, corrupt.reason))
+                return SessionLedger(session=session_id)
+
+    def _put_ledger(self, ledger: SessionLedger, expected_rev: int, found: list[Quarantined]) -> SessionLedger:
+        directory = self._session_dir(ledger.session)
+        path = directory / LEDGER_FILE
+        with self._lock_for(ledger.session):
+            if not (directory / SESSION_FILE).exists():
+                raise NoSuchSession(ledger.session)  # archived (or never created): nothing to record
+            current_rev = 0
+            try:
+                current_rev = _decode_record(path.read_bytes(), path, SessionLedger).rev
+            except FileNotFoundError:
+                pass
+            except _Corrupt as corrupt:
+                found.append(self._quarantine(path, corrupt.reason))
+            if current_rev != expected_rev:
+                raise StaleRevision(ledger.session, expected_rev, current_rev)
+            new = msgspec.structs.replace(ledger, schema=SCHEMA_VERSION, rev=expected_rev + 1)
+            replace_atomically(path, encode_record(new))
+            return new
+
+    async def get_ledger(self, session_id: str) -> SessionLedger:
+        return await self._in_thread(lambda found: self._get_ledger(session_id, found))
+
+    async def put_ledger(self, ledger: SessionLedger, expected_rev: int) -> SessionLedger:
+        """Compare-and-set like put_session; NoSuchSession once the session was archived."""
+        return await self._in_thread(lambda found: self._put_ledger(ledger, expected_rev, found))
+
+    def get_ledger_sync(self, session_id: str) -> SessionLedger:
+        return self._inline(lambda found: self._get_ledger(session_id, found))

@@ -33,6 +33,12 @@ async def status(app: App, _params: NoParams, _call: Call) -> StatusResult:
             duration_ms=round(stats.last_duration * 1000, 3),
             skipped=stats.skipped,
         )
+        observed = app.last_observed
+        if observed is not None:
+            last_tick.sessions = observed.sessions
+            last_tick.subprocesses = observed.subprocesses
+            last_tick.captures = observed.captures
+            last_tick.forge_requests = observed.forge_requests
     return StatusResult(
         version=app.version,
         pid=app.pid,

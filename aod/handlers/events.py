@@ -6,6 +6,8 @@ from aod.app import App
 from aod.errors import not_found
 from aod.handlers import Call, handler
 from aod.protocol import (
+    RecentEventsParams,
+    RecentEventsResult,
     SubscribeParams,
     SubscribeResult,
     UnsubscribeParams,
@@ -29,3 +31,8 @@ async def unsubscribe(app: App, params: UnsubscribeParams, call: Call) -> Unsubs
             [str(s) for s in call.connection.subscriptions],
         )
     return UnsubscribeResult(unsubscribed=True)
+
+
+@handler("events.recent")
+async def recent(app: App, params: RecentEventsParams, _call: Call) -> RecentEventsResult:
+    return RecentEventsResult(events=app.bus.latest(max(0, min(params.limit, 500)), params.kinds))

@@ -22,6 +22,8 @@ from aod.protocol import (
     SkippedIssue,
     SpawnParams,
     StopAllResult,
+    HistoryParams,
+    HistoryResult,
 )
 from aod.service import session_info
 
@@ -64,7 +66,9 @@ async def list_(app: App, params: SessionListParams, _call: Call) -> SessionList
 async def get(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
     session = await app.sessions.session(params.id)
     pending = len(await app.store.pending_deliveries(session.id))
-    return session_info(session, pending)
+    info = session_info(session, pending)
+    info.journal = await app.store.journal_tail(session.id, 20)
+    return info
 
 
 @handler("session.send")
@@ -105,3 +109,10 @@ async def cleanup(app: App, params: CleanupParams, _call: Call) -> CleanupResult
 @handler("session.stop_all")
 async def stop_all(app: App, _params: NoParams, _call: Call) -> StopAllResult:
     return StopAllResult(killed=await app.sessions.stop_all())
+
+
+@handler("session.history")
+async def history(app: App, params: HistoryParams, _call: Call) -> HistoryResult:
+    session = await app.sessions.session(params.id)
+    entries = await app.store.journal_tail(session.id, max(1, min(params.lines, 10_000)))
+    return HistoryResult(id=session.id, entries=entries)

@@ -25,7 +25,7 @@ that would submit is swallowed (to test Enter retries).
 
 Every submitted message (PROMPT first, if given) is appended to `--record FILE` as one JSON
 line {"message": ..., "time": ...} and fsync'd: tests read it to prove byte-exact delivery.
-Messages submitted while working are queued. Working on a message takes `--work-seconds`, and
+Messages submitted while working are queued, and shown as queued (first line) until started. Working on a message takes `--work-seconds`, and
 lines of the message starting with `/fake ` are obeyed:
 
     /fake write PATH TEXT   write TEXT and a newline to PATH (relative to the cwd)
@@ -140,6 +140,8 @@ class Agent:
         if self.state == "starting":
             return lines + ["", " Starting fake agent…" if claude else "starting..."]
         if self.state == "working":
+            # Like real TUIs, input submitted while busy is shown as queued (first line of each).
+            lines += [("  ⎿ queued: " if claude else "queued: ") + _caret(q.split("\n", 1)[0][:80]) for q in self.queue]
             lines += ["", "✻ Working…" if claude else "working..."]
         if self.state == "asking":
             if claude:
