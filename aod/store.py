@@ -656,18 +656,24 @@ class Store:
     def _put_project(self, project: Project, expected_rev: int, found: list[Quarantined]) -> Project:
         path = self._project_path(project.name)
         with self._lock_for(f"project:{project.name}"):
-            current_rev = 0
-            try:
-                current_rev = _decode_record(path.read_bytes(), path, Project).rev
-            except FileNotFoundError:
-                pass
-            except _Corrupt as corrupt:
-                found.append(self._quarantine(path, corrupt.reason))
-            if current_rev != expected_rev:
-                raise StaleRevision(project.name, expected_rev, current_rev)
-            new = msgspec.structs.replace(project, schema=SCHEMA_VERSION, rev=expected_rev + 1)
-            replace_atomically(path, encode_record(new))
-            return new
+            return self._compare_and_replace(path, project, project.name, expected_rev, found)
+
+    def _compare_and_replace(self, path: Path, record: R, name: str, expected_rev: int, found: list[Quarantined]) -> R:
+        """Write `record` at `path` as rev + 1 if the stored rev is `expected_rev` (0: none yet).
+        The caller holds the record's lock. A stored file that does not decode is quarantined
+        and counts as rev 0."""
+        current_rev = 0
+        try:
+            current_rev = _decode_record(path.read_bytes(), path, type(record)).rev
+        except FileNotFoundError:
+            pass
+        except _Corrupt as corrupt:
+            found.append(self._quarantine(path, corrupt.reason))
+        if current_rev != expected_rev:
+            raise StaleRevision(name, expected_rev, current_rev)
+        new = msgspec.structs.replace(record, schema=SCHEMA_VERSION, rev=expected_rev + 1)
+        replace_atomically(path, encode_record(new))
+        return new
 
     def _remove_project(self, name: str) -> bool:
         """Move the project's record to archive/projects/ (kept, like everything removed)."""
@@ -839,18 +845,7 @@ class Store:
         with self._lock_for(ledger.session):
             if not (directory / SESSION_FILE).exists():
                 raise NoSuchSession(ledger.session)  # archived (or never created): nothing to record
-            current_rev = 0
-            try:
-                current_rev = _decode_record(path.read_bytes(), path, SessionLedger).rev
-            except FileNotFoundError:
-                pass
-            except _Corrupt as corrupt:
-                found.append(self._quarantine(path, corrupt.reason))
-            if current_rev != expected_rev:
-                raise StaleRevision(ledger.session, expected_rev, current_rev)
-            new = msgspec.structs.replace(ledger, schema=SCHEMA_VERSION, rev=expected_rev + 1)
-            replace_atomically(path, encode_record(new))
-            return new
+            return self._compare_and_replace(path, ledger, ledger.session, expected_rev, found)
 
     async def get_ledger(self, session_id: str) -> SessionLedger:
         return await self._in_thread(lambda found: self._get_ledger(session_id, found))

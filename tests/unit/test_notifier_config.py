@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,9 @@ from aod.config import (
     load_config,
 )
 
+from tests.unit.test_config import load, write
+
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> Config:
-    return load_config(write(tmp_path, text), environ or {}).config
 
 
 def errors(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> list[str]:

@@ -531,3 +531,34 @@ def test_the_lock_vanishes_when_the_holder_is_killed(store: Store) -> None:
         assert store.lock_path.read_text() == f"{os.getpid()}\n"
     finally:
         store.release_lock()
+
+
+# -- the reaction ledger ----------------------------------------------------------------------------
+
+
+async def test_ledger_is_compare_and_set_and_archived_with_its_session(store: Store) -> None:
+    from aod.model import Intent, SessionLedger
+
+    await store.put_session(new_session(), 0)
+    empty = await store.get_ledger("fix-login")
+    assert (empty.rev, empty.intents) == (0, [])
+    intent = Intent(fingerprint="fix-login:ci-failed:abc:send-to-agent", kind="send-to-agent", key="ci-failed", subject="abc")
+    first = await store.put_ledger(msgspec.structs.replace(empty, intents=[intent]), 0)
+    assert first.rev == 1 and (await store.get_ledger("fix-login")).intents == [intent]
+    with pytest.raises(StaleRevision):
+        await store.put_ledger(SessionLedger(session="fix-login"), 0)  # a writer that read rev 0 loses
+
+    await store.archive_session("fix-login")
+    archived = store.root / "archive" / "fix-login" / "reactions.json"
+    assert json.loads(archived.read_text())["intents"][0]["fingerprint"] == intent.fingerprint
+    # A late write for an archived session records nothing (and recreates no directory).
+    with pytest.raises(NoSuchSession):
+        await store.put_ledger(first, first.rev)
+    assert not (store.root / "sessions" / "fix-login").exists()
+
+
+async def test_a_corrupt_ledger_is_quarantined_and_starts_afresh(store: Store) -> None:
+    await store.put_session(new_session(), 0)
+    (store.root / "sessions" / "fix-login" / "reactions.json").write_text('{"schema": 1, "rev": 3, "sess')
+    assert (await store.get_ledger("fix-login")).rev == 0
+    assert any("reactions.json" in p.name for p in (store.root / "quarantine").iterdir())
