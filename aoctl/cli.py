@@ -90,9 +90,11 @@ def _register() -> None:
         kill,
         logs,
         notify,
+        pause,
         ping,
         project,
         restore,
+        resume,
         rpc,
         send,
         service,
@@ -103,7 +105,7 @@ def _register() -> None:
 
     for module in (
         ping, status, spawn, batch_spawn, send, logs, attach, kill, restore, cleanup, stop,
-        history, events, notify, project, doctor, daemon, rpc, config, service,
+        pause, resume, history, events, notify, project, doctor, daemon, rpc, config, service,
     ):
         cli.add_command(module.command)
 

@@ -141,16 +141,21 @@ class Observer:
             activity=session.activity,
             activity_since=epoch(session.activity_at) if session.activity_at else None,
             exit_status=exit_status,
-            last_progress=self._last_progress(session, pane),
+            last_progress=await self._last_progress(session, pane),
             commands=tuple(session.commands),
         )
         await self.reactor.step(session, observation)
 
-    def _last_progress(self, session: Session, pane: PaneState | None) -> float | None:
-        """The newest sign of progress: the agent's output (tmux stamps it) or an activity change."""
+    async def _last_progress(self, session: Session, pane: PaneState | None) -> float | None:
+        """The newest sign of progress: the agent's output (tmux stamps it), an activity change,
+        or a commit (the worktree's HEAD reflog grows on each; one stat, no subprocess)."""
         candidates = [epoch(session.activity_at)] if session.activity_at else []
         if pane is not None and pane.activity_at is not None:
             candidates.append(pane.activity_at)
+        if session.workspace:
+            committed = await trio.to_thread.run_sync(last_commit_time, Path(session.workspace))
+            if committed is not None:
+                candidates.append(committed)
         return max(candidates) if candidates else None
 
     async def _activity(
@@ -207,3 +212,23 @@ class Observer:
                 "session.activity", session=session.id, activity=reading.activity, detail=reading.detail
             )
         return updated
+
+
+def last_commit_time(workspace: Path) -> float | None:
+    """When HEAD last moved in `workspace` (a commit, a reset, a checkout), from the mtime of its
+    reflog: `.git/logs/HEAD` in a clone, `<gitdir>/logs/HEAD` for a worktree (whose `.git` is a
+    file naming its gitdir). None when there is no reflog to look at."""
+    dot_git = workspace / ".git"
+    try:
+        if dot_git.is_file():
+            text = dot_git.read_text(errors="replace").strip()
+            if not text.startswith("gitdir:"):
+                return None
+            gitdir = Path(text.removeprefix("gitdir:").strip())
+            if not gitdir.is_absolute():
+                gitdir = workspace / gitdir
+        else:
+            gitdir = dot_git
+        return (gitdir / "logs" / "HEAD").stat().st_mtime
+    except OSError:
+        return None

@@ -557,6 +557,20 @@ _METHOD_LIST: Final = (
         (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
     ),
     Method(
+        "session.pause",
+        SessionIdParams,
+        SessionInfo,
+        "Stop reacting to the session (no messages to the agent, no notifications) until resumed; the agent keeps running.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
+    ),
+    Method(
+        "session.resume",
+        SessionIdParams,
+        SessionInfo,
+        "Resume a paused session (paused by you, a budget or a usage limit); it is judged afresh.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
+    ),
+    Method(
         "session.kill",
         SessionIdParams,
         SessionInfo,

@@ -759,6 +759,24 @@ class SessionService:
         self.bus.publish("session.killed", session=session_id)
         return killed
 
+    async def queue_command(self, session_id: str, command: str) -> Session:
+        """Put a user command (`pause`, `resume`) on the record for the next tick's lifecycle."""
+        session = await self.session(session_id)
+        if session.state in ENDED_STATES:
+            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state}; nothing to {command}")
+        if command == "pause" and session.state == "paused":
+            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is already paused ({session.reason})")
+        if command == "resume" and session.state != "paused" and "pause" not in session.commands:
+            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state}, not paused")
+
+        def change(current: Session) -> Session:
+            commands = [c for c in current.commands if c not in ("pause", "resume")]
+            return msgspec.structs.replace(current, commands=[*commands, command])
+
+        updated = await self.update(session_id, change)
+        await self.store.append_journal(session_id, {"time": utc_now_iso(), "kind": "command", "command": command})
+        return updated
+
     async def stop_all(self) -> list[str]:
         killed = []
         for session in await self.store.list_sessions():

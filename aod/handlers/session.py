@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import trio
+
 from aod.app import App
 from aod.handlers import Call, handler
 from aod.protocol import (
@@ -86,6 +88,28 @@ async def logs(app: App, params: LogsParams, _call: Call) -> LogsResult:
 @handler("session.attach")
 async def attach(app: App, params: SessionIdParams, _call: Call) -> AttachResult:
     return AttachResult(id=params.id, argv=await app.sessions.attach_argv(params.id))
+
+
+@handler("session.pause")
+async def pause(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
+    return await _apply_command(app, params.id, "pause")
+
+
+@handler("session.resume")
+async def resume(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
+    return await _apply_command(app, params.id, "resume")
+
+
+async def _apply_command(app: App, session_id: str, command: str) -> SessionInfo:
+    """Queue the command on the record; the tick applies it (the lifecycle owns the state).
+    The reply waits for that tick, so the caller sees the new state."""
+    await app.sessions.queue_command(session_id, command)
+    if app.ticker is not None:
+        app.ticker.poke()
+    with trio.move_on_after(max(10.0, 3 * app.config.poll_interval)):
+        while (session := await app.sessions.session(session_id)).commands:
+            await trio.sleep(0.02)
+    return session_info(await app.sessions.session(session_id))
 
 
 @handler("session.kill")

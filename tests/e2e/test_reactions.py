@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import json
 import signal
+import subprocess
+import sys
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -142,3 +144,48 @@ def test_a_notification_interrupted_by_sigkill_is_resent_with_the_same_id(
         assert [i["state"] for i in ledger["intents"]] == ["done"]
 
 
+
+
+def test_pause_stops_reactions_and_resume_brings_them_back(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    stuck_nudges = "reactions:\n  agent-stuck: {action: send-to-agent, threshold: 1s, message: NUDGE}\n"
+    with tmux_server() as tmux:
+        fleet = start_fleet(make_aod, tmp_path, tmux, stuck_nudges)
+        follow = subprocess.Popen(
+            [sys.executable, "-m", "aoctl", "--json", "events", "--follow", "-n", "0", "-k", "session.state"],
+            env=fleet.aod.env(), stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            # claude-code: its plugin reads the busy screen (the custom one sees only a prompt)
+            sid = fleet.ok("spawn", "--agent", "claude-code", "--task", "hello")["id"]
+            fleet.wait_state(sid, lambda s: s["activity"] in ("idle", "ready"), "the agent to finish its turn")
+            paused = fleet.ok("pause", sid)
+            assert (paused["state"], paused["reason"]) == ("paused", "paused by the user")
+            again = fleet.aod.aoctl("pause", sid)
+            assert again.returncode == 1 and "already paused" in again.stderr and "Traceback" not in again.stderr
+
+            # While paused, a stuck agent is not nudged: make it hang, then watch ticks pass.
+            fleet.ok("send", sid, "/fake hang")
+            wait_for(lambda: "/fake hang" in fleet.received(sid), 30, "the hang command")
+            seen = fleet.aod.result("daemon.status")["last_tick"]["count"]
+            wait_for(lambda: fleet.aod.result("daemon.status")["last_tick"]["count"] >= seen + 15, 30, "ticks")
+            assert fleet.session(sid)["state"] == "paused"
+            assert not [m for m in fleet.received(sid) if "NUDGE" in m]
+
+            resumed = fleet.ok("resume", sid)
+            assert resumed["state"] != "paused"
+            wait_for(lambda: [m for m in fleet.received(sid) if "NUDGE" in m], 30, "the nudge after resume")
+
+            # `aoctl events --follow` streamed the transitions as they happened.
+            assert follow.stdout is not None
+            seen_states: list[str] = []
+            while "paused" not in seen_states or seen_states[-1] == "paused":
+                line = follow.stdout.readline()
+                assert line, "aoctl events --follow ended early"
+                event = json.loads(line)
+                assert event["kind"] == "session.state" and event["session"] == sid
+                seen_states.append(event["data"]["to"])
+        finally:
+            follow.terminate()
+            follow.wait(10)
+            if follow.stdout is not None:
+                follow.stdout.close()
