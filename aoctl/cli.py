@@ -87,14 +87,18 @@ def _register() -> None:
         doctor,
         events,
         history,
+        issue,
         kill,
         logs,
+        merge,
         notify,
         pause,
         ping,
+        pr,
         project,
         restore,
         resume,
+        review,
         rpc,
         send,
         service,
@@ -105,7 +109,7 @@ def _register() -> None:
 
     for module in (
         ping, status, spawn, batch_spawn, send, logs, attach, kill, restore, cleanup, stop,
-        pause, resume, history, events, notify, project, doctor, daemon, rpc, config, service,
+        pause, resume, issue, pr, review, merge, history, events, notify, project, doctor, daemon, rpc, config, service,
     ):
         cli.add_command(module.command)
 

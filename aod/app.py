@@ -22,6 +22,7 @@ from aod.server import ServerLimits
 from aod.store import Store
 
 if TYPE_CHECKING:
+    from aod.forges import ForgeService
     from aod.notify import NotificationRouter
     from aod.observe import Observer, ObserveStats
     from aod.reactor import Reactor
@@ -53,12 +54,15 @@ class App:
     ticker: Ticker | None = None
     sessions: SessionService = field(init=False)
     notifications: NotificationRouter = field(init=False)
+    forges: ForgeService = field(init=False)
     reactor: Reactor = field(init=False)
     observer: Observer = field(init=False)
     last_observed: ObserveStats | None = None
 
     def __post_init__(self) -> None:
+        from aod.forges import ForgeService
         from aod.notify import NotificationRouter
+        from aod.plugins.forge.local import LocalForge
         from aod.observe import Observer
         from aod.reactor import Reactor
         from aod.service import SessionService
@@ -72,8 +76,21 @@ class App:
             socket_path=self.locations.socket_path,
         )
         self.notifications = NotificationRouter(lambda: self.loaded.config)
-        self.reactor = Reactor(self.sessions, self.notifications)
-        self.observer = Observer(self.sessions, self.reactor)
+        local = LocalForge(self.store, on_ci_done=lambda _project, _number, _check: self.poke_tick())
+        self.forges = ForgeService(self.sessions, local, github_factory=self._github)
+        self.sessions.issue_lookup = self.forges.get_issue
+        self.reactor = Reactor(self.sessions, self.notifications, merge=self.forges.merge_for_reaction)
+        self.observer = Observer(self.sessions, self.reactor, forges=self.forges)
+
+    def _github(self):  # type: ignore[no-untyped-def]
+        from aod.plugins.forge.github import GithubForge
+
+        return GithubForge(lambda: self.loaded.config)
+
+    def poke_tick(self) -> None:
+        """Run the next tick now: something changed that the tick should look at."""
+        if self.ticker is not None:
+            self.ticker.poke()
 
     @property
     def config(self):  # type: ignore[no-untyped-def]

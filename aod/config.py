@@ -476,6 +476,13 @@ class ProjectConfig(_Section):
     forge: Literal["local", "github"] | None = None
     reactions: dict[ReactionKey, ReactionConfig] = Field(default_factory=dict)
     auto_merge: bool = False
+    # Who opens the PR: the agent (`aoctl pr open`, or its own gh), or aod once the branch is
+    # ahead of its base and the agent is idle (for agents that cannot run commands).
+    open_pr: Literal["agent", "auto"] = "agent"
+    merge_method: Literal["merge", "squash", "rebase"] = "merge"
+    # The local forge's CI: run in a throwaway checkout of each new PR head, never in the worktree.
+    ci: Argv | None = None
+    ci_timeout: Annotated[PositiveDuration, _at_most(24 * HOUR)] = 600.0
 
 
 class DefaultsConfig(_Section):
@@ -484,6 +491,27 @@ class DefaultsConfig(_Section):
     # Each session gets AO_PORT_BASE = port_base + n * port_block, for dev servers that must not clash.
     port_base: Annotated[Integer, Field(ge=1024, le=65000)] = 20000
     port_block: Annotated[Integer, Field(ge=1, le=1000)] = 10
+
+
+class GithubConfig(_Section):
+    """`github`: how aod talks to GitHub for projects with `forge: github` (docs/forges.md)."""
+
+    # GitHub Enterprise Server: https://HOST/api/v3 (aod then uses https://HOST/api/graphql).
+    api_url: HttpUrl = "https://api.github.com"
+    # Unset: derived from api_url (api.github.com/graphql, or HOST/api/graphql for Enterprise).
+    graphql_url: HttpUrl | None = None
+    # One call to GitHub, its retries included; a slow GitHub never holds up the tick longer.
+    timeout: Annotated[PositiveDuration, _at_most(10 * MINUTE)] = 10.0
+    # Retries after a 5xx or a network error (rate limits are never retried: aod waits them out).
+    retries: Annotated[Integer, Field(ge=0, le=10)] = 2
+    retry_backoff: Annotated[PositiveDuration, _at_most(MINUTE)] = 1.0
+    # Re-read every tracked PR at least this often, even when GitHub says nothing changed
+    # (a resolved thread or a moved base branch does not change a PR's `updated_at`).
+    refresh: Annotated[PositiveDuration, _at_most(HOUR)] = 300.0
+    # Asked for a token when neither GH_TOKEN nor GITHUB_TOKEN is set (argv, never a shell).
+    token_command: Argv = Field(default_factory=lambda: ["gh", "auth", "token"])
+    # The most of a failing CI job's log that is sent to the agent.
+    log_excerpt_chars: Annotated[Integer, Field(ge=200, le=100_000)] = 4000
 
 
 class Config(_Section):
@@ -502,6 +530,7 @@ class Config(_Section):
         dict[Annotated[str, Field(pattern=AGENT_NAME)], AnyNotifierConfig],
         WrapValidator(_notifier_entries),
     ] = Field(default_factory=dict)
+    github: GithubConfig = Field(default_factory=GithubConfig)
 
 
 def changed_keys(old: Config, new: Config) -> list[str]:

@@ -106,6 +106,7 @@ async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv) -
             nursery.start_soon(_handle_signals, app, signals, nursery.cancel_scope)
             await nursery.start(server.serve, listen_sock)
             app.sessions.nursery = nursery
+            app.forges.local.nursery = nursery  # CI jobs run beside the tick
             nursery.start_soon(app.ticker.run)
             if systemd.watchdog_interval:
                 nursery.start_soon(_watchdog, systemd)
@@ -126,6 +127,9 @@ async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv) -
             nursery.cancel_scope.cancel()
         with trio.move_on_after(2):
             await app.notifications.aclose()
+            github = app.forges.github_if_started()
+            if github is not None and hasattr(github, "aclose"):
+                await github.aclose()
 
 
 async def _handle_signals(

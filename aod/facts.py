@@ -89,6 +89,8 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     pr: PRFacts | None = None
     usage_limit_until: float | None = None
     """The agent reported a plan usage limit lifting at this epoch time."""
+    seen: frozenset[str] = frozenset()
+    """Review items already told to the agent (comment ids, `review:<id>`), from the ledger."""
     commands: tuple[str, ...] = ()
     """User commands since the last step: `kill`, `pause`, `resume`, `done`, `merge_failed`
     (the actor reports a failed merge), `merged` (the actor merged)."""
@@ -101,6 +103,9 @@ class Trigger(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What exactly triggered it; the same subject is acted on at most once."""
     facts: dict[str, object] = {}
     """What a message or notification needs (failing checks, comments, exit status, ...)."""
+    fresh: bool = True
+    """False: the condition still holds but has nothing new to act on (every comment was told):
+    it keeps the reaction's episode open for `escalate_after`, and is never acted on."""
 
 
 class LifecycleEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -181,16 +181,23 @@ class _Decider:
                 )
             )
         changes = pr.review == "changes_requested"
-        if changes or pr.comments:
-            ids = sorted(c.id for c in pr.comments)
-            # With no unseen comments, the review itself is the subject: a push does not make it
-            # new (the reviewer has not looked again), another request for changes does.
-            review = f"review:{pr.review_id}" if pr.review_id else f"{pr.head_sha}:review"
+        seen = self.obs.seen
+        unseen = [c for c in pr.comments if c.id not in seen]
+        if changes or unseen:
+            # The subject names what is new: the unseen comments, and the review when this
+            # request for changes was not told yet. A push does not make a review new (the
+            # reviewer has not looked again). Nothing new: the trigger still holds (for
+            # escalate_after) but is not fresh, so nothing is sent again.
+            told = f"review:{pr.review_id}" if pr.review_id else f"review:{pr.head_sha}"
+            parts = sorted(c.id for c in unseen)
+            if changes and told not in seen:
+                parts.append(told)
             triggers.append(
                 Trigger(
                     key="changes-requested",
-                    subject=",".join(ids) if ids else review,
-                    facts={"comments": [msgspec.structs.asdict(c) for c in pr.comments], **where},
+                    subject=",".join(parts) if parts else "told",
+                    fresh=bool(parts),
+                    facts={"comments": [msgspec.structs.asdict(c) for c in unseen], **where},
                 )
             )
         conflicting = pr.mergeable == "conflicting"

@@ -168,7 +168,12 @@ class Session(Record, kw_only=True, frozen=True):
     paused_until: str | None = None
     """ISO 8601 UTC: a paused session resumes by itself at this time (usage limits)."""
     commands: list[str] = []
-    """User commands not yet applied by the lifecycle (`pause`, `resume`, `done`)."""
+    """User commands not yet applied by the lifecycle (`pause`, `resume`, `merged`, `merge_failed`)."""
+    issue_body: str | None = None
+    """The issue's text when spawned from one (the first prompt and a restore's prompt use it)."""
+    pr_number: str | None = None
+    """The session's PR on its project's forge, once one was seen or opened."""
+    pr_url: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,3 +203,79 @@ class SessionLedger(Record, kw_only=True, frozen=True):
     """Reaction key → aod.facts.LedgerEntry (as a plain mapping on disk)."""
     intents: list[Intent] = []
     """Newest last; finished ones are kept (bounded) so a fingerprint is never acted on twice."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The local forge (issue 5): issues and PRs of a project, kept in the state dir.
+# ---------------------------------------------------------------------------------------------
+
+
+class LocalComment(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    id: str
+    author: str
+    body: str
+    at: str = ""
+    path: str = ""
+    line: int | None = None
+    resolved: bool = False
+
+
+class LocalIssue(Record, kw_only=True, frozen=True):
+    project: str
+    number: int
+    title: str
+    body: str = ""
+    state: str = "open"
+    """open | closed"""
+    labels: list[str] = []
+    created_at: str = ""
+    closed_at: str = ""
+    comments: list[LocalComment] = []
+
+
+class LocalReview(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    id: str
+    state: str
+    """approved | changes_requested | commented"""
+    author: str
+    body: str = ""
+    at: str = ""
+    head_sha: str = ""
+
+
+class LocalCheck(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """The project's CI on one head SHA."""
+
+    sha: str
+    name: str = "ci"
+    state: str = "pending"
+    """pending | passing | failing"""
+    started_at: str = ""
+    finished_at: str = ""
+    duration_s: float = 0.0
+    exit_code: int | None = None
+    summary: str = ""
+    log_tail: str = ""
+    """The last part of the output (the full log is in forge/<project>/ci/<sha>.log)."""
+
+
+class LocalPR(Record, kw_only=True, frozen=True):
+    project: str
+    number: int
+    branch: str
+    base: str
+    title: str
+    body: str = ""
+    session: str = ""
+    state: str = "open"
+    """open | closed | merged"""
+    draft: bool = False
+    created_at: str = ""
+    head_sha: str = ""
+    """The branch's commit when aod last looked."""
+    merged_sha: str = ""
+    merged_at: str = ""
+    reviews: list[LocalReview] = []
+    comments: list[LocalComment] = []
+    checks: list[LocalCheck] = []
+    """Newest last; one per head SHA the CI ran on (bounded)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import msgspec
@@ -21,13 +22,26 @@ import trio
 from aod.events import utc_now_iso
 from aod.model import Session
 from aod.plugins.agent import LaunchContext, ScreenReading
-from aod.facts import Observation
+from aod.facts import Observation, PRFacts
 from aod.plugins.runtime import PaneState, Runtime
 from aod.proc import COUNTER
+from aod.projects import ResolvedProject
 from aod.reactor import Reactor, epoch
 from aod.service import ENDED_STATES, SessionService
 
+if TYPE_CHECKING:
+    from aod.forges import ForgeService
+
 log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class _PRSeen:
+    """What the project's forge said of one session's PR this tick."""
+
+    facts: PRFacts | None = None
+    known_without_pr: bool = False
+    """The forge answered, and there is no PR for the branch (not: the forge did not answer)."""
 
 CAPTURE_LINES = 40
 UNREAPED_GRACE = 10.0
@@ -48,6 +62,7 @@ class ObserveStats:
 class Observer:
     service: SessionService
     reactor: Reactor | None = None
+    forges: ForgeService | None = None
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(8))
     # pane activity time at the last capture, per session: unchanged panes are not captured again
     _seen_activity: dict[str, tuple[float | None, float]] = field(default_factory=dict)
@@ -70,9 +85,13 @@ class Observer:
             except Exception as exc:  # noqa: BLE001 - an unknown answer, never a dead one
                 log.warning("runtime probe failed", runtime=kind, error=str(exc))
                 snapshots[kind] = None
+        by_project: dict[str, list[Session]] = {}
+        for session in sessions:
+            by_project.setdefault(session.project, []).append(session)
+        # Projects side by side: one slow forge delays only its own project's sessions.
         async with trio.open_nursery() as nursery:
-            for session in sessions:
-                nursery.start_soon(self._observe_one, session, snapshots, stats)
+            for project, group in by_project.items():
+                nursery.start_soon(self._observe_project, project, group, snapshots, stats)
         live_ids = {s.id for s in sessions}
         for stale in set(self._seen_activity) - live_ids:
             del self._seen_activity[stale]
@@ -84,20 +103,67 @@ class Observer:
         self.last = stats
         return stats
 
+    async def _observe_project(
+        self, name: str, group: list[Session], snapshots: dict[str, dict[str, PaneState] | None], stats: ObserveStats
+    ) -> None:
+        """ONE forge look at the project's PRs, then each of its sessions."""
+        facts: dict[str, PRFacts | None] | None = None
+        project: ResolvedProject | None = None
+        if self.forges is not None:
+            try:
+                project = await self.service.project(name)
+            except Exception as exc:  # noqa: BLE001 - a removed project: its sessions still get looked at
+                log.info("project not resolvable; no PR facts", project=name, error=str(exc))
+            if project is not None:
+                facts, requests = await self.forges.facts_for(project, group)
+                stats.forge_requests += requests
+        async with trio.open_nursery() as nursery:
+            for session in group:
+                seen = _PRSeen(
+                    facts=facts.get(session.id) if facts else None,
+                    known_without_pr=facts is not None and session.id in facts and facts[session.id] is None,
+                )
+                nursery.start_soon(self._observe_one, session, snapshots, stats, seen, project)
+
     async def _observe_one(
-        self, session: Session, snapshots: dict[str, dict[str, PaneState] | None], stats: ObserveStats
+        self,
+        session: Session,
+        snapshots: dict[str, dict[str, PaneState] | None],
+        stats: ObserveStats,
+        pr: _PRSeen | None = None,
+        project: ResolvedProject | None = None,
     ) -> None:
         slog = log.bind(session=session.id)
         try:
             async with self.limiter:
                 with trio.move_on_after(self.service.config().runtime.probe_timeout * 2):
-                    await self._observe(session, snapshots, stats)
+                    session = await self._observe(session, snapshots, stats, pr or _PRSeen())
+            if pr is not None and project is not None:
+                await self._maybe_open_pr(session, project, pr)
         except Exception:
             slog.exception("observing the session failed")
 
+    async def _maybe_open_pr(self, session: Session, project: ResolvedProject, pr: _PRSeen) -> None:
+        """`open_pr: auto`: aod opens the PR once the agent is idle with commits on its branch,
+        for agents that cannot run `aoctl pr open` themselves."""
+        if (
+            self.forges is None
+            or project.open_pr != "auto"
+            or not pr.known_without_pr
+            or session.state != "working"
+            or session.activity not in ("idle", "ready")
+            or not await self.forges.branch_is_ahead(project, session)
+        ):
+            return
+        try:
+            info = await self.forges.open_pr(session.id, None, None)
+            log.info("opened the PR (open_pr: auto)", session=session.id, number=info.number)
+        except Exception as exc:  # noqa: BLE001 - told in the log; tried again next tick
+            log.warning("could not open the PR", session=session.id, error=str(exc))
+
     async def _observe(
-        self, session: Session, snapshots: dict[str, dict[str, PaneState] | None], stats: ObserveStats
-    ) -> None:
+        self, session: Session, snapshots: dict[str, dict[str, PaneState] | None], stats: ObserveStats, pr: _PRSeen
+    ) -> Session:
         service = self.service
         if session.state == "spawning":
             if session.id not in service.spawning and session.runtime is None:
@@ -107,9 +173,9 @@ class Observer:
                     "errored",
                     f"spawn interrupted ({session.reason}); `aoctl cleanup` removes what it left",
                 )
-            return
+            return session
         if session.runtime is None:
-            return
+            return session
         runtime = service.runtime_for(session.runtime.kind)
         snapshot = snapshots.get(session.runtime.kind)
         liveness = runtime.liveness(session.runtime, snapshot)
@@ -135,8 +201,9 @@ class Observer:
             if await service.store.pending_deliveries(session.id):
                 service.kick_delivery(session.id)
         if self.reactor is None or session.state in ENDED_STATES:
-            return
+            return session
         observation = Observation(
+            pr=pr.facts,
             liveness=liveness,
             activity=session.activity,
             activity_since=epoch(session.activity_at) if session.activity_at else None,
@@ -144,7 +211,7 @@ class Observer:
             last_progress=await self._last_progress(session, pane),
             commands=tuple(session.commands),
         )
-        await self.reactor.step(session, observation)
+        return await self.reactor.step(session, observation)
 
     async def _last_progress(self, session: Session, pane: PaneState | None) -> float | None:
         """The newest sign of progress: the agent's output (tmux stamps it), an activity change,

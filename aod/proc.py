@@ -11,6 +11,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
@@ -102,11 +103,13 @@ async def run(
     stdin: bytes | None = None,
     check: bool = False,
     what: str = "",
+    merge_stderr: bool = False,
 ) -> Result:
     """Run `argv` to completion (stdout and stderr captured) within `timeout` seconds.
 
     Raises ToolMissing when the program does not exist, ToolTimeout when it overran (it is
-    killed), ToolFailed when `check` and it exited non-zero.
+    killed), ToolFailed when `check` and it exited non-zero. `merge_stderr` interleaves stderr
+    into stdout as the program wrote them (a CI log reads in order).
     """
     if not argv:
         raise ValueError("empty argv")
@@ -114,11 +117,14 @@ async def run(
     full_env = dict(env) if env is not None else child_env()
     try:
         with trio.fail_after(timeout if math.isfinite(timeout) else 1e9):
+            streams: dict[str, Any] = (
+                {"stderr": subprocess.STDOUT} if merge_stderr else {"capture_stderr": True}
+            )
             completed = await trio.run_process(
                 list(argv),
                 stdin=stdin if stdin is not None else subprocess.DEVNULL,
                 capture_stdout=True,
-                capture_stderr=True,
+                **streams,
                 check=False,
                 cwd=cwd,
                 env=full_env,
@@ -132,7 +138,7 @@ async def run(
         raise ToolMissing(str(argv[0])) from None
     except trio.TooSlowError:
         raise ToolTimeout(argv, timeout) from None
-    result = Result(list(map(str, argv)), completed.returncode, completed.stdout, completed.stderr)
+    result = Result(list(map(str, argv)), completed.returncode, completed.stdout, completed.stderr or b"")
     if check and not result.ok:
         raise ToolFailed(result, what)
     return result

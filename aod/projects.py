@@ -32,6 +32,11 @@ class ResolvedProject:
     rules_file: str | None
     source: str
     record: Project | None
+    auto_merge: bool = False
+    open_pr: str = "agent"
+    merge_method: str = "merge"
+    ci: list[str] | None = None
+    ci_timeout: float = 600.0
 
 
 class ProjectProblem(Exception):
@@ -73,6 +78,11 @@ def resolve(name: str, record: Project | None, config: Config) -> ResolvedProjec
         rules_file=s.rules_file,
         source="both" if record and settings else ("registry" if record else "config"),
         record=record,
+        auto_merge=s.auto_merge,
+        open_pr=s.open_pr,
+        merge_method=s.merge_method,
+        ci=list(s.ci) if s.ci else None,
+        ci_timeout=s.ci_timeout,
     )
 
 

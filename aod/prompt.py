@@ -20,6 +20,7 @@ class PromptInputs:
     task: str | None
     rules: str | None
     """The project's rules file content, if it has one that the agent does not read itself."""
+    forge: str = "local"
 
 
 def compose(inputs: PromptInputs) -> str:
@@ -44,4 +45,8 @@ def compose(inputs: PromptInputs) -> str:
         "your work on this branch as you go. When you are done, say so and stop; messages about "
         "CI and review will reach you here."
     )
+    if inputs.forge == "github":
+        parts.append("When the work is ready for review, push the branch and open a pull request (`gh pr create --fill`).")
+    else:
+        parts.append("When the work is ready for review, commit it and run `aoctl pr open` to open the pull request.")
     return "\n\n".join(parts)

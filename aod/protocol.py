@@ -298,6 +298,116 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     pending_messages: int = 0
     journal: list[dict[str, Any]] | None = None
     """session.get only: the newest journal entries (transitions, reactions, deliveries)."""
+    pr_number: str | None = None
+    pr_url: str | None = None
+
+
+# -- issues and PRs (the forge) -------------------------------------------------------------------
+
+
+class IssueCommentInfo(msgspec.Struct, kw_only=True):
+    author: str
+    body: str
+    at: str = ""
+
+
+class IssueInfo(msgspec.Struct, kw_only=True):
+    project: str
+    id: str
+    title: str
+    body: str = ""
+    state: str = "open"
+    labels: list[str] = []
+    url: str = ""
+    created_at: str = ""
+    comments: list[IssueCommentInfo] = []
+
+
+class IssueAddParams(Params):
+    title: str
+    body: str = ""
+    labels: list[str] = []
+    project: str | None = None
+    cwd: str | None = None
+
+
+class IssueListParams(Params):
+    project: str | None = None
+    state: Literal["open", "closed", "all"] = "open"
+    labels: list[str] = []
+    assignee: str | None = None
+    milestone: str | None = None
+    limit: int = 100
+    cwd: str | None = None
+
+
+class IssueListResult(msgspec.Struct, kw_only=True):
+    project: str
+    issues: list[IssueInfo]
+
+
+class IssueRefParams(Params):
+    id: str
+    project: str | None = None
+    cwd: str | None = None
+
+
+class CheckInfo(msgspec.Struct, kw_only=True):
+    name: str
+    conclusion: str
+    url: str = ""
+    summary: str = ""
+
+
+class PrInfo(msgspec.Struct, kw_only=True):
+    session: str
+    project: str
+    number: str
+    url: str
+    state: str
+    """open, closed, merged"""
+    draft: bool
+    head_sha: str
+    base: str
+    checks: str
+    """none, pending, passing, failing"""
+    review: str
+    """none, review_required, approved, changes_requested"""
+    mergeable: str
+    """unknown, mergeable, conflicting, blocked"""
+    failing: list[CheckInfo] = []
+    comments: int = 0
+    """Review comments that still matter (unresolved)."""
+
+
+class PrOpenParams(Params):
+    id: str
+    """The session (aoctl takes it from AO_SESSION_ID inside a session's worktree)."""
+    title: str | None = None
+    body: str | None = None
+
+
+class ReviewParams(Params):
+    id: str
+    """The session whose PR is reviewed."""
+    action: Literal["approve", "request_changes", "comment"]
+    message: str = ""
+    file: str | None = None
+    line: int | None = None
+    author: str | None = None
+
+
+class MergeParams(Params):
+    id: str
+    method: Literal["merge", "squash", "rebase"] | None = None
+    """Default: the project's merge_method."""
+
+
+class MergeResult(msgspec.Struct, kw_only=True):
+    id: str
+    number: str
+    sha: str
+    method: str
 
 
 class SpawnParams(Params):
@@ -591,6 +701,13 @@ _METHOD_LIST: Final = (
         "Remove ended sessions' worktrees (uncommitted work saved to refs/ao/wip/<id>) and archive them.",
     ),
     Method("session.stop_all", NoParams, StopAllResult, "Kill every live session's agent."),
+    Method("issue.add", IssueAddParams, IssueInfo, "Add an issue to a project's local forge.", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT)),
+    Method("issue.list", IssueListParams, IssueListResult, "A project's issues (local forge or GitHub).", (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE)),
+    Method("issue.show", IssueRefParams, IssueInfo, "One issue with its comments.", (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE)),
+    Method("issue.close", IssueRefParams, IssueInfo, "Close an issue of a project's local forge.", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT)),
+    Method("pr.open", PrOpenParams, PrInfo, "Open the session's PR (or return the open one).", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE)),
+    Method("pr.review", ReviewParams, PrInfo, "Review the session's PR on the local forge: approve, request changes, or comment on a line.", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT)),
+    Method("pr.merge", MergeParams, MergeResult, "Merge the session's PR if approved, green and mergeable, at the head aod last judged.", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE)),
     Method(
         "session.history",
         HistoryParams,

@@ -92,6 +92,14 @@ def marker(fingerprint: str) -> str:
     return f"[ao:{hashlib.sha256(fingerprint.encode()).hexdigest()[:8]}]"
 
 
+def told_items(entry: LedgerEntry | None) -> frozenset[str]:
+    """What changes-requested already told the agent: the parts of its acted subjects (comment
+    ids and `review:<id>`), so the next step raises only what is new."""
+    if entry is None:
+        return frozenset()
+    return frozenset(part for subject in entry.acted for part in subject.split(",") if part)
+
+
 def fingerprint(session_id: str, key: str, subject: str, kind: str) -> str:
     return f"{session_id}:{key}:{subject}:{kind}"
 
@@ -137,7 +145,7 @@ def _react(
         and entry.first_at is not None
         and now - entry.first_at >= policy.escalate_after
     )
-    if trigger.subject in entry.acted:
+    if trigger.subject in entry.acted or not trigger.fresh:
         if overdue and not entry.escalated:
             return [_escalation(session_id, trigger, entry, policy, "time")], _replace(entry, escalated=True)
         return [], entry

@@ -112,6 +112,14 @@ class Reactor:
             since=epoch(session.since),
             paused_until=epoch(session.paused_until) if session.paused_until else None,
         )
+        if observation.pr is not None and (observation.pr.comments or observation.pr.review_id):
+            # Review items already told to the agent are not new (the ledger remembers them).
+            try:
+                told = (await self.service.store.get_ledger(session.id)).entries.get("changes-requested")
+            except NoSuchSession:
+                return session
+            entry = msgspec.convert(told, LedgerEntry) if told else None
+            observation = msgspec.structs.replace(observation, seen=reactions.told_items(entry))
         result = lifecycle.step(view, observation, now, stuck_after=stuck if stuck else 600.0)
         try:
             recorded = await self._record_decision(session.id, result, policies, now)
@@ -223,12 +231,17 @@ class Reactor:
             return
         now = self.clock()
         waiting = False
-        for intent in ledger.intents:
-            if intent.state != "pending" or intent.fingerprint in self._in_flight:
+        pending = [i for i in ledger.intents if i.state == "pending"]
+        for intent in pending:
+            if intent.fingerprint in self._in_flight:
                 continue
             action = _action_decoder.decode(intent.payload)
             not_before = action.data.get("not_before")
             if isinstance(not_before, int | float) and not_before > now:
+                waiting = True
+                continue
+            if action.kind == "cleanup" and (len(pending) > 1 or self._in_flight_for(session_id)):
+                # Cleanup archives the session and its ledger: everything else goes first.
                 waiting = True
                 continue
             self._in_flight.add(intent.fingerprint)
@@ -258,9 +271,16 @@ class Reactor:
         for session_id in list(self._waiting):
             await self.finish_pending(session_id)
 
+    def _in_flight_for(self, session_id: str) -> bool:
+        return any(f.startswith(f"{session_id}:") for f in self._in_flight)
+
     async def _perform_and_close(self, session_id: str, intent: Intent, action: Action) -> None:
         slog = log.bind(session=session_id, key=action.key, action=action.kind)
         try:
+            if action.kind == "cleanup":
+                # Closed first: afterwards the ledger is in the archive, out of reach. A crash in
+                # between leaves an ended session unarchived, which `aoctl cleanup` finishes.
+                await self._close(session_id, intent.fingerprint, "done", "archiving the session")
             try:
                 outcome = await self.perform(session_id, action)
                 state = "done"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,8 @@ def session_info(session: Session, pending: int = 0) -> SessionInfo:
         since=session.since,
         wip_ref=session.wip_ref,
         pending_messages=pending,
+        pr_number=session.pr_number,
+        pr_url=session.pr_url,
     )
 
 
@@ -133,6 +135,8 @@ class SessionService:
     spawning: set[str] = field(default_factory=set)
     # The agent plugin instances, by name: some keep incremental read offsets (transcripts).
     _agents: dict[str, Agent] = field(default_factory=dict)
+    # (project, issue id) -> the issue, from the project's forge (set by the app; None: no lookup).
+    issue_lookup: Callable[[ResolvedProject, str], Awaitable[Any]] | None = None
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -393,10 +397,17 @@ class SessionService:
                 "fix `path` or re-add the project",
             )
 
+        title = body = None
+        if issue is not None and self.issue_lookup is not None:
+            # Before anything is created: an unknown issue or an unreachable forge leaves nothing.
+            found = await self.issue_lookup(resolved, issue)
+            title, body = found.title, _issue_text(found)
         session_id = await self.store.reserve_session_id(resolved.session_prefix)
         self.spawning.add(session_id)
         try:
-            return await self._spawn(session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch)
+            return await self._spawn(
+                session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch, title, body
+            )
         finally:
             self.spawning.discard(session_id)
 
@@ -412,6 +423,8 @@ class SessionService:
         issue: str | None,
         task: str | None,
         branch: str | None,
+        title: str | None = None,
+        issue_body: str | None = None,
     ) -> Session:
         slog = log.bind(session=session_id, project=resolved.name)
         now = utc_now_iso()
@@ -430,6 +443,8 @@ class SessionService:
             updated_at=now,
             issue=issue,
             task=task,
+            title=title,
+            issue_body=issue_body,
             agent=agent_name,
             branch=branch_name,
             base_branch=resolved.default_branch,
@@ -536,6 +551,8 @@ class SessionService:
             "AO_BRANCH": session.branch,
             "AO_PORT_BASE": str(session.port_base),
             "AO_SOCKET": str(self.socket_path),
+            # aoctl inside the session (`aoctl pr open`) finds this aod whatever its socket path.
+            "AOD_SOCKET": str(self.socket_path),
         }
 
     def _compose_prompt(self, session: Session, project: ResolvedProject) -> str:
@@ -552,9 +569,10 @@ class SessionService:
                 base_branch=session.base_branch,
                 issue=session.issue,
                 title=session.title,
-                body=None,
+                body=session.issue_body,
                 task=session.task,
                 rules=rules,
+                forge=project.forge,
             )
         )
 
@@ -924,6 +942,17 @@ class SessionService:
                 await self.store.release_session_id(session_id)
             items.append(CleanupItem(id=session_id, action="would-remove" if dry_run else "removed", reason="interrupted spawn (no record)"))
         return items
+
+
+def _issue_text(issue: Any) -> str:
+    """The issue's body and its comments, as the first prompt shows them (bounded)."""
+    parts = [issue.body.strip()] if issue.body.strip() else []
+    for comment in issue.comments[-20:]:
+        parts.append(f"Comment by {comment.author}:\n{comment.body.strip()}")
+    if issue.labels:
+        parts.append("Labels: " + ", ".join(issue.labels))
+    text = "\n\n".join(parts)
+    return text if len(text) <= 50_000 else text[:50_000] + "\n[... truncated]"
 
 
 def _clean_label(value: str) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -56,6 +57,7 @@ OUTBOX_DIR: Final = "outbox"
 LEDGER_DIR: Final = "ledger"
 ARCHIVE_DIR: Final = "archive"
 QUARANTINE_DIR: Final = "quarantine"
+FORGE_DIR: Final = "forge"
 LOCK_FILE: Final = "aod.lock"
 SESSION_FILE: Final = "session.json"
 JOURNAL_FILE: Final = "journal.jsonl"
@@ -364,7 +366,7 @@ class Store:
         """Create the layout (directories 0700, owned by us) and delete temp files left by a
         crash mid-write. Call it while holding the lock: another aod's temp files are live."""
         ensure_private_dir(self.root)
-        for name in (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, ARCHIVE_DIR, QUARANTINE_DIR):
+        for name in (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, ARCHIVE_DIR, QUARANTINE_DIR, FORGE_DIR):
             ensure_private_dir(self.root / name)
         swept = self._sweep_temp_leftovers()
         if swept:
@@ -375,7 +377,7 @@ class Store:
     def _sweep_temp_leftovers(self) -> list[Path]:
         # Only where aod writes; archive/ and quarantine/ are left exactly as they are.
         directories = [self.root]
-        for name in (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR):
+        for name in (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, FORGE_DIR):
             directories.extend(Path(path) for path, _, _ in os.walk(self.root / name))
         swept: list[Path] = []
         for directory in directories:
@@ -856,3 +858,88 @@ class Store:
 
     def get_ledger_sync(self, session_id: str) -> SessionLedger:
         return self._inline(lambda found: self._get_ledger(session_id, found))
+
+    # -- the local forge -----------------------------------------------------------------------------
+    # forge/<project>/issues/<n>.json, forge/<project>/prs/<n>.json, forge/<project>/next.json
+    # (one number sequence for both, so `#7` names one thing), forge/<project>/ci/<sha>.log.
+
+    def _forge_dir(self, project: str) -> Path:
+        return self.root / FORGE_DIR / validate_project_name(project)
+
+    def _forge_path(self, project: str, kind: str, number: int) -> Path:
+        if kind not in ("issues", "prs") or not isinstance(number, int) or number < 1:
+            raise ValueError(f"bad forge record {kind}/{number}")
+        return self._forge_dir(project) / kind / f"{number}.json"
+
+    def _next_forge_number(self, project: str) -> int:
+        directory = self._forge_dir(project)
+        _make_private_dir(directory)
+        counter = directory / "next.json"
+        with self._lock_for(f"forge-counter:{project}"):
+            try:
+                n = int(msgspec.json.decode(counter.read_bytes()).get("next", 1))
+            except (FileNotFoundError, ValueError, AttributeError, msgspec.DecodeError):
+                n = 1 + max(
+                    (int(p.stem) for kind in ("issues", "prs") for p in (directory / kind).glob("*.json") if p.stem.isdecimal()),
+                    default=0,
+                )
+            replace_atomically(counter, msgspec.json.encode({"next": n + 1}))
+            return n
+
+    def _get_forge_record(self, project: str, kind: str, number: int, type_: type[R], found: list[Quarantined]) -> R | None:
+        path = self._forge_path(project, kind, number)
+        with self._lock_for(f"forge:{project}:{kind}:{number}"):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                return None
+            try:
+                return _decode_record(data, path, type_)
+            except _Corrupt as corrupt:
+                found.append(self._quarantine(path, corrupt.reason))
+                return None
+
+    def _put_forge_record(self, kind: str, record: R, expected_rev: int, found: list[Quarantined]) -> R:
+        project, number = record.project, record.number  # type: ignore[attr-defined]
+        path = self._forge_path(project, kind, number)
+        _make_private_dir(path.parent.parent)
+        _make_private_dir(path.parent)
+        with self._lock_for(f"forge:{project}:{kind}:{number}"):
+            return self._compare_and_replace(path, record, f"{project}#{number}", expected_rev, found)
+
+    def _list_forge_records(self, project: str, kind: str, type_: type[R], found: list[Quarantined]) -> list[R]:
+        directory = self._forge_dir(project) / kind
+        if not directory.is_dir():
+            return []
+        numbers = sorted(int(p.stem) for p in directory.glob("*.json") if p.stem.isdecimal())
+        records = [self._get_forge_record(project, kind, n, type_, found) for n in numbers]
+        return [r for r in records if r is not None]
+
+    async def next_forge_number(self, project: str) -> int:
+        return await self._in_thread(lambda _found: self._next_forge_number(project))
+
+    async def get_forge_record(self, project: str, kind: str, number: int, type_: type[R]) -> R | None:
+        return await self._in_thread(lambda found: self._get_forge_record(project, kind, number, type_, found))
+
+    async def put_forge_record(self, kind: str, record: R, expected_rev: int) -> R:
+        return await self._in_thread(lambda found: self._put_forge_record(kind, record, expected_rev, found))
+
+    async def list_forge_records(self, project: str, kind: str, type_: type[R]) -> list[R]:
+        return await self._in_thread(lambda found: self._list_forge_records(project, kind, type_, found))
+
+    def ci_log_path(self, project: str, sha: str) -> Path:
+        """Where the CI log of `sha` is kept (written with write_ci_log, read by anyone)."""
+        if not re.fullmatch(r"[0-9a-f]{7,64}", sha):
+            raise ValueError(f"not a commit sha: {sha!r}")
+        return self._forge_dir(project) / "ci" / f"{sha}.log"
+
+    async def write_ci_log(self, project: str, sha: str, data: bytes) -> Path:
+        path = self.ci_log_path(project, sha)
+
+        def write(_found: list[Quarantined]) -> Path:
+            _make_private_dir(path.parent.parent)
+            _make_private_dir(path.parent)
+            replace_atomically(path, data)
+            return path
+
+        return await self._in_thread(write)

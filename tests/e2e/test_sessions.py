@@ -98,7 +98,8 @@ def test_spawn_send_kill_restore_cleanup_never_loses_work(fleet: Fleet) -> None:
 
 def test_aod_restart_keeps_every_agent_and_readopts_it(fleet: Fleet) -> None:
     first = fleet.ok("spawn", "--task", "one")["id"]
-    second = fleet.ok("spawn", "7")["id"]
+    issue = fleet.ok("issue", "add", "--title", "Issue to work on", "--body", "Details of the issue.")["id"]
+    second = fleet.ok("spawn", issue)["id"]
     wait_for(lambda: fleet.received(first) and fleet.received(second), 30, "both prompts")
     panes_before = fleet.tmux_sessions()
 
@@ -151,10 +152,15 @@ def test_aod_killed_mid_spawn_leaves_nothing_that_blocks_a_respawn(
 
 
 def test_batch_spawn_skips_live_issues_and_duplicates(fleet: Fleet) -> None:
+    for n in (1, 2, 3):
+        fleet.ok("issue", "add", "--title", f"Issue {n}")
     result = fleet.ok("batch-spawn", "1", "2", "2")
     assert sorted(s["issue"] for s in result["spawned"]) == ["1", "2"]
     assert [(s["issue"], s["reason"]) for s in result["skipped"]] == [("2", "listed twice in this batch")]
-    again = fleet.ok("batch-spawn", "1", "3")
+    partly = fleet.aod.aoctl("--json", "batch-spawn", "1", "3", "9")
+    assert partly.returncode == 1, partly.stderr  # one issue failed: said, and the rest went on
+    again = json.loads(partly.stdout)
+    assert [(f["issue"], "no issue 9" in f["reason"]) for f in again["failed"]] == [("9", True)]
     assert [s["issue"] for s in again["spawned"]] == ["3"]
     assert [s["issue"] for s in again["skipped"]] == ["1"]
     # The same issue with another agent is another session.

@@ -353,3 +353,16 @@ def test_a_stuck_agent_that_the_nudge_does_not_free_escalates() -> None:
 def test_stuck_notification_says_how_long_in_plain_units() -> None:
     (action,) = run([trig("agent-stuck", threshold=5400.0)]).actions
     assert action.title == "web-1: no progress for 1h30m"
+
+
+def test_a_trigger_with_nothing_new_only_escalates_by_time() -> None:
+    from aod.reactions import told_items
+
+    first = run([trig("changes-requested", "c1,review:r7", comments=COMMENTS[:1])])
+    ledger = applied({}, first)
+    assert told_items(ledger["changes-requested"]) == {"c1", "review:r7"}
+    told = Trigger(key="changes-requested", subject="told", fresh=False)
+    assert run([told], ledger, now=NOW + 60).actions == ()
+    assert [a.data.get("escalated") for a in run([told], ledger, now=NOW + 1800).actions] == [True]
+    # Never acted on, even with no history at all.
+    assert run([told]).actions == ()

@@ -1,0 +1,321 @@
+"""The operations behind `issue.*` and `pr.*`, and the tick's one look per repository at PRs.
+
+This is the shell around the forge plugins: it picks a project's forge (`local` or `github`),
+turns a project into a RepoTarget, records what it learns on the session (its PR's number), and
+turns forge errors into answers a user can act on. The forges themselves hold no policy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+import trio
+
+from aod.errors import RpcFailure
+from aod.events import utc_now_iso
+from aod.facts import Action, PRFacts
+from aod.model import Session
+from aod.plugins.forge import Forge, ForgeError, ForgeUnavailable, Issue, MergeRefused, NoSuchIssue, RepoTarget, TrackedBranch
+from aod.plugins.forge.local import LocalForge
+from aod.projects import ResolvedProject
+from aod.protocol import CheckInfo, ErrorCode, IssueCommentInfo, IssueInfo, PrInfo
+
+if TYPE_CHECKING:
+    from aod.service import SessionService
+
+log = structlog.get_logger()
+
+FORGE_TIMEOUT = 30.0
+"""One repository's look at its PRs may take this long before its sessions go on without it."""
+NO_PR_STATES = frozenset({"spawning"})
+
+
+def _failure(code: int, message: str) -> RpcFailure:
+    return RpcFailure(code, message, None)
+
+
+def _forge_failure(exc: ForgeError) -> RpcFailure:
+    if isinstance(exc, ForgeUnavailable):
+        return _failure(ErrorCode.UNAVAILABLE, f"{exc}; try again shortly")
+    if isinstance(exc, NoSuchIssue):
+        return _failure(ErrorCode.NOT_FOUND, str(exc))
+    return _failure(ErrorCode.CONFLICT, str(exc))
+
+
+@dataclass(eq=False)
+class ForgeService:
+    sessions: SessionService
+    local: LocalForge
+    github_factory: Callable[[], Forge] | None = None
+    requests: int = 0
+    _github: Forge | None = field(default=None, init=False)
+
+    # -- which forge, which repository ------------------------------------------------------------
+
+    def forge(self, kind: str) -> Forge:
+        if kind == "local":
+            return self.local  # type: ignore[return-value]
+        if kind == "github":
+            if self._github is None:
+                if self.github_factory is None:
+                    raise _failure(ErrorCode.UNAVAILABLE, "the GitHub forge is not available in this aod")
+                self._github = self.github_factory()
+            return self._github
+        raise _failure(ErrorCode.INVALID_PARAMS, f"unknown forge {kind!r}: use local or github")
+
+    def github_if_started(self) -> Forge | None:
+        return self._github
+
+    @staticmethod
+    def target(project: ResolvedProject) -> RepoTarget:
+        return RepoTarget(
+            project=project.name,
+            path=str(project.path),
+            default_branch=project.default_branch,
+            remote_url=project.remote_url,
+            ci=tuple(project.ci) if project.ci else None,
+            ci_timeout=project.ci_timeout,
+        )
+
+    def _local_only(self, project: ResolvedProject, what: str) -> None:
+        if project.forge != "local":
+            raise _failure(
+                ErrorCode.CONFLICT,
+                f"project {project.name} uses the {project.forge} forge; {what} there (aod only reads its issues and PRs)",
+            )
+
+    # -- issues -------------------------------------------------------------------------------------
+
+    async def add_issue(self, project_name: str | None, cwd: str | None, title: str, body: str, labels: list[str]) -> IssueInfo:
+        project = await self.sessions.project(project_name, cwd)
+        self._local_only(project, "add issues")
+        title = title.strip()
+        if not title or "\x00" in title or "\x00" in body:
+            raise _failure(ErrorCode.INVALID_PARAMS, "an issue needs a title (and no NUL bytes)")
+        if len(title) > 500 or len(body) > 1_000_000:
+            raise _failure(ErrorCode.INVALID_PARAMS, "the title is limited to 500 characters and the body to 1 MB")
+        issue = await self.local.add_issue(project.name, title, body, labels)
+        self.sessions.bus.publish("issue.added", project=project.name, id=str(issue.number))
+        return issue_info(project.name, await self.local.get_issue(self.target(project), str(issue.number)))
+
+    async def list_issues(self, project_name: str | None, cwd: str | None, **filters: Any) -> tuple[str, list[IssueInfo]]:
+        project = await self.sessions.project(project_name, cwd)
+        try:
+            issues = await self.forge(project.forge).list_issues(self.target(project), **filters)
+        except ForgeError as exc:
+            raise _forge_failure(exc) from None
+        return project.name, [issue_info(project.name, i) for i in issues]
+
+    async def get_issue(self, project: ResolvedProject, issue_id: str) -> Issue:
+        try:
+            return await self.forge(project.forge).get_issue(self.target(project), issue_id)
+        except ForgeError as exc:
+            raise _forge_failure(exc) from None
+
+    async def show_issue(self, project_name: str | None, cwd: str | None, issue_id: str) -> IssueInfo:
+        project = await self.sessions.project(project_name, cwd)
+        return issue_info(project.name, await self.get_issue(project, issue_id))
+
+    async def close_issue(self, project_name: str | None, cwd: str | None, issue_id: str) -> IssueInfo:
+        project = await self.sessions.project(project_name, cwd)
+        self._local_only(project, "close issues")
+        number = issue_id.strip().lstrip("#")
+        if not number.isdecimal():
+            raise _failure(ErrorCode.INVALID_PARAMS, f"invalid issue {issue_id!r}: use its number, like 7")
+        try:
+            await self.local.close_issue(project.name, int(number))
+        except ForgeError as exc:
+            raise _failure(ErrorCode.NOT_FOUND, f"{exc}; `aoctl issue list -p {project.name}` shows them") from None
+        return issue_info(project.name, await self.get_issue(project, number))
+
+    # -- PRs ------------------------------------------------------------------------------------------
+
+    async def _session_and_project(self, session_id: str) -> tuple[Session, ResolvedProject]:
+        session = await self.sessions.session(session_id)
+        return session, await self.sessions.project(session.project)
+
+    async def open_pr(self, session_id: str, title: str | None, body: str | None) -> PrInfo:
+        session, project = await self._session_and_project(session_id)
+        if session.state in ("killed", "errored", "done", "merged", "closed"):
+            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state}; `aoctl restore {session_id}` first")
+        title = (title or session.title or _first_line(session.task) or f"Work of session {session.id}").strip()[:300]
+        if body is None:
+            lines = [session.task.strip()] if session.task else []
+            if session.issue:
+                lines.append(f"Closes #{session.issue.lstrip('#')}")
+            lines.append(f"Made by an agent in aod session {session.id} ({session.agent}).")
+            body = "\n\n".join(lines)
+        tracked = TrackedBranch(session=session.id, branch=session.branch, base=session.base_branch or project.default_branch)
+        try:
+            facts = await self.forge(project.forge).open_pr(self.target(project), tracked, title=title, body=body)
+        except ForgeError as exc:
+            raise _forge_failure(exc) from None
+        await self._remember_pr(session, facts)
+        await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.opened", "number": facts.number, "url": facts.url})
+        self.sessions.bus.publish("pr.opened", session=session.id, number=facts.number, url=facts.url)
+        return pr_info(session, facts)
+
+    async def pr_facts(self, session: Session, project: ResolvedProject) -> PRFacts:
+        tracked = TrackedBranch(session=session.id, branch=session.branch, base=session.base_branch or project.default_branch, number=session.pr_number)
+        try:
+            report = await self.forge(project.forge).pull_requests(self.target(project), [tracked])
+        except ForgeError as exc:
+            raise _forge_failure(exc) from None
+        facts = report.prs.get(session.id)
+        if facts is None:
+            hint = "`aoctl pr open` inside the session opens one" if project.forge == "local" else "the agent opens it on GitHub"
+            raise _failure(ErrorCode.NOT_FOUND, f"session {session.id} has no PR yet; {hint}")
+        return facts
+
+    async def review(self, session_id: str, action: str, message: str, file: str | None, line: int | None, author: str | None) -> PrInfo:
+        session, project = await self._session_and_project(session_id)
+        self._local_only(project, "review on GitHub")
+        if action != "approve" and not message.strip():
+            raise _failure(ErrorCode.INVALID_PARAMS, "a change request or comment needs a message (-m TEXT)")
+        if (file is None) != (line is None) and action != "comment":
+            raise _failure(ErrorCode.INVALID_PARAMS, "--file and --line go together, with --comment")
+        facts = await self.pr_facts(session, project)
+        state = {"approve": "approved", "request_changes": "changes_requested", "comment": "commented"}[action]
+        who = author or os.environ.get("USER") or "reviewer"
+        try:
+            await self.local.review(project.name, int(facts.number), state=state, body=message, author=who, path=file or "", line=line)  # type: ignore[arg-type]
+        except ForgeError as exc:
+            raise _forge_failure(exc) from None
+        await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.reviewed", "number": facts.number, "action": action, "author": who})
+        self.sessions.bus.publish("pr.reviewed", session=session.id, number=facts.number, action=action)
+        return pr_info(session, await self.pr_facts(session, project))
+
+    async def merge(self, session_id: str, method: str | None, expected_head: str | None = None) -> tuple[str, str, str]:
+        """Merge the session's PR at `expected_head` (default: the head it has now, which must be
+        approved, green and mergeable); (number, sha, method)."""
+        session, project = await self._session_and_project(session_id)
+        facts = await self.pr_facts(session, project)
+        if facts.state != "open":
+            raise _failure(ErrorCode.CONFLICT, f"PR #{facts.number} is {facts.state}")
+        problems = []
+        if facts.review != "approved":
+            problems.append("it is not approved")
+        if facts.checks not in ("passing", "none"):
+            problems.append(f"its checks are {facts.checks}")
+        if facts.mergeable != "mergeable":
+            problems.append(f"it is {facts.mergeable}" if facts.mergeable != "unknown" else "its mergeability is not known yet")
+        if problems:
+            raise _failure(ErrorCode.CONFLICT, f"PR #{facts.number} cannot be merged: {', '.join(problems)}")
+        head = expected_head or facts.head_sha
+        if head != facts.head_sha:
+            raise _failure(ErrorCode.CONFLICT, f"PR #{facts.number}'s head moved to {facts.head_sha[:12]} since it was approved and green")
+        how = method or project.merge_method
+        try:
+            sha = await self.forge(project.forge).merge(self.target(project), facts.number, expected_head=head, method=how)  # type: ignore[arg-type]
+        except MergeRefused as exc:
+            raise _failure(ErrorCode.CONFLICT, f"PR #{facts.number} was not merged: {exc}") from None
+        except ForgeError as exc:
+            raise _forge_failure(exc) from None
+        await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.merged", "number": facts.number, "sha": sha, "method": how})
+        self.sessions.bus.publish("pr.merged", session=session.id, number=facts.number, sha=sha)
+        return facts.number, sha, how
+
+    async def merge_for_reaction(self, session: Session, action: Action) -> str:
+        """The auto-merge reaction's merge: only at the head that was approved and green."""
+        head = action.data.get("head_sha")
+        number, sha, how = await self.merge(session.id, None, expected_head=str(head) if head else None)
+        return f"merged PR #{number} ({how}) as {sha[:12]}"
+
+    # -- the tick ----------------------------------------------------------------------------------------
+
+    async def facts_for(self, project: ResolvedProject, sessions: list[Session]) -> tuple[dict[str, PRFacts | None] | None, int]:
+        """ONE look at the PRs of every session of `project`; None when the forge did not answer."""
+        tracked = [
+            TrackedBranch(session=s.id, branch=s.branch, base=s.base_branch or project.default_branch, number=s.pr_number)
+            for s in sessions
+            if s.branch and s.state not in NO_PR_STATES
+        ]
+        if not tracked:
+            return {}, 0
+        try:
+            forge = self.forge(project.forge)
+        except RpcFailure as exc:
+            log.warning("no forge for the project", project=project.name, error=exc.message)
+            return None, 0
+        report = None
+        with trio.move_on_after(FORGE_TIMEOUT):
+            try:
+                report = await forge.pull_requests(self.target(project), tracked)
+            except ForgeError as exc:
+                log.info("forge did not answer; PR facts unknown this tick", project=project.name, error=str(exc))
+                return None, 0
+            except Exception:  # noqa: BLE001 - one project's forge must not break the tick
+                log.exception("forge failed; PR facts unknown this tick", project=project.name)
+                return None, 0
+        if report is None:
+            log.warning("forge timed out; PR facts unknown this tick", project=project.name, timeout_s=FORGE_TIMEOUT)
+            return None, 0
+        self.requests += report.requests
+        by_id = {s.id: s for s in sessions}
+        for session_id, facts in report.prs.items():
+            session = by_id.get(session_id)
+            if session is not None and facts is not None and (session.pr_number != facts.number or session.pr_url != facts.url):
+                await self._remember_pr(session, facts)
+        return report.prs, report.requests
+
+    async def _remember_pr(self, session: Session, facts: PRFacts) -> None:
+        def change(current: Session) -> Session | None:
+            if current.pr_number == facts.number and current.pr_url == facts.url:
+                return None
+            return msgspec.structs.replace(current, pr_number=facts.number, pr_url=facts.url)
+
+        try:
+            await self.sessions.update(session.id, change)
+        except Exception as exc:  # noqa: BLE001 - archived meanwhile; nothing to remember
+            log.debug("could not record the PR on the session", session=session.id, error=str(exc))
+
+    async def branch_is_ahead(self, project: ResolvedProject, session: Session) -> bool:
+        """Whether the session's branch has commits its base does not (for `open_pr: auto`)."""
+        from aod.proc import run
+
+        base = session.base_branch or project.default_branch
+        result = await run(
+            ["git", "-C", str(project.path), "rev-list", "--count", f"{base}..{session.branch}"], timeout=10.0
+        )
+        return result.ok and result.out.strip().isdecimal() and int(result.out.strip()) > 0
+
+
+def _first_line(text: str | None) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""
+
+
+def issue_info(project: str, issue: Issue) -> IssueInfo:
+    return IssueInfo(
+        project=project,
+        id=issue.id,
+        title=issue.title,
+        body=issue.body,
+        state=issue.state,
+        labels=list(issue.labels),
+        url=issue.url,
+        created_at=issue.created_at,
+        comments=[IssueCommentInfo(author=c.author, body=c.body, at=c.at) for c in issue.comments],
+    )
+
+
+def pr_info(session: Session, facts: PRFacts) -> PrInfo:
+    return PrInfo(
+        session=session.id,
+        project=session.project,
+        number=facts.number,
+        url=facts.url,
+        state=facts.state,
+        draft=facts.draft,
+        head_sha=facts.head_sha,
+        base=facts.base,
+        checks=facts.checks,
+        review=facts.review,
+        mergeable=facts.mergeable,
+        failing=[CheckInfo(name=c.name, conclusion=c.conclusion, url=c.url, summary=c.summary) for c in facts.failing],
+        comments=len(facts.comments),
+    )

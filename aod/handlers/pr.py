@@ -1,0 +1,28 @@
+"""pr.*: aoctl pr open, aoctl review, aoctl merge."""
+
+from __future__ import annotations
+
+from aod.app import App
+from aod.handlers import Call, handler
+from aod.protocol import MergeParams, MergeResult, PrInfo, PrOpenParams, ReviewParams
+
+
+@handler("pr.open")
+async def open_(app: App, params: PrOpenParams, _call: Call) -> PrInfo:
+    info = await app.forges.open_pr(params.id, params.title, params.body)
+    app.poke_tick()
+    return info
+
+
+@handler("pr.review")
+async def review(app: App, params: ReviewParams, _call: Call) -> PrInfo:
+    info = await app.forges.review(params.id, params.action, params.message, params.file, params.line, params.author)
+    app.poke_tick()
+    return info
+
+
+@handler("pr.merge")
+async def merge(app: App, params: MergeParams, _call: Call) -> MergeResult:
+    number, sha, method = await app.forges.merge(params.id, params.method)
+    app.poke_tick()
+    return MergeResult(id=params.id, number=number, sha=sha, method=method)
