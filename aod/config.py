@@ -246,11 +246,12 @@ class ReactionConfig(_Section):
     threshold: Duration | None = None
     message: str | None = None
     notify_too: bool | None = None
+    comment: bool | None = None
 
     def overrides(self) -> dict[str, Any]:
         """The fields the user set, as ReactionPolicy fields (a count in escalate_after is retries)."""
         out: dict[str, Any] = {}
-        for name in ("action", "retries", "priority", "threshold", "message", "notify_too"):
+        for name in ("action", "retries", "priority", "threshold", "message", "notify_too", "comment"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value

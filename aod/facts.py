@@ -153,7 +153,7 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     escalated: bool = False
 
 
-ActionKind = Literal["send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup"]
+ActionKind = Literal["send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup", "comment"]
 
 
 class Action(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -198,3 +198,5 @@ class ReactionPolicy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     """A template overriding the built-in message; `{placeholders}` from the trigger's facts."""
     notify_too: bool = False
     """Also notify (at `priority`) when the action is not `notify` itself."""
+    comment: bool = False
+    """On escalation, also post the notification's text as a comment on the PR."""

@@ -71,6 +71,12 @@ class ForgeService:
     def github_if_started(self) -> Forge | None:
         return self._github
 
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"local": self.local.status(), "requests": self.requests}
+        if self._github is not None:
+            out["github"] = self._github.status()
+        return out
+
     @staticmethod
     def target(project: ResolvedProject) -> RepoTarget:
         return RepoTarget(
@@ -219,6 +225,15 @@ class ForgeService:
         await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.merged", "number": facts.number, "sha": sha, "method": how})
         self.sessions.bus.publish("pr.merged", session=session.id, number=facts.number, sha=sha)
         return facts.number, sha, how
+
+    async def comment_on_pr(self, session: Session, text: str) -> None:
+        project = await self.sessions.project(session.project)
+        if not session.pr_number:
+            raise _failure(ErrorCode.NOT_FOUND, f"session {session.id} has no PR to comment on")
+        try:
+            await self.forge(project.forge).comment(self.target(project), session.pr_number, text)
+        except ForgeError as exc:
+            raise _forge_failure(exc) from None
 
     async def merge_for_reaction(self, session: Session, action: Action) -> str:
         """The auto-merge reaction's merge: only at the head that was approved and green."""

@@ -195,6 +195,8 @@ class StatusResult(msgspec.Struct, kw_only=True):
     socket_activated: bool
     subscribers: int
     protocol: int = PROTOCOL_VERSION
+    forges: dict[str, Any] = {}
+    """Per forge in use: its own status, e.g. GitHub's remaining rate-limit budget."""
 
 
 class ShutdownResult(msgspec.Struct, kw_only=True):

@@ -147,7 +147,8 @@ def _react(
     )
     if trigger.subject in entry.acted or not trigger.fresh:
         if overdue and not entry.escalated:
-            return [_escalation(session_id, trigger, entry, policy, "time")], _replace(entry, escalated=True)
+            action = _escalation(session_id, trigger, entry, policy, "time")
+            return [action, *_pr_comment(action, policy)], _replace(entry, escalated=True)
         return [], entry
     acted = (*entry.acted, trigger.subject)[-KEEP_ACTED:]
     if entry.escalated:
@@ -155,7 +156,7 @@ def _react(
     out_of_retries = escalates and policy.retries is not None and entry.attempts >= policy.retries
     if out_of_retries or overdue:
         action = _escalation(session_id, trigger, entry, policy, "count" if out_of_retries else "time")
-        return [action], _replace(entry, escalated=True, acted=acted)
+        return [action, *_pr_comment(action, policy)], _replace(entry, escalated=True, acted=acted)
     actions = _perform(session_id, trigger, policy, now)
     first_at = entry.first_at if entry.first_at is not None else now
     return actions, _replace(entry, attempts=entry.attempts + 1, first_at=first_at, acted=acted)
@@ -195,6 +196,20 @@ def _perform(session_id: str, trigger: Trigger, policy: ReactionPolicy, now: flo
     if policy.notify_too:
         add("notify", title=title, message=body, priority=policy.priority, data=data)
     return actions
+
+
+def _pr_comment(escalation: Action, policy: ReactionPolicy) -> list[Action]:
+    """`comment: true`: the escalation is also said on the PR, where reviewers look."""
+    if not policy.comment or not escalation.data.get("number"):
+        return []
+    return [
+        msgspec.structs.replace(
+            escalation,
+            kind="comment",
+            fingerprint=escalation.fingerprint.rsplit(":", 1)[0] + ":comment",
+            message=f"**aod:** {escalation.title}\n\n{escalation.message}",
+        )
+    ]
 
 
 def _escalation(

@@ -47,7 +47,7 @@ log = structlog.get_logger()
 
 KEEP_FINISHED_INTENTS = 200
 """Closed intents kept per session (the ledger entries keep the subjects for longer)."""
-BACKGROUND_KINDS = frozenset({"notify", "auto-merge", "restart", "cleanup"})
+BACKGROUND_KINDS = frozenset({"notify", "auto-merge", "restart", "cleanup", "comment"})
 """Actions that may take seconds (network, git, a new agent): run beside the tick, not in it."""
 _action_decoder = msgspec.json.Decoder(Action)
 
@@ -81,6 +81,8 @@ class Reactor:
     notifications: NotificationRouter | None = None
     clock: Callable[[], float] = time.time
     merge: Merger | None = None
+    comment: Callable[[Session, str], Any] | None = None
+    """async (session, text): post `text` on the session's PR (the forge's)."""
     stats: ReactorStats = field(default_factory=ReactorStats)
     # Fingerprints being performed right now (a background action spans ticks).
     _in_flight: set[str] = field(default_factory=set)
@@ -357,6 +359,11 @@ class Reactor:
             return f"{item.action}: {item.reason}" if item.reason else item.action
         if action.kind == "auto-merge":
             return await self._auto_merge(session_id, action)
+        if action.kind == "comment":
+            if self.comment is None:
+                raise RuntimeError("no forge to comment on")
+            await self.comment(await service.session(session_id), action.message)
+            return "commented on the PR"
         raise RuntimeError(f"unknown action {action.kind!r}")
 
     async def _already_queued(self, session_id: str, fingerprint: str) -> bool:

@@ -53,6 +53,7 @@ async def status(app: App, _params: NoParams, _call: Call) -> StatusResult:
         socket_path=str(app.locations.socket_path),
         socket_activated=app.socket_activated,
         subscribers=app.bus.subscriber_count,
+        forges=app.forges.status(),
     )
 
 

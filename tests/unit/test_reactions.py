@@ -366,3 +366,13 @@ def test_a_trigger_with_nothing_new_only_escalates_by_time() -> None:
     assert [a.data.get("escalated") for a in run([told], ledger, now=NOW + 1800).actions] == [True]
     # Never acted on, even with no history at all.
     assert run([told]).actions == ()
+
+
+def test_an_escalation_can_also_be_said_on_the_pr() -> None:
+    policies = policies_for({"ci-failed": {"retries": 0, "comment": True}}, {})
+    actions = run([trig("ci-failed", "a", **PR)], policies=policies).actions
+    assert [a.kind for a in actions] == ["notify", "comment"]
+    assert actions[1].message.startswith("**aod:** web-1: CI failing on PR #42 (escalated)")
+    assert len({a.fingerprint for a in actions}) == 2
+    # Without a PR number there is nowhere to comment.
+    assert [a.kind for a in run([trig("ci-failed", "a")], policies=policies).actions] == ["notify"]
