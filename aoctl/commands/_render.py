@@ -57,11 +57,12 @@ def sessions_table(sessions: list[SessionInfo]) -> str:
             s.state,
             s.activity,
             _one_line(s.branch, 30),
+            f"#{s.pr_number}" if s.pr_number else "-",
             age(s.created_at),
         ]
         for s in sessions
     ]
-    return table(rows, ["ID", "PROJECT", "WORK", "AGENT", "STATE", "ACTIVITY", "BRANCH", "AGE"])
+    return table(rows, ["ID", "PROJECT", "WORK", "AGENT", "STATE", "ACTIVITY", "BRANCH", "PR", "AGE"])
 
 
 def session_detail(s: SessionInfo) -> str:
@@ -75,6 +76,8 @@ def session_detail(s: SessionInfo) -> str:
     ]
     if s.runtime:
         lines.append(f"  runtime   {s.runtime.kind} {s.runtime.name}" + (f" ({s.runtime.pane_id})" if s.runtime.pane_id else ""))
+    if s.pr_number:
+        lines.append(f"  pr        #{s.pr_number} {_one_line(s.pr_url or '', 200)}".rstrip())
     if s.wip_ref:
         lines.append(f"  saved     {s.wip_ref}  (git show {s.wip_ref} / git stash apply {s.wip_ref})")
     return "\n".join(lines)
