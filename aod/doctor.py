@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from aod.proc import ToolMissing, ToolTimeout, run
 from aod.protocol import DoctorCheck
@@ -19,6 +19,25 @@ MIN_TMUX = (3, 0)
 def _version(text: str) -> tuple[int, ...] | None:
     match = re.search(r"(\d+)\.(\d+)", text)
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+async def _github_check(project: str, github: Any) -> DoctorCheck:
+    name = f"forge {project}"
+    if github is None:
+        return DoctorCheck(name=name, ok=False, detail="the GitHub forge is not available in this aod")
+    forge = github()
+    problem = await forge.token_problem()
+    if problem:
+        return DoctorCheck(
+            name=name, ok=False, detail=problem,
+            fix="set GH_TOKEN in aod's environment (systemd: ~/.config/ao/aod.env), or run `gh auth login`",
+        )
+    detail = f"GitHub token from {forge.token_source()}"
+    budget = forge.status().get("rate_limit") or {}
+    core = budget.get("graphql") or budget.get("core") if isinstance(budget, dict) else None
+    if isinstance(core, dict) and "remaining" in core:
+        detail += f"; rate limit {core['remaining']}/{core.get('limit', '?')} left"
+    return DoctorCheck(name=name, ok=True, detail=detail)
 
 
 async def _tool(name: str, argv: list[str], minimum: tuple[int, int], fix: str, optional: bool) -> DoctorCheck:
@@ -50,7 +69,10 @@ def _writable_dir(name: str, path: Path) -> DoctorCheck:
     return DoctorCheck(name=name, ok=True, detail=str(path))
 
 
-async def run_checks(service: SessionService, state_dir: Path, socket_path: Path) -> list[DoctorCheck]:
+async def run_checks(
+    service: SessionService, state_dir: Path, socket_path: Path, github: Any = None
+) -> list[DoctorCheck]:
+    """`github`: a callable returning the GitHub forge (started on demand), for its token check."""
     config = service.config()
     projects = await service.list_projects()
     uses_tmux = config.runtime.kind == "tmux" or any(p.runtime == "tmux" for p in projects)
@@ -94,19 +116,7 @@ async def run_checks(service: SessionService, state_dir: Path, socket_path: Path
             )
     for project in projects:
         if project.forge == "github":
-            if os.environ.get("GH_TOKEN"):
-                checks.append(DoctorCheck(name=f"forge {project.name}", ok=True, detail="GitHub token from GH_TOKEN"))
-            elif os.environ.get("GITHUB_TOKEN"):
-                checks.append(DoctorCheck(name=f"forge {project.name}", ok=True, detail="GitHub token from GITHUB_TOKEN"))
-            else:
-                checks.append(
-                    DoctorCheck(
-                        name=f"forge {project.name}",
-                        ok=False,
-                        detail="no GitHub token in aod's environment",
-                        fix="set GH_TOKEN in ~/.config/ao/aod.env (or run `gh auth login`)",
-                    )
-                )
+            checks.append(await _github_check(project.name, github))
         if not Path(project.path).is_dir():
             checks.append(
                 DoctorCheck(name=f"project {project.name}", ok=False, detail=f"{project.path} is gone", fix=f"`aoctl project remove {project.name}` and add it again")
