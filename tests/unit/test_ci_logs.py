@@ -147,3 +147,14 @@ def test_without_an_error_marker_the_last_real_step_is_shown() -> None:
 
     assert step.name == "Run ./build.sh"
     assert step.lines == ["building", "killed by signal 9"]
+
+
+def test_a_step_whose_group_never_closes_still_shows_its_output() -> None:
+    log = (
+        "2026-12-02T10:00:00.0000000Z ##[group]Run pytest\n"
+        "2026-12-02T10:00:02.0000000Z FAILED tests/test_cart.py::test_empty_cart - AssertionError: 0 != 1\n"
+        "2026-12-02T10:00:02.1000000Z ##[error]Process completed with exit code 1.\n"
+    )
+    text = excerpt(log)
+    assert text.startswith("Failing step: Run pytest")
+    assert "FAILED tests/test_cart.py::test_empty_cart - AssertionError: 0 != 1" in text

@@ -85,9 +85,19 @@ def failing_step(lines: list[str]) -> _Step:
     steps: list[_Step] = []
     current = _Step("", [])
     in_header = False
+    header: list[str] = []
+
+    def unclosed_header() -> None:
+        # A group that never closed (a log cut short, a runner that logs oddly): what followed
+        # its opening line was the step's output after all.
+        if in_header:
+            current.lines.extend(header)
+
     for line in lines:
         start = _STEP_START.match(line)
         if start:
+            unclosed_header()
+            header = []
             current = _Step(start["name"], [])
             steps.append(current)
             in_header = True
@@ -99,10 +109,13 @@ def failing_step(lines: list[str]) -> _Step:
         if in_header:
             if line.startswith("##[endgroup]"):
                 in_header = False
+            else:
+                header.append(line)
             continue
         if not steps:
             steps.append(current)  # lines before any step: the job's set-up
         current.lines.append(line)
+    unclosed_header()
     if not steps:
         return _Step("", [])
     for step in steps:
