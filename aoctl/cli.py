@@ -83,6 +83,7 @@ def _register() -> None:
         batch_spawn,
         cleanup,
         config,
+        cost,
         daemon,
         doctor,
         events,
@@ -109,7 +110,7 @@ def _register() -> None:
 
     for module in (
         ping, status, spawn, batch_spawn, send, logs, attach, kill, restore, cleanup, stop,
-        pause, resume, issue, pr, review, merge, history, events, notify, project, doctor, daemon, rpc, config, service,
+        pause, resume, cost, issue, pr, review, merge, history, events, notify, project, doctor, daemon, rpc, config, service,
     ):
         cli.add_command(module.command)
 

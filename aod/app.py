@@ -23,6 +23,7 @@ from aod.store import Store
 
 if TYPE_CHECKING:
     from aod.forges import ForgeService
+    from aod.metering import Meter
     from aod.notify import NotificationRouter
     from aod.observe import Observer, ObserveStats
     from aod.reactor import Reactor
@@ -55,6 +56,7 @@ class App:
     sessions: SessionService = field(init=False)
     notifications: NotificationRouter = field(init=False)
     forges: ForgeService = field(init=False)
+    meter: Meter = field(init=False)
     reactor: Reactor = field(init=False)
     observer: Observer = field(init=False)
     last_observed: ObserveStats | None = None
@@ -82,7 +84,10 @@ class App:
         self.reactor = Reactor(
             self.sessions, self.notifications, merge=self.forges.merge_for_reaction, comment=self.forges.comment_on_pr
         )
-        self.observer = Observer(self.sessions, self.reactor, forges=self.forges)
+        from aod.metering import Meter
+
+        self.meter = Meter(self.sessions)
+        self.observer = Observer(self.sessions, self.reactor, forges=self.forges, meter=self.meter)
 
     def _github(self):  # type: ignore[no-untyped-def]
         from aod.plugins.forge.github import GithubForge

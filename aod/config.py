@@ -206,6 +206,9 @@ class WorkspaceConfig(_Section):
 class AgentConfig(_Section):
     """`agents.NAME`: for a built-in NAME, extends it; for another NAME, `command` makes a custom agent."""
 
+    # Whose usage records this agent writes (a custom wrapper around claude, say); built-ins know.
+    usage: Literal["claude", "codex", "aider"] | None = None
+
     command: Argv | None = None
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
@@ -218,11 +221,11 @@ class AgentConfig(_Section):
 
 REACTION_KEYS = (
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
-    "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged",
+    "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
 )
 ReactionKey = Literal[
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
-    "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged",
+    "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
 ]
 Priority = Literal["urgent", "action", "warning", "info"]
 
@@ -461,6 +464,36 @@ def _value_error(loc: tuple[str | int, ...], message: str, shown: Any) -> InitEr
     return InitErrorDetails(type="value_error", loc=loc, input=shown if shown is not None else {}, ctx={"error": message})
 
 
+def _usd(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be an amount in US dollars, like 5 or 2.50")
+    if isinstance(value, str) and value.strip().startswith("$"):
+        value = value.strip()[1:]
+    return value
+
+
+Usd = Annotated[float, BeforeValidator(_usd), Field(gt=0, le=1_000_000)]
+
+
+class BudgetConfig(_Section):
+    """`budgets` (and `projects.NAME.budgets`): spending limits in US dollars. On reaching one,
+    aod pauses the session (state `paused`, reason `budget`) and tells you; `aoctl resume` lifts it."""
+
+    session: Usd | None = None
+    project_day: Usd | None = None
+    project_month: Usd | None = None
+
+
+class PriceConfig(_Section):
+    """`prices.MODEL`: USD per million tokens; MODEL is a model name or a prefix of one."""
+
+    input: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+    cache_read: Annotated[float, Field(ge=0)] = 0.0
+    cache_write: Annotated[float, Field(ge=0)] = 0.0
+    cache_write_1h: Annotated[float, Field(ge=0)] | None = None
+
+
 class ProjectConfig(_Section):
     """`projects.NAME`: settings for a project (registered with `aoctl project add`, or here with `path`)."""
 
@@ -484,10 +517,13 @@ class ProjectConfig(_Section):
     # The local forge's CI: run in a throwaway checkout of each new PR head, never in the worktree.
     ci: Argv | None = None
     ci_timeout: Annotated[PositiveDuration, _at_most(24 * HOUR)] = 600.0
+    budgets: BudgetConfig = Field(default_factory=BudgetConfig)
 
 
 class DefaultsConfig(_Section):
     agent: Annotated[str, Field(pattern=AGENT_NAME)] = "claude-code"
+    # After a plan's usage limit resets, wait this much longer before telling the agent to go on.
+    usage_limit_margin: Annotated[Duration, _at_most(HOUR)] = 60.0
     branch: BranchTemplate = "ao/{id}"
     # Each session gets AO_PORT_BASE = port_base + n * port_block, for dev servers that must not clash.
     port_base: Annotated[Integer, Field(ge=1024, le=65000)] = 20000
@@ -527,6 +563,8 @@ class Config(_Section):
         default_factory=dict
     )
     reactions: dict[ReactionKey, ReactionConfig] = Field(default_factory=dict)
+    budgets: BudgetConfig = Field(default_factory=BudgetConfig)
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
     notifiers: Annotated[
         dict[Annotated[str, Field(pattern=AGENT_NAME)], AnyNotifierConfig],
         WrapValidator(_notifier_entries),

@@ -28,7 +28,7 @@ PR_STATES: Final = frozenset(
 
 REACTION_KEYS: Final = (
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
-    "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged",
+    "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
 )
 PRIORITIES: Final = ("urgent", "action", "warning", "info")
 
@@ -89,6 +89,10 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     pr: PRFacts | None = None
     usage_limit_until: float | None = None
     """The agent reported a plan usage limit lifting at this epoch time."""
+    over_budget: str | None = None
+    """A budget is reached: the sentence saying which (the session pauses, reason `budget: ...`)."""
+    budget_key: str | None = None
+    """Which budget and period: `session`, `project_day:<day>`, `project_month:<month>`."""
     seen: frozenset[str] = frozenset()
     """Review items already told to the agent (comment ids, `review:<id>`), from the ledger."""
     commands: tuple[str, ...] = ()

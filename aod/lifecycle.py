@@ -40,6 +40,8 @@ from aod.facts import (
 
 USER_PAUSED: Final = "paused by the user"
 USAGE_LIMIT: Final = "usage_limit"
+BUDGET: Final = "budget"
+"""The reason of a budget pause starts with this (`budget: this session's budget of $5.00 ...`)."""
 RESUMED: Final = "resumed"
 
 WAITING_FOR_A_HUMAN: Final = frozenset({"waiting_input", "blocked"})
@@ -63,7 +65,11 @@ def step(session: SessionView, obs: Observation, now: float, *, stuck_after: flo
             LifecycleEvent(kind="state.changed", data={"from": session.state, "to": state, "reason": reason})
         )
     return Step(
-        state=state, reason=reason, triggers=tuple(triggers), resolved=frozenset(decider.resolved), events=tuple(events)
+        state=state,
+        reason=reason,
+        triggers=(*triggers, *decider.after),
+        resolved=frozenset(decider.resolved),
+        events=tuple(events),
     )
 
 
@@ -78,6 +84,8 @@ class _Decider:
         self.commands = frozenset(obs.commands)
         self.events: list[LifecycleEvent] = []
         self.resolved: set[str] = set()
+        self.after: list[Trigger] = []
+        """Triggers raised on the way, whatever state the rest of the step decides."""
         # The state the facts are judged from, and the reason kept when nothing changes it.
         # A state this version does not know is judged like `working`.
         self.base = session.state if session.state in STATES else "working"
@@ -106,7 +114,14 @@ class _Decider:
             return self.result("merged", "merged by aod", [_pr_ended("pr-merged", pr, session)])
         resume = "resume" in commands
 
-        # 3. A usage limit that has not lifted yet.
+        # 3a. A budget reached (`aoctl resume` lifts it: the next observation is not over it).
+        if obs.over_budget and not resume:
+            if self.base == "paused" and session.reason == USER_PAUSED:
+                return self.hold()
+            reached = Trigger(key="budget-exceeded", subject=obs.budget_key or "budget", facts={"reason": obs.over_budget})
+            return self.result("paused", f"{BUDGET}: {obs.over_budget}", [reached])
+
+        # 3b. A usage limit that has not lifted yet.
         limit = obs.usage_limit_until
         if obs.liveness == "alive" and (limit is None or limit <= now):
             self.resolved.add("usage-limited")
@@ -127,6 +142,11 @@ class _Decider:
                 if deadline > now:
                     return self.hold()
                 why = "pause deadline passed"
+                if session.reason == USAGE_LIMIT:
+                    # The plan's limit lifted: the agent is told to go on (once per pause).
+                    self.after.append(
+                        Trigger(key="usage-limited", subject=f"resume:{int(deadline)}", facts={"resumed": True})
+                    )
             self.events.append(LifecycleEvent(kind="resumed", data={"reason": why}))
             self.base, self.base_reason = "working", RESUMED
 

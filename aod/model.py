@@ -174,6 +174,8 @@ class Session(Record, kw_only=True, frozen=True):
     pr_number: str | None = None
     """The session's PR on its project's forge, once one was seen or opened."""
     pr_url: str | None = None
+    budget_exempt: list[str] = []
+    """Budgets `aoctl resume` lifted for this session: `session`, `project_day:<day>`, `project_month:<month>`."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,3 +281,31 @@ class LocalPR(Record, kw_only=True, frozen=True):
     comments: list[LocalComment] = []
     checks: list[LocalCheck] = []
     """Newest last; one per head SHA the CI ran on (bounded)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage and cost (issue 6).
+# ---------------------------------------------------------------------------------------------
+
+
+class ModelUsage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: bool = False
+    """Some of this model's usage has no known price (its cost is then a lower bound)."""
+
+
+class SessionUsage(Record, kw_only=True, frozen=True):
+    """sessions/<id>/usage.json: where reading the agent's records got to, and the totals."""
+
+    session: str
+    source: str = ""
+    """The file being read (the agent's transcript, rollout or history)."""
+    cursor: dict[str, Any] = {}
+    """aod.usage.UsageCursor, encoded."""
+    models: dict[str, ModelUsage] = {}
+    cost_usd: float = 0.0
+    updated_at: str = ""

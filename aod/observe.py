@@ -24,7 +24,9 @@ from aod.model import Session
 from aod.plugins.agent import LaunchContext, ScreenReading
 from aod.facts import Observation, PRFacts
 from aod.plugins.runtime import PaneState, Runtime
+from aod.metering import Meter, tz_local
 from aod.proc import COUNTER
+from aod.usage.limits import find_usage_limit
 from aod.projects import ResolvedProject
 from aod.reactor import Reactor, epoch
 from aod.service import ENDED_STATES, SessionService
@@ -44,6 +46,8 @@ class _PRSeen:
     """The forge answered, and there is no PR for the branch (not: the forge did not answer)."""
 
 CAPTURE_LINES = 40
+USAGE_LIMIT_LINES = 15
+UNKNOWN_RESET_WAIT = 3600.0
 UNREAPED_GRACE = 10.0
 """Seconds a dead pane may go without an exit status before the agent counts as gone."""
 
@@ -68,6 +72,9 @@ class Observer:
     _seen_activity: dict[str, tuple[float | None, float]] = field(default_factory=dict)
     last: ObserveStats = field(default_factory=ObserveStats)
     _dead_without_status: dict[str, float] = field(default_factory=dict)
+    meter: Meter | None = None
+    # The usage-limit message last seen at the bottom of each session's screen, and when it lifts.
+    _usage_limit: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     async def tick(self) -> ObserveStats:
         stats = ObserveStats()
@@ -97,6 +104,8 @@ class Observer:
             del self._seen_activity[stale]
         for stale in set(self._dead_without_status) - live_ids:
             del self._dead_without_status[stale]
+        for stale in set(self._usage_limit) - live_ids:
+            del self._usage_limit[stale]
         if self.reactor is not None:
             await self.reactor.finish_left_over(s for s in everything if s.state in ENDED_STATES)
         stats.subprocesses = COUNTER.started - started
@@ -202,7 +211,17 @@ class Observer:
                 service.kick_delivery(session.id)
         if self.reactor is None or session.state in ENDED_STATES:
             return session
+        reading = None
+        if self.meter is not None:
+            try:
+                reading = await self.meter.read(session)
+            except Exception:  # noqa: BLE001 - metering must not stop the session's tick
+                log.exception("reading the session's usage failed", session=session.id)
+        limit = self._usage_limit.get(session.id)
         observation = Observation(
+            usage_limit_until=limit[1] if limit else None,
+            over_budget=reading.over_budget if reading else None,
+            budget_key=reading.budget_key if reading else None,
             pr=pr.facts,
             liveness=liveness,
             activity=session.activity,
@@ -212,6 +231,20 @@ class Observer:
             commands=tuple(session.commands),
         )
         return await self.reactor.step(session, observation)
+
+    def _note_usage_limit(self, session_id: str, screen: str) -> None:
+        """The plan's usage limit, from the bottom of the screen (an old message scrolled up is
+        not a limit now). Without a reset time, aod looks again an hour after it first saw it."""
+        bottom = "\n".join(screen.splitlines()[-USAGE_LIMIT_LINES:])
+        found = find_usage_limit(bottom, now=time.time(), tz=tz_local())
+        if found is None:
+            self._usage_limit.pop(session_id, None)
+            return
+        known = self._usage_limit.get(session_id)
+        if known is not None and known[0] == found.text:
+            return  # the same message: its reset time stays (a relative one must not move on)
+        reset_at = found.reset_at if found.reset_at is not None else time.time() + UNKNOWN_RESET_WAIT
+        self._usage_limit[session_id] = (found.text, reset_at)
 
     async def _last_progress(self, session: Session, pane: PaneState | None) -> float | None:
         """The newest sign of progress: the agent's output (tmux stamps it), an activity change,
@@ -255,6 +288,7 @@ class Observer:
             screen = await runtime.capture(session.runtime, CAPTURE_LINES)
             self._seen_activity[session.id] = (activity_at, time.time())
             on_screen = plugin.read_screen(screen)
+            self._note_usage_limit(session.id, screen)
         # The agent's own records are the better witness of work, but some agents ask for
         # approval only on screen (Codex records no prompts): a question or a blocking dialog
         # on screen wins over a transcript that says "working".

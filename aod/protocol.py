@@ -302,6 +302,41 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """session.get only: the newest journal entries (transitions, reactions, deliveries)."""
     pr_number: str | None = None
     pr_url: str | None = None
+    cost_usd: float | None = None
+    """session.list with `cost`, and session.get: USD so far (None: not known for this agent)."""
+    tokens: int | None = None
+
+
+# -- cost ---------------------------------------------------------------------------------------
+
+
+class CostParams(Params):
+    month: str | None = None
+    """YYYY-MM; default: this month (UTC)."""
+    project: str | None = None
+
+
+class CostLine(msgspec.Struct, kw_only=True):
+    name: str
+    cost_usd: float
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    unpriced: bool = False
+    """Some usage had no known price: the cost is a lower bound."""
+    project: str = ""
+    agent: str = ""
+
+
+class CostResult(msgspec.Struct, kw_only=True):
+    month: str
+    total_usd: float
+    projects: list[CostLine]
+    agents: list[CostLine]
+    sessions: list[CostLine]
+    models: list[CostLine]
+    unpriced: bool = False
 
 
 # -- issues and PRs (the forge) -------------------------------------------------------------------
@@ -445,6 +480,8 @@ class BatchSpawnResult(msgspec.Struct, kw_only=True):
 class SessionListParams(Params):
     project: str | None = None
     """Only this project's sessions. Archived sessions (after cleanup) are never listed."""
+    cost: bool = False
+    """Fill each session's `cost_usd` (and tokens) from its usage record."""
 
 
 class SessionListResult(msgspec.Struct, kw_only=True):
@@ -703,6 +740,7 @@ _METHOD_LIST: Final = (
         "Remove ended sessions' worktrees (uncommitted work saved to refs/ao/wip/<id>) and archive them.",
     ),
     Method("session.stop_all", NoParams, StopAllResult, "Kill every live session's agent."),
+    Method("cost.summary", CostParams, CostResult, "Spending of a month from the cost ledger, by project, agent, session and model.", ()),
     Method("issue.add", IssueAddParams, IssueInfo, "Add an issue to a project's local forge.", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT)),
     Method("issue.list", IssueListParams, IssueListResult, "A project's issues (local forge or GitHub).", (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE)),
     Method("issue.show", IssueRefParams, IssueInfo, "One issue with its comments.", (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE)),

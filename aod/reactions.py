@@ -57,6 +57,7 @@ DEFAULT_POLICIES: Final[Mapping[str, ReactionPolicy]] = {
         ReactionPolicy(key="usage-limited", action="pause", priority="info", notify_too=True),
         ReactionPolicy(key="pr-closed", action="notify", priority="info"),
         ReactionPolicy(key="pr-merged", action="cleanup", priority="info", threshold=5 * MINUTE, notify_too=True),
+        ReactionPolicy(key="budget-exceeded", action="notify", priority="action"),
     )
 }
 assert tuple(DEFAULT_POLICIES) == REACTION_KEYS
@@ -178,6 +179,11 @@ def _perform(session_id: str, trigger: Trigger, policy: ReactionPolicy, now: flo
         )
 
     kind = policy.action
+    if key == "usage-limited" and facts.get("resumed"):
+        # The limit lifted and the session resumed: the agent is told to go on.
+        fp = fingerprint(session_id, key, subject, "send-to-agent")
+        add("send-to-agent", message=agent_message(key, facts, marker(fp), None), data=data)
+        return actions
     if kind == "notify":
         add("notify", title=title, message=body, priority=policy.priority, data=data)
         return actions
@@ -277,6 +283,8 @@ def notification_text(session_id: str, key: str, facts: Mapping[str, object]) ->
         return f"{s}: {pr} closed without merging", f"The session ended. `aoctl cleanup` removes its worktree.{url}"
     if key == "pr-merged":
         return f"{s}: {pr} merged", f"The session is done; its worktree is cleaned up after a grace period.{url}"
+    if key == "budget-exceeded":
+        return f"{s} paused: budget reached", f"{str(facts.get('reason', 'A budget is reached')).capitalize()}. `aoctl resume {s}` lets it go on; `aoctl cost` shows the spending."
     return f"{s}: {key}", ""
 
 
@@ -319,6 +327,8 @@ def _default_message(key: str, v: Mapping[str, str]) -> str:
         return "Please continue with the task; make the most reasonable choice and note it in your summary."
     if key == "usage-limited":
         return "The usage limit has been lifted. Please continue where you left off."
+    if key == "budget-exceeded":
+        return "Your budget was raised. Please continue where you left off."
     return f"aod: {key}. Please take a look and continue."
 
 

@@ -348,7 +348,9 @@ class Reactor:
             return await self._notify(await service.session(session_id), action)
         if action.kind == "pause":
             resume_at = action.data.get("resume_at")
-            until = iso(float(resume_at)) if isinstance(resume_at, int | float) else None
+            # A margin past the reset: limits lift on the vendor's clock, not ours.
+            margin = self.service.config().defaults.usage_limit_margin
+            until = iso(float(resume_at) + margin) if isinstance(resume_at, int | float) else None
             await service.update(session_id, lambda s: msgspec.structs.replace(s, paused_until=until))
             return f"paused until {until}" if until else "paused"
         if action.kind == "restart":

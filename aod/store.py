@@ -43,6 +43,7 @@ from aod.model import (
     Project,
     Session,
     SessionLedger,
+    SessionUsage,
     validate_project_name,
     validate_session_id,
 )
@@ -62,6 +63,7 @@ LOCK_FILE: Final = "aod.lock"
 SESSION_FILE: Final = "session.json"
 JOURNAL_FILE: Final = "journal.jsonl"
 LEDGER_FILE: Final = "reactions.json"
+USAGE_FILE: Final = "usage.json"
 # Temp files are hidden siblings of their target, `.<name>.<random>.tmp`, so that os.replace
 # stays within one directory (one filesystem) and prepare() can recognise crash leftovers.
 TEMP_PREFIX: Final = "."
@@ -242,6 +244,29 @@ def replace_atomically(path: Path, data: bytes) -> None:
 
 def _is_temp_leftover(name: str) -> bool:
     return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+def _append_lines(path: Path, entries: list[Any]) -> None:
+    """Append JSON objects as lines (O_APPEND, one write, fsync). The caller holds the lock."""
+    data = b""
+    for entry in entries:
+        line = msgspec.json.encode(entry)  # compact JSON never contains a raw newline
+        if not line.startswith(b"{"):
+            raise TypeError(f"a journal entry must encode to a JSON object, not {line[:40]!r}")
+        data += line + b"\n"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        # An append cut short by a crash left a line without its newline: start on a fresh
+        # line, so this entry is not glued to the torn one and lost with it.
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if size == 0:
+        _fsync_dir(path.parent)  # the file may be new: make its name durable too
 
 
 def _claim_unused_name(directory: Path, base: str, *, as_directory: bool) -> Path:
@@ -555,28 +580,11 @@ class Store:
 
     def _append_journal(self, session_id: str, entry: msgspec.Struct | dict[str, Any]) -> None:
         directory = self._session_dir(session_id)
-        line = msgspec.json.encode(entry)  # compact JSON never contains a raw newline
-        if not line.startswith(b"{"):
-            raise TypeError(f"a journal entry must encode to a JSON object, not {line[:40]!r}")
         with self._lock_for(session_id):
             try:
-                fd = os.open(
-                    directory / JOURNAL_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
-                )
+                _append_lines(directory / JOURNAL_FILE, [entry])
             except FileNotFoundError:
                 raise NoSuchSession(session_id) from None
-            try:
-                size = os.fstat(fd).st_size
-                # An append cut short by a crash left a line without its newline: start on a
-                # fresh line, so this entry is not glued to the torn one and lost with it.
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    line = b"\n" + line
-                _write_all(fd, line + b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if size == 0:
-                _fsync_dir(directory)  # the file may be new: make its name durable too
 
     def _journal_tail(self, session_id: str, n: int) -> list[dict[str, Any]]:
         path = self._session_dir(session_id) / JOURNAL_FILE
@@ -943,3 +951,67 @@ class Store:
             return path
 
         return await self._in_thread(write)
+
+    # -- usage and cost --------------------------------------------------------------------------------
+    # sessions/<id>/usage.json: where each session's usage reading got to, and its totals.
+    # ledger/cost-YYYY-MM.jsonl: append-only, one line per priced batch; it outlives sessions.
+
+    def _get_usage(self, session_id: str, found: list[Quarantined]) -> SessionUsage:
+        path = self._session_dir(session_id) / USAGE_FILE
+        with self._lock_for(session_id):
+            try:
+                return _decode_record(path.read_bytes(), path, SessionUsage)
+            except FileNotFoundError:
+                return SessionUsage(session=session_id)
+            except _Corrupt as corrupt:
+                found.append(self._quarantine(path, corrupt.reason))
+                return SessionUsage(session=session_id)
+
+    def _put_usage(self, usage: SessionUsage, expected_rev: int, found: list[Quarantined]) -> SessionUsage:
+        directory = self._session_dir(usage.session)
+        with self._lock_for(usage.session):
+            if not (directory / SESSION_FILE).exists():
+                raise NoSuchSession(usage.session)
+            return self._compare_and_replace(directory / USAGE_FILE, usage, usage.session, expected_rev, found)
+
+    async def get_usage(self, session_id: str) -> SessionUsage:
+        return await self._in_thread(lambda found: self._get_usage(session_id, found))
+
+    async def put_usage(self, usage: SessionUsage, expected_rev: int) -> SessionUsage:
+        return await self._in_thread(lambda found: self._put_usage(usage, expected_rev, found))
+
+    def _cost_path(self, month: str) -> Path:
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+            raise ValueError(f"invalid month {month!r}: use YYYY-MM")
+        return self.root / LEDGER_DIR / f"cost-{month}.jsonl"
+
+    async def append_cost(self, month: str, entries: list[dict[str, Any]]) -> None:
+        path = self._cost_path(month)
+
+        def append(_found: list[Quarantined]) -> None:
+            with self._lock_for(f"cost:{month}"):
+                _append_lines(path, entries)
+
+        if entries:
+            await self._in_thread(append)
+
+    async def read_cost(self, month: str) -> list[dict[str, Any]]:
+        """Every entry of the month's ledger, in order; a line torn by a crash is skipped."""
+        path = self._cost_path(month)
+
+        def read(_found: list[Quarantined]) -> list[dict[str, Any]]:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                return []
+            entries = []
+            for line in data.split(b"\n"):
+                try:
+                    entry = msgspec.json.decode(line) if line.strip() else None
+                except msgspec.DecodeError:
+                    continue
+                if isinstance(entry, dict):
+                    entries.append(entry)
+            return entries
+
+        return await self._in_thread(read)

@@ -45,7 +45,7 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-def sessions_table(sessions: list[SessionInfo]) -> str:
+def sessions_table(sessions: list[SessionInfo], cost: bool = False) -> str:
     if not sessions:
         return "no sessions (start one with `aoctl spawn ISSUE` or `aoctl spawn --task TEXT`)"
     rows = [
@@ -60,9 +60,11 @@ def sessions_table(sessions: list[SessionInfo]) -> str:
             f"#{s.pr_number}" if s.pr_number else "-",
             age(s.created_at),
         ]
+        + ([f"${s.cost_usd:,.2f}" if s.cost_usd is not None else "-"] if cost else [])
         for s in sessions
     ]
-    return table(rows, ["ID", "PROJECT", "WORK", "AGENT", "STATE", "ACTIVITY", "BRANCH", "PR", "AGE"])
+    headers = ["ID", "PROJECT", "WORK", "AGENT", "STATE", "ACTIVITY", "BRANCH", "PR", "AGE"]
+    return table(rows, headers + (["COST"] if cost else []))
 
 
 def session_detail(s: SessionInfo) -> str:

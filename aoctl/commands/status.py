@@ -14,32 +14,35 @@ from aod.protocol import SessionListResult
 @click.command("status")
 @click.option("-p", "--project", help="Only this project's sessions.")
 @click.option("--watch", is_flag=True, help="Redraw whenever a session changes (until Ctrl-C).")
+@click.option("--cost", is_flag=True, help="Add what each session spent (USD; `+`: some usage has no known price).")
 @json_option
 @click.pass_obj
-def command(ctx: Context, project: str | None, watch: bool) -> None:
-    """List sessions: id, project, work, agent, state, activity, branch, age."""
-    params = {"project": project} if project else {}
+def command(ctx: Context, project: str | None, watch: bool, cost: bool) -> None:
+    """List sessions: id, project, work, agent, state, activity, branch, PR, age."""
+    params: dict[str, object] = {"project": project} if project else {}
+    if cost:
+        params["cost"] = True
     if not watch:
         with ctx.client() as client:
             result = client.call_as(SessionListResult, "session.list", params)
         if ctx.as_json:
             ctx.emit(result.sessions, str)
         else:
-            click.echo(sessions_table(result.sessions))
+            click.echo(sessions_table(result.sessions, cost=cost))
         return
     # --watch: one connection subscribed to session events; redraw on each, never poll.
     with ctx.client(timeout=None) as events, ctx.client() as client:
         events.call("events.subscribe", {"kinds": ["session", "project"]})
-        _draw(ctx, client.call_as(SessionListResult, "session.list", params))
+        _draw(ctx, client.call_as(SessionListResult, "session.list", params), cost)
         for _notification in events.notifications():
-            _draw(ctx, client.call_as(SessionListResult, "session.list", params))
+            _draw(ctx, client.call_as(SessionListResult, "session.list", params), cost)
 
 
-def _draw(ctx: Context, result: SessionListResult) -> None:
+def _draw(ctx: Context, result: SessionListResult, cost: bool = False) -> None:
     if ctx.as_json:
         ctx.emit(result.sessions, str)
         return
     if sys.stdout.isatty():
         click.clear()
-    click.echo(sessions_table(result.sessions))
+    click.echo(sessions_table(result.sessions, cost=cost))
     sys.stdout.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import trio
 
 from aod.app import App
@@ -61,7 +62,20 @@ async def list_(app: App, params: SessionListParams, _call: Call) -> SessionList
     if params.project is not None:
         sessions = [s for s in sessions if s.project == params.project]
     sessions.sort(key=lambda s: (s.created_at, s.id))
-    return SessionListResult(sessions=[session_info(s) for s in sessions])
+    infos = [session_info(s) for s in sessions]
+    if params.cost:
+        for info in infos:
+            await _add_cost(app, info)
+    return SessionListResult(sessions=infos)
+
+
+async def _add_cost(app: App, info: SessionInfo) -> None:
+    usage = await app.store.get_usage(info.id)
+    if usage.models:
+        info.cost_usd = usage.cost_usd
+        info.tokens = sum(
+            m.input_tokens + m.output_tokens + m.cache_read_tokens + m.cache_write_tokens for m in usage.models.values()
+        )
 
 
 @handler("session.get")
@@ -70,6 +84,7 @@ async def get(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
     pending = len(await app.store.pending_deliveries(session.id))
     info = session_info(session, pending)
     info.journal = await app.store.journal_tail(session.id, 20)
+    await _add_cost(app, info)
     return info
 
 
@@ -97,6 +112,15 @@ async def pause(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
 
 @handler("session.resume")
 async def resume(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
+    session = await app.sessions.session(params.id)
+    if session.state == "paused" and session.reason.startswith("budget"):
+        # Resuming a budget pause lifts that budget for this session (for its period).
+        lifted = await app.meter.reached_now(session)
+        if lifted:
+            await app.sessions.update(
+                session.id,
+                lambda s: msgspec.structs.replace(s, budget_exempt=sorted({*s.budget_exempt, *lifted})),
+            )
     return await _apply_command(app, params.id, "resume")
 
 

@@ -34,6 +34,9 @@ lines of the message starting with `/fake ` are obeyed:
     /fake exit N            exit with status N
     /fake ask [FILE]        show the permission question until Enter (accept) or Esc
     /fake slow-ready S      stay busy S seconds before showing the prompt again
+    /fake usage MODEL IN OUT   append an assistant record with that token usage to the
+                            Claude Code transcript of the cwd (~/.claude/projects/<cwd>/)
+    /fake limit TEXT        show TEXT (a plan usage-limit message) on screen
 
 SIGHUP/SIGTERM restore the terminal and exit with 128+signal.
 """
@@ -43,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -248,8 +252,34 @@ class Agent:
             self.ask_file = rest or "hello.py"
             self.state = "asking"
             self.busy_until = None
+        elif verb == "usage":
+            # A Claude Code transcript line with token usage, where Claude Code keeps them.
+            model, _, counts = rest.partition(" ")
+            tokens = [int(n) for n in counts.split()] + [0, 0]
+            self.write_usage(model, tokens[0], tokens[1])
+            self.transcript.append(f"{bullet} Used {tokens[0]} + {tokens[1]} tokens")
+        elif verb == "limit":
+            self.transcript.append(rest)  # a plan's usage-limit message, as an agent shows it
         elif verb == "slow-ready":
             self.busy_until = time.monotonic() + float(rest or "1")
+
+    def write_usage(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        home = os.environ.get("HOME", "/nonexistent")
+        folder = os.path.join(home, ".claude", "projects", re.sub(r"[^A-Za-z0-9]", "-", os.getcwd()))
+        os.makedirs(folder, exist_ok=True)
+        self.usage_n = getattr(self, "usage_n", 0) + 1
+        session = f"fake-{os.getpid()}"
+        record = {
+            "type": "assistant", "sessionId": session, "requestId": f"req_{self.usage_n}",
+            "message": {
+                "id": f"msg_{os.getpid()}_{self.usage_n}", "model": model, "role": "assistant", "content": [],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            },
+        }
+        with open(os.path.join(folder, f"{session}.jsonl"), "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
 
     def finish(self) -> None:
         bullet = "●" if self.style == "claude" else "*"

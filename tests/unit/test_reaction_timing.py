@@ -13,6 +13,8 @@ from aod import lifecycle, reactions
 from aod.facts import Action, CommentFact, LedgerEntry, Observation, PRFacts, SessionView
 from aod.poller import Ticker
 
+MARGIN = 60.0
+
 
 @dataclass
 class Simulated:
@@ -33,6 +35,10 @@ class Simulated:
         self.ledger.update({e.key: e for e in decision.ledger})
         since = now if result.state != self.view.state else self.view.since
         self.view = msgspec.structs.replace(self.view, state=result.state, reason=result.reason, since=since)
+        for action in decision.actions:
+            if action.kind == "pause" and "resume_at" in action.data:  # what the reactor's pause does
+                until = float(action.data["resume_at"]) + MARGIN  # type: ignore[arg-type]
+                self.view = msgspec.structs.replace(self.view, paused_until=until)
         self.states.append((now, result.state))
         self.actions += [(now, a) for a in decision.actions]
 
@@ -96,3 +102,48 @@ async def test_an_unanswered_change_request_escalates_after_thirty_minutes(
     assert "rename it" in sent.message
     assert (escalated_at - start, escalation.kind, escalation.data.get("escalated")) == (1800.0, "notify", True)
 
+
+
+async def test_a_usage_limit_pauses_until_the_reset_and_then_the_agent_is_told_to_go_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    start = trio.current_time()
+    sim = Simulated(SessionView(id="s", state="working", since=start))
+    reset = start + 3 * 3600.0
+
+    def observe(now: float) -> Observation:
+        # The limit message stays on screen; it names the same reset time all along.
+        return Observation(liveness="alive", activity="idle", usage_limit_until=reset, last_progress=start)
+
+    policies = reactions.policies_for({}, {})
+    await run_until(sim, observe, policies, lambda s: any(a.kind == "send-to-agent" for _, a in s.actions))
+
+    assert sim.states[0] == (start, "paused")
+    resumed_at = next(t for t, state in sim.states if state != "paused")
+    assert resumed_at - reset == MARGIN  # the first tick at reset + margin (a multiple of 5 s)
+    kinds = [(t - start, a.key, a.kind) for t, a in sim.actions]
+    assert kinds == [(0.0, "usage-limited", "pause"), (0.0, "usage-limited", "notify"), (resumed_at - start, "usage-limited", "send-to-agent")]
+
+
+async def test_a_budget_pauses_the_session_until_the_user_resumes_it(autojump_clock: trio.testing.MockClock) -> None:
+    start = trio.current_time()
+    sim = Simulated(SessionView(id="s", state="working", since=start))
+    resume_at = start + 7200.0
+
+    def observe(now: float) -> Observation:
+        over = now >= start + 600  # the budget is reached ten minutes in
+        lifted = now >= resume_at  # `aoctl resume` lifted it (the meter stops reporting it)
+        return Observation(
+            liveness="alive", activity="active", last_progress=now,
+            over_budget="this session's budget of $5.00 is reached" if over and not lifted else None,
+            budget_key="session" if over and not lifted else None,
+            commands=("resume",) if resume_at <= now < resume_at + 5 else (),
+        )
+
+    policies = reactions.policies_for({}, {})
+    await run_until(sim, observe, policies, lambda s: trio.current_time() > resume_at + 60)
+
+    paused = [t - start for t, state in sim.states if state == "paused"]
+    assert paused[0] == 600.0 and paused[-1] == 7195.0  # held for the whole time, not stuck
+    assert sim.states[-1][1] == "working"
+    assert [(t - start, a.key, a.kind) for t, a in sim.actions] == [(600.0, "budget-exceeded", "notify")]

@@ -69,6 +69,7 @@ DEFAULT_CASES = [
     ("usage-limited", {"resume_at": NOW + 3600}, [("pause", ""), ("notify", "info")]),
     ("pr-closed", PR, [("notify", "info")]),
     ("pr-merged", PR, [("cleanup", ""), ("notify", "info")]),
+    ("budget-exceeded", {"reason": "this session's budget of $5.00 is reached ($5.10 spent)"}, [("notify", "action")]),
 ]
 
 
@@ -376,3 +377,8 @@ def test_an_escalation_can_also_be_said_on_the_pr() -> None:
     assert len({a.fingerprint for a in actions}) == 2
     # Without a PR number there is nowhere to comment.
     assert [a.kind for a in run([trig("ci-failed", "a")], policies=policies).actions] == ["notify"]
+
+
+def test_a_lifted_usage_limit_tells_the_agent_to_go_on() -> None:
+    (action,) = run([trig("usage-limited", "resume:123", resumed=True)]).actions
+    assert action.kind == "send-to-agent" and "continue where you left off" in action.message
