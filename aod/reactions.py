@@ -32,6 +32,7 @@ from typing import Any, Final
 import msgspec
 
 from aod.facts import REACTION_KEYS, Action, Decision, LedgerEntry, ReactionPolicy, Trigger
+from aod.text import tail
 
 KEEP_ACTED: Final = 50
 """Subjects remembered per reaction (newest kept): enough to never repeat a recent one."""
@@ -376,7 +377,7 @@ def _logs(facts: Mapping[str, object]) -> str:
             lines.append(str(check["summary"])[:500])
         excerpt = str(check.get("log_excerpt") or "")
         if excerpt:
-            lines.append(_tail(excerpt, budget))
+            lines.append(tail(excerpt, budget))
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
@@ -395,14 +396,6 @@ def _comments(facts: Mapping[str, object]) -> str:
             body = body[:COMMENT_CHARS] + " […]"
         lines.append(f"{n}. {c.get('author', 'reviewer')}{where}:\n   " + body.replace("\n", "\n   "))
     return "\n".join(lines)
-
-
-def _tail(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[-limit:]
-    newline = cut.find("\n")
-    return "[…]\n" + (cut[newline + 1 :] if 0 <= newline < 200 else cut)
 
 
 def _duration(seconds: float) -> str:

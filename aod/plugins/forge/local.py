@@ -44,6 +44,7 @@ from aod.plugins.forge import (
 )
 from aod.proc import ToolMissing, ToolTimeout, child_env, run
 from aod.store import StaleRevision, Store
+from aod.text import tail
 
 log = structlog.get_logger()
 
@@ -304,7 +305,7 @@ class LocalForge:
             text = output.decode("utf-8", "replace")
             finished = LocalCheck(
                 sha=sha, state=state, finished_at=utc_now_iso(), duration_s=round(seconds, 3), exit_code=exit_code,
-                summary=summary, log_tail=_tail(text, LOG_TAIL_CHARS),
+                summary=summary, log_tail=tail(text, LOG_TAIL_CHARS),
             )
 
             def record(pr: LocalPR) -> LocalPR:
@@ -479,11 +480,3 @@ def _issue(issue: LocalIssue) -> Issue:
         created_at=issue.created_at,
         comments=tuple(IssueComment(author=c.author, body=c.body, at=c.at) for c in issue.comments),
     )
-
-
-def _tail(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[-limit:]
-    newline = cut.find("\n")
-    return "[…]\n" + (cut[newline + 1 :] if 0 <= newline < 200 else cut)
