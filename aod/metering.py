@@ -116,11 +116,10 @@ class Meter:
     # -- reading --------------------------------------------------------------------------------
 
     async def _read_usage(self, session: Session) -> SessionUsage:
-        store = self.service.store
-        record = await store.get_usage(session.id)
         kind = USAGE_KINDS.get(_base_agent(self.service, session.agent))
         if kind is None or not session.workspace:
-            return record
+            return SessionUsage(session=session.id)  # nothing to read: no file touched
+        record = await self.service.store.get_usage(session.id)
         source = Path(record.source) if record.source else None
         if source is None or not source.exists():
             now = time.monotonic()
