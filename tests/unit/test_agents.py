@@ -862,3 +862,20 @@ def test_claude_resumes_the_newest_conversation_of_the_workspace(tmp_path: Path)
     agent = ClaudeCodeAgent()
     assert agent.resume_id(tmp_path / "home", workspace) == "bbbb"
     assert agent.resume_id(tmp_path / "elsewhere", workspace) is None
+
+
+def test_codex_rollout_lookup_keeps_codex_homes_apart(tmp_path: Path) -> None:
+    from aod.plugins.agent.codex import CodexAgent
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    found = []
+    agent = CodexAgent(environ={})
+    for home in ("one", "two"):
+        day = tmp_path / home / "sessions" / "2026" / "12" / "02"
+        day.mkdir(parents=True)
+        rollout = day / f"rollout-2026-12-02T10-00-00-{home}.jsonl"
+        rollout.write_text(json.dumps({"type": "session_meta", "payload": {"cwd": str(workspace)}}) + "\n")
+        found.append((agent.find_rollout(tmp_path / home / "sessions", workspace), rollout))
+    assert [f for f, _ in found] == [r for _, r in found]
+    assert agent.find_rollout(tmp_path / "one" / "sessions", workspace) == found[0][1]

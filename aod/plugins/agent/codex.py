@@ -71,7 +71,7 @@ class CodexAgent:
         """Cache: rollout path → read position and last state."""
         self._session_cwd: dict[Path, str | None] = {}
         """Cache: rollout path → the cwd of its session_meta (None: not a session_meta file)."""
-        self._rollout_for: dict[str, Path] = {}
+        self._rollout_for: dict[tuple[str, str], Path] = {}
         """Cache: workspace → the newest rollout found for it."""
 
     # -- launch ------------------------------------------------------------------------------
@@ -138,7 +138,9 @@ class CodexAgent:
         the last match on are listed (the newest few when there is none yet); the header of each
         file is read once and remembered."""
         real = os.path.realpath(workspace)
-        known = self._rollout_for.get(real)
+        # Keyed by the sessions folder too: one plugin may serve sessions with different homes.
+        key = (str(sessions), real)
+        known = self._rollout_for.get(key)
         if known is not None and not known.exists():
             known = None  # removed: look again from scratch
         days = _day_dirs(sessions)
@@ -148,7 +150,7 @@ class CodexAgent:
             days = days[-_SCAN_DAYS:]
         found = self._newest_match(days, real, known)
         if found is not None:
-            self._rollout_for[real] = found
+            self._rollout_for[key] = found
         return found
 
     def _newest_match(self, days: list[Path], cwd: str, known: Path | None) -> Path | None:
