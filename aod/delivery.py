@@ -136,6 +136,27 @@ async def deliver(
     )
 
 
+async def press_enter_until_taken(
+    runtime: Runtime,
+    handle: RuntimeHandle,
+    input_is_empty: Callable[[str], bool | None],
+    attempts: int = 4,
+    verify_window: float = 0.2,
+) -> bool:
+    """Text already sits in the agent's input (a paste a crash interrupted): press Enter until
+    the input empties, with the same backoff as `deliver`."""
+    window = verify_window
+    for _ in range(max(1, attempts)):
+        await runtime.press_enter(handle)
+        with trio.move_on_after(window):
+            while True:
+                await trio.sleep(POLL_INTERVAL)
+                if input_is_empty(await runtime.capture(handle)) is True:
+                    return True
+        window *= 2
+    return False
+
+
 async def wait_until_ready(
     runtime: Runtime,
     handle: RuntimeHandle,

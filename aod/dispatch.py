@@ -60,6 +60,9 @@ class Dispatcher:
             parsed = _decoder.decode(message)
         except msgspec.DecodeError as exc:
             return error_reply(None, ErrorCode.PARSE_ERROR, f"parse error: {exc}")
+        except RecursionError:
+            # msgspec gives up on JSON nested this deep; no request of ours needs it.
+            return error_reply(None, ErrorCode.PARSE_ERROR, "parse error: the JSON is nested too deeply")
         if isinstance(parsed, list):
             return await self._batch(parsed, call)
         reply = await self._one(parsed, call)

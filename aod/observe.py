@@ -176,12 +176,22 @@ class Observer:
         service = self.service
         if session.state == "spawning":
             if session.id not in service.spawning and session.runtime is None:
-                # aod stopped in the middle of this spawn; cleanup removes what it left.
-                await service.set_state(
-                    session.id,
-                    "errored",
-                    f"spawn interrupted ({session.reason}); `aoctl cleanup` removes what it left",
-                )
+                # aod stopped in the middle of this spawn; cleanup removes what it left. Judged on
+                # the record as it is now, not as this tick read it: the spawn may have finished.
+                def interrupted(current: Session) -> Session | None:
+                    if current.state != "spawning" or current.runtime is not None or current.id in service.spawning:
+                        return None
+                    return msgspec.structs.replace(
+                        current,
+                        state="errored",
+                        reason=f"spawn interrupted ({current.reason}); `aoctl cleanup` removes what it left",
+                        since=utc_now_iso(),
+                    )
+
+                updated = await service.update(session.id, interrupted)
+                if updated.state == "errored":
+                    service.bus.publish("session.updated", session=session.id, state="errored", reason=updated.reason)
+                return updated
             return session
         if session.runtime is None:
             return session

@@ -57,6 +57,8 @@ LIVE_STATES = frozenset(
     }
 )
 MAX_MESSAGE_BYTES = 1024 * 1024
+RECOVERY_LINES = 30
+"""A user's message interrupted by a crash is looked for in this many lines at the bottom."""
 SETUP_OUTPUT_JOURNAL_BYTES = 16 * 1024
 
 
@@ -677,8 +679,9 @@ class SessionService:
                         slog.warning("agent exited before a message could be delivered", seq=item.seq)
                         return
                     slog.info("agent not at its prompt; delivering anyway", seq=item.seq, waited_s=ready_timeout)
-                if item.marker and await self._landed_before_a_crash(session_id, item, runtime, session.runtime):
-                    result = DeliveryResult(True, 0, "found on screen after a restart; not pasted again")
+                recovered = await self._recover_interrupted(session_id, item, runtime, session.runtime, plugin)
+                if recovered is not None:
+                    result = recovered
                 else:
                     await self.store.append_journal(
                         session_id,
@@ -715,20 +718,38 @@ class SessionService:
         finally:
             self._delivering.discard(session_id)
 
-    async def _landed_before_a_crash(
-        self, session_id: str, item: Delivery, runtime: Runtime, handle: RuntimeHandle
-    ) -> bool:
-        """An earlier aod started pasting this message and died before it recorded the outcome:
-        if the message's marker is on the agent's screen, the paste landed; do not paste again."""
-        tail = await self.store.journal_tail(session_id, 50)
-        started = any(e.get("kind") == "delivery.started" and e.get("seq") == item.seq for e in tail)
-        if not started:
-            return False
+    async def _recover_interrupted(
+        self, session_id: str, item: Delivery, runtime: Runtime, handle: RuntimeHandle, plugin: Agent
+    ) -> Any:
+        """An earlier aod started pasting this message and died before it recorded the outcome.
+        If the message is on the agent's screen it landed: submitted (not pasted again), or still
+        in the input line (only Enter is pressed). None: not interrupted, or the screen cannot
+        tell, and the message is pasted as usual (at least once beats never).
+
+        A reaction's message carries a marker, looked for on the whole screen. A user's message
+        has none: its first line is looked for near the bottom of the screen, where a message
+        pasted moments before a crash still is."""
+        from aod.delivery import DeliveryResult, press_enter_until_taken
+
+        tail = await self.store.journal_tail(session_id, 200)
+        if not any(e.get("kind") == "delivery.started" and e.get("seq") == item.seq for e in tail):
+            return None
         try:
             screen = await runtime.capture(handle, 2000)
-        except Exception:  # noqa: BLE001 - cannot tell: paste again (at least once beats never)
-            return False
-        return item.marker in screen
+        except Exception:  # noqa: BLE001 - cannot tell
+            return None
+        if item.marker:
+            found = item.marker in screen
+        else:
+            probe = _first_line(item.text)[:60]
+            recent = "\n".join(screen.splitlines()[-RECOVERY_LINES:])
+            found = len(probe) >= 8 and probe in recent
+        if not found:
+            return None
+        if plugin.input_is_empty(screen) is False:
+            taken = await press_enter_until_taken(runtime, handle, plugin.input_is_empty)
+            return DeliveryResult(taken, 1, "pasted before a restart, still in the input: Enter pressed")
+        return DeliveryResult(True, 0, "found on screen after a restart; not pasted again")
 
     def _ready_timeout(self, agent_name: str) -> float:
         cfg = self.config().agents.get(agent_name)
@@ -942,6 +963,13 @@ class SessionService:
                 await self.store.release_session_id(session_id)
             items.append(CleanupItem(id=session_id, action="would-remove" if dry_run else "removed", reason="interrupted spawn (no record)"))
         return items
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
 
 
 def _issue_text(issue: Any) -> str:
