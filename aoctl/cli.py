@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from aoctl import exitcodes
-from aoctl.client import DaemonNotRunning, ProtocolError, RpcError
+from aoctl.client import DaemonNotRunning, NotYourDaemon, ProtocolError, RpcError
 from aoctl.context import Context
 from aod import __version__
 from aod.protocol import SOCKET_ENV, default_socket_path
@@ -32,6 +32,13 @@ class _Group(click.Group):
                 err=True,
             )
             ctx.exit(exitcodes.NOT_RUNNING)
+        except NotYourDaemon as exc:
+            click.echo(
+                f"aoctl: cannot connect to {exc.path}: Permission denied. That aod belongs to another "
+                "user and serves only them; run aoctl as that user, or point --socket at your own aod.",
+                err=True,
+            )
+            ctx.exit(exitcodes.FAILED)
         except RpcError as exc:
             click.echo(f"aoctl: {exc.message}", err=True)
             for line in _error_details(exc):

@@ -31,6 +31,14 @@ class DaemonNotRunning(Exception):
         self.why = why
 
 
+class NotYourDaemon(Exception):
+    """The socket is there but refuses us: it belongs to another user's aod."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"permission denied at {path}")
+        self.path = path
+
+
 class ProtocolError(Exception):
     """aod sent something that is not a valid reply, closed early, or took too long."""
 
@@ -55,6 +63,9 @@ class Client:
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             sock.close()
             raise DaemonNotRunning(path, exc.strerror or type(exc).__name__) from None
+        except PermissionError:
+            sock.close()
+            raise NotYourDaemon(path) from None
         except OSError as exc:
             sock.close()
             raise DaemonNotRunning(path, str(exc)) from None

@@ -344,6 +344,7 @@ class Store:
         # archive move) is never interleaved with another on the same session in this process.
         self._session_locks: dict[str, threading.Lock] = {}
         self._session_locks_guard = threading.Lock()
+        self._newer_reported: set[str] = set()
 
     @property
     def lock_path(self) -> Path:
@@ -518,7 +519,17 @@ class Store:
     def _list_sessions(self, found: list[Quarantined]) -> list[Session]:
         sessions = []
         for session_id in self._session_ids():
-            loaded = self._get_session(session_id, found)
+            try:
+                loaded = self._get_session(session_id, found)
+            except UnsupportedSchema as newer:
+                # Written by a newer aod: left exactly as it is, said once, and the rest goes on.
+                if session_id not in self._newer_reported:
+                    self._newer_reported.add(session_id)
+                    structlog.get_logger().warning(
+                        "store.newer_schema", session=session_id, detail=str(newer),
+                        fix="upgrade aod; this record was written by a newer version and is left untouched",
+                    )
+                continue
             if loaded is not None:
                 sessions.append(loaded)
         return sessions

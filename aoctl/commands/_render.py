@@ -81,7 +81,7 @@ def session_detail(s: SessionInfo) -> str:
     if s.pr_number:
         lines.append(f"  pr        #{s.pr_number} {_one_line(s.pr_url or '', 200)}".rstrip())
     if s.wip_ref:
-        lines.append(f"  saved     {s.wip_ref}  (git show {s.wip_ref} / git stash apply {s.wip_ref})")
+        lines.append(f"  saved     {s.wip_ref}  (git show --stat {s.wip_ref} / git checkout {s.wip_ref} -- .)")
     return "\n".join(lines)
 
 

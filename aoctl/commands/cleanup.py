@@ -31,6 +31,6 @@ def _render(r: CleanupResult) -> str:
         if item.reason:
             line += f": {item.reason}"
         if item.wip_ref:
-            line += f"\n{'':12} uncommitted work saved: git stash apply {item.wip_ref}  (or git checkout {item.wip_ref} -- .)"
+            line += f"\n{'':12} uncommitted work saved: git checkout {item.wip_ref} -- .  (to see it: git show --stat {item.wip_ref})"
         lines.append(line)
     return "\n".join(lines)
