@@ -1,0 +1,58 @@
+"""Session records written straight into a state dir with aod's own store, for tests and
+benchmarks that need many sessions without spawning agents (aod must not be running)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def now_iso() -> str:
+    from aod.model import iso_utc
+
+    return iso_utc(datetime.now(UTC))
+
+
+def seed_sessions(state_dir: Path, count: int, project: str = "bench", panes: dict[str, tuple[str, int]] | None = None,
+                  tmux_socket: str | None = None, workspace: str = "") -> list[str]:
+    """Write `count` live session records straight into `state_dir` with aod's own store (no
+    aod running). With `panes` (tmux session name -> (pane id, pid)), each record points at
+    its pane; without, the records have no runtime (nothing to probe: enough for listings)."""
+    from aod.model import RuntimeHandle, Session
+    from aod.store import Store
+
+    store = Store(state_dir)
+    store.acquire_lock()
+    try:
+        store.prepare()
+        now = now_iso()
+        ids = []
+        for n in range(1, count + 1):
+            sid = f"{project}-{n}"
+            runtime = None
+            if panes is not None:
+                pane_id, pid = panes[sid]
+                runtime = RuntimeHandle(kind="tmux", name=sid, pane_id=pane_id, pid=pid, socket=tmux_socket)
+            session = Session(
+                id=sid,
+                project=project,
+                state="working",
+                reason="benchmark",
+                since=now,
+                created_at=now,
+                updated_at=now,
+                task=f"benchmark task {n}: make the thing do the other thing",
+                agent="fake",
+                branch=f"ao/{sid}",
+                base_branch="main",
+                workspace=workspace,
+                runtime=runtime,
+                activity="idle",
+                activity_at=now,
+                delivered_seq=1,
+            )
+            store.put_session_sync(session, 0)
+            ids.append(sid)
+        return ids
+    finally:
+        store.release_lock()
