@@ -18,8 +18,34 @@ from aod import __version__
 from aod.protocol import SOCKET_ENV, default_socket_path
 
 
+# Command name -> the module in aoctl/commands that defines it (as `command`). Imported only
+# when the command runs (or --help lists them): aoctl starts in the time of the one it needs.
+COMMANDS = {
+    "attach": "attach", "batch-spawn": "batch_spawn", "cleanup": "cleanup", "config": "config",
+    "cost": "cost", "daemon": "daemon", "doctor": "doctor", "events": "events", "history": "history",
+    "issue": "issue", "kill": "kill", "logs": "logs", "merge": "merge", "notify": "notify",
+    "pause": "pause", "ping": "ping", "pr": "pr", "project": "project", "restore": "restore",
+    "resume": "resume", "review": "review", "rpc": "rpc", "send": "send", "service": "service",
+    "spawn": "spawn", "status": "status", "stop": "stop",
+}  # fmt: skip
+
+
 class _Group(click.Group):
-    """Turns aoctl's expected failures into one-line messages and documented exit codes."""
+    """Turns aoctl's expected failures into one-line messages and documented exit codes, and
+    loads each command's module on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        # __import__, not importlib.import_module: the import statement's own path, which
+        # `python -X importtime` (and the test that keeps aoctl light) can see.
+        module = __import__(f"aoctl.commands.{module_name}", fromlist=["command"])
+        command: click.Command = module.command
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -84,45 +110,6 @@ def cli(ctx: click.Context, socket: Path | None, as_json: bool) -> None:
     ctx.obj = Context(socket_path=socket or default_socket_path(), as_json=as_json)
 
 
-def _register() -> None:
-    from aoctl.commands import (
-        attach,
-        batch_spawn,
-        cleanup,
-        config,
-        cost,
-        daemon,
-        doctor,
-        events,
-        history,
-        issue,
-        kill,
-        logs,
-        merge,
-        notify,
-        pause,
-        ping,
-        pr,
-        project,
-        restore,
-        resume,
-        review,
-        rpc,
-        send,
-        service,
-        spawn,
-        status,
-        stop,
-    )
-
-    for module in (
-        ping, status, spawn, batch_spawn, send, logs, attach, kill, restore, cleanup, stop,
-        pause, resume, cost, issue, pr, review, merge, history, events, notify, project, doctor, daemon, rpc, config, service,
-    ):
-        cli.add_command(module.command)
-
-
-_register()
 
 
 def main() -> None:

@@ -3,14 +3,16 @@
     python -m tests.bench [--only status,tick,spawn,forge] [--no-write]
 
 Each benchmark runs as its own process (so one's children and memory never count in another's
-figures); its markdown goes to stdout as it finishes and, unless --no-write, the whole report
-replaces what docs/performance.md holds between its `bench:results` markers, headed by the
-machine (nproc, CPU model, RAM), the date and the git commit. About 4 minutes on 2 cores.
+figures); its markdown goes to stdout as it finishes and, unless --no-write, replaces that
+benchmark's section between the `bench:results` markers of docs/performance.md, headed by the
+machine (nproc, CPU model, RAM), the date and the git commit. With --only, the other sections stay
+as they were (each says when and where it was measured). About 3 minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -46,13 +48,20 @@ def run_one(name: str) -> tuple[str, float]:
     return text, took
 
 
-def write(report: str) -> None:
+def write(sections: dict[str, str]) -> None:
+    """Replace the given benchmarks' sections in the results block; keep the others."""
     doc = DOC.read_text() if DOC.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
     if BEGIN not in doc or END not in doc:
         doc = doc.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
     head, rest = doc.split(BEGIN, 1)
-    _old, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{report}\n{END}{tail}")
+    block, tail = rest.split(END, 1)
+    kept = {
+        m["name"]: m["body"]
+        for m in re.finditer(r"<!-- bench:(?P<name>\w+) -->\n(?P<body>.*?)\n<!-- /bench:(?P=name) -->", block, re.S)
+    }
+    kept.update(sections)
+    parts = [f"<!-- bench:{name} -->\n{kept[name]}\n<!-- /bench:{name} -->" for name in BENCHES if name in kept]
+    DOC.write_text(f"{head}{BEGIN}\n" + "\n\n".join(parts) + f"\n{END}{tail}")
 
 
 def main() -> int:
@@ -65,10 +74,11 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}")
     info = machine()
-    sections = [
-        f"Measured {info['date']} at commit {info['commit']}: {info['nproc']} CPUs ({info['cpu']}), "
-        f"{info['ram']} RAM, Python {info['python']}, {info['tmux']}.",
-    ]
+    measured = (
+        f"*Measured {info['date']} at commit {info['commit']}: {info['nproc']} CPUs ({info['cpu']}), "
+        f"{info['ram']} RAM, Python {info['python']}, {info['tmux']}.*"
+    )
+    sections: dict[str, str] = {}
     failed = False
     total = time.monotonic()
     for name in names:
@@ -77,10 +87,11 @@ def main() -> int:
         failed |= "FAILED (exit" in text.splitlines()[0]
         print(text + "\n", flush=True)
         print(f"== {name}: {took:.0f} s", file=sys.stderr, flush=True)
-        sections.append(text + f"\n\n*({name}: {took:.0f} s)*")
-    sections.append(f"*All benchmarks: {time.monotonic() - total:.0f} s.*")
+        title, _, body = text.partition("\n")
+        sections[name] = f"{title}\n\n{measured} ({took:.0f} s)\n{body}"
+    print(f"== all: {time.monotonic() - total:.0f} s", file=sys.stderr)
     if not args.no_write:
-        write("\n\n".join(sections))
+        write(sections)
         print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
     return 1 if failed else 0
 
