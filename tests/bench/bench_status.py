@@ -3,7 +3,7 @@
 `python -c pass` and `python -c "import click, msgspec"` measured in the same run
 (interleaved, median of N runs), plus the import-time breakdown of `aoctl --help`.
 
-    python -m tests.bench.bench_status [--runs N] [--markdown]
+    python -m tests.bench.bench_status [--runs 25] [--markdown]
 
 Target: `aoctl status --json` within 20 ms of `import click, msgspec`.
 """
@@ -37,6 +37,17 @@ def importtime(args: list[str], env: dict[str, str]) -> list[tuple[int, int, int
     return rows
 
 
+def import_summary(args: list[str], env: dict[str, str], runs: int = 7) -> tuple[float, int, float]:
+    """For `python -X importtime -m aoctl ARGS`: (ms of imports in all, modules beyond
+    `import click, msgspec`, their self ms), medians of N runs."""
+    base = {m for _s, _c, _d, m in importtime(["-c", "import click, msgspec"], env)}
+    samples = [importtime(["-m", "aoctl", *args], env) for _ in range(runs)]
+    total = median([sum(c for _s, c, d, _m in rows if d == 0) for rows in samples])
+    extra = median([len({m for _s, _c, _d, m in rows} - base) for rows in samples])
+    extra_self = median([sum(s for s, _c, _d, m in rows if m not in base) for rows in samples])
+    return total / 1000, int(extra), extra_self / 1000
+
+
 def import_breakdown(env: dict[str, str], runs: int = 7) -> list[str]:
     """What `aoctl --help` imports beyond `import click, msgspec`, median self time of N runs."""
     base = {m for _s, _c, _d, m in importtime(["-c", "import click, msgspec"], env)}
@@ -59,13 +70,17 @@ def import_breakdown(env: dict[str, str], runs: int = 7) -> list[str]:
     child_ms = {m: median(v) / 1000 for m, v in children.items()}
     top_children = sorted(child_ms.items(), key=lambda kv: kv[1], reverse=True)[:15]
     top_extra = sorted(extra_ms.items(), key=lambda kv: kv[1], reverse=True)[:15]
+    eager = [m for m in child_ms if m.startswith("aoctl.commands.")]
+    commands_note = (
+        f"all {len(eager)} command modules together: {sum(child_ms[m] for m in eager):.1f} ms"
+        if eager else "no command module: each is imported when its command runs"
+    )
     return [
         f"`python -X importtime -m aoctl --help` (median of {runs}): {total / 1000:.1f} ms of imports in all; "
         f"{len(extra_ms)} modules that `import click, msgspec` does not load, {sum(extra_ms.values()):.1f} ms of "
         "their own (self) import time.",
         "",
-        f"What `aoctl.cli` imports directly, by cumulative time (top 15; all {sum(m.startswith('aoctl.commands.') for m in child_ms)} "
-        f"command modules together: {sum(ms for m, ms in child_ms.items() if m.startswith('aoctl.commands.')):.1f} ms):",
+        f"What `aoctl.cli` imports directly, by cumulative time (top 15; {commands_note}):",
         "",
         md_table(["module", "cumulative ms"], [[f"`{m}`", fmt(ms, 2)] for m, ms in top_children]),
         "",
@@ -77,6 +92,7 @@ def import_breakdown(env: dict[str, str], runs: int = 7) -> list[str]:
 
 def run(runs: int) -> str:
     env_base = None
+    status_imports = (float("nan"), 0, float("nan"))
     results: dict[str, list[tuple[float, int]]] = {}
     commands: dict[str, list[str]] = {
         "python -c pass": [sys.executable, "-c", "pass"],
@@ -93,6 +109,7 @@ def run(runs: int) -> str:
             plan[f"aoctl --json status ({sessions} sessions)"] = [*aoctl, "--json", "status"]
             if sessions == 0:
                 plan["aoctl ping"] = [*aoctl, "ping"]
+                status_imports = import_summary(["--json", "status"], env)
             # warm the page cache and the .pyc files once
             for argv in plan.values():
                 timed(argv, env)
@@ -121,6 +138,10 @@ def run(runs: int) -> str:
         "",
         md_table(["command", "runs", "wall ms", "over ms", "ratio", "max RSS MB", "target"], rows),
         "",
+        f"`python -X importtime -m aoctl --json status` (the command timed above; median of 7): "
+        f"{status_imports[0]:.1f} ms of imports in all; {status_imports[1]} modules that `import click, msgspec` "
+        f"does not load, {status_imports[2]:.1f} ms of their own (self) import time.",
+        "",
         *import_breakdown(env_base),
     ]
     return "\n".join(out)
@@ -128,7 +149,7 @@ def run(runs: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=25)
     parser.add_argument("--markdown", action="store_true", help="(the output is always markdown)")
     print(run(parser.parse_args().runs))
 
