@@ -343,6 +343,12 @@ class _Decider:
         return self.result("working", "agent working" if activity == "active" else "agent running")
 
 
+def wants_pr(open_pr: str, *, known_without_pr: bool, state: str, activity: str) -> bool:
+    """`open_pr: auto`: aod opens the PR itself for a working session whose agent finished its
+    turn and the forge says has no PR (whether the branch has commits is asked afterwards)."""
+    return open_pr == "auto" and known_without_pr and state == "working" and activity in RESTING
+
+
 def _pr_resolved(pr: PRFacts) -> set[str]:
     """PR conditions that are positively over. Pending or absent checks are not green (right
     after a push a forge shows none yet), an unknown mergeability is not conflict-free, and a

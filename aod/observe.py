@@ -23,6 +23,7 @@ from aod.events import utc_now_iso
 from aod.model import Session
 from aod.plugins.agent import LaunchContext, ScreenReading
 from aod.facts import Observation, PRFacts
+from aod.lifecycle import wants_pr
 from aod.plugins.runtime import PaneState, Runtime
 from aod.metering import Meter, tz_local
 from aod.proc import COUNTER
@@ -155,14 +156,10 @@ class Observer:
     async def _maybe_open_pr(self, session: Session, project: ResolvedProject, pr: _PRSeen) -> None:
         """`open_pr: auto`: aod opens the PR once the agent is idle with commits on its branch,
         for agents that cannot run `aoctl pr open` themselves."""
-        if (
-            self.forges is None
-            or project.open_pr != "auto"
-            or not pr.known_without_pr
-            or session.state != "working"
-            or session.activity not in ("idle", "ready")
-            or not await self.forges.branch_is_ahead(project, session)
-        ):
+        wanted = wants_pr(
+            project.open_pr, known_without_pr=pr.known_without_pr, state=session.state, activity=session.activity
+        )
+        if self.forges is None or not wanted or not await self.forges.branch_is_ahead(project, session):
             return
         try:
             info = await self.forges.open_pr(session.id, None, None)

@@ -409,3 +409,14 @@ def test_state_is_reachable_from_spawning(target: str) -> None:
 def test_every_state_but_archived_has_a_path() -> None:
     # `archived` is entered by the service's cleanup (it moves the record away), never by a step.
     assert set(PATHS) == set(STATES) - {"archived"}
+
+
+def test_aod_opens_the_pr_only_for_an_idle_working_session_without_one() -> None:
+    from aod.lifecycle import wants_pr
+
+    assert wants_pr("auto", known_without_pr=True, state="working", activity="idle")
+    assert wants_pr("auto", known_without_pr=True, state="working", activity="ready")
+    assert not wants_pr("agent", known_without_pr=True, state="working", activity="idle")
+    assert not wants_pr("auto", known_without_pr=False, state="working", activity="idle")  # forge silent, or a PR
+    assert not wants_pr("auto", known_without_pr=True, state="working", activity="active")
+    assert not wants_pr("auto", known_without_pr=True, state="paused", activity="idle")
