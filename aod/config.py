@@ -203,6 +203,38 @@ class WorkspaceConfig(_Section):
     root: Path | None = None
 
 
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _input_regex(value: str) -> str:
+    if "(?P<input>" not in _regex(value):
+        raise ValueError("needs a group named input, like '^mybot> (?P<input>.*)$'")
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_regex)]
+Regexes = Annotated[list[Regex], BeforeValidator(_one_or_many)]
+
+
+class ScreenConfig(_Section):
+    """`agents.NAME.screen`: what this agent's screen looks like, as regular expressions searched
+    in each of the bottom lines (a string or a list of them)."""
+
+    idle: Regexes = Field(default_factory=list)
+    working: Regexes = Field(default_factory=list)
+    waiting: Regexes = Field(default_factory=list)
+    input: Annotated[str, AfterValidator(_input_regex)] | None = None
+
+
 class AgentConfig(_Section):
     """`agents.NAME`: for a built-in NAME, extends it; for another NAME, `command` makes a custom agent."""
 
@@ -215,17 +247,22 @@ class AgentConfig(_Section):
     prompt: Literal["argv", "paste"] | None = None
     model: str | None = None
     permissions: Literal["default", "bypass"] = "bypass"
-    # How long the first prompt waits for the agent's prompt to appear.
+    # How long a message waits for the agent's prompt to appear before it is pasted anyway.
     ready_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 60.0
+    screen: ScreenConfig = Field(default_factory=ScreenConfig)
+    # Agents with hooks (Claude Code, Codex) report turns to aod through them, per session.
+    hooks: bool = True
 
 
 REACTION_KEYS = (
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
+    "delivery-failed",
 )
 ReactionKey = Literal[
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
+    "delivery-failed",
 ]
 Priority = Literal["urgent", "action", "warning", "info"]
 

@@ -1,83 +1,155 @@
 """Submitting text to an agent, the one correct way (LESSONS.md, "Talking to agents").
 
-    paste (one bracketed paste) -> wait until the screen settles -> Enter -> verify,
-    pressing Enter again with growing waits when the first one was swallowed.
+    look → paste (unless an earlier attempt left our text in the input) → wait until the
+    screen settles → Enter → verify, pressing Enter again ONLY while our text visibly stays
+    in the input (or, where it cannot be seen there, while nothing on screen moved).
 
-"Output changed" alone is not proof: verification asks the agent plugin whether the input line
-is empty (`input_is_empty`). Only when the plugin cannot tell (it returns None) does it fall
-back to "the screen changed since the paste settled and the pasted text's last line left the
-bottom of the screen".
+Where is our text? `locate()` answers from one look at the screen:
+- `input`: the agent's input box holds it (the plugin's `read_input`; for a line-mode program
+  the plugin cannot read, the cursor's row ends with the text's last line);
+- `conversation`: it is on screen, but not in the input: the agent took it;
+- `absent`: nowhere to be seen.
 
-This module holds no policy: no queues, no "one message in flight" bookkeeping (the caller
-keeps that), no knowledge of any agent's screens (the predicates come from the agent plugin).
-Waiting is always on a condition with a deadline, never a fixed sleep. Errors raised by the
-runtime propagate: one raised by `paste` means nothing was sent; one raised later means the
-outcome is unknown.
+Why Enter is pressed again only while our text is in the input: an agent that took the message
+may at once ask something (`(y/n)`, a permission dialog); a second Enter would answer it for a
+person who never saw the question. A new prompt or dialog means the message was taken.
+
+"Unknown" is never "submitted": a result says `submitted=True` only on evidence (our text left
+the input, or the screen changed after Enter where the input cannot be read). Otherwise the
+caller retries within its budget (`in_input` tells it not to paste again) and then tells a
+person.
+
+This module holds no queues and no knowledge of any agent's screens (the readers come from the
+agent plugin). Waiting is always on a condition with a deadline, never a fixed sleep. Errors
+raised by the runtime propagate: one raised by `paste` means nothing was sent; one raised
+later means the outcome is unknown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import trio
 
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import Runtime
+from aod.plugins.runtime import Look, Runtime
 
 POLL_INTERVAL = 0.05
-"""Seconds between two screen captures while waiting."""
+"""Seconds between two looks at the screen while waiting."""
 SETTLED_POLLS = 2
-"""A paste has settled when this many captures in a row showed the same screen."""
-BOTTOM_LINES = 3
+"""A paste has settled when this many looks in a row showed the same screen."""
+LOOK_LINES = 200
+"""Lines looked at: the visible screen and the scrollback a just-taken message is still in."""
+USER_TEXT_LINES = 40
+"""A message without a marker is looked for only this far up: older lines may hold an
+earlier message with the same words."""
+NEEDLE_CHARS = 60
+MIN_NEEDLE = 8
+"""Shorter lines are too common to prove that our message is on screen."""
+
+Where = Literal["input", "conversation", "absent"]
+InputReader = Callable[[str], "str | None"]
+"""The agent plugin's `read_input`: what its input box holds ("" empty), None: not on screen."""
+
+# What TUIs show in their input instead of a long paste (`[Pasted text #1 +20 lines]`).
+_PASTE_PLACEHOLDER = re.compile(r"\[Past(?:ed|ing) text")
+_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
     submitted: bool
-    """True when the agent was seen taking the text; False: not verified (it may still be
-    sitting in the input, or the agent may have taken it without showing it)."""
+    """True only on evidence that the agent took the text."""
     enter_presses: int
     detail: str
+    in_input: bool = False
+    """Not submitted, and our text was last seen still in the input: a retry presses Enter
+    again instead of pasting a second copy."""
 
 
-def _last_text_line(text: str) -> str:
-    for line in reversed(text.split("\n")):
-        if line.strip():
-            return line.strip()
-    return ""
+def _squash(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
 
 
-def _text_at_bottom(screen: str, last_line: str) -> bool:
-    if not last_line:
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def needles(text: str, marker: str = "") -> tuple[str, ...]:
+    """Short pieces of `text` that prove it is on screen when found there: its marker, and its
+    first and last lines when they are long enough to be distinctive."""
+    found = [marker] if marker else []
+    lines = _lines(text)
+    if lines:
+        for piece in (lines[0][:NEEDLE_CHARS], lines[-1][-NEEDLE_CHARS:]):
+            if len(piece) >= MIN_NEEDLE and piece not in found:
+                found.append(piece)
+    return tuple(found)
+
+
+def holds(content: str, text: str, marker: str = "") -> bool:
+    """Does an input box holding `content` hold our `text` (or a part of it, as a box shows a
+    long text's first line only, or a placeholder for a big paste)?"""
+    squashed = _squash(content)
+    if not squashed:
         return False
-    bottom = [line for line in screen.split("\n") if line.strip()][-BOTTOM_LINES:]
-    return any(last_line in line for line in bottom)
+    if _PASTE_PLACEHOLDER.search(content):
+        return True
+    if any(_squash(n) in squashed for n in needles(text, marker)):
+        return True
+    return squashed in _squash(text)
+
+
+def _at_cursor(before_cursor: str | None, text: str) -> bool:
+    """The cursor's row ends with the text's last line (a line-mode program's input line), or
+    with the end of it (a long line wrapped onto the cursor's row)."""
+    if not before_cursor:
+        return False
+    row = before_cursor.strip()
+    lines = _lines(text)
+    if not row or not lines:
+        return False
+    last = lines[-1]
+    return row.endswith(last) or (len(row) >= min(len(last), 4) and last.endswith(row))
+
+
+def locate(look: Look, text: str, read_input: InputReader, marker: str = "") -> Where:
+    """Where our `text` is on the screen `look` shows; see the module docstring."""
+    content = read_input(look.text)
+    if content is not None:
+        if holds(content, text, marker):
+            return "input"
+    elif _at_cursor(look.before_cursor, text):
+        return "input"
+    rows = look.text.split("\n")
+    for needle in needles(text, marker):
+        where = rows if needle == marker else rows[-USER_TEXT_LINES:]
+        if any(needle in row for row in where):
+            return "conversation"
+    return "absent"
 
 
 async def _settle(
-    runtime: Runtime,
-    handle: RuntimeHandle,
-    before: str,
-    input_is_empty: Callable[[str], bool | None],
-    timeout: float,
-) -> tuple[str, bool]:
-    """Poll until the paste shows (the screen differs from `before`, or the input is no longer
-    empty) and the screen stayed the same for SETTLED_POLLS captures. Returns the last screen
-    and whether it settled within `timeout`."""
-    screen = before
+    runtime: Runtime, handle: RuntimeHandle, before: Look, arrived: Callable[[Look], bool], timeout: float
+) -> tuple[Look, bool]:
+    """Look until the paste shows (the screen differs from `before`, or our text is in the
+    input) and the screen stayed the same for SETTLED_POLLS looks. Returns the last look and
+    whether it settled within `timeout`."""
+    look = before
     with trio.move_on_after(timeout):
         same = 0
         previous: str | None = None
         while True:
-            screen = await runtime.capture(handle)
-            arrived = screen != before or input_is_empty(screen) is False
-            same = same + 1 if screen == previous else 0
-            if arrived and same >= SETTLED_POLLS:
-                return screen, True
-            previous = screen
+            look = await runtime.look(handle, LOOK_LINES)
+            same = same + 1 if look.text == previous else 0
+            if (look.text != before.text or arrived(look)) and same >= SETTLED_POLLS:
+                return look, True
+            previous = look.text
             await trio.sleep(POLL_INTERVAL)
-    return screen, False
+    return look, False
 
 
 async def deliver(
@@ -85,98 +157,111 @@ async def deliver(
     handle: RuntimeHandle,
     text: str,
     *,
-    input_is_empty: Callable[[str], bool | None],
+    read_input: InputReader,
+    marker: str = "",
+    resuming: bool = False,
+    taken_elsewhere: Callable[[], Awaitable[bool]] | None = None,
+    on_pasted: Callable[[], Awaitable[None]] | None = None,
     settle_timeout: float = 5.0,
     attempts: int = 4,
-    verify_window: float = 0.2,
+    verify_window: float = 0.4,
 ) -> DeliveryResult:
     """Paste `text` into the agent's input and submit it; see the module docstring.
 
-    `input_is_empty(screen)`: True when the agent's input line is empty, False when it holds
-    text, None when the screen does not say. `attempts`: the most Enter presses; after press
-    k the wait for proof is `verify_window * 2**(k-1)` seconds.
+    `resuming`: an earlier attempt (or an aod that crashed) may have pasted this text: found in
+    the input, only Enter is pressed; found in the conversation, or by `taken_elsewhere` (the
+    agent's own transcript), it counts as submitted and nothing is sent. `on_pasted` runs
+    between the paste and the first Enter. `attempts`: the most Enter presses; after press k
+    the wait for proof is `verify_window * 2**(k-1)` seconds.
     """
     attempts = max(1, attempts)
     if not text.strip("\x00"):
         return DeliveryResult(False, 0, "nothing to send: the text is empty")
-    before = await runtime.capture(handle)
-    await runtime.paste(handle, text)
-    settled, calm = await _settle(runtime, handle, before, input_is_empty, settle_timeout)
-    # When the input already looked empty with the text pasted in, the predicate cannot see
-    # this paste; then "empty" is no evidence and the screen-change rule decides.
-    trust_predicate = input_is_empty(settled) is not True
-    last_line = _last_text_line(text)
+    if not runtime.echoes_input:
+        # A pipe: a completed write is the agent's input, and nothing can be seen of it.
+        await runtime.paste(handle, text)
+        if on_pasted is not None:
+            await on_pasted()
+        await runtime.press_enter(handle)
+        return DeliveryResult(True, 1, "written to the agent's input")
 
-    def submitted(screen: str) -> bool:
-        verdict = input_is_empty(screen) if trust_predicate else None
-        if verdict is not None:
-            return verdict
-        return screen != settled and not _text_at_bottom(screen, last_line)
+    def where(look: Look) -> Where:
+        return locate(look, text, read_input, marker)
 
+    before = await runtime.look(handle, LOOK_LINES)
+    start = where(before)
+    note = ""
+    if resuming and start == "conversation":
+        return DeliveryResult(True, 0, "found in the conversation; not pasted again")
+    if resuming and start == "absent" and taken_elsewhere is not None and await taken_elsewhere():
+        return DeliveryResult(True, 0, "found in the agent's transcript; not pasted again")
+    if resuming and start == "input":
+        settled, note = before, "; it was still in the input"
+    else:
+        await runtime.paste(handle, text)
+        if on_pasted is not None:
+            await on_pasted()
+        settled, calm = await _settle(
+            runtime, handle, before, lambda look: where(look) == "input", settle_timeout
+        )
+        if not calm:
+            note = f"; the paste did not settle in {settle_timeout:g}s"
+    # Can our text be seen in the input? Then "it left the input" is the proof; else only
+    # "the screen moved after Enter" is.
+    visible = where(settled) == "input"
     presses = 0
     window = verify_window
-    screen = settled
     while presses < attempts:
         await runtime.press_enter(handle)
         presses += 1
-        with trio.move_on_after(window):
-            while True:
-                await trio.sleep(POLL_INTERVAL)
-                screen = await runtime.capture(handle)
-                if submitted(screen):
-                    how = "input emptied" if trust_predicate else "screen changed"
-                    note = "" if calm else f"; the paste did not settle in {settle_timeout:g}s"
-                    return DeliveryResult(True, presses, f"{how} after Enter #{presses}{note}")
+        # Two looks in a row must agree that the agent took it: a TUI caught halfway through
+        # a redraw shows neither its input nor anything else for a moment. Enter is pressed
+        # again only after a look that still showed our text in the input (or, where it
+        # cannot be seen there, a screen that had not moved at all).
+        deadline = trio.current_time() + window
+        agreeing = 0
+        while True:
+            await trio.sleep(POLL_INTERVAL)
+            look = await runtime.look(handle, LOOK_LINES)
+            taken = where(look) != "input" if visible else look.text != settled.text
+            agreeing = agreeing + 1 if taken else 0
+            if agreeing >= 2:
+                how = "our text left the input" if visible else "the screen changed"
+                return DeliveryResult(True, presses, f"{how} after Enter #{presses}{note}")
+            if not taken and trio.current_time() >= deadline:
+                break
         window *= 2
-    return DeliveryResult(
-        False,
-        presses,
-        f"not verified after {presses} Enter presses"
-        + ("" if calm else f"; the paste did not settle in {settle_timeout:g}s"),
-    )
-
-
-async def press_enter_until_taken(
-    runtime: Runtime,
-    handle: RuntimeHandle,
-    input_is_empty: Callable[[str], bool | None],
-    attempts: int = 4,
-    verify_window: float = 0.2,
-) -> bool:
-    """Text already sits in the agent's input (a paste a crash interrupted): press Enter until
-    the input empties, with the same backoff as `deliver`."""
-    window = verify_window
-    for _ in range(max(1, attempts)):
-        await runtime.press_enter(handle)
-        with trio.move_on_after(window):
-            while True:
-                await trio.sleep(POLL_INTERVAL)
-                if input_is_empty(await runtime.capture(handle)) is True:
-                    return True
-        window *= 2
-    return False
+    if visible:
+        return DeliveryResult(
+            False, presses, f"still in the input after {presses} Enter presses{note}", in_input=True
+        )
+    return DeliveryResult(False, presses, f"nothing on screen changed after {presses} Enter presses{note}")
 
 
 async def wait_until_ready(
     runtime: Runtime,
     handle: RuntimeHandle,
-    is_ready: Callable[[str], bool],
+    activity: Callable[[Look, float], str],
     *,
     timeout: float,
     stable_for: float = 0.3,
-) -> bool:
-    """Wait until `is_ready(screen)` holds and the screen has not changed for `stable_for`
-    seconds. False when that did not happen within `timeout`."""
+) -> str:
+    """Wait until `activity(look, quiet_seconds)` says `idle` or `ready` and the screen has not
+    changed for `stable_for` seconds. Returns `ready`, or the last activity seen when that did
+    not happen within `timeout` (the caller tells a question on screen from a busy agent)."""
+    last = "unknown"
     with trio.move_on_after(timeout):
         previous: str | None = None
         changed_at = trio.current_time()
         while True:
-            screen = await runtime.capture(handle)
+            look = await runtime.look(handle, LOOK_LINES)
             now = trio.current_time()
-            if screen != previous:
-                previous = screen
+            if look.text != previous:
+                previous = look.text
                 changed_at = now
-            if is_ready(screen) and now - changed_at >= stable_for:
-                return True
+            quiet = now - changed_at
+            last = activity(look, quiet)
+            if last in ("idle", "ready") and quiet >= stable_for:
+                return "ready"
             await trio.sleep(POLL_INTERVAL)
-    return False
+    return last

@@ -29,6 +29,7 @@ PR_STATES: Final = frozenset(
 REACTION_KEYS: Final = (
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
+    "delivery-failed",
 )
 PRIORITIES: Final = ("urgent", "action", "warning", "info")
 
@@ -95,6 +96,8 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     """Which budget and period: `session`, `project_day:<day>`, `project_month:<month>`."""
     seen: frozenset[str] = frozenset()
     """Review items already told to the agent (comment ids, `review:<id>`), from the ledger."""
+    undelivered: tuple[int, str, str] | None = None
+    """The newest message aod gave up delivering: (outbox seq, who sent it, what happened)."""
     commands: tuple[str, ...] = ()
     """User commands since the last step: `kill`, `pause`, `resume`, `done`, `merge_failed`
     (the actor reports a failed merge), `merged` (the actor merged)."""

@@ -60,6 +60,12 @@ def step(session: SessionView, obs: Observation, now: float, *, stuck_after: flo
         return Step(state=session.state, reason=session.reason)
     decider = _Decider(session, obs, now, stuck_after)
     state, reason, triggers, events = decider.decide()
+    if obs.undelivered is not None:
+        # Whatever state the session is in, a message that did not reach the agent is told.
+        seq, source, detail = obs.undelivered
+        triggers.append(
+            Trigger(key="delivery-failed", subject=str(seq), facts={"seq": seq, "source": source, "detail": detail})
+        )
     if state != session.state:
         events.append(
             LifecycleEvent(kind="state.changed", data={"from": session.state, "to": state, "reason": reason})

@@ -130,6 +130,17 @@ class Delivery(msgspec.Struct, kw_only=True, frozen=True):
     """For a reaction's message: its intent's fingerprint (finds it again after a crash)."""
     marker: str = ""
     """A short text inside the message; seeing it on screen proves an interrupted paste landed."""
+    attempts: int = 0
+    """Delivery attempts that ended without proof that the agent took the message."""
+
+
+class Undelivered(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """A message aod gave up on (its attempts ran out without proof the agent took it)."""
+
+    seq: int
+    source: str = ""
+    detail: str = ""
+    at: str = ""
 
 
 class Session(Record, kw_only=True, frozen=True):
@@ -176,6 +187,12 @@ class Session(Record, kw_only=True, frozen=True):
     pr_url: str | None = None
     budget_exempt: list[str] = []
     """Budgets `aoctl resume` lifted for this session: `session`, `project_day:<day>`, `project_month:<month>`."""
+    undelivered: list[Undelivered] = []
+    """Messages given up on, newest last (bounded); each is told to a person once."""
+    hook_activity: str = ""
+    """The activity the agent's own hooks last reported (`aoctl hook`), and when."""
+    hook_detail: str = ""
+    hook_at: str = ""
 
 
 # ---------------------------------------------------------------------------------------------

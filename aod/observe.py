@@ -10,6 +10,7 @@ only a definite "not there" or "exited" marks an agent `exited` (LESSONS.md).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ import msgspec
 import structlog
 import trio
 
+from aod.activity import WAITING, Signals, judge
 from aod.events import utc_now_iso
 from aod.model import Session
 from aod.plugins.agent import LaunchContext, ScreenReading
@@ -27,6 +29,7 @@ from aod.lifecycle import wants_pr
 from aod.plugins.runtime import PaneState, Runtime
 from aod.metering import Meter, tz_local
 from aod.proc import COUNTER
+from aod.procinfo import foreground
 from aod.usage.limits import find_usage_limit
 from aod.projects import ResolvedProject
 from aod.reactor import Reactor, epoch
@@ -47,6 +50,7 @@ class _PRSeen:
     """The forge answered, and there is no PR for the branch (not: the forge did not answer)."""
 
 CAPTURE_LINES = 40
+_DIGITS = re.compile(r"[0-9]")
 USAGE_LIMIT_LINES = 15
 UNKNOWN_RESET_WAIT = 3600.0
 UNREAPED_GRACE = 10.0
@@ -76,6 +80,9 @@ class Observer:
     meter: Meter | None = None
     # The usage-limit message last seen at the bottom of each session's screen, and when it lifts.
     _usage_limit: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # Caches of the last look at each screen: the plugin's reading, and (digest, when it changed).
+    _screen: dict[str, ScreenReading] = field(default_factory=dict)
+    _content: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     async def tick(self) -> ObserveStats:
         stats = ObserveStats()
@@ -105,8 +112,9 @@ class Observer:
             del self._seen_activity[stale]
         for stale in set(self._dead_without_status) - live_ids:
             del self._dead_without_status[stale]
-        for stale in set(self._usage_limit) - live_ids:
-            del self._usage_limit[stale]
+        for cache in (self._usage_limit, self._screen, self._content):
+            for stale in set(cache) - live_ids:
+                del cache[stale]
         if self.reactor is not None:
             await self.reactor.finish_left_over(s for s in everything if s.state in ENDED_STATES)
         stats.subprocesses = COUNTER.started - started
@@ -236,6 +244,7 @@ class Observer:
             exit_status=exit_status,
             last_progress=await self._last_progress(session, pane),
             commands=tuple(session.commands),
+            undelivered=_newest_undelivered(session),
         )
         return await self.reactor.step(session, observation)
 
@@ -254,10 +263,13 @@ class Observer:
         self._usage_limit[session_id] = (found.text, reset_at)
 
     async def _last_progress(self, session: Session, pane: PaneState | None) -> float | None:
-        """The newest sign of progress: the agent's output (tmux stamps it), an activity change,
+        """The newest sign of progress: a change of what the screen shows, an activity change,
         or a commit (the worktree's HEAD reflog grows on each; one stat, no subprocess)."""
         candidates = [epoch(session.activity_at)] if session.activity_at else []
-        if pane is not None and pane.activity_at is not None:
+        content = self._content.get(session.id)
+        if content is not None:
+            candidates.append(content[1])
+        elif pane is not None and pane.activity_at is not None:
             candidates.append(pane.activity_at)
         if session.workspace:
             committed = await trio.to_thread.run_sync(last_commit_time, Path(session.workspace))
@@ -280,6 +292,7 @@ class Observer:
         native = await trio.to_thread.run_sync(plugin.read_native, ctx, pid)
         activity_at = pane.activity_at if pane else None
         seen = self._seen_activity.get(session.id)
+        now = time.time()
         screen_changed = (
             seen is None
             or activity_at is None
@@ -289,21 +302,42 @@ class Observer:
             or activity_at >= seen[1] - 1.0
             or session.activity in ("unknown", "exited")
         )
-        on_screen = None
-        if screen_changed:
+        on_screen = self._screen.get(session.id)
+        if screen_changed or on_screen is None:
             stats.captures += 1
             screen = await runtime.capture(session.runtime, CAPTURE_LINES)
-            self._seen_activity[session.id] = (activity_at, time.time())
+            self._seen_activity[session.id] = (activity_at, now)
             on_screen = plugin.read_screen(screen)
+            self._screen[session.id] = on_screen
+            self._note_content(session.id, screen, activity_at, now)
             self._note_usage_limit(session.id, screen)
-        # The agent's own records are the better witness of work, but some agents ask for
-        # approval only on screen (Codex records no prompts): a question or a blocking dialog
-        # on screen wins over a transcript that says "working".
-        if on_screen is not None and on_screen.activity in ("waiting_input", "blocked"):
-            return on_screen
-        if native is not None:
-            return native
-        return on_screen
+        process = None
+        if on_screen.activity == "unknown" or on_screen.guess:
+            process = foreground(pid, pane.tty if pane else None)
+        changed_at = self._content.get(session.id, (0, now))[1]
+        hook = ScreenReading(session.hook_activity, session.hook_detail) if session.hook_activity else None
+        signals = Signals(
+            # The screen's reading counts when it was looked at this tick, or says a person is
+            # needed (a question stays on screen until answered).
+            screen=on_screen if screen_changed or on_screen.activity in WAITING else None,
+            native=native,
+            hook=hook,
+            hook_age=now - epoch(session.hook_at) if session.hook_at else None,
+            process=process,
+            quiet_for=now - changed_at,
+        )
+        return judge(signals)
+
+    def _note_content(self, session_id: str, screen: str, activity_at: float | None, now: float) -> None:
+        """When what the screen shows last changed. Digits are left out: a clock or an elapsed
+        time ticking on screen is not progress, and a program redrawing the same screen is not
+        either (tmux stamps both as activity)."""
+        digest = hash(_DIGITS.sub("", screen))
+        known = self._content.get(session_id)
+        if known is None:
+            self._content[session_id] = (digest, activity_at if activity_at is not None else now)
+        elif known[0] != digest:
+            self._content[session_id] = (digest, now)
 
     async def _record(self, session: Session, reading: ScreenReading) -> Session:
         if reading.activity == session.activity:
@@ -340,3 +374,10 @@ def last_commit_time(workspace: Path) -> float | None:
         return (gitdir / "logs" / "HEAD").stat().st_mtime
     except OSError:
         return None
+
+
+def _newest_undelivered(session: Session) -> tuple[int, str, str] | None:
+    if not session.undelivered:
+        return None
+    newest = session.undelivered[-1]
+    return newest.seq, newest.source, newest.detail

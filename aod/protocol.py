@@ -506,6 +506,25 @@ class SendResult(msgspec.Struct, kw_only=True):
     """Messages waiting for this session, this one included."""
 
 
+class HookParams(Params):
+    id: str
+    """The session (aoctl takes it from AO_SESSION_ID, which every agent aod starts has)."""
+    agent: str
+    """The agent whose hook fired (`claude-code`, `codex`)."""
+    event: str
+    """The hook's event as the agent names it (`Stop`, `UserPromptSubmit`, `agent-turn-complete`)."""
+    kind: str = ""
+    """A sub-kind where the agent has one (Claude's `notification_type`: `permission_prompt`)."""
+    message: str = ""
+    """The hook's own short text (Claude's Notification message), bounded."""
+
+
+class HookResult(msgspec.Struct, kw_only=True):
+    id: str
+    activity: str
+    """What aod took the report to mean (`active`, `idle`, `waiting_input`), or "" (ignored)."""
+
+
 class LogsParams(Params):
     id: str
     lines: int = 50
@@ -691,6 +710,13 @@ _METHOD_LIST: Final = (
         SendResult,
         "Queue a message for the session's agent; delivered in order, one at a time, verified.",
         (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
+    ),
+    Method(
+        "session.hook",
+        HookParams,
+        HookResult,
+        "An agent's hook reports a turn starting or ending, or a question (installed per session by aod).",
+        (ErrorCode.NOT_FOUND,),
     ),
     Method(
         "session.logs",

@@ -59,6 +59,7 @@ DEFAULT_POLICIES: Final[Mapping[str, ReactionPolicy]] = {
         ReactionPolicy(key="pr-closed", action="notify", priority="info"),
         ReactionPolicy(key="pr-merged", action="cleanup", priority="info", threshold=5 * MINUTE, notify_too=True),
         ReactionPolicy(key="budget-exceeded", action="notify", priority="action"),
+        ReactionPolicy(key="delivery-failed", action="notify", priority="action"),
     )
 }
 assert tuple(DEFAULT_POLICIES) == REACTION_KEYS
@@ -286,6 +287,15 @@ def notification_text(session_id: str, key: str, facts: Mapping[str, object]) ->
         return f"{s}: {pr} merged", f"The session is done; its worktree is cleaned up after a grace period.{url}"
     if key == "budget-exceeded":
         return f"{s} paused: budget reached", f"{str(facts.get('reason', 'A budget is reached')).capitalize()}. `aoctl resume {s}` lets it go on; `aoctl cost` shows the spending."
+    if key == "delivery-failed":
+        who = str(facts.get("source") or "")
+        sender = "your message" if who in ("", "user") else ("the first prompt" if who == "prompt" else f"the {who.removeprefix('reaction:')} message")
+        return (
+            f"{s}: {sender} did not reach the agent",
+            f"aod could not confirm that the agent took message {facts.get('seq', '?')} "
+            f"({facts.get('detail') or 'no proof'}); it may still sit in the agent's input. "
+            f"`aoctl attach {s}` to look, `aoctl history {s}` shows what was sent.",
+        )
     return f"{s}: {key}", ""
 
 

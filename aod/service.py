@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +28,9 @@ import trio
 from aod.config import Config
 from aod.errors import RpcFailure, not_found
 from aod.events import EventBus, utc_now_iso
-from aod.failpoints import failpoint
-from aod.model import Delivery, Project, RuntimeHandle, Session, validate_project_name
-from aod.plugins.agent import Agent, AgentSettings, LaunchContext
+from aod.model import Project, RuntimeHandle, Session, validate_project_name
+from aod.plugins.agent import Agent, AgentSettings, LaunchContext, ScreenPatterns
+from aod.plugins.agent.patterns import with_patterns
 from aod.plugins.agent.registry import UnknownAgent, available_agent_names, get_agent
 from aod.plugins.runtime import LaunchSpec, Runtime
 from aod.plugins.workspace import DirtyWorkspace, Workspace, WorkspaceError, WorkspaceSpec
@@ -43,6 +44,7 @@ from aod.protocol import (
     RuntimeInfo,
     SessionInfo,
 )
+from aod.outbox import Outbox
 from aod.store import StaleRevision, Store
 
 log = structlog.get_logger()
@@ -57,8 +59,6 @@ LIVE_STATES = frozenset(
     }
 )
 MAX_MESSAGE_BYTES = 1024 * 1024
-RECOVERY_LINES = 30
-"""A user's message interrupted by a crash is looked for in this many lines at the bottom."""
 SETUP_OUTPUT_JOURNAL_BYTES = 16 * 1024
 
 
@@ -132,13 +132,16 @@ class SessionService:
     home: Path = field(default_factory=Path.home)
     # Delivery workers: at most one per session (one message in flight), started on demand.
     nursery: trio.Nursery | None = None
-    _delivering: set[str] = field(default_factory=set)
     # Sessions whose spawn is running in this process; the tick leaves them alone.
     spawning: set[str] = field(default_factory=set)
     # The agent plugin instances, by name: some keep incremental read offsets (transcripts).
     _agents: dict[str, Agent] = field(default_factory=dict)
     # (project, issue id) -> the issue, from the project's forge (set by the app; None: no lookup).
     issue_lookup: Callable[[ResolvedProject, str], Awaitable[Any]] | None = None
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self)
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -153,6 +156,12 @@ class SessionService:
                 prompt=cfg.prompt,
                 model=cfg.model,
                 permissions=cfg.permissions,
+                screen=ScreenPatterns(
+                    idle=tuple(cfg.screen.idle),
+                    working=tuple(cfg.screen.working),
+                    waiting=tuple(cfg.screen.waiting),
+                    input=cfg.screen.input,
+                ),
             )
         return table
 
@@ -168,7 +177,7 @@ class SessionService:
         if cached is None or type(cached) is not type(plugin):
             self._agents[name] = plugin
             cached = plugin
-        return cached, settings
+        return with_patterns(cached, settings.screen), settings
 
     async def project(self, name: str | None, cwd: str | None = None) -> ResolvedProject:
         records = await self.store.list_projects()
@@ -514,7 +523,9 @@ class SessionService:
                         f"the session journal. Fix it and spawn again"
                     )
             prompt = self._compose_prompt(session, resolved)
-            launch_ctx = LaunchContext(session_id=session_id, workspace=path, prompt=prompt, home=self.home)
+            launch_ctx = LaunchContext(
+                session_id=session_id, workspace=path, prompt=prompt, home=self.home, hook=self._hook_argv(agent_name)
+            )
             await trio.to_thread.run_sync(plugin.prepare, launch_ctx, settings)
             command = plugin.launch(settings, launch_ctx)
             await self.set_state(session_id, "spawning", "starting the agent")
@@ -545,6 +556,14 @@ class SessionService:
         )
         self.bus.publish("session.spawned", session=session_id, project=resolved.name)
         return session
+
+    def _hook_argv(self, agent_name: str) -> list[str]:
+        """`aoctl hook AGENT`, run with this interpreter (the agent's PATH may have no aoctl);
+        empty when the user turned hooks off for the agent."""
+        cfg = self.config().agents.get(agent_name)
+        if cfg is not None and not cfg.hooks:
+            return []
+        return [sys.executable, "-I", "-m", "aoctl", "hook", agent_name]
 
     def _session_env(self, session: Session) -> dict[str, str]:
         return {
@@ -645,113 +664,31 @@ class SessionService:
         self.kick_delivery(session_id)
         return delivery.seq, len(pending)
 
+    async def hook_reported(self, session_id: str, agent: str, event: str, kind: str, message: str) -> str:
+        """An agent's hook (`aoctl hook`) said what it is doing: kept on the record, where the
+        tick weighs it against the other signals while it is fresh (aod/activity.py)."""
+        session = await self.session(session_id)
+        if session.state in ENDED_STATES or agent != session.agent:
+            return ""
+        plugin, _settings = self.agent(session.agent)
+        reader = getattr(plugin, "read_hook", None)
+        reading = reader(event, kind, message[:300]) if reader is not None else None
+        if reading is None:
+            return ""
+        now = utc_now_iso()
+
+        def change(current: Session) -> Session:
+            return msgspec.structs.replace(current, hook_activity=reading.activity, hook_detail=reading.detail, hook_at=now)
+
+        await self.update(session_id, change)
+        log.debug("hook", session=session_id, hook_event=event, activity=reading.activity)
+        return reading.activity
+
     def kick_delivery(self, session_id: str) -> None:
-        """Make sure a delivery worker drains this session's outbox (at most one per session)."""
-        if self.nursery is None or session_id in self._delivering:
-            return
-        self._delivering.add(session_id)
-        self.nursery.start_soon(self._deliver_all, session_id)
+        """Make sure a delivery worker drains this session's outbox (aod/outbox.py)."""
+        self.outbox.kick(session_id)
 
-    async def _deliver_all(self, session_id: str) -> None:
-        from aod.delivery import DeliveryResult, deliver, wait_until_ready
-
-        slog = log.bind(session=session_id)
-        try:
-            while True:
-                pending = await self.store.pending_deliveries(session_id)
-                if not pending:
-                    return
-                item = pending[0]
-                session = await self.store.get_session(session_id)
-                if session is None or session.runtime is None or session.state in ENDED_STATES:
-                    return  # delivered after a restore; the queue stays on disk
-                runtime = self.runtime_for(session.runtime.kind)
-                plugin, _settings = self.agent(session.agent)
-                ready_timeout = self._ready_timeout(session.agent)
-
-                def is_ready(screen: str) -> bool:
-                    return plugin.read_screen(screen).activity in ("idle", "ready")
-
-                ready = await wait_until_ready(runtime, session.runtime, is_ready, timeout=ready_timeout)
-                if not ready:
-                    snapshot = await runtime.snapshot()
-                    if runtime.liveness(session.runtime, snapshot) == "dead":
-                        slog.warning("agent exited before a message could be delivered", seq=item.seq)
-                        return
-                    slog.info("agent not at its prompt; delivering anyway", seq=item.seq, waited_s=ready_timeout)
-                recovered = await self._recover_interrupted(session_id, item, runtime, session.runtime, plugin)
-                if recovered is not None:
-                    result = recovered
-                else:
-                    await self.store.append_journal(
-                        session_id,
-                        {"time": utc_now_iso(), "kind": "delivery.started", "seq": item.seq, "source": item.source,
-                         "fingerprint": item.fingerprint},
-                    )
-                    result = await deliver(runtime, session.runtime, item.text, input_is_empty=plugin.input_is_empty)
-                    if item.fingerprint:
-                        await failpoint("reaction-pasted")  # pasted, outcome not yet recorded
-                await self.store.append_journal(
-                    session_id,
-                    {
-                        "time": utc_now_iso(),
-                        "kind": "delivery.done",
-                        "seq": item.seq,
-                        "source": item.source,
-                        "fingerprint": item.fingerprint,
-                        "submitted": result.submitted,
-                        "enter_presses": result.enter_presses,
-                        "detail": result.detail,
-                    },
-                )
-                await self.store.complete_delivery(session_id, item.seq)
-                await self.update(
-                    session_id,
-                    lambda s: msgspec.structs.replace(s, delivered_seq=max(s.delivered_seq, item.seq)),
-                )
-                self.bus.publish(
-                    "session.delivered", session=session_id, seq=item.seq, submitted=result.submitted
-                )
-                slog.info("delivered", seq=item.seq, submitted=result.submitted, enter_presses=result.enter_presses)
-        except Exception:
-            slog.exception("delivery failed; the message stays queued and is retried next tick")
-        finally:
-            self._delivering.discard(session_id)
-
-    async def _recover_interrupted(
-        self, session_id: str, item: Delivery, runtime: Runtime, handle: RuntimeHandle, plugin: Agent
-    ) -> Any:
-        """An earlier aod started pasting this message and died before it recorded the outcome.
-        If the message is on the agent's screen it landed: submitted (not pasted again), or still
-        in the input line (only Enter is pressed). None: not interrupted, or the screen cannot
-        tell, and the message is pasted as usual (at least once beats never).
-
-        A reaction's message carries a marker, looked for on the whole screen. A user's message
-        has none: its first line is looked for near the bottom of the screen, where a message
-        pasted moments before a crash still is."""
-        from aod.delivery import DeliveryResult, press_enter_until_taken
-
-        tail = await self.store.journal_tail(session_id, 200)
-        if not any(e.get("kind") == "delivery.started" and e.get("seq") == item.seq for e in tail):
-            return None
-        try:
-            screen = await runtime.capture(handle, 2000)
-        except Exception:  # noqa: BLE001 - cannot tell
-            return None
-        if item.marker:
-            found = item.marker in screen
-        else:
-            probe = _first_line(item.text)[:60]
-            recent = "\n".join(screen.splitlines()[-RECOVERY_LINES:])
-            found = len(probe) >= 8 and probe in recent
-        if not found:
-            return None
-        if plugin.input_is_empty(screen) is False:
-            taken = await press_enter_until_taken(runtime, handle, plugin.input_is_empty)
-            return DeliveryResult(taken, 1, "pasted before a restart, still in the input: Enter pressed")
-        return DeliveryResult(True, 0, "found on screen after a restart; not pasted again")
-
-    def _ready_timeout(self, agent_name: str) -> float:
+    def ready_timeout(self, agent_name: str) -> float:
         cfg = self.config().agents.get(agent_name)
         return cfg.ready_timeout if cfg else 60.0
 
@@ -794,7 +731,8 @@ class SessionService:
         log.info("killed", session=session_id)
         if session.state in ENDED_STATES:
             return session
-        killed = await self.set_state(session_id, "killed", "killed by the user")
+        killed = await self.set_state(session_id, "killed", "killed by the user", activity="exited")
+        await self.outbox.cancel_pending(session_id, "the session was killed")
         self.bus.publish("session.killed", session=session_id)
         return killed
 
@@ -851,7 +789,10 @@ class SessionService:
             if finder is not None:
                 resume = await trio.to_thread.run_sync(finder, self.home, path)
         prompt = "" if resume else self._compose_prompt(session, resolved)
-        ctx = LaunchContext(session_id=session_id, workspace=path, prompt=prompt, resume=resume, home=self.home)
+        ctx = LaunchContext(
+            session_id=session_id, workspace=path, prompt=prompt, resume=resume, home=self.home,
+            hook=self._hook_argv(session.agent),
+        )
         await trio.to_thread.run_sync(plugin.prepare, ctx, settings)
         command = plugin.launch(settings, ctx)
         if session.runtime is not None:
@@ -963,13 +904,6 @@ class SessionService:
                 await self.store.release_session_id(session_id)
             items.append(CleanupItem(id=session_id, action="would-remove" if dry_run else "removed", reason="interrupted spawn (no record)"))
         return items
-
-
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
 
 
 def _issue_text(issue: Any) -> str:

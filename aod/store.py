@@ -816,6 +816,21 @@ class Store:
                 return
             _fsync_dir(path.parent)
 
+    def _note_attempt(self, session_id: str, seq: int, attempts: int) -> None:
+        path = self._outbox(session_id) / f"{seq:08d}.json"
+        with self._lock_for(f"outbox:{session_id}"):
+            try:
+                delivery = msgspec.json.decode(path.read_bytes(), type=Delivery)
+            except (FileNotFoundError, msgspec.DecodeError):
+                return  # completed meanwhile, or quarantined by the next listing
+            updated = msgspec.structs.replace(delivery, attempts=attempts)
+            replace_atomically(path, msgspec.json.encode(updated))
+
+    async def note_delivery_attempt(self, session_id: str, seq: int, attempts: int) -> None:
+        """Record on the queued message how many delivery attempts it has had (a budget that
+        survives restarts)."""
+        await self._in_thread(lambda _found: self._note_attempt(session_id, seq, attempts))
+
     async def enqueue(
         self, session_id: str, text: str, source: str, queued_at: str, fingerprint: str = "", marker: str = ""
     ) -> Delivery:

@@ -27,6 +27,8 @@ from aod.protocol import (
     StopAllResult,
     HistoryParams,
     HistoryResult,
+    HookParams,
+    HookResult,
 )
 from aod.service import session_info
 
@@ -92,6 +94,12 @@ async def get(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
 async def send(app: App, params: SendParams, _call: Call) -> SendResult:
     seq, queued = await app.sessions.enqueue(params.id, params.message)
     return SendResult(id=params.id, seq=seq, queued=queued)
+
+
+@handler("session.hook")
+async def hook(app: App, params: HookParams, _call: Call) -> HookResult:
+    activity = await app.sessions.hook_reported(params.id, params.agent, params.event, params.kind, params.message)
+    return HookResult(id=params.id, activity=activity)
 
 
 @handler("session.logs")

@@ -14,21 +14,23 @@ import trio
 
 from aod.delivery import DeliveryResult, deliver, wait_until_ready
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import LaunchSpec
+from aod.plugins.agent.claude_code import ClaudeCodeAgent
+from aod.plugins.agent.custom import CustomAgent
+from aod.plugins.runtime import LaunchSpec, Look
 from aod.plugins.runtime.tmux import TmuxRuntime
 from tests.support.tmux import fake_agent_argv, tmux_server
 
 
-def claude_input_is_empty(screen: str) -> bool | None:
-    """The input line is the last line starting with the prompt glyph."""
-    for line in reversed(screen.split("\n")):
-        if line.startswith("❯"):
-            return line.strip() == "❯"
-    return None
+CLAUDE = ClaudeCodeAgent()
+PLAIN = CustomAgent("plain")
 
 
 def claude_is_ready(screen: str) -> bool:
-    return claude_input_is_empty(screen) is True and "? for shortcuts" in screen
+    return CLAUDE.read_screen(screen).activity == "idle"
+
+
+def claude_activity(look: Look, _quiet: float) -> str:
+    return CLAUDE.read_screen(look.text).activity
 
 
 def cannot_tell(screen: str) -> None:
@@ -59,8 +61,11 @@ class Agent:
         return self.messages()
 
     async def send(self, text: str, **kwargs: object) -> DeliveryResult:
-        kwargs.setdefault("input_is_empty", claude_input_is_empty)
+        kwargs.setdefault("read_input", CLAUDE.read_input)
         return await deliver(self.runtime, self.handle, text, **kwargs)  # type: ignore[arg-type]
+
+    async def screen(self) -> str:
+        return await self.runtime.capture(self.handle, 200)
 
 
 async def start_agent(
@@ -78,8 +83,11 @@ async def start_agent(
     )
     agent = Agent(runtime, handle, record)
     if ready:
-        is_ready = claude_is_ready if "plain" not in args else (lambda s: s.endswith(">"))
-        assert await wait_until_ready(runtime, handle, is_ready, timeout=10, stable_for=0.1)
+        reader = PLAIN if "plain" in args else CLAUDE
+        ready_now = await wait_until_ready(
+            runtime, handle, lambda look, _q: reader.read_screen(look.text).activity, timeout=10, stable_for=0.1
+        )
+        assert ready_now == "ready"
     return agent
 
 
@@ -171,9 +179,10 @@ async def test_screen_change_rule_when_the_input_line_is_unknown(
     runtime: TmuxRuntime, tmp_path: Path
 ) -> None:
     agent = await start_agent(runtime, tmp_path, "--style", "plain", "--ignore-first-enter")
-    result = await agent.send("first line\nlast line of the message", input_is_empty=cannot_tell)
+    result = await agent.send("first line\nlast line of the message", read_input=cannot_tell)
     assert result.submitted, result
     assert result.enter_presses >= 2  # the first Enter is always swallowed
+    assert "our text left the input" in result.detail  # the cursor's row showed it there
     assert await agent.wait_messages(1) == ["first line\nlast line of the message"]
 
 
@@ -182,15 +191,16 @@ async def test_unverified_submission_reports_failure_after_the_attempts(
 ) -> None:
     agent = await start_agent(runtime, tmp_path)
 
-    def never_empty(screen: str) -> bool:
-        return False
+    def always_holds_it(screen: str) -> str:
+        return "hello"
 
     result = await agent.send(
-        "hello", input_is_empty=never_empty, attempts=3, verify_window=0.05, settle_timeout=2
+        "hello", read_input=always_holds_it, attempts=3, verify_window=0.05, settle_timeout=2
     )
     assert not result.submitted
+    assert result.in_input  # a retry must press Enter, not paste a second copy
     assert result.enter_presses == 3
-    assert "not verified" in result.detail
+    assert "still in the input after 3 Enter presses" in result.detail
     # The extra Enter presses landed on an empty input and submitted nothing twice.
     assert await agent.wait_messages(1) == ["hello"]
 
@@ -200,9 +210,7 @@ async def test_wait_until_ready_waits_for_a_slow_start(
 ) -> None:
     agent = await start_agent(runtime, tmp_path, "--startup-delay", "0.5", ready=False)
     started = trio.current_time()
-    assert await wait_until_ready(
-        runtime, agent.handle, claude_is_ready, timeout=10, stable_for=0.2
-    )
+    assert await wait_until_ready(runtime, agent.handle, claude_activity, timeout=10, stable_for=0.2) == "ready"
     assert trio.current_time() - started >= 0.5 - 0.2  # not before the prompt could exist
     assert claude_is_ready(await runtime.capture(agent.handle))
     result = await agent.send("first prompt")
@@ -213,7 +221,7 @@ async def test_wait_until_ready_waits_for_a_slow_start(
 async def test_wait_until_ready_times_out(runtime: TmuxRuntime, tmp_path: Path) -> None:
     agent = await start_agent(runtime, tmp_path, "--startup-delay", "30", ready=False)
     started = trio.current_time()
-    assert not await wait_until_ready(runtime, agent.handle, claude_is_ready, timeout=0.4)
+    assert await wait_until_ready(runtime, agent.handle, claude_activity, timeout=0.4) == "unknown"
     assert trio.current_time() - started < 2
 
 
@@ -244,9 +252,7 @@ async def test_agent_commands_write_and_ask(runtime: TmuxRuntime, tmp_path: Path
             await trio.sleep(0.02)
     assert (tmp_path / "out" / "hello.txt").read_text() == "hi there\n"
     await runtime.press_enter(agent.handle)
-    assert await wait_until_ready(
-        runtime, agent.handle, claude_is_ready, timeout=5, stable_for=0.1
-    )
+    assert await wait_until_ready(runtime, agent.handle, claude_activity, timeout=5, stable_for=0.1) == "ready"
     assert "Allowed: create hello.py" in await runtime.capture(agent.handle)
 
 
@@ -262,11 +268,11 @@ async def test_agent_commands_commit_hang_and_exit(runtime: TmuxRuntime, tmp_pat
         LaunchSpec(name="ao-1", argv=fake_agent_argv("--record", str(record)), cwd=repo)
     )
     agent = Agent(runtime, handle, record)
-    assert await wait_until_ready(runtime, handle, claude_is_ready, timeout=10, stable_for=0.1)
+    assert await wait_until_ready(runtime, handle, claude_activity, timeout=10, stable_for=0.1) == "ready"
 
     text = "/fake write a.txt alpha\n/fake commit add a.txt; $(not run)"
     assert (await agent.send(text)).submitted
-    assert await wait_until_ready(runtime, handle, claude_is_ready, timeout=10, stable_for=0.1)
+    assert await wait_until_ready(runtime, handle, claude_activity, timeout=10, stable_for=0.1) == "ready"
     log = subprocess.run(["git", "log", "--format=%s"], **quiet)  # type: ignore[call-overload]
     assert log.stdout.decode() == "add a.txt; $(not run)\n"
 
@@ -282,7 +288,7 @@ async def test_agent_commands_commit_hang_and_exit(runtime: TmuxRuntime, tmp_pat
         ["tmux", "-L", runtime.socket_name, "send-keys", "-t", handle.pane_id or "", "Escape"],
         check=True, capture_output=True, timeout=10,
     )  # fmt: skip
-    assert await wait_until_ready(runtime, handle, claude_is_ready, timeout=10, stable_for=0.1)
+    assert await wait_until_ready(runtime, handle, claude_activity, timeout=10, stable_for=0.1) == "ready"
 
     assert (await agent.send("/fake exit 4")).submitted
     with trio.fail_after(5):
@@ -294,3 +300,79 @@ async def test_agent_commands_commit_hang_and_exit(runtime: TmuxRuntime, tmp_pat
             await trio.sleep(0.02)
     assert snap["ao-1"].exit_status == 4
     assert agent.messages() == [text, "/fake hang", "queued while hanging", "/fake exit 4"]
+
+
+# -- Enter is pressed again only while our text is still in the input (issue 12, items 2, 21) --
+
+
+@pytest.mark.parametrize("style", ["claude", "plain"])
+async def test_a_question_right_after_the_message_is_not_answered_by_a_retry_enter(
+    runtime: TmuxRuntime, tmp_path: Path, style: str
+) -> None:
+    reader = PLAIN if style == "plain" else CLAUDE
+    agent = await start_agent(runtime, tmp_path, "--style", style)
+    # The shortest window: a verifier that pressed Enter whenever it saw no proof in time would
+    # press it while the question is up, and the question would be "Allowed".
+    result = await agent.send("/fake ask hello.py", read_input=reader.read_input, verify_window=0.01)
+    assert result.submitted, result
+    assert result.enter_presses == 1, result
+    screen = await agent.screen()
+    assert "hello.py?" in screen and "Allowed" not in screen
+    assert reader.read_screen(screen).activity == "waiting_input"
+
+
+@pytest.mark.parametrize("text", ["run the tests", "line one of two\nline two of two"])
+async def test_a_plain_custom_agent_gets_one_enter_per_message(
+    runtime: TmuxRuntime, tmp_path: Path, text: str
+) -> None:
+    agent = await start_agent(runtime, tmp_path, "--style", "plain", "--work-seconds", "1")
+    result = await agent.send(text, read_input=PLAIN.read_input)
+    assert result.submitted, result
+    assert result.enter_presses == 1, result
+    assert await agent.wait_messages(1) == [text]
+
+
+# -- a delivery a crash interrupted (issue 12, item 1) -------------------------------------------
+
+TALL = "\n".join(f"[ao:5eed5eed] line {n} of a long CI log excerpt" for n in range(1, 26))
+
+
+@pytest.mark.parametrize("style", ["claude", "plain"])
+@pytest.mark.parametrize("text", ["please rebase onto main", TALL])
+async def test_text_left_in_the_input_by_a_crash_is_submitted_not_pasted_again(
+    runtime: TmuxRuntime, tmp_path: Path, style: str, text: str
+) -> None:
+    reader = PLAIN if style == "plain" else CLAUDE
+    agent = await start_agent(runtime, tmp_path, "--style", style)
+    await runtime.paste(agent.handle, text)  # what the crashed aod did before its Enter
+    with trio.fail_after(5):
+        while "please rebase" not in await agent.screen() and "line 25" not in await agent.screen() and "Pasted" not in await agent.screen():
+            await trio.sleep(0.02)
+    marker = "[ao:5eed5eed]" if text == TALL else ""
+    result = await agent.send(text, read_input=reader.read_input, marker=marker, resuming=True)
+    assert result.submitted, result
+    assert "still in the input" in result.detail
+    assert await agent.wait_messages(1) == [text]
+
+
+@pytest.mark.parametrize("style", ["claude", "plain"])
+async def test_text_a_crash_left_submitted_is_not_sent_again(
+    runtime: TmuxRuntime, tmp_path: Path, style: str
+) -> None:
+    reader = PLAIN if style == "plain" else CLAUDE
+    agent = await start_agent(runtime, tmp_path, "--style", style, "--work-seconds", "0")
+    text = "[ao:0badc0de] CI failed on PR #2: please look"
+    await runtime.paste(agent.handle, text)
+    await runtime.press_enter(agent.handle)
+    assert await agent.wait_messages(1) == [text]
+    result = await agent.send(text, read_input=reader.read_input, marker="[ao:0badc0de]", resuming=True)
+    assert result.submitted and result.enter_presses == 0, result
+    assert "found in the conversation" in result.detail
+    assert agent.messages() == [text]
+
+
+async def test_text_a_crash_never_pasted_is_pasted(runtime: TmuxRuntime, tmp_path: Path) -> None:
+    agent = await start_agent(runtime, tmp_path)
+    result = await agent.send("[ao:12345678] never got here", marker="[ao:12345678]", resuming=True)
+    assert result.submitted and result.enter_presses == 1, result
+    assert await agent.wait_messages(1) == ["[ao:12345678] never got here"]

@@ -16,7 +16,7 @@ import trio
 
 from aod.delivery import deliver, wait_until_ready
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import LaunchSpec, PaneState, RuntimeError_
+from aod.plugins.runtime import LaunchSpec, Look, PaneState, RuntimeError_
 from aod.plugins.runtime.process import ProcessRuntime
 from aod.proc import ToolMissing
 from tests.support.tmux import fake_agent_argv
@@ -24,15 +24,15 @@ from tests.support.tmux import fake_agent_argv
 REPO = Path(__file__).resolve().parents[2]
 
 
-def plain_input_is_empty(screen: str) -> bool | None:
+def plain_read_input(screen: str) -> str | None:
     for line in reversed(screen.split("\n")):
         if line.startswith(">"):
-            return line.strip() == ">"
+            return line[1:].strip()
     return None
 
 
-def plain_is_ready(screen: str) -> bool:
-    return screen.endswith(">")
+def plain_activity(look: Look, _quiet: float) -> str:
+    return "idle" if look.text.endswith(">") else "unknown"
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ async def start_plain_agent(
             env={"AO_SESSION_ID": name},
         )
     )
-    assert await wait_until_ready(runtime, handle, plain_is_ready, timeout=10, stable_for=0.1)
+    assert await wait_until_ready(runtime, handle, plain_activity, timeout=10, stable_for=0.1) == "ready"
     return handle, record
 
 
@@ -98,7 +98,7 @@ async def test_create_snapshot_deliver_capture_kill(
     assert runtime.liveness(handle, snap) == "alive"
 
     text = "two lines\nin one message $(id) `id` 'q' \"q\" ✓"
-    result = await deliver(runtime, handle, text, input_is_empty=plain_input_is_empty)
+    result = await deliver(runtime, handle, text, read_input=plain_read_input)
     assert result.submitted, result
     await wait_for(lambda: messages(record), "the message")
     assert messages(record) == [text]
@@ -159,8 +159,8 @@ async def test_agent_outlives_the_aod_that_started_it(tmp_path: Path) -> None:
     try:
         snap = await runtime.snapshot()
         assert snap is not None and runtime.liveness(handle, snap) == "alive"
-        assert await wait_until_ready(runtime, handle, plain_is_ready, timeout=10, stable_for=0.1)
-        result = await deliver(runtime, handle, "still here?", input_is_empty=plain_input_is_empty)
+        assert await wait_until_ready(runtime, handle, plain_activity, timeout=10, stable_for=0.1) == "ready"
+        result = await deliver(runtime, handle, "still here?", read_input=plain_read_input)
         assert result.submitted, result
         await wait_for(lambda: messages(record), "the message")
         assert messages(record) == ["still here?"]

@@ -14,7 +14,15 @@ AGENT-CLIS.md §1 measured for Claude Code:
       ? for shortcuts       ─────────────               2. No
                               esc to interrupt        Esc to cancel · Tab to amend
 
-`--style plain` draws `> <input>` with `working...` / `Allow creating FILE? [Enter]`.
+`--style plain` draws `> <input>` with `working...` / `Allow creating FILE? [Enter]`. `codex`,
+`aider`, `goose` and `opencode` draw those CLIs' screens as AGENT-CLIS.md measured them (the input
+line or box, the working line, the approval question), so every agent plugin can be driven.
+
+Hooks, as the real CLIs run them: `--settings JSON` (Claude Code: the `hooks` table; each command
+runs through `sh -c` with the event's JSON on stdin: UserPromptSubmit on a submit, Stop at the end
+of a turn, Notification for a question, PostToolUse once it is answered) and `-c notify=[ARGV]`
+(Codex: ARGV plus the event's JSON as the last argument, `agent-turn-complete` at the end of a
+turn). `/fake nostop` ends the next turn without its Stop hook (a turn that died).
 
 Input: a bracketed paste (ESC[200~ ... ESC[201~) is added to the input as one piece (CR inside
 it reads as a line break, as in real TUIs); CR or LF outside a paste is Enter and submits a
@@ -37,6 +45,7 @@ lines of the message starting with `/fake ` are obeyed:
     /fake usage MODEL IN OUT   append an assistant record with that token usage to the
                             Claude Code transcript of the cwd (~/.claude/projects/<cwd>/)
     /fake limit TEXT        show TEXT (a plan usage-limit message) on screen
+    /fake nostop            finish this turn without running the Stop hook
 
 SIGHUP/SIGTERM restore the terminal and exit with 128+signal.
 """
@@ -54,6 +63,7 @@ import sys
 import termios
 import time
 import tty
+from dataclasses import dataclass
 
 PASTE_START = b"\x1b[200~"
 PASTE_END = b"\x1b[201~"
@@ -89,6 +99,92 @@ def _partial_suffix(buf: bytearray, marker: bytes) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Style:
+    """How one agent CLI draws its screens (see AGENT-CLIS.md)."""
+
+    prompt: str
+    more: str = "  "
+    said: str = "> "
+    bullet: str = "●"
+    starting: str = "starting..."
+    working: str = "working..."
+    queued: str = "queued: "
+    interrupted: str = "interrupted"
+    asking: tuple[str, ...] = ("Allow creating {file}? [Enter]",)
+    placeholder: str = ""
+    """Shown in the empty input: always (Codex), or before the first message only (opencode)."""
+    placeholder_always: bool = False
+    collapses_pastes: bool = False
+    """A big paste shows as `[Pasted text #N +M lines]` (Claude Code)."""
+    top: str = ""
+    footer: str = ""
+    busy_footer: str = ""
+
+    def box_top(self, cols: int) -> list[str]:
+        return [""] if not self.top else ["", self.top * (cols - 1)]
+
+    def box_bottom(self, cols: int, working: bool) -> list[str]:
+        footer = self.busy_footer if working and self.busy_footer else self.footer
+        lines = [self.top * (cols - 1)] if self.top else []
+        return lines + ([footer] if footer else [])
+
+
+STYLES = {
+    "claude": Style(
+        prompt="❯ ", said="> ", starting=" Starting fake agent…", working="✻ Working…", queued="  ⎿ queued: ",
+        interrupted="  ⎿ Interrupted",
+        asking=(" Do you want to create {file}?", " ❯ 1. Yes", "   2. No", "", " Esc to cancel · Tab to amend"),
+        top="─", footer="  ? for shortcuts", busy_footer="  esc to interrupt", collapses_pastes=True,
+    ),
+    "plain": Style(prompt="> ", said="you: ", bullet="*"),
+    "codex": Style(
+        prompt="› ", said="› ", bullet="•", working="• Working (2s • esc to interrupt)",
+        asking=("  Would you like to make the following edits?", "  Destination: {file}", "› 1. Yes, proceed (y)",
+                "  2. No, and tell Codex what to do differently (esc)", "  Press enter to confirm or esc to cancel"),
+        placeholder="Ask Codex to do anything", placeholder_always=True, footer="  ← for agents · ? for shortcuts",
+    ),
+    "aider": Style(prompt="> ", said="> ", bullet="", working="Thinking about it",
+                   asking=("Create new file {file}? (Y)es/(N)o [Yes]: ",)),
+    "goose": Style(prompt="( O)> ", said="( O)> ", bullet="-", working="◓ thinking..."),
+    "opencode": Style(
+        prompt="┃  ", more="┃  ", said="┃  ", bullet="▣ ", working="",
+        asking=("△ Permission required", "  → Edit {file}", "  Allow once   Allow always   Reject"),
+        placeholder='Ask anything… "Fix broken tests"', footer="   ~/fake:main          tab agents  ctrl+p commands",
+        busy_footer="   ⬝⬝■■■■■■  esc interrupt",
+    ),
+}
+
+
+def _claude_hooks(settings: str | None) -> dict[str, list[tuple[str, float]]]:
+    """event -> [(shell command, timeout)] from Claude Code's `--settings` JSON."""
+    if not settings:
+        return {}
+    try:
+        table = json.loads(settings).get("hooks", {})
+    except (ValueError, AttributeError):
+        return {}
+    found: dict[str, list[tuple[str, float]]] = {}
+    for event, groups in table.items():
+        for group in groups:
+            for hook in group.get("hooks", []):
+                if hook.get("type") == "command":
+                    found.setdefault(event, []).append((hook["command"], float(hook.get("timeout", 60))))
+    return found
+
+
+def _codex_notify(overrides: list[str]) -> list[str]:
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.strip() == "notify":
+            try:
+                argv = json.loads(value)
+            except ValueError:
+                return []
+            return [str(a) for a in argv] if isinstance(argv, list) else []
+    return []
+
+
 class Agent:
     def __init__(self, args: argparse.Namespace) -> None:
         self.style: str = args.style
@@ -109,6 +205,9 @@ class Agent:
         self.busy_until: float | None = None
         self.ask_file = ""
         self.dirty = True
+        self.hooks = _claude_hooks(args.settings)
+        self.notify = _codex_notify(args.config)
+        self.skip_stop = False
 
     # -- output -----------------------------------------------------------------------------
 
@@ -139,35 +238,23 @@ class Agent:
         return _caret(text).split("\n")
 
     def screen(self, cols: int) -> list[str]:
-        claude = self.style == "claude"
+        style = STYLES[self.style]
         lines = list(self.transcript)
         if self.state == "starting":
-            return lines + ["", " Starting fake agent…" if claude else "starting..."]
+            return lines + ["", style.starting]
         if self.state == "working":
             # Like real TUIs, input submitted while busy is shown as queued (first line of each).
-            lines += [("  ⎿ queued: " if claude else "queued: ") + _caret(q.split("\n", 1)[0][:80]) for q in self.queue]
-            lines += ["", "✻ Working…" if claude else "working..."]
+            lines += [style.queued + _caret(q.split("\n", 1)[0][:80]) for q in self.queue]
+            lines += ["", style.working]
         if self.state == "asking":
-            if claude:
-                return lines + [
-                    "",
-                    f" Do you want to create {self.ask_file}?",
-                    " ❯ 1. Yes",
-                    "   2. No",
-                    "",
-                    " Esc to cancel · Tab to amend",
-                ]
-            return lines + ["", f"Allow creating {self.ask_file}? [Enter]"]
+            return lines + ["", *(line.format(file=self.ask_file) for line in style.asking)]
         shown = self.input_lines()
-        if claude:
-            lines.append("")
-            lines.append("❯ " + shown[0])
-            lines += ["  " + more for more in shown[1:]]
-            lines.append("─" * (cols - 1))
-            lines.append("  esc to interrupt" if self.state == "working" else "  ? for shortcuts")
-        else:
-            lines.append("> " + shown[0])
-            lines += ["  " + more for more in shown[1:]]
+        if not self.input and not self.in_paste and style.placeholder and (style.placeholder_always or not self.transcript):
+            shown = [style.placeholder]
+        lines += style.box_top(cols)
+        lines.append(style.prompt + shown[0])
+        lines += [style.more + more for more in shown[1:]]
+        lines += style.box_bottom(cols, self.state == "working")
         return lines
 
     def draw(self) -> None:
@@ -203,6 +290,7 @@ class Agent:
 
     def submit(self, message: str) -> None:
         self.record_message(message)
+        self.hook("UserPromptSubmit", prompt=message)
         self.queue.append(message)
         if self.state == "idle":
             self.start_next()
@@ -216,8 +304,7 @@ class Agent:
             return
         message = self.queue.pop(0)
         first = message.split("\n", 1)[0]
-        said = "> " if self.style == "claude" else "you: "
-        self.transcript.append(said + _caret(first[:80]))
+        self.transcript.append(STYLES[self.style].said + _caret(first[:80]))
         self.state = "working"
         self.busy_until = time.monotonic() + self.work_seconds
         for line in message.split("\n"):
@@ -228,7 +315,7 @@ class Agent:
 
     def command(self, line: str) -> None:
         verb, _, rest = line.strip().partition(" ")
-        bullet = "●" if self.style == "claude" else "*"
+        bullet = STYLES[self.style].bullet
         if verb == "write":
             path, _, text = rest.partition(" ")
             parent = os.path.dirname(path)
@@ -252,6 +339,10 @@ class Agent:
             self.ask_file = rest or "hello.py"
             self.state = "asking"
             self.busy_until = None
+            self.hook("Notification", notification_type="permission_prompt",
+                      message=f"Claude needs your permission to use Write ({self.ask_file})")
+        elif verb == "nostop":
+            self.skip_stop = True
         elif verb == "usage":
             # A Claude Code transcript line with token usage, where Claude Code keeps them.
             model, _, counts = rest.partition(" ")
@@ -282,18 +373,45 @@ class Agent:
             f.write(json.dumps(record) + "\n")
 
     def finish(self) -> None:
-        bullet = "●" if self.style == "claude" else "*"
-        self.transcript.append(f"{bullet} Done.")
+        self.transcript.append(f"{STYLES[self.style].bullet} Done.")
+        if self.skip_stop:
+            self.skip_stop = False
+        else:
+            self.hook("Stop", stop_hook_active=False)
+            self.notify_turn_complete()
         self.start_next()
+
+    # -- hooks --------------------------------------------------------------------------------
+
+    def hook(self, event: str, **fields: object) -> None:
+        """Run the Claude Code hooks configured for `event`, as Claude does: through a shell,
+        the event's JSON on stdin, waiting for each (bounded by its timeout)."""
+        payload = json.dumps({"hook_event_name": event, "session_id": f"fake-{os.getpid()}", "cwd": os.getcwd(), **fields})
+        for command, timeout in self.hooks.get(event, []):
+            try:
+                subprocess.run(["sh", "-c", command], input=payload.encode(), capture_output=True, timeout=timeout, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+    def notify_turn_complete(self) -> None:
+        """Codex's `notify`: the program with the event's JSON as its last argument."""
+        if not self.notify:
+            return
+        payload = json.dumps({"type": "agent-turn-complete", "thread-id": f"fake-{os.getpid()}", "cwd": os.getcwd(),
+                              "input-messages": [], "last-assistant-message": "Done."})
+        try:
+            subprocess.run([*self.notify, payload], capture_output=True, stdin=subprocess.DEVNULL, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
     # -- keys -----------------------------------------------------------------------------------
 
     def on_enter(self) -> None:
         if self.state == "asking":
-            bullet = "●" if self.style == "claude" else "*"
-            self.transcript.append(f"{bullet} Allowed: create {self.ask_file}")
+            self.transcript.append(f"{STYLES[self.style].bullet} Allowed: create {self.ask_file}")
             self.state = "working"
             self.busy_until = time.monotonic() + self.work_seconds
+            self.hook("PostToolUse", tool_name="Write")
             return
         if not self.input:
             return
@@ -307,7 +425,7 @@ class Agent:
 
     def on_escape(self) -> None:
         if self.state in ("working", "asking"):
-            self.transcript.append("  ⎿ Interrupted" if self.style == "claude" else "interrupted")
+            self.transcript.append(STYLES[self.style].interrupted)
             self.queue.clear()
             self.start_next()
 
@@ -317,7 +435,7 @@ class Agent:
         self.in_paste = False
         self.input += data
         lines = self.input.count(b"\n") + 1
-        if lines > BIG_PASTE_LINES or len(self.input) > BIG_PASTE_CHARS:
+        if STYLES[self.style].collapses_pastes and (lines > BIG_PASTE_LINES or len(self.input) > BIG_PASTE_CHARS):
             self.big_paste = self.pastes
 
     def feed(self) -> None:
@@ -437,13 +555,15 @@ class Agent:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="a scripted stand-in for an agent CLI")
-    parser.add_argument("--style", choices=("claude", "plain"), default="claude")
+    parser.add_argument("--style", choices=tuple(STYLES), default="claude")
     parser.add_argument("--startup-delay", type=float, default=0.0)
     parser.add_argument("--work-seconds", type=float, default=0.2)
     parser.add_argument(
         "--record", help="append each message here; {session} becomes $AO_SESSION_ID"
     )
     parser.add_argument("--ignore-first-enter", action="store_true")
+    parser.add_argument("--settings", help="Claude Code's flag settings (JSON): its hooks are run")
+    parser.add_argument("-c", dest="config", action="append", default=[], help="Codex's config overrides: notify=[...]")
     parser.add_argument("prompt", nargs="?")
     # Flags meant for the real CLI this stands in for (--dangerously-skip-permissions, ...)
     # are accepted and ignored, so a built-in agent plugin can launch it unchanged.

@@ -163,18 +163,28 @@ def test_claude_old_conversation_above_the_tail_does_not_count() -> None:
     assert ClaudeCodeAgent().read_screen(pad(screen, height=60)).activity == "idle"
 
 
+CLAUDE_TYPED_LINES = """
+────────────────────────────────────────
+❯ [ao:1a2b3c4d] CI failed on PR #3.
+  Failing checks: test.
+────────────────────────────────────────
+  ? for shortcuts
+"""
+
+
 @pytest.mark.parametrize(
-    ("screen", "empty"),
+    ("screen", "content"),
     [
-        (CLAUDE_IDLE, True),
-        (CLAUDE_WORKING, True),
-        (CLAUDE_TYPED, False),
+        (CLAUDE_IDLE, ""),
+        (CLAUDE_WORKING, ""),
+        (CLAUDE_TYPED, "fix the failing test"),
+        (CLAUDE_TYPED_LINES, "[ao:1a2b3c4d] CI failed on PR #3.\nFailing checks: test."),
         (CLAUDE_PERMISSION, None),  # `❯ 1. Yes` is a menu, not the input line
         (CLAUDE_OFFLINE, None),
     ],
 )
-def test_claude_input_is_empty(screen: str, empty: bool | None) -> None:
-    assert ClaudeCodeAgent().input_is_empty(pad(screen)) is empty
+def test_claude_read_input(screen: str, content: str | None) -> None:
+    assert ClaudeCodeAgent().read_input(pad(screen)) == content
 
 
 def test_claude_argv_defaults(tmp_path: Path) -> None:
@@ -464,11 +474,11 @@ def test_codex_approval_detail() -> None:
 
 
 @pytest.mark.parametrize(
-    ("screen", "empty"),
-    [(CODEX_IDLE, True), (CODEX_TYPED, False), (CODEX_APPROVAL, None), (CODEX_WORKING_ALT, None)],
+    ("screen", "content"),
+    [(CODEX_IDLE, ""), (CODEX_TYPED, "fix the tests please"), (CODEX_APPROVAL, None), (CODEX_WORKING_ALT, None)],
 )
-def test_codex_input_is_empty(screen: str, empty: bool | None) -> None:
-    assert CodexAgent(environ={}).input_is_empty(pad(screen)) is empty
+def test_codex_read_input(screen: str, content: str | None) -> None:
+    assert CodexAgent(environ={}).read_input(pad(screen)) == content
 
 
 def test_codex_argv(tmp_path: Path) -> None:
@@ -720,9 +730,9 @@ def test_opencode_screens(screen: str, activity: str) -> None:
 
 def test_opencode_input_and_argv(tmp_path: Path) -> None:
     agent = OpencodeAgent()
-    assert agent.input_is_empty(pad(OPENCODE_IDLE)) is True
-    assert agent.input_is_empty(pad(OPENCODE_TYPED)) is False
-    assert agent.input_is_empty(pad("booting")) is None
+    assert agent.read_input(pad(OPENCODE_IDLE)) == ""
+    assert agent.read_input(pad(OPENCODE_TYPED)) == "fix it"
+    assert agent.read_input(pad("booting")) is None
     settings = AgentSettings(name="opencode", model="fake/fake", args=["--x"])
     launch = agent.launch(settings, ctx(tmp_path))
     assert launch.argv == ["opencode", "--model", "fake/fake", "--x"]
@@ -749,9 +759,9 @@ def test_aider(tmp_path: Path) -> None:
     question = "Add hello.py to the chat? (Y)es/(N)o/(D)on't ask again [Yes]: "
     assert agent.read_screen(pad(question)) == ScreenReading("waiting_input", question.strip())
     assert agent.read_screen(pad("Applied edit to hello.py")).activity == "unknown"
-    assert agent.input_is_empty(pad("> ")) is True
-    assert agent.input_is_empty(pad("> fix it")) is False
-    assert agent.input_is_empty(pad("streaming text")) is None
+    assert agent.read_input(pad("> ")) == ""
+    assert agent.read_input(pad("> fix it")) == "fix it"
+    assert agent.read_input(pad("streaming text")) is None
 
 
 def test_goose(tmp_path: Path) -> None:
@@ -766,8 +776,8 @@ def test_goose(tmp_path: Path) -> None:
     assert agent.read_screen(pad("starting session\n( O)> ")).activity == "idle"
     assert agent.read_screen(pad("(O)>")).activity == "idle"
     assert agent.read_screen(pad("thinking...")).activity == "unknown"
-    assert agent.input_is_empty(pad("( O)> ")) is True
-    assert agent.input_is_empty(pad("( O)> do it")) is False
+    assert agent.read_input(pad("( O)> ")) == ""
+    assert agent.read_input(pad("( O)> do it")) == "do it"
 
 
 def test_custom(tmp_path: Path) -> None:
@@ -782,12 +792,12 @@ def test_custom(tmp_path: Path) -> None:
     with pytest.raises(AgentConfigError, match="command"):
         agent.launch(AgentSettings(name="mine"), ctx(tmp_path))
     for prompt in ["> ", "user@host:~/x$ ", "❯", "› ", "% "]:
-        assert agent.read_screen(pad("output\n" + prompt)).activity == "idle", prompt
-        assert agent.input_is_empty(pad("output\n" + prompt)) is True, prompt
+        assert agent.read_screen(pad("output\n" + prompt)) == ScreenReading("idle", guess=True), prompt
+        assert agent.read_input(pad("output\n" + prompt)) == "", prompt
     assert agent.read_screen(pad("> half typed")).activity == "unknown"
-    assert agent.input_is_empty(pad("> half typed")) is False
+    assert agent.read_input(pad("> half typed")) == "half typed"
     assert agent.read_screen(pad("working on it")).activity == "unknown"
-    assert agent.input_is_empty(pad("working on it")) is None
+    assert agent.read_input(pad("working on it")) is None
     assert agent.read_native(ctx(tmp_path), 1) is None
 
 
@@ -796,7 +806,7 @@ def test_every_agent_reads_blank_screens_as_unknown() -> None:
         agent = factory()
         assert agent.read_screen("").activity == "unknown"
         assert agent.read_screen(" " * 80 + "\n" * 40).activity == "unknown"
-        assert agent.input_is_empty("") is None
+        assert agent.read_input("") is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -879,3 +889,104 @@ def test_codex_rollout_lookup_keeps_codex_homes_apart(tmp_path: Path) -> None:
         found.append((agent.find_rollout(tmp_path / home / "sessions", workspace), rollout))
     assert [f for f, _ in found] == [r for _, r in found]
     assert agent.find_rollout(tmp_path / "one" / "sessions", workspace) == found[0][1]
+
+
+# ---------------------------------------------------------------------------------------------
+# a custom agent's questions, and the user's screen patterns over any plugin
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Overwrite config.json? (y/n)",
+        "Apply the patch? [Y/n] ",
+        "Delete 3 files? (yes/no)",
+        "Press Enter to continue",
+        "Do you want to run `make test`?",
+        "Are you sure you want to reset the branch?",
+        "Allow creating hello.py? [Enter]",
+    ],
+)
+def test_a_custom_agent_s_question_is_waiting_input(question: str) -> None:
+    reading = CustomAgent("mine").read_screen(pad("some output\n" + question))
+    assert reading == ScreenReading("waiting_input", question.strip())
+
+
+def test_an_old_question_scrolled_up_is_not_waiting() -> None:
+    screen = "Overwrite config.json? (y/n) y\nwrote config.json\nall done\n> "
+    assert CustomAgent("mine").read_screen(pad(screen)) == ScreenReading("idle", guess=True)
+
+
+def test_screen_patterns_come_first_and_leave_the_rest_to_the_plugin() -> None:
+    from aod.plugins.agent import ScreenPatterns
+    from aod.plugins.agent.patterns import with_patterns
+
+    patterns = ScreenPatterns(
+        idle=(r"^mybot ready$",), working=(r"Thinking",), waiting=(r"\(approve\?\)",), input=r"^mb: (?P<input>.*)$"
+    )
+    agent = with_patterns(CustomAgent("mybot"), patterns)
+    assert agent.read_screen(pad("hello\nmybot ready")).activity == "idle"
+    assert agent.read_screen(pad("Thinking hard\nmybot ready")).activity == "active"
+    assert agent.read_screen(pad("rm -rf build (approve?)")).activity == "waiting_input"
+    assert agent.read_screen(pad("other\n> ")) == ScreenReading("idle", guess=True)  # the plugin's own
+    assert agent.read_input(pad("mb: fix it")) == "fix it"
+    assert agent.read_input(pad("> typed")) == "typed"
+    assert agent.reads_its_prompt and not CustomAgent("mybot").reads_its_prompt
+    assert agent.name == "mybot" and agent.read_native(None, None) is None  # type: ignore[arg-type]
+    assert with_patterns(CustomAgent("x"), ScreenPatterns()).__class__ is CustomAgent
+
+
+def test_claude_hooks_are_flag_settings_quoted_for_the_shell(tmp_path: Path) -> None:
+    import shlex
+
+    hook = ["/opt/my venv/bin/python", "-I", "-m", "aoctl", "hook", "claude-code"]
+    launch = ClaudeCodeAgent().launch(AgentSettings(name="claude-code"), ctx(tmp_path, hook=hook))
+    settings = json.loads(launch.argv[launch.argv.index("--settings") + 1])
+    commands = {event: groups[0]["hooks"][0]["command"] for event, groups in settings["hooks"].items()}
+    assert set(commands) == {"UserPromptSubmit", "PostToolUse", "Stop", "Notification"}
+    assert shlex.split(commands["Stop"]) == [*hook, "Stop"]
+    assert launch.argv[-2:] == ["--", "fix the bug"]
+    assert "--settings" not in ClaudeCodeAgent().launch(AgentSettings(name="claude-code"), ctx(tmp_path)).argv
+
+
+@pytest.mark.parametrize(
+    ("event", "kind", "message", "activity"),
+    [
+        ("UserPromptSubmit", "", "", "active"),
+        ("PostToolUse", "", "", "active"),
+        ("Stop", "", "", "idle"),
+        ("Notification", "permission_prompt", "Claude needs your permission to use Bash", "waiting_input"),
+        ("Notification", "", "Claude needs your permission to use Bash", "waiting_input"),
+        ("Notification", "idle_prompt", "Claude is waiting for your input", "idle"),
+        ("SessionEnd", "", "", None),
+    ],
+)
+def test_claude_hook_events(event: str, kind: str, message: str, activity: str | None) -> None:
+    reading = ClaudeCodeAgent().read_hook(event, kind, message)
+    assert (reading.activity if reading else None) == activity
+
+
+def test_codex_notify_is_a_per_session_override(tmp_path: Path) -> None:
+    hook = ["/py", "-I", "-m", "aoctl", "hook", "codex"]
+    launch = CodexAgent(environ={}).launch(AgentSettings(name="codex"), ctx(tmp_path, hook=hook))
+    value = launch.argv[launch.argv.index("-c") + 1]
+    assert value.startswith("notify=")
+    assert tomllib.loads(value)["notify"] == hook
+    agent = CodexAgent(environ={})
+    assert agent.read_hook("agent-turn-complete", "", "") == ScreenReading("idle")
+    assert agent.read_hook("something-else", "", "") is None
+
+
+def test_claude_transcript_shows_a_message(tmp_path: Path) -> None:
+    c = ctx(tmp_path)
+    folder = transcript_dir(c.home, c.workspace)
+    folder.mkdir(parents=True)
+    line = {"type": "user", "message": {"role": "user", "content": 'say "hi" ✓ [ao:abcdef12] CI failed'}}
+    (folder / "s1.jsonl").write_text(json.dumps(line) + "\n" + json.dumps({"type": "assistant", "x": "[ao:ffffffff]"}) + "\n")
+    agent = ClaudeCodeAgent()
+    assert agent.saw_message(c, "[ao:abcdef12]") is True
+    assert agent.saw_message(c, 'say "hi" ✓') is True
+    assert agent.saw_message(c, "[ao:ffffffff]") is False  # not a user message
+    (tmp_path / "other").mkdir()
+    assert agent.saw_message(ctx(tmp_path / "other"), "[ao:abcdef12]") is None

@@ -517,3 +517,33 @@ def test_changed_keys() -> None:
     assert changed_keys(
         base, Config.model_validate({"poll_interval": "1s", "log": {"format": "json"}})
     ) == ["poll_interval", "log"]
+
+
+def test_an_agent_s_screen_patterns(tmp_path: Path) -> None:
+    config = load(tmp_path, """\
+        agents:
+          mybot:
+            command: [mybot]
+            hooks: false
+            screen:
+              idle: '^mybot> $'
+              working: [Thinking, '^\\[busy\\]']
+              input: '^mybot> (?P<input>.*)$'
+        """)
+    screen = config.agents["mybot"].screen
+    assert screen.idle == ["^mybot> $"] and screen.working == ["Thinking", "^\\[busy\\]"]
+    assert screen.waiting == [] and screen.input == "^mybot> (?P<input>.*)$"
+    assert config.agents["mybot"].hooks is False
+
+
+def test_bad_screen_patterns_are_errors_at_their_lines(tmp_path: Path) -> None:
+    found = errors(tmp_path, """\
+        agents:
+          mybot:
+            command: [mybot]
+            screen:
+              idle: '(unclosed'
+              input: '^mybot> (.*)$'
+        """)
+    assert any(e.startswith(f"{tmp_path / 'config.yaml'}:5: agents.mybot.screen.idle") and "regular expression" in e for e in found), found
+    assert any(":6: agents.mybot.screen.input" in e and "group named input" in e for e in found), found

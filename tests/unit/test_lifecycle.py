@@ -229,6 +229,12 @@ ROWS = [
     Row("alive-exited-activity", session("working"), alive("exited", last_progress=NOW),
         "working", "agent running"),
     Row("unknown-state", session("bogus"), alive("active"), "working", "agent working"),
+    # -- a message aod gave up delivering, in any live state --------------------------------------
+    Row("delivery-failed", session("ci_failed", "checks failing"),
+        alive("idle", undelivered=(7, "reaction:ci-failed", "still in the input")), "ci_failed", "checks failing",
+        (("delivery-failed", "7"),)),
+    Row("delivery-failed-ended", session("killed", "killed by the user"),
+        Observation(liveness="dead", undelivered=(7, "user", "x")), "killed"),
 ]
 
 

@@ -70,6 +70,7 @@ DEFAULT_CASES = [
     ("pr-closed", PR, [("notify", "info")]),
     ("pr-merged", PR, [("cleanup", ""), ("notify", "info")]),
     ("budget-exceeded", {"reason": "this session's budget of $5.00 is reached ($5.10 spent)"}, [("notify", "action")]),
+    ("delivery-failed", {"seq": 3, "source": "reaction:ci-failed", "detail": "still in the input"}, [("notify", "action")]),
 ]
 
 

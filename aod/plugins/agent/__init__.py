@@ -16,6 +16,23 @@ PromptMode = Literal["argv", "paste"]
 
 
 @dataclass(frozen=True)
+class ScreenPatterns:
+    """The user's own patterns for an agent's screen (config `agents.NAME.screen`): regular
+    expressions searched in each of the bottom lines. They win over the plugin's reading."""
+
+    idle: tuple[str, ...] = ()
+    """At its prompt, waiting for the next message."""
+    working: tuple[str, ...] = ()
+    waiting: tuple[str, ...] = ()
+    """Asks a person something (a question, a permission)."""
+    input: str | None = None
+    """Finds the input line; its group `input` is what has been typed so far."""
+
+    def __bool__(self) -> bool:
+        return bool(self.idle or self.working or self.waiting or self.input)
+
+
+@dataclass(frozen=True)
 class AgentSettings:
     """The user's settings for an agent (config `agents.NAME`), already merged over defaults."""
 
@@ -30,6 +47,7 @@ class AgentSettings:
     model: str | None = None
     permissions: Literal["default", "bypass"] = "bypass"
     """bypass: run without approval prompts (the session works unattended in its own worktree)."""
+    screen: ScreenPatterns = field(default_factory=ScreenPatterns)
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,9 @@ class LaunchContext:
     resume: str | None = None
     """The agent's own conversation id to resume (restore), when it supports resuming."""
     home: Path = field(default_factory=Path.home)
+    hook: Sequence[str] = ()
+    """The argv that reports this agent's hook events to aod (`aoctl hook AGENT`); empty: no
+    hooks. Plugins of agents with hooks wire it into the agent's per-session settings."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,9 @@ class ScreenReading:
     """One of aod.model.ACTIVITIES."""
     detail: str = ""
     """E.g. what the agent waits for ("permission prompt")."""
+    guess: bool = False
+    """A reading from a generic cue (a prompt glyph at the bottom), not from the agent's own
+    screens: stronger evidence (its process running a job) overrides it."""
 
 
 class Agent(Protocol):
@@ -64,6 +88,10 @@ class Agent(Protocol):
     executable: str
     """The program looked up on PATH (aoctl doctor reports whether it is there)."""
     supports_resume: bool
+    reads_its_prompt: bool
+    """True when `read_screen` recognises this agent's idle prompt for sure (its own screens);
+    False: readiness falls back to generic signals (a quiet screen, the process reading its
+    terminal)."""
     """When True, the plugin also has `resume_id(home, workspace) -> str | None`: the agent's own
     conversation id to continue on `aoctl restore`."""
 
@@ -73,8 +101,9 @@ class Agent(Protocol):
         """Activity from the last lines of the screen (pure). `unknown` when nothing matches."""
         ...
 
-    def input_is_empty(self, screen: str) -> bool | None:
-        """Is the agent's input line empty (a pasted message was submitted)? None: cannot tell."""
+    def read_input(self, screen: str) -> str | None:
+        """What the agent's input box holds right now ("" when it is empty), or None when the
+        screen shows no input box this plugin recognises (a dialog is up, a turn runs)."""
         ...
 
     def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:

@@ -20,6 +20,7 @@ class AiderAgent:
     name = "aider"
     executable = "aider"
     supports_resume = False
+    reads_its_prompt = True
 
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand:
         flags: list[str] = []
@@ -45,12 +46,12 @@ class AiderAgent:
             return ScreenReading("idle")
         return ScreenReading("unknown")
 
-    def input_is_empty(self, screen: str) -> bool | None:
+    def read_input(self, screen: str) -> str | None:
         tail = screen_tail(screen)
         match = _PROMPT.match(tail[-1]) if tail else None
         if match is None:
             return None
-        return not (match.group("rest") or "").strip()
+        return (match.group("rest") or "").strip()
 
     def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:
         return None

@@ -10,12 +10,19 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from aod.plugins.agent import AgentSettings, LaunchCommand, LaunchContext, ScreenReading
-from aod.plugins.agent.custom import compose_launch, screen_tail, workspace_keys, write_atomically
+from aod.plugins.agent.custom import (
+    compose_launch,
+    screen_tail,
+    transcript_mentions,
+    workspace_keys,
+    write_atomically,
+)
 
 # First-run dialogs an unattended session cannot pass by itself.
 _BLOCKED = (
@@ -38,6 +45,7 @@ _IDLE_FOOTERS = (
     "focus-events",
 )
 _RULE = re.compile(r"^\s*[─━]+\s*$")
+_USER_LINE = re.compile(rb'"type"\s*:\s*"user"')
 _NATIVE_STATUS = {"idle": "idle", "busy": "active", "waiting": "waiting_input"}
 
 
@@ -146,10 +154,31 @@ def accept_bypass_warning(home: Path) -> bool:
     return True
 
 
+HOOK_EVENTS = ("UserPromptSubmit", "PostToolUse", "Stop", "Notification")
+"""Turn start, work going on (after a permission was granted too), turn end, a question."""
+HOOK_TIMEOUT = 5
+
+
+def hook_settings(hook: Sequence[str]) -> str:
+    """`--settings` JSON that runs `hook EVENT` on each of HOOK_EVENTS (with the event's JSON on
+    stdin). Claude runs hook commands through a shell: every word is quoted, and the words are
+    aod's own (its interpreter's path, fixed arguments), never text from a user."""
+    hooks: dict[str, list[dict[str, Any]]] = {}
+    for event in HOOK_EVENTS:
+        entry: dict[str, Any] = {
+            "hooks": [{"type": "command", "command": shlex.join([*hook, event]), "timeout": HOOK_TIMEOUT}]
+        }
+        if event == "PostToolUse":
+            entry["matcher"] = ""
+        hooks[event] = [entry]
+    return json.dumps({"hooks": hooks}, separators=(",", ":"))
+
+
 class ClaudeCodeAgent:
     name = "claude-code"
     executable = "claude"
     supports_resume = True
+    reads_its_prompt = True
 
     def __init__(self, getuid: Callable[[], int] = os.getuid) -> None:
         self._getuid = getuid
@@ -163,6 +192,10 @@ class ClaudeCodeAgent:
             flags.append("--dangerously-skip-permissions")
         if ctx.resume:
             flags += ["--resume", ctx.resume]
+        if ctx.hook:
+            # Flag settings are merged over the user's and the project's, hooks added to theirs:
+            # nothing is written to the worktree (no dirt for the agent to commit) or to ~/.claude.
+            flags += ["--settings", hook_settings(ctx.hook)]
         env = {"DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1"}
         if bypass and self._getuid() == 0:
             # Bypass mode refuses to run as root unless it is told it runs in a sandbox.
@@ -178,6 +211,28 @@ class ClaudeCodeAgent:
             env=env,
             prompt_separator=True,
         )
+
+    def read_hook(self, event: str, kind: str, message: str) -> ScreenReading | None:
+        """What a hook installed by `hook_settings` reports."""
+        if event in ("UserPromptSubmit", "PostToolUse"):
+            return ScreenReading("active")
+        if event == "Stop":
+            return ScreenReading("idle")
+        if event == "Notification":
+            text = message.lower()
+            if kind == "permission_prompt" or "permission" in text:
+                return ScreenReading("waiting_input", message or "permission prompt")
+            if kind == "idle_prompt" or "waiting for your input" in text:
+                return ScreenReading("idle")
+        return None
+
+    def saw_message(self, ctx: LaunchContext, needle: str) -> bool | None:
+        """Is `needle` in a user message of the workspace's newest transcript (its last MB)?"""
+        session = latest_session_id(ctx.home, ctx.workspace)
+        if session is None:
+            return None
+        path = transcript_dir(ctx.home, ctx.workspace) / f"{session}.jsonl"
+        return transcript_mentions(path, needle, _USER_LINE)
 
     def resume_id(self, home: Path, workspace: Path) -> str | None:
         """The conversation to resume in `workspace`: the newest transcript's session id."""
@@ -206,14 +261,20 @@ class ClaudeCodeAgent:
                 return ScreenReading("idle")
         return ScreenReading("unknown")
 
-    def input_is_empty(self, screen: str) -> bool | None:
+    def read_input(self, screen: str) -> str | None:
+        """The input box: the `❯` line and the lines under it down to the box's lower rule."""
         tail = screen_tail(screen)
         if any(_MENU_ITEM.match(line) for line in tail):
             return None  # a dialog is up: its `❯ 1. Yes` is not the input line
         index = _input_line_index(tail)
         if index is None:
             return None
-        return tail[index].lstrip()[1:].strip() == ""
+        lines = [tail[index].lstrip()[1:].strip()]
+        for line in tail[index + 1 :]:
+            if _RULE.match(line):
+                break
+            lines.append(line.strip())
+        return "\n".join(lines).strip()
 
     def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:
         """`~/.claude/sessions/<pid>.json` (exists only while the TUI runs): status idle / busy /

@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from aod.plugins.agent import AgentSettings, LaunchCommand, LaunchContext, ScreenReading
-from aod.plugins.agent.custom import compose_launch, screen_tail, workspace_keys, write_atomically
+from aod.plugins.agent.custom import (
+    compose_launch,
+    screen_tail,
+    transcript_mentions,
+    workspace_keys,
+    write_atomically,
+)
 
 _MENU_ITEM = re.compile(r"^\s*›\s*\d+\.")
+# A rollout line carrying what the user said (a `user` role item, or a `user_message` event).
+_USER_ITEM = re.compile(rb'"role"\s*:\s*"user"|"type"\s*:\s*"user_message"')
 _WORKING = re.compile(r"^\s*[•◦]\s+Working \(")
 _PLACEHOLDER = "Ask Codex to do anything"
 _TASK_EVENTS = {"task_started": "active", "task_complete": "idle", "turn_aborted": "idle"}
@@ -62,6 +70,7 @@ def _toml_key(text: str) -> str:
 class CodexAgent:
     name = "codex"
     executable = "codex"
+    reads_its_prompt = True
     supports_resume = False
     """The facts at hand cover no measured resume path; restore starts a new conversation."""
 
@@ -82,6 +91,10 @@ class CodexAgent:
             flags += ["-m", settings.model]
         if settings.permissions == "bypass":
             flags.append("--dangerously-bypass-approvals-and-sandbox")
+        if ctx.hook:
+            # Codex runs `notify` with the event's JSON as one more argument; set per session
+            # with -c, never in the user's config.toml. A JSON array of strings is TOML too.
+            flags += ["-c", "notify=" + json.dumps(list(ctx.hook))]
         return compose_launch(
             default_head=[self.executable],
             flags=flags,
@@ -111,7 +124,7 @@ class CodexAgent:
             return ScreenReading("idle")
         return ScreenReading("unknown")
 
-    def input_is_empty(self, screen: str) -> bool | None:
+    def read_input(self, screen: str) -> str | None:
         tail = screen_tail(screen)
         if any(_MENU_ITEM.match(line.lstrip()) for line in tail):
             return None
@@ -119,7 +132,19 @@ class CodexAgent:
         if line is None:
             return None
         rest = line[1:].strip()
-        return rest == "" or rest == _PLACEHOLDER
+        return "" if rest == _PLACEHOLDER else rest
+
+    def read_hook(self, event: str, kind: str, message: str) -> ScreenReading | None:
+        """Codex's `notify` program fires on `agent-turn-complete` (the only event it has)."""
+        return ScreenReading("idle") if event == "agent-turn-complete" else None
+
+    def saw_message(self, ctx: LaunchContext, needle: str) -> bool | None:
+        """Is `needle` in a user message of the workspace's newest rollout (its last MB)?"""
+        root = codex_home(ctx.home, os.environ if self._environ is None else self._environ)
+        path = self.find_rollout(root / "sessions", ctx.workspace)
+        if path is None:
+            return None
+        return transcript_mentions(path, needle, _USER_ITEM)
 
     # -- rollout -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ tail off a tmux capture, and the small atomic-write helper the agents' `prepare`
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import stat
@@ -106,6 +107,20 @@ def workspace_keys(workspace: Path) -> list[str]:
     return [given] if given == real else [real, given]
 
 
+def transcript_mentions(path: Path, needle: str, line_marker: re.Pattern[bytes], window: int = 1 << 20) -> bool | None:
+    """Does a line matching `line_marker` in the last `window` bytes of the JSONL file `path`
+    contain `needle` (as JSON writes it)? None when the file cannot be read."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - window))
+            data = handle.read()
+    except OSError:
+        return None
+    forms = {json.dumps(needle)[1:-1].encode(), json.dumps(needle, ensure_ascii=False)[1:-1].encode()}
+    return any(line_marker.search(line) and any(form in line for form in forms) for line in data.split(b"\n"))
+
+
 # ------------------------------------------------------------------------------------------------
 # The custom agent
 # ------------------------------------------------------------------------------------------------
@@ -124,15 +139,36 @@ def _prompt_rest(line: str) -> str | None:
     return (match.group("rest") or "").strip()
 
 
+# Questions a line-mode program asks a person; searched in the bottom lines only (old questions
+# scrolled up are answered).
+_QUESTION = re.compile(
+    r"\((?:y/n|yes/no)\)|\[(?:y/n|yes/no|enter|return)\]|\(y\)es|\byes/no\b|press (?:enter|return|any key)"
+    r"|do you want to|would you like to|are you sure|(?:continue|proceed|overwrite)\?\s*$",
+    re.IGNORECASE,
+)
+QUESTION_LINES = 2
+
+
+def question_at_bottom(tail: list[str]) -> str | None:
+    """The question on one of the last lines of `tail`, when the program asks one."""
+    for line in tail[-QUESTION_LINES:]:
+        if _QUESTION.search(line):
+            return line.strip()
+    return None
+
+
 class CustomAgent:
     """Any interactive program: argv is `settings.command` + `settings.args`.
 
-    The screen is read generically: a last line that ends in a prompt glyph (`>`, `$`, `❯`, `›`,
-    `%`) is idle; anything else is unknown. There are no native records.
+    The screen is read generically: a question on the last lines (`(y/n)`, `[Y/n]`, "Press
+    enter", "Do you want to ...") is waiting_input; a last line that ends in a prompt glyph (`>`,
+    `$`, `❯`, `›`, `%`) is idle, as a guess that its process state can overrule; anything else
+    is unknown. `agents.NAME.screen` patterns in config refine this. There are no native records.
     """
 
     executable = ""
     supports_resume = False
+    reads_its_prompt = False
 
     def __init__(self, name: str = "custom") -> None:
         self.name = name
@@ -149,16 +185,16 @@ class CustomAgent:
 
     def read_screen(self, screen: str) -> ScreenReading:
         tail = screen_tail(screen)
+        question = question_at_bottom(tail)
+        if question is not None:
+            return ScreenReading("waiting_input", question)
         if tail and tail[-1][-1] in _PROMPT_GLYPHS:
-            return ScreenReading("idle")
+            return ScreenReading("idle", guess=True)
         return ScreenReading("unknown")
 
-    def input_is_empty(self, screen: str) -> bool | None:
-        for line in reversed(screen_tail(screen, 3)):
-            rest = _prompt_rest(line)
-            if rest is not None:
-                return rest == ""
-        return None
+    def read_input(self, screen: str) -> str | None:
+        tail = screen_tail(screen, 1)
+        return _prompt_rest(tail[-1]) if tail else None
 
     def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:
         return None

@@ -19,6 +19,7 @@ class GooseAgent:
     name = "goose"
     executable = "goose"
     supports_resume = False
+    reads_its_prompt = True
 
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand:
         env: dict[str, str] = {}
@@ -41,12 +42,12 @@ class GooseAgent:
             return ScreenReading("idle")
         return ScreenReading("unknown")
 
-    def input_is_empty(self, screen: str) -> bool | None:
+    def read_input(self, screen: str) -> str | None:
         tail = screen_tail(screen)
         match = _PROMPT.match(tail[-1]) if tail else None
         if match is None:
             return None
-        return not (match.group("rest") or "").strip()
+        return (match.group("rest") or "").strip()
 
     def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:
         return None

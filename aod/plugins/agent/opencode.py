@@ -18,6 +18,7 @@ class OpencodeAgent:
     name = "opencode"
     executable = "opencode"
     supports_resume = False
+    reads_its_prompt = True
 
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand:
         flags: list[str] = []
@@ -42,17 +43,18 @@ class OpencodeAgent:
             return ScreenReading("idle")
         return ScreenReading("unknown")
 
-    def input_is_empty(self, screen: str) -> bool | None:
-        # The placeholder is drawn only while the box is empty; the footer tells that the box is
-        # on screen at all.
-        text = "\n".join(screen_tail(screen))
-        if "Permission required" in text:
+    def read_input(self, screen: str) -> str | None:
+        # The input box is the last `┃` line; its placeholder is drawn only while it is empty
+        # (and only before the first message). The footer tells that the box is on screen.
+        tail = screen_tail(screen)
+        text = "\n".join(tail)
+        if "Permission required" in text or _FOOTER not in text and "esc interrupt" not in text:
             return None
-        if _PLACEHOLDER in text:
-            return True
-        if _FOOTER in text:
-            return False
-        return None
+        box = next((line for line in reversed(tail) if line.lstrip().startswith("┃")), None)
+        if box is None:
+            return None
+        content = box.lstrip()[1:].strip()
+        return "" if content.startswith(_PLACEHOLDER) else content
 
     def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:
         return None

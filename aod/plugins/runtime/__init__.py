@@ -48,10 +48,26 @@ class PaneState:
     exit_status: int | None
     activity_at: float | None
     """Epoch seconds of the last output (tmux `window_activity`), when the runtime knows it."""
+    tty: str | None = None
+    """The agent's terminal (`/dev/pts/3`), when it has one: what it reads its input from."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """A capture plus what the runtime knows of the cursor."""
+
+    text: str
+    """As `capture()` returns it."""
+    before_cursor: str | None = None
+    """The cursor's row up to the cursor, trailing blanks removed: what a line-mode program
+    shows as typed so far. None when the runtime has no cursor to report."""
 
 
 class Runtime(Protocol):
     kind: str
+    echoes_input: bool
+    """True: pasted text shows on the agent's screen (a terminal), so delivery can look for it.
+    False: input goes into a pipe the screen never shows; a completed write is the evidence."""
 
     async def create(self, spec: LaunchSpec) -> RuntimeHandle:
         """Start `spec.argv`. Raises RuntimeError_ (or ToolMissing) when it cannot."""
@@ -68,6 +84,10 @@ class Runtime(Protocol):
 
     async def capture(self, handle: RuntimeHandle, lines: int = 50) -> str:
         """The last `lines` lines of the session's screen/output, as plain text."""
+        ...
+
+    async def look(self, handle: RuntimeHandle, lines: int = 50) -> Look:
+        """`capture()` and the cursor's row in one probe."""
         ...
 
     async def paste(self, handle: RuntimeHandle, text: str) -> None:

@@ -44,7 +44,7 @@ from typing import Final
 import trio
 
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import LaunchSpec, Liveness, PaneState, RuntimeError_
+from aod.plugins.runtime import LaunchSpec, Liveness, Look, PaneState, RuntimeError_
 from aod.plugins.runtime.tmux import sanitize_paste_text, validate_name
 from aod.proc import ToolMissing, child_env
 
@@ -104,6 +104,7 @@ class ProcessRuntime:
     """Agents as detached processes with files under `<state_dir>/runtime/`."""
 
     kind = "process"
+    echoes_input = False
 
     def __init__(self, state_dir: Path, *, kill_grace: float = 5.0, timeout: float = 5.0) -> None:
         self.root = Path(state_dir) / "runtime"
@@ -309,6 +310,9 @@ class ProcessRuntime:
             return "\n".join(rows[-lines:])
 
         return await trio.to_thread.run_sync(tail)
+
+    async def look(self, handle: RuntimeHandle, lines: int = 50) -> Look:
+        return Look(await self.capture(handle, lines))
 
     def _wants_bracketed_paste(self, name: str, log: Path) -> bool:
         """Whether the agent's last word on bracketed paste (in its output) was "on"; scans

@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -46,7 +48,7 @@ from typing import Final
 import trio
 
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import LaunchSpec, Liveness, PaneState, RuntimeError_
+from aod.plugins.runtime import LaunchSpec, Liveness, Look, PaneState, RuntimeError_
 from aod.proc import Result, ToolTimeout, child_env, run
 
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]+")
@@ -66,8 +68,10 @@ _SNAPSHOT_FORMAT: Final = _SEP.join(
         "#{pane_dead_signal}",
         "#{window_activity}",
         "#{pid}",
+        "#{pane_tty}",
     )
 )
+_FIELDS: Final = _SNAPSHOT_FORMAT.count(_SEP) + 1
 
 # Bracketed-paste delimiters inside a message would end the paste early and turn the rest of
 # the message into keystrokes; NUL cannot travel through a terminal at all.
@@ -147,6 +151,7 @@ class TmuxRuntime:
     """
 
     kind = "tmux"
+    echoes_input = True
 
     def __init__(
         self,
@@ -162,6 +167,8 @@ class TmuxRuntime:
         self.tmux = tmux
         self.timeout = timeout
         self.config_file = config_file
+        # Separates the parts of `look()`'s output; random, so no screen can forge it.
+        self._cut = f"ao-cut-{secrets.token_hex(8)}"
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -244,9 +251,9 @@ class TmuxRuntime:
         unreaped: set[int] = set()
         for line in result.out.splitlines():
             fields = line.split(_SEP)
-            if len(fields) != 8:
+            if len(fields) != _FIELDS:
                 continue
-            name, pane_id, pid, dead, status, dead_signal, activity, server_pid = fields
+            name, pane_id, pid, dead, status, dead_signal, activity, server_pid, tty = fields
             exit_status: int | None = None
             if dead == "1":
                 exit_status = _int_or_none(status)
@@ -262,6 +269,7 @@ class TmuxRuntime:
                 dead=dead == "1",
                 exit_status=exit_status,
                 activity_at=float(activity) if activity.isdigit() else None,
+                tty=tty or None,
             )
             # Several panes (a user split the window): the agent's pane is the oldest one,
             # i.e. the lowest pane id.
@@ -294,6 +302,35 @@ class TmuxRuntime:
         while rows and not rows[-1]:
             rows.pop()
         return "\n".join(rows[-lines:])
+
+    async def look(self, handle: RuntimeHandle, lines: int = 50) -> Look:
+        """The capture, and the cursor's row up to the cursor, from one tmux client: the
+        scrollback capture, then the visible rows unjoined (the cursor's `y` counts those), then
+        the cursor position."""
+        lines = max(1, int(lines))
+        target = self._target(handle)
+        cut = self._cut
+        result = await self._tmux(
+            "capture-pane", "-p", "-J", "-t", target, "-S", f"-{lines}", ";",
+            "display-message", "-p", "-t", target, cut, ";",
+            "capture-pane", "-p", "-t", target, ";",
+            "display-message", "-p", "-t", target, f"{cut} #{{cursor_x}} #{{cursor_y}}",
+        )  # fmt: skip
+        if not result.ok:
+            raise self._fail(f"capture-pane -t {target}", result)
+        parts = result.out.split("\n")
+        marks = [i for i, row in enumerate(parts) if row.startswith(cut)]
+        if len(marks) != 2:
+            raise RuntimeError_(f"tmux -L {self.socket_name}: unexpected capture output for {target}")
+        rows = [row.rstrip() for row in parts[: marks[0]]]
+        while rows and not rows[-1]:
+            rows.pop()
+        visible = parts[marks[0] + 1 : marks[1]]
+        before = None
+        x_text, _, y_text = parts[marks[1]][len(cut) :].strip().partition(" ")
+        if x_text.isdigit() and y_text.isdigit() and int(y_text) < len(visible):
+            before = _cells_prefix(visible[int(y_text)], int(x_text)).rstrip()
+        return Look("\n".join(rows[-lines:]), before)
 
     async def paste(self, handle: RuntimeHandle, text: str) -> None:
         """One bracketed paste of `text` (see `sanitize_paste_text` for the little it changes)."""
@@ -340,6 +377,16 @@ def _nudge_reaper(server_pid: int) -> None:
         os.kill(server_pid, signal.SIGCHLD)
     except OSError:
         pass
+
+
+def _cells_prefix(row: str, cells: int) -> str:
+    """The start of `row` that fills `cells` terminal columns (wide characters take two)."""
+    used = 0
+    for index, char in enumerate(row):
+        if used >= cells:
+            return row[:index]
+        used += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+    return row
 
 
 def _pane_number(pane_id: str | None) -> int:

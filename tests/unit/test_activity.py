@@ -1,0 +1,60 @@
+"""activity.judge: which signal wins, and every signal's fallback (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aod.activity import HOOK_FRESH, QUIET, READY_QUIET, Signals, judge, ready_for_a_message
+from aod.plugins.agent import ScreenReading
+
+IDLE = ScreenReading("idle")
+ACTIVE = ScreenReading("active")
+ASKS = ScreenReading("waiting_input", "Do you want to create hello.py?")
+UNKNOWN = ScreenReading("unknown")
+GUESS = ScreenReading("idle", guess=True)
+
+
+@pytest.mark.parametrize(
+    ("signals", "expected"),
+    [
+        # A question on screen beats a fresh hook and the agent's records.
+        (Signals(screen=ASKS, hook=ACTIVE, hook_age=1, native=ACTIVE), "waiting_input"),
+        # A fresh hook beats the records and the screen.
+        (Signals(screen=ACTIVE, hook=IDLE, hook_age=1, native=ACTIVE), "idle"),
+        # A stale hook (a turn that died without its Stop hook) does not: the screen decides.
+        (Signals(screen=IDLE, hook=ACTIVE, hook_age=HOOK_FRESH + 1), "idle"),
+        (Signals(screen=UNKNOWN, native=IDLE, hook=ACTIVE, hook_age=HOOK_FRESH + 1), "idle"),
+        # ... and when nothing else says anything, the stale hook is still the best guess.
+        (Signals(screen=UNKNOWN, hook=ACTIVE, hook_age=HOOK_FRESH + 1), "active"),
+        (Signals(native=ACTIVE, screen=IDLE), "active"),
+        (Signals(screen=ACTIVE), "active"),
+        # The process overrules a generic guess, and speaks when the screen says nothing.
+        (Signals(screen=GUESS, process="running"), "active"),
+        (Signals(screen=GUESS, process="job"), "active"),
+        (Signals(screen=UNKNOWN, process="reading", quiet_for=QUIET), "idle"),
+        (Signals(screen=UNKNOWN, process="reading", quiet_for=QUIET / 2), "unknown"),
+        (Signals(screen=GUESS, process=None), "idle"),
+        # The plugin's own recognised screen is not overruled by a process sample.
+        (Signals(screen=IDLE, process="running"), "idle"),
+        (Signals(screen=UNKNOWN), "unknown"),
+    ],
+)
+def test_judge(signals: Signals, expected: str) -> None:
+    reading = judge(signals)
+    assert reading is not None and reading.activity == expected
+
+
+def test_judge_with_nothing_to_go_on_changes_nothing() -> None:
+    assert judge(Signals()) is None
+
+
+def test_a_quiet_screen_makes_an_unrecognised_program_ready_but_not_a_known_tui() -> None:
+    quiet = Signals(screen=UNKNOWN, quiet_for=READY_QUIET)
+    assert ready_for_a_message(quiet, knows_its_prompt=False) == "ready"
+    # A TUI ignores a paste sent before its input box is drawn: its own prompt decides.
+    assert ready_for_a_message(quiet, knows_its_prompt=True) == "unknown"
+    assert ready_for_a_message(Signals(screen=UNKNOWN, quiet_for=READY_QUIET / 2), knows_its_prompt=False) == "unknown"
+    # Busy or asking is never ready, however quiet.
+    busy = Signals(screen=UNKNOWN, process="running", quiet_for=60)
+    assert ready_for_a_message(busy, knows_its_prompt=False) == "active"
+    assert ready_for_a_message(Signals(screen=ASKS, quiet_for=60), knows_its_prompt=False) == "waiting_input"
