@@ -7,7 +7,10 @@
 Where is our text? `locate()` answers from one look at the screen:
 - `input`: the agent's input box holds it (the plugin's `read_input`; for a line-mode program
   the plugin cannot read, the cursor's row ends with the text's last line);
-- `conversation`: it is on screen, but not in the input: the agent took it;
+- `conversation`: it is on screen, and the input box (read by the plugin) holds something else:
+  the agent took it;
+- `seen`: it is on screen, but nothing tells whether in the input or above it (an agent whose
+  input aod cannot read): never taken as proof either way;
 - `absent`: nowhere to be seen.
 
 Why Enter is pressed again only while our text is in the input: an agent that took the message
@@ -50,7 +53,7 @@ NEEDLE_CHARS = 60
 MIN_NEEDLE = 8
 """Shorter lines are too common to prove that our message is on screen."""
 
-Where = Literal["input", "conversation", "absent"]
+Where = Literal["input", "conversation", "seen", "absent"]
 InputReader = Callable[[str], "str | None"]
 """The agent plugin's `read_input`: what its input box holds ("" empty), None: not on screen."""
 
@@ -128,7 +131,7 @@ def locate(look: Look, text: str, read_input: InputReader, marker: str = "") -> 
     for needle in needles(text, marker):
         where = rows if needle == marker else rows[-USER_TEXT_LINES:]
         if any(needle in row for row in where):
-            return "conversation"
+            return "conversation" if content is not None else "seen"
     return "absent"
 
 
@@ -161,6 +164,7 @@ async def deliver(
     marker: str = "",
     resuming: bool = False,
     taken_elsewhere: Callable[[], Awaitable[bool]] | None = None,
+    asks: Callable[[str], bool] = lambda _screen: False,
     on_pasted: Callable[[], Awaitable[None]] | None = None,
     settle_timeout: float = 5.0,
     attempts: int = 4,
@@ -169,8 +173,10 @@ async def deliver(
     """Paste `text` into the agent's input and submit it; see the module docstring.
 
     `resuming`: an earlier attempt (or an aod that crashed) may have pasted this text: found in
-    the input, only Enter is pressed; found in the conversation, or by `taken_elsewhere` (the
-    agent's own transcript), it counts as submitted and nothing is sent. `on_pasted` runs
+    the input (or on a screen whose input cannot be read), only Enter is pressed; found in the
+    conversation, or by `taken_elsewhere` (the agent's own transcript), or on screen above a
+    question (`asks(screen)`: the plugin sees the agent asking), it counts as submitted and
+    nothing is sent. `on_pasted` runs
     between the paste and the first Enter. `attempts`: the most Enter presses; after press k
     the wait for proof is `verify_window * 2**(k-1)` seconds.
     """
@@ -193,10 +199,16 @@ async def deliver(
     note = ""
     if resuming and start == "conversation":
         return DeliveryResult(True, 0, "found in the conversation; not pasted again")
-    if resuming and start == "absent" and taken_elsewhere is not None and await taken_elsewhere():
+    if resuming and start != "input" and taken_elsewhere is not None and await taken_elsewhere():
         return DeliveryResult(True, 0, "found in the agent's transcript; not pasted again")
-    if resuming and start == "input":
-        settled, note = before, "; it was still in the input"
+    if resuming and start == "seen" and asks(before.text):
+        # A question is up and our text is above it: the agent took it and asks a person now.
+        # Enter would answer the question.
+        return DeliveryResult(True, 0, "on screen, and the agent asks a question since; not pasted again")
+    if resuming and start in ("input", "seen"):
+        # On screen already: a second copy must not follow. Only Enter, and its proof.
+        settled = before
+        note = "; it was still in the input" if start == "input" else "; it was on screen already"
     else:
         await runtime.paste(handle, text)
         if on_pasted is not None:
@@ -235,7 +247,12 @@ async def deliver(
         return DeliveryResult(
             False, presses, f"still in the input after {presses} Enter presses{note}", in_input=True
         )
-    return DeliveryResult(False, presses, f"nothing on screen changed after {presses} Enter presses{note}")
+    return DeliveryResult(
+        False,
+        presses,
+        f"nothing on screen changed after {presses} Enter presses{note}",
+        in_input=where(settled) == "seen",
+    )
 
 
 async def wait_until_ready(
@@ -245,10 +262,12 @@ async def wait_until_ready(
     *,
     timeout: float,
     stable_for: float = 0.3,
+    also: frozenset[str] = frozenset(),
 ) -> str:
     """Wait until `activity(look, quiet_seconds)` says `idle` or `ready` and the screen has not
-    changed for `stable_for` seconds. Returns `ready`, or the last activity seen when that did
-    not happen within `timeout` (the caller tells a question on screen from a busy agent)."""
+    changed for `stable_for` seconds. Returns `ready`, or an activity in `also` as soon as it
+    holds as steadily, or the last activity seen when neither happened within `timeout` (the
+    caller tells a question on screen from a busy agent)."""
     last = "unknown"
     with trio.move_on_after(timeout):
         previous: str | None = None
@@ -263,5 +282,7 @@ async def wait_until_ready(
             last = activity(look, quiet)
             if last in ("idle", "ready") and quiet >= stable_for:
                 return "ready"
+            if last in also and quiet >= stable_for:
+                return last
             await trio.sleep(POLL_INTERVAL)
     return last

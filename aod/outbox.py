@@ -35,7 +35,7 @@ from aod.events import utc_now_iso
 from aod.failpoints import failpoint
 from aod.model import Delivery, Session, Undelivered
 from aod.plugins.agent import Agent, LaunchContext
-from aod.plugins.runtime import Look, Runtime, RuntimeError_
+from aod.plugins.runtime import Look, RuntimeError_
 from aod.proc import ToolMissing, ToolTimeout
 from aod.procinfo import foreground, terminal_of
 from aod.store import NoSuchSession
@@ -50,6 +50,7 @@ MAX_ATTEMPTS = 3
 RETRY_PAUSE = 2.0
 """Seconds before the second attempt; doubled for each one after."""
 KEEP_UNDELIVERED = 20
+ASKING = frozenset({"waiting_input", "blocked"})
 ENDED = frozenset({"killed", "errored", "done", "merged", "closed", "archived"})
 # A pane that vanished, a tmux that timed out: the outcome of that attempt is unknown, the
 # message stays queued.
@@ -127,14 +128,18 @@ class Outbox:
         handle = session.runtime
         runtime = service.runtime_for(handle.kind)
         plugin, _settings = service.agent(session.agent)
+        # A person's own message may answer the agent's question; aod's never does (a reaction
+        # pasted into a question would answer it for the person it was meant for).
+        from_a_person = item.source == "user"
         readiness = await wait_until_ready(
-            runtime, handle, self._activity(plugin, runtime, session), timeout=service.ready_timeout(session.agent)
+            runtime, handle, self._activity(plugin, session), timeout=service.ready_timeout(session.agent),
+            also=ASKING if from_a_person else frozenset(),
         )
         if readiness != "ready":
             if runtime.liveness(handle, await runtime.snapshot()) == "dead":
                 slog.info("the agent is gone; the message waits for a restore")
                 return False
-            if readiness in ("waiting_input", "blocked"):
+            if readiness in ASKING and not from_a_person:
                 slog.info("the agent waits for a person; the message stays queued", activity=readiness)
                 return False
             slog.info("agent not at its prompt; delivering anyway", activity=readiness)
@@ -148,6 +153,7 @@ class Outbox:
             marker=item.marker,
             resuming=resuming,
             taken_elsewhere=self._transcript_check(plugin, session, item),
+            asks=lambda screen: plugin.read_screen(screen).activity in ASKING,
             on_pasted=lambda: failpoint("delivery-pasted"),
         )
         if item.fingerprint:
@@ -157,7 +163,7 @@ class Outbox:
             return True
         return await self._unverified(session.id, item, result)
 
-    def _activity(self, plugin: Agent, runtime: Runtime, session: Session) -> Callable[[Look, float], str]:
+    def _activity(self, plugin: Agent, session: Session) -> Callable[[Look, float], str]:
         pid = session.runtime.pid if session.runtime else None
         tty = [None]  # the pane's terminal, looked up once
 

@@ -29,7 +29,7 @@ it reads as a line break, as in real TUIs); CR or LF outside a paste is Enter an
 non-empty input (an empty one is ignored); Backspace deletes; Ctrl-C clears the input; Esc
 interrupts work or cancels a question. Input that arrives while starting up is discarded, like
 keys typed at a TUI that is not listening yet. With `--ignore-first-enter` the first Enter
-that would submit is swallowed (to test Enter retries).
+that would submit is swallowed (to test Enter retries); with `--deaf` every one is.
 
 Every submitted message (PROMPT first, if given) is appended to `--record FILE` as one JSON
 line {"message": ..., "time": ...} and fsync'd: tests read it to prove byte-exact delivery.
@@ -191,6 +191,7 @@ class Agent:
         self.record = os.path.abspath(args.record) if args.record else None
         self.work_seconds: float = args.work_seconds
         self.swallow_enter: bool = args.ignore_first_enter
+        self.deaf: bool = args.deaf
         self.fd_in = sys.stdin.fileno()
         self.fd_out = sys.stdout.fileno()
         self.state = "starting"
@@ -413,7 +414,7 @@ class Agent:
             self.busy_until = time.monotonic() + self.work_seconds
             self.hook("PostToolUse", tool_name="Write")
             return
-        if not self.input:
+        if not self.input or self.deaf:
             return
         if self.swallow_enter:
             self.swallow_enter = False
@@ -562,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         "--record", help="append each message here; {session} becomes $AO_SESSION_ID"
     )
     parser.add_argument("--ignore-first-enter", action="store_true")
+    parser.add_argument("--deaf", action="store_true", help="never submit on Enter (the input keeps its text)")
     parser.add_argument("--settings", help="Claude Code's flag settings (JSON): its hooks are run")
     parser.add_argument("-c", dest="config", action="append", default=[], help="Codex's config overrides: notify=[...]")
     parser.add_argument("prompt", nargs="?")
