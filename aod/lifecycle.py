@@ -206,8 +206,9 @@ class _Decider:
         if changes or unseen:
             # The subject names what is new: the unseen comments, and the review when this
             # request for changes was not told yet. A push does not make a review new (the
-            # reviewer has not looked again). Nothing new: the trigger still holds (for
-            # escalate_after) but is not fresh, so nothing is sent again.
+            # reviewer has not looked again), but it is the agent's answer (the episode).
+            # Nothing new: the trigger still holds (for escalate_after) but is not fresh, so
+            # nothing is sent again.
             told = f"review:{pr.review_id}" if pr.review_id else f"review:{pr.head_sha}"
             parts = sorted(c.id for c in unseen)
             if changes and told not in seen:
@@ -217,6 +218,8 @@ class _Decider:
                     key="changes-requested",
                     subject=",".join(parts) if parts else "told",
                     fresh=bool(parts),
+                    feedback=True,
+                    episode=pr.head_sha,
                     facts={"comments": [msgspec.structs.asdict(c) for c in unseen], **where},
                 )
             )

@@ -13,6 +13,10 @@ Rules, per trigger (a condition that holds, with a subject naming what exactly t
   (an escalation notification) and nothing more is sent until the condition resolves.
 - `escalate_after` also fires while one subject simply persists (a change request nobody
   answered for 30 minutes).
+- Feedback (review comments, `Trigger.feedback`) is not a retry: every new item is forwarded,
+  even after an escalation, and counts no attempt; the escalation is about the agent not
+  answering (no new head for `escalate_after` since the first feedback told), and only the
+  same feedback sent again counts against `retries` (`_forward`).
 - A reaction's count resets only when the step says its condition positively resolved (CI
   green, the conflict gone, the agent finished a turn). A trigger merely missing — CI pending
   after a push, a forge that did not answer, a failed probe — changes nothing: a CI loop does
@@ -140,6 +144,8 @@ def decide(
 def _react(
     session_id: str, trigger: Trigger, entry: LedgerEntry, policy: ReactionPolicy, now: float
 ) -> tuple[list[Action], LedgerEntry]:
+    if trigger.feedback:
+        return _forward(session_id, trigger, entry, policy, now)
     escalates = policy.action != "notify"
     overdue = (
         escalates
@@ -162,6 +168,55 @@ def _react(
     actions = _perform(session_id, trigger, policy, now)
     first_at = entry.first_at if entry.first_at is not None else now
     return actions, _replace(entry, attempts=entry.attempts + 1, first_at=first_at, acted=acted)
+
+
+def _forward(
+    session_id: str, trigger: Trigger, entry: LedgerEntry, policy: ReactionPolicy, now: float
+) -> tuple[list[Action], LedgerEntry]:
+    """Feedback (review comments): new feedback is not a retry.
+
+    Every item never told is forwarded (one message per tick for all of them), escalated or
+    not, and counts no attempt. Escalation is about the agent not answering: `escalate_after`
+    runs from the first feedback told while the episode (the PR's head) stays the same, and a
+    new head (the agent pushed) stops the clock until new feedback comes. Only a subject made
+    of items already told — the same feedback sent again — counts against `retries`.
+    """
+    if entry.episode and trigger.episode and trigger.episode != entry.episode:
+        # The agent answered since the clock started: whatever comes next starts a new episode.
+        entry = _replace(entry, first_at=None, escalated=False, episode="")
+    escalates = policy.action != "notify"
+    overdue = (
+        escalates
+        and policy.escalate_after is not None
+        and entry.first_at is not None
+        and now - entry.first_at >= policy.escalate_after
+    )
+    late: list[Action] = []
+    if overdue and not entry.escalated:
+        escalation = _escalation(session_id, trigger, entry, policy, "unanswered")
+        late = [escalation, *_pr_comment(escalation, policy)]
+    if trigger.subject in entry.acted or not trigger.fresh:
+        return late, _replace(entry, escalated=True) if late else entry
+    told = told_items(entry)
+    new = [item for item in trigger.subject.split(",") if item and item not in told]
+    acted = (*entry.acted, trigger.subject)[-KEEP_ACTED:]
+    escalated = entry.escalated or bool(late)
+    if new:
+        first_at = entry.first_at if entry.first_at is not None else now
+        actions = [*late, *_perform(session_id, trigger, policy, now)]
+        return actions, _replace(
+            entry, first_at=first_at, acted=acted, escalated=escalated, episode=trigger.episode or entry.episode
+        )
+    # Only items told before: the same feedback again, which is a retry.
+    if escalated:
+        return late, _replace(entry, acted=acted, escalated=True)
+    if escalates and policy.retries is not None and entry.attempts >= policy.retries:
+        action = _escalation(session_id, trigger, entry, policy, "count")
+        return [action, *_pr_comment(action, policy)], _replace(entry, escalated=True, acted=acted)
+    first_at = entry.first_at if entry.first_at is not None else now
+    return _perform(session_id, trigger, policy, now), _replace(
+        entry, attempts=entry.attempts + 1, first_at=first_at, acted=acted, episode=trigger.episode or entry.episode
+    )
 
 
 def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
@@ -227,6 +282,9 @@ def _escalation(
     title, body = notification_text(session_id, trigger.key, trigger.facts)
     if why == "count":
         lead = f"aod tried {entry.attempts} time(s) and stopped; a human is needed."
+    elif why == "unanswered":
+        waited = _duration(policy.escalate_after) if policy.escalate_after is not None else "a while"
+        lead = f"The agent has not answered this feedback for {waited}; a human is needed."
     else:
         lead = "This has not resolved in time; a human is needed."
     data = {k: trigger.facts[k] for k in ("url", "number", "head_sha") if k in trigger.facts}

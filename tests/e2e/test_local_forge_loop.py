@@ -144,3 +144,34 @@ def test_issue_commands_and_their_errors(make_aod: Callable[..., AodProcess], tm
         assert no_title.returncode == 1 and "needs a title" in no_title.stderr
         outside = subprocess.run([sys.executable, "-m", "aoctl", "pr", "open"], env={**aod.env(), "AO_SESSION_ID": ""}, capture_output=True, text=True)
         assert outside.returncode == 2 and "AO_SESSION_ID" in outside.stderr
+
+
+def test_every_comment_of_a_review_round_reaches_the_agent(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    # An inline comment, a request for changes and a third comment, each seen on its own tick,
+    # then a fourth later: new feedback is never a retry, so none of them is held back.
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        aod.write_config(config_text(tmux, records, "projects:\n  demo: {open_pr: auto}\n"))
+        aod.start()
+        fleet = Fleet(aod, tmux, make_repo(tmp_path / "demo"))
+        fleet.ok("project", "add", str(fleet.repo))
+        sid = fleet.ok("spawn", "--task", "/fake write app.txt feature\n/fake commit add the feature")["id"]
+        fleet.wait_state(sid, lambda s: s["state"] == "review_pending", "the PR waiting for review", 60)
+
+        said = [
+            ("--comment", "Rename `x` to `total`, please", "--file", "app.txt", "--line", "1"),
+            ("--request-changes", "Please split this change in two"),
+            ("--comment", "And add a test for the feature"),
+        ]
+        for action, text, *where in said:
+            fleet.ok("review", sid, action, "-m", text, *where)
+            wait_for(lambda text=text: any(text in m for m in fleet.received(sid)), 60, f"the agent to get {text!r}")
+        fleet.ok("review", sid, "--comment", "-m", "One more: update the README")
+        wait_for(lambda: any("update the README" in m for m in fleet.received(sid)), 60, "the fourth comment")
+
+        for text in ["Rename `x` to `total`", "split this change", "add a test for the feature", "update the README"]:
+            assert sum(text in m for m in fleet.received(sid)) == 1, text
+        history = fleet.ok("history", sid, "-n", "500")["entries"]
+        assert not [e for e in history if e["kind"] == "reaction.intent" and "escalate" in e["subject"]]

@@ -265,6 +265,9 @@ def test_trigger_facts_carry_what_a_message_needs() -> None:
     assert by_key["ci-failed"]["failing"] == [msgspec.structs.asdict(c) for c in FAILING]
     assert (by_key["ci-failed"]["head_sha"], by_key["ci-failed"]["number"]) == ("abc", "42")
     assert [c["id"] for c in by_key["changes-requested"]["comments"]] == ["c2", "c1"]  # type: ignore[attr-defined,index]
+    # Review feedback is forwarded, not retried; the agent's answer is a new head.
+    review = next(t for t in step(session("pr_open"), alive(pr=facts), NOW).triggers if t.key == "changes-requested")
+    assert (review.feedback, review.episode) == (True, "abc")
     limited = step(session("working"), alive(usage_limit_until=NOW + 5), NOW).triggers
     assert limited[0].facts == {"resume_at": NOW + 5}
     exited = step(session("working"), Observation(liveness="dead", exit_status=3), NOW).triggers

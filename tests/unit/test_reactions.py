@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aod.facts import REACTION_KEYS, Decision, LedgerEntry, ReactionPolicy, Trigger
-from aod.reactions import DEFAULT_POLICIES, decide, marker, policies_for
+from aod.reactions import DEFAULT_POLICIES, decide, marker, policies_for, told_items
 
 NOW = 100_000.0
 S = "web-1"
@@ -187,15 +187,97 @@ def test_another_reaction_holding_does_not_reset_this_one() -> None:
     assert "ci-failed" not in {e.key for e in decision.ledger}
 
 
-def test_escalate_after_a_duration_while_the_same_request_stays_unanswered() -> None:
-    first = run([trig("changes-requested", "c1", comments=COMMENTS[:1])])
+def test_escalate_after_a_duration_while_the_same_failure_stays() -> None:
+    first = run([trig("merge-conflicts", "h1:b1")])
     ledger = applied({}, first)
-    assert run([trig("changes-requested", "c1")], ledger, now=NOW + 29 * 60).actions == ()
-    late = run([trig("changes-requested", "c1")], ledger, now=NOW + 30 * 60)
+    assert run([trig("merge-conflicts", "h1:b1")], ledger, now=NOW + 14 * 60).actions == ()
+    late = run([trig("merge-conflicts", "h1:b1")], ledger, now=NOW + 15 * 60)
     assert [(a.kind, a.data.get("escalated")) for a in late.actions] == [("notify", True)]
     ledger = applied(ledger, late)
-    assert run([trig("changes-requested", "c1")], ledger, now=NOW + 31 * 60).actions == ()
-    assert run([trig("changes-requested", "c9")], ledger, now=NOW + 32 * 60).actions == ()
+    assert run([trig("merge-conflicts", "h1:b1")], ledger, now=NOW + 16 * 60).actions == ()
+    assert run([trig("merge-conflicts", "h2:b1")], ledger, now=NOW + 17 * 60).actions == ()
+
+
+# -- feedback: new review comments are never a retry --------------------------------------------
+
+
+def fb(subject: str = "told", head: str = "h1") -> Trigger:
+    """changes-requested as the lifecycle raises it: `told` is the trigger with nothing new."""
+    comments = [{"id": i, "author": "ana", "body": f"text of {i}"} for i in subject.split(",") if i != "told"]
+    return Trigger(
+        key="changes-requested", subject=subject, fresh=subject != "told", feedback=True, episode=head,
+        facts={"comments": comments, **PR, "head_sha": head},
+    )
+
+
+FEEDBACK_CASES = [
+    # (case, [(minutes, trigger)], what each tick does: send / escalate)
+    ("three-comments-in-one-round-and-a-fourth-later",
+     [(0, fb("c1")), (1, fb("review-r2,review:r2")), (2, fb("c3")), (3, fb()), (40, fb("c4", "h2"))],
+     [["send"], ["send"], ["send"], [], ["send"]]),
+    ("unanswered-escalates-once", [(0, fb("c1")), (29, fb()), (30, fb()), (31, fb())],
+     [["send"], [], ["escalate"], []]),
+    ("new-feedback-after-the-escalation-is-forwarded", [(0, fb("c1")), (30, fb()), (32, fb("c9"))],
+     [["send"], ["escalate"], ["send"]]),
+    ("late-feedback-is-forwarded-with-the-escalation", [(0, fb("c1")), (35, fb("c2"))],
+     [["send"], ["escalate", "send"]]),
+    ("a-push-stops-the-clock", [(0, fb("c1")), (10, fb(head="h2")), (45, fb(head="h2"))],
+     [["send"], [], []]),
+    ("feedback-after-a-push-starts-a-new-clock",
+     [(0, fb("c1")), (10, fb(head="h2")), (20, fb("c2", "h2")), (49, fb(head="h2")), (50, fb(head="h2"))],
+     [["send"], [], ["send"], [], ["escalate"]]),
+    ("an-escalated-episode-ends-with-a-push",
+     [(0, fb("c1")), (30, fb()), (40, fb(head="h2")), (45, fb("c2", "h2")), (75, fb(head="h2"))],
+     [["send"], ["escalate"], [], ["send"], ["escalate"]]),
+    ("the-same-feedback-again-is-a-retry",
+     [(0, fb("c1,c2")), (1, fb("c1")), (2, fb("c2")), (3, fb("c2,c1")), (4, fb("c3"))],
+     [["send"], ["send"], ["send"], ["escalate"], ["send"]]),
+]
+
+
+@pytest.mark.parametrize(("case", "ticks", "expected"), FEEDBACK_CASES, ids=[c[0] for c in FEEDBACK_CASES])
+def test_feedback(case: str, ticks: list[tuple[int, Trigger]], expected: list[list[str]]) -> None:
+    ledger: dict[str, LedgerEntry] = {}
+    done = []
+    for minutes, trigger in ticks:
+        decision = run([trigger], ledger, now=NOW + minutes * 60)
+        ledger = applied(ledger, decision)
+        done.append(["escalate" if a.data.get("escalated") else "send" for a in decision.actions])
+        for action in decision.actions:
+            if action.kind == "send-to-agent":
+                # The message carries the comments themselves.
+                assert all(f"text of {c['id']}" in action.message for c in trigger.facts["comments"])  # type: ignore[union-attr]
+        assert decide(S, [trigger], (), ledger, DEFAULT_POLICIES, NOW + minutes * 60).actions == ()  # once
+    assert done == expected
+
+
+def test_new_feedback_counts_no_attempt() -> None:
+    ledger: dict[str, LedgerEntry] = {}
+    for n in range(10):
+        ledger = applied(ledger, run([fb(f"c{n}")], ledger, now=NOW + n))
+    entry = ledger["changes-requested"]
+    assert (entry.attempts, entry.escalated, entry.first_at, entry.episode) == (0, False, NOW, "h1")
+
+
+@given(st.lists(st.tuples(st.sets(st.sampled_from(["c1", "c2", "c3", "c4", "c5"])), st.sampled_from(["h1", "h2"]),
+                          st.integers(min_value=0, max_value=1200)), min_size=1, max_size=12))
+def test_every_new_comment_reaches_the_agent_exactly_once(ticks: list[tuple[set[str], str, int]]) -> None:
+    from aod.reactions import told_items
+
+    ledger: dict[str, LedgerEntry] = {}
+    now = NOW
+    forwarded: list[str] = []
+    offered: set[str] = set()
+    for comments, head, dt in ticks:
+        now += dt
+        unseen = sorted(comments - told_items(ledger.get("changes-requested")))  # as the lifecycle filters
+        offered |= set(unseen)
+        decision = run([fb(",".join(unseen) or "told", head)], ledger, now=now)
+        ledger = applied(ledger, decision)
+        for action in decision.actions:
+            if action.kind == "send-to-agent":
+                forwarded += action.subject.split(",")
+    assert sorted(forwarded) == sorted(offered)
 
 
 def test_escalate_after_a_count_in_config_means_retries() -> None:
@@ -309,6 +391,8 @@ def _loop(observations: list[object], policies: Mapping[str, ReactionPolicy] | N
     done: list[str] = []
     for n, obs in enumerate(observations):
         now = 1_000.0 + 10 * n
+        # What the reactor adds: the review items already told, from the ledger.
+        obs = msgspec.structs.replace(obs, seen=told_items(ledger.get("changes-requested")))  # type: ignore[type-var]
         step = lifecycle.step(view, obs, now, stuck_after=5.0)  # type: ignore[arg-type]
         decision = decide(S, step.triggers, step.resolved, ledger, policies or DEFAULT_POLICIES, now)
         ledger = applied(ledger, decision)
@@ -351,18 +435,38 @@ def test_a_stuck_agent_that_the_nudge_does_not_free_escalates() -> None:
     assert _loop([busy(990.0), idle, busy(1_015.0)], policies) == ["send-to-agent", "send-to-agent"]
 
 
+def test_every_comment_of_a_review_round_reaches_the_agent() -> None:
+    from aod.facts import CommentFact, Observation, PRFacts
+
+    inline = CommentFact(id="c1", author="ana", body="rename x", path="app.py", line=3)
+    verdict = CommentFact(id="review-r2", author="ana", body="please split this")
+    third = CommentFact(id="c3", author="bo", body="and add a test")
+    fourth = CommentFact(id="c4", author="ana", body="one more thing")
+
+    def tick(*comments: CommentFact, review: str = "none", head: str = "h1") -> Observation:
+        facts = PRFacts(number="1", head_sha=head, checks="passing", review=review,  # type: ignore[arg-type]
+                        review_id="r2" if review != "none" else "", comments=comments)
+        return Observation(liveness="alive", activity="idle", pr=facts)
+
+    changes = "changes_requested"
+    ticks = [
+        tick(inline), tick(inline, verdict, review=changes), tick(inline, verdict, third, review=changes),
+        tick(inline, verdict, third, review=changes), tick(inline, verdict, third, review=changes, head="h2"),
+        tick(inline, verdict, third, fourth, review=changes, head="h2"),
+    ]
+    assert _loop(ticks) == ["send-to-agent"] * 4
+
+
 def test_stuck_notification_says_how_long_in_plain_units() -> None:
     (action,) = run([trig("agent-stuck", threshold=5400.0)]).actions
     assert action.title == "web-1: no progress for 1h30m"
 
 
 def test_a_trigger_with_nothing_new_only_escalates_by_time() -> None:
-    from aod.reactions import told_items
-
     first = run([trig("changes-requested", "c1,review:r7", comments=COMMENTS[:1])])
     ledger = applied({}, first)
     assert told_items(ledger["changes-requested"]) == {"c1", "review:r7"}
-    told = Trigger(key="changes-requested", subject="told", fresh=False)
+    told = Trigger(key="changes-requested", subject="told", fresh=False, feedback=True, episode="h1")
     assert run([told], ledger, now=NOW + 60).actions == ()
     assert [a.data.get("escalated") for a in run([told], ledger, now=NOW + 1800).actions] == [True]
     # Never acted on, even with no history at all.
