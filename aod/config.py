@@ -222,10 +222,12 @@ class AgentConfig(_Section):
 REACTION_KEYS = (
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
+    "review-pending",
 )
 ReactionKey = Literal[
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
+    "review-pending",
 ]
 Priority = Literal["urgent", "action", "warning", "info"]
 

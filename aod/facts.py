@@ -29,6 +29,7 @@ PR_STATES: Final = frozenset(
 REACTION_KEYS: Final = (
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
+    "review-pending",
 )
 PRIORITIES: Final = ("urgent", "action", "warning", "info")
 

@@ -264,6 +264,9 @@ class _Decider:
                 reason = "draft"
             else:
                 reason = "waiting for review" if checks_ok else "checks pending"
+            if state == "review_pending" and reason == "waiting for review" and not merge_failed:
+                # Ready for a person to look at: said once per head (a push asks again).
+                triggers.append(Trigger(key="review-pending", subject=pr.head_sha, facts=dict(where)))
 
         if merge_failed:
             state, reason = "merge_failed", "merge failed"

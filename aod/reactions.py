@@ -63,6 +63,7 @@ DEFAULT_POLICIES: Final[Mapping[str, ReactionPolicy]] = {
         ReactionPolicy(key="pr-closed", action="notify", priority="info"),
         ReactionPolicy(key="pr-merged", action="cleanup", priority="info", threshold=5 * MINUTE, notify_too=True),
         ReactionPolicy(key="budget-exceeded", action="notify", priority="action"),
+        ReactionPolicy(key="review-pending", action="notify", priority="action"),
     )
 }
 assert tuple(DEFAULT_POLICIES) == REACTION_KEYS
@@ -342,6 +343,8 @@ def notification_text(session_id: str, key: str, facts: Mapping[str, object]) ->
         return f"{s}: {pr} closed without merging", f"The session ended. `aoctl cleanup` removes its worktree.{url}"
     if key == "pr-merged":
         return f"{s}: {pr} merged", f"The session is done; its worktree is cleaned up after a grace period.{url}"
+    if key == "review-pending":
+        return f"{s}: {pr} is ready for review", f"Its checks are green and it waits for a reviewer.{url}"
     if key == "budget-exceeded":
         return f"{s} paused: budget reached", f"{str(facts.get('reason', 'A budget is reached')).capitalize()}. `aoctl resume {s}` lets it go on; `aoctl cost` shows the spending."
     return f"{s}: {key}", ""

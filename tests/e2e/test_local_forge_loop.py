@@ -160,6 +160,13 @@ def test_every_comment_of_a_review_round_reaches_the_agent(make_aod: Callable[..
         sid = fleet.ok("spawn", "--task", "/fake write app.txt feature\n/fake commit add the feature")["id"]
         fleet.wait_state(sid, lambda s: s["state"] == "review_pending", "the PR waiting for review", 60)
 
+        def announced() -> list[dict[str, object]]:
+            return [e for e in fleet.ok("history", sid, "-n", "500")["entries"]
+                    if e["kind"] == "reaction.done" and e["key"] == "review-pending"]
+
+        # "Ready for review" is told to a person once for this head.
+        wait_for(announced, 30, "the ready-for-review notification")
+
         said = [
             ("--comment", "Rename `x` to `total`, please", "--file", "app.txt", "--line", "1"),
             ("--request-changes", "Please split this change in two"),
@@ -175,3 +182,4 @@ def test_every_comment_of_a_review_round_reaches_the_agent(make_aod: Callable[..
             assert sum(text in m for m in fleet.received(sid)) == 1, text
         history = fleet.ok("history", sid, "-n", "500")["entries"]
         assert not [e for e in history if e["kind"] == "reaction.intent" and "escalate" in e["subject"]]
+        assert [(e["action"], e["state"]) for e in announced()] == [("notify", "done")]

@@ -114,7 +114,8 @@ ROWS = [
     Row("paused-resume", session("paused", USER_PAUSED), alive("active", commands=("resume",)),
         "working", "agent working", events=("resumed", "state.changed")),
     Row("paused-resume-pr", session("paused", USER_PAUSED),
-        alive(commands=("resume",), pr=pr(checks="passing")), "review_pending", "waiting for review"),
+        alive(commands=("resume",), pr=pr(checks="passing")), "review_pending", "waiting for review",
+        (("review-pending", "abc"),)),
     Row("paused-resume-unknown", session("paused", USER_PAUSED), Observation(commands=("resume",)),
         "working", "resumed"),
     # -- spawning -----------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ ROWS = [
         alive(seen=frozenset({"c1", "review:r7"}), pr=pr(review="changes_requested", review_id="r7", comments=COMMENTS)),
         "changes_requested", "changes requested", (("changes-requested", "c2"),)),
     Row("pr-review-comments", session("review_pending"), alive(pr=pr(checks="passing", comments=COMMENTS[1:])),
-        "review_pending", "waiting for review", (("changes-requested", "c1"),)),
+        "review_pending", "waiting for review", (("changes-requested", "c1"), ("review-pending", "abc"))),
     Row("pr-ci-failed-first", session("pr_open"),
         alive(pr=pr(checks="failing", failing=FAILING[:1], review="changes_requested", mergeable="conflicting")),
         "ci_failed", "checks failing: test",
@@ -169,7 +170,9 @@ ROWS = [
     Row("pr-approved-mergeability-unknown", session("review_pending"),
         alive(pr=pr(**GREEN | {"mergeable": "unknown"})), "approved", "approved, mergeability not known yet"),
     Row("pr-review-pending", session("pr_open"), alive(pr=pr(checks="passing", review="review_required")),
-        "review_pending", "waiting for review"),
+        "review_pending", "waiting for review", (("review-pending", "abc"),)),
+    Row("pr-review-pending-no-checks", session("working"), alive(pr=pr(head_sha="def")),
+        "review_pending", "waiting for review", (("review-pending", "def"),)),
     Row("pr-open-checks-pending", session("working"), alive(pr=pr(checks="pending")), "pr_open", "checks pending"),
     Row("pr-draft-approved-green", session("review_pending"), alive(pr=pr(draft=True, **GREEN)),
         "review_pending", "draft"),
@@ -329,7 +332,7 @@ def test_step_always_lands_in_a_known_state(view: SessionView, obs: Observation,
     assert result.state in STATES
     assert {t.key for t in result.triggers} <= {
         "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
-        "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged",
+        "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "review-pending",
     }
 
 

@@ -70,6 +70,7 @@ DEFAULT_CASES = [
     ("pr-closed", PR, [("notify", "info")]),
     ("pr-merged", PR, [("cleanup", ""), ("notify", "info")]),
     ("budget-exceeded", {"reason": "this session's budget of $5.00 is reached ($5.10 spent)"}, [("notify", "action")]),
+    ("review-pending", PR, [("notify", "action")]),
 ]
 
 
@@ -131,6 +132,26 @@ def test_auto_merge_when_the_project_allows_it() -> None:
     (action,) = run([trig("approved-and-green", **PR)], policies=policies).actions
     assert action.kind == "auto-merge"
     assert action.data["head_sha"] == PR["head_sha"] and action.data["attempts"] == 3
+
+
+def test_the_config_knows_every_reaction_key() -> None:
+    from typing import get_args
+
+    from aod.config import REACTION_KEYS as CONFIG_KEYS
+    from aod.config import ReactionKey
+
+    assert CONFIG_KEYS == REACTION_KEYS == get_args(ReactionKey)
+
+
+def test_a_pr_ready_for_review_is_announced_once_per_head() -> None:
+    (action,) = run([trig("review-pending", "abc123", **PR)]).actions
+    assert (action.kind, action.priority) == ("notify", "action")
+    assert action.title == "web-1: PR #42 is ready for review" and PR["url"] in action.message
+    ledger = applied({}, run([trig("review-pending", "abc123", **PR)]))
+    assert run([trig("review-pending", "abc123", **PR)], ledger).actions == ()
+    assert kinds(run([trig("review-pending", "def456", **PR)], ledger)) == [("notify", "action")]
+    off = policies_for({"review-pending": {"action": "none"}}, {})
+    assert run([trig("review-pending", "abc123", **PR)], policies=off).actions == ()
 
 
 def test_notification_tells_what_to_do_next() -> None:
@@ -416,7 +437,10 @@ def test_a_ci_loop_with_pending_checks_between_failures_escalates() -> None:
     assert _loop(ticks) == ["send-to-agent", "send-to-agent", "notify!"]
     # Green in between does reset: each red after a green is a fresh start.
     green = Observation(liveness="alive", activity="idle", pr=PRFacts(number="1", head_sha="x", checks="passing"))
-    assert _loop([failing("a"), green, failing("b"), green, failing("c"), green, failing("e")]) == ["send-to-agent"] * 4
+    # (Green with no review is also "ready for review", said once for that head.)
+    assert _loop([failing("a"), green, failing("b"), green, failing("c"), green, failing("e")]) == [
+        "send-to-agent", "notify", "send-to-agent", "send-to-agent", "send-to-agent",
+    ]
 
 
 def test_a_stuck_agent_that_the_nudge_does_not_free_escalates() -> None:
@@ -454,7 +478,8 @@ def test_every_comment_of_a_review_round_reaches_the_agent() -> None:
         tick(inline, verdict, third, review=changes), tick(inline, verdict, third, review=changes, head="h2"),
         tick(inline, verdict, third, fourth, review=changes, head="h2"),
     ]
-    assert _loop(ticks) == ["send-to-agent"] * 4
+    # (The first tick's PR also waits for review: "ready for review" is said once.)
+    assert _loop(ticks) == ["send-to-agent", "notify", "send-to-agent", "send-to-agent", "send-to-agent"]
 
 
 def test_stuck_notification_says_how_long_in_plain_units() -> None:
