@@ -111,6 +111,9 @@ class Trigger(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     fresh: bool = True
     """False: the condition still holds but has nothing new to act on (every comment was told):
     it keeps the reaction's episode open for `escalate_after`, and is never acted on."""
+    failed: bool = False
+    """True: aod's action on this subject failed (a refused merge) and the condition still
+    holds: reactions.decide tries again on a backoff within `retries`, then tells a person."""
     feedback: bool = False
     """True: the subject is what people said (review comments, a request for changes), made of
     comma-joined item ids. New feedback is not a retry: every item never told is forwarded, and

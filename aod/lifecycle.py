@@ -242,7 +242,12 @@ class _Decider:
         elif pr.review == "approved" and not pr.draft:
             if checks_ok and pr.mergeable == "mergeable":
                 if self.base == "merge_failed":
+                    # The forge says it can be merged again: the refusal's cause may be gone
+                    # (when to retry, and how often, is the reactions' rule).
                     state, reason = "merge_failed", self.base_reason or "merge failed"
+                    triggers.append(
+                        Trigger(key="approved-and-green", subject=pr.head_sha, failed=True, facts=dict(where))
+                    )
                 else:
                     state, reason = "mergeable", "approved, checks green, mergeable"
                     triggers.append(Trigger(key="approved-and-green", subject=pr.head_sha, facts=dict(where)))

@@ -45,6 +45,12 @@ LOG_EXCERPT_CHARS: Final = 6000
 COMMENT_CHARS: Final = 2000
 
 MINUTE: Final = 60.0
+RETRIES: Final = 2
+"""Retries of a failed action (a refused merge) when the policy names no `retries`."""
+RETRY_WAIT: Final = 1 * MINUTE
+"""The wait before the first retry of a failed action when the policy has no `threshold`; it
+doubles with each retry, up to RETRY_WAIT_MAX."""
+RETRY_WAIT_MAX: Final = 30 * MINUTE
 
 DEFAULT_POLICIES: Final[Mapping[str, ReactionPolicy]] = {
     p.key: p
@@ -147,6 +153,8 @@ def _react(
 ) -> tuple[list[Action], LedgerEntry]:
     if trigger.feedback:
         return _forward(session_id, trigger, entry, policy, now)
+    if trigger.failed:
+        return _retry(session_id, trigger, entry, policy, now)
     escalates = policy.action != "notify"
     overdue = (
         escalates
@@ -162,13 +170,69 @@ def _react(
     acted = (*entry.acted, trigger.subject)[-KEEP_ACTED:]
     if entry.escalated:
         return [], _replace(entry, acted=acted)
-    out_of_retries = escalates and policy.retries is not None and entry.attempts >= policy.retries
+    # A merge of a new head is no retry: auto-merge's `retries` are those of a refused merge (_retry).
+    counted = escalates and policy.action != "auto-merge"
+    out_of_retries = counted and policy.retries is not None and entry.attempts >= policy.retries
     if out_of_retries or overdue:
         action = _escalation(session_id, trigger, entry, policy, "count" if out_of_retries else "time")
         return [action, *_pr_comment(action, policy)], _replace(entry, escalated=True, acted=acted)
     actions = _perform(session_id, trigger, policy, now)
     first_at = entry.first_at if entry.first_at is not None else now
-    return actions, _replace(entry, attempts=entry.attempts + 1, first_at=first_at, acted=acted)
+    return actions, _replace(entry, attempts=entry.attempts + 1, first_at=first_at, last_at=now, acted=acted)
+
+
+def retry_wait(policy: ReactionPolicy, retries_made: int) -> float:
+    """Seconds between a failed attempt and the next: `threshold` (or RETRY_WAIT), doubled for
+    each retry already made, at most RETRY_WAIT_MAX."""
+    first = policy.threshold if policy.threshold is not None else RETRY_WAIT
+    return min(first * 2.0**retries_made, max(first, RETRY_WAIT_MAX))
+
+
+def _retry(
+    session_id: str, trigger: Trigger, entry: LedgerEntry, policy: ReactionPolicy, now: float
+) -> tuple[list[Action], LedgerEntry]:
+    """An action that failed while its condition still holds (the forge refused a merge and now
+    says the PR is approved, green and mergeable again): tried again once the backoff since
+    the last attempt passed, `retries` times (default RETRIES) per subject; then, once, a
+    person is told. Each retry is a subject of its own (`<subject>:retry:<n>`), so each is
+    performed once across crashes."""
+    given_up = f"{trigger.subject}:failed"
+    if policy.action == "notify" or given_up in entry.acted:
+        return [], entry
+    prefix = f"{trigger.subject}:retry:"
+    retries_made = sum(1 for subject in entry.acted if subject.startswith(prefix))
+    last = entry.last_at if entry.last_at is not None else entry.first_at
+    if last is not None and now - last < retry_wait(policy, retries_made):
+        return [], entry  # also before giving up: the last attempt's outcome comes first
+    budget = policy.retries if policy.retries is not None else RETRIES
+    if retries_made >= budget:
+        action = _failed_for_good(session_id, trigger, given_up, retries_made + 1)
+        return [action, *_pr_comment(action, policy)], _replace(entry, acted=(*entry.acted, given_up)[-KEEP_ACTED:])
+    again = msgspec.structs.replace(trigger, subject=f"{prefix}{retries_made + 1}", failed=False)
+    acted = (*entry.acted, again.subject)[-KEEP_ACTED:]
+    first_at = entry.first_at if entry.first_at is not None else now
+    return _perform(session_id, again, policy, now), _replace(
+        entry, attempts=entry.attempts + 1, first_at=first_at, last_at=now, acted=acted
+    )
+
+
+def _failed_for_good(session_id: str, trigger: Trigger, subject: str, attempts: int) -> Action:
+    pr = f"PR #{trigger.facts['number']}" if trigger.facts.get("number") else "the PR"
+    url = f"\n{trigger.facts['url']}" if trigger.facts.get("url") else ""
+    data = {k: trigger.facts[k] for k in ("url", "number", "head_sha") if k in trigger.facts}
+    return Action(
+        kind="notify",
+        key=trigger.key,
+        subject=subject,
+        fingerprint=fingerprint(session_id, trigger.key, subject, "notify"),
+        title=f"{session_id}: {pr} could not be merged",
+        message=(
+            f"aod tried {attempts} time(s) and the forge refused each; a human is needed. "
+            f"`aoctl history {session_id}` shows why; `aoctl merge {session_id}` tries again.{url}"
+        ),
+        priority="action",
+        data={**data, "escalated": True},
+    )
 
 
 def _forward(
@@ -248,8 +312,8 @@ def _perform(session_id: str, trigger: Trigger, policy: ReactionPolicy, now: flo
         fp = fingerprint(session_id, key, subject, kind)
         add(kind, message=agent_message(key, facts, marker(fp), policy.message), data=data)
     elif kind == "auto-merge":
-        # The merge budget: attempts on this head before the session parks in merge_failed.
-        add(kind, data={**data, "attempts": (policy.retries if policy.retries is not None else 2) + 1})
+        # One attempt: a refusal parks the session in merge_failed, and _retry decides the next.
+        add(kind, data=data)
     elif kind == "pause":
         add(kind, data={k: facts[k] for k in ("resume_at",) if k in facts})
     elif kind == "cleanup":

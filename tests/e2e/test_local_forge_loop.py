@@ -183,3 +183,42 @@ def test_every_comment_of_a_review_round_reaches_the_agent(make_aod: Callable[..
         history = fleet.ok("history", sid, "-n", "500")["entries"]
         assert not [e for e in history if e["kind"] == "reaction.intent" and "escalate" in e["subject"]]
         assert [(e["action"], e["state"]) for e in announced()] == [("notify", "done")]
+
+
+def test_a_refused_merge_is_retried_once_its_cause_is_fixed(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    # The local forge refuses to move a checked-out main with uncommitted changes. The session
+    # parks in merge_failed; once the user commits or reverts them, a retry on the backoff merges.
+    config = (
+        "projects:\n  demo:\n    open_pr: auto\n    auto_merge: true\n"
+        "    reactions:\n      approved-and-green: {threshold: 1s, retries: 50}\n      pr-merged: {threshold: 0s}\n"
+    )
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        aod.write_config(config_text(tmux, records, config))
+        aod.start()
+        repo = make_repo(tmp_path / "demo")
+        fleet = Fleet(aod, tmux, repo)
+        fleet.ok("project", "add", str(repo))
+        sid = fleet.ok("spawn", "--task", "/fake write app.txt feature\n/fake commit add the feature")["id"]
+        fleet.wait_state(sid, lambda s: s["state"] == "review_pending", "the PR waiting for review", 60)
+
+        (repo / "README.md").write_text("an edit nobody committed\n")
+        fleet.ok("review", sid, "--approve")
+        fleet.wait_state(sid, lambda s: s["state"] == "merge_failed", "the refused merge", 60)
+
+        def merge_intents() -> list[dict[str, object]]:
+            return [e for e in fleet.ok("history", sid, "-n", "1000")["entries"]
+                    if e["kind"] == "reaction.done" and e["action"] == "auto-merge"]
+
+        # Retried while the cause stays, and refused again: main never moved over the edit.
+        wait_for(lambda: len(merge_intents()) >= 2, 60, "a retry of the merge")
+        assert {e["state"] for e in merge_intents()} == {"failed"}
+        assert "uncommitted changes" in str(merge_intents()[0]["outcome"])
+        assert "Merge PR" not in git(repo, "log", "-1", "--format=%s", "main")
+        git(repo, "checkout", "--", "README.md")
+
+        wait_for(lambda: _archived(fleet, sid), 90, "the merge and the cleanup")
+        assert git(repo, "log", "-1", "--format=%s", "main").startswith("Merge PR")
+        assert (repo / "app.txt").read_text() == "feature\n"

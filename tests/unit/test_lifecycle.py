@@ -178,7 +178,9 @@ ROWS = [
         "review_pending", "draft"),
     Row("pr-draft-checks-pending", session("working"), alive(pr=pr(draft=True, checks="pending")), "pr_open", "draft"),
     Row("merge-failed-holds", session("merge_failed", "merge failed: base moved"), alive(pr=pr(**GREEN)),
-        "merge_failed", "merge failed: base moved"),
+        "merge_failed", "merge failed: base moved", (("approved-and-green", "abc"),)),
+    Row("merge-failed-new-head", session("merge_failed", "merge failed"), alive(pr=pr(**GREEN | {"head_sha": "def"})),
+        "merge_failed", "merge failed", (("approved-and-green", "def"),)),
     Row("merge-failed-leaves", session("merge_failed", "merge failed"),
         alive(pr=pr(**GREEN | {"checks": "failing", "head_sha": "def"}, failing=FAILING[:1])),
         "ci_failed", "checks failing: test", (("ci-failed", "def:test"),)),
@@ -277,6 +279,18 @@ def test_trigger_facts_carry_what_a_message_needs() -> None:
     assert exited[0].facts == {"exit_status": 3}
 
 
+def test_a_refused_merge_is_offered_again_only_while_the_forge_says_mergeable() -> None:
+    held = step(session("merge_failed", "merge failed"), alive(pr=pr(**GREEN)), NOW).triggers
+    assert [(t.key, t.subject, t.failed) for t in held] == [("approved-and-green", "abc", True)]
+    first = step(session("mergeable"), alive(pr=pr(**GREEN)), NOW).triggers
+    assert [(t.key, t.failed) for t in first] == [("approved-and-green", False)]
+    # Just refused (the command): no retry on the same step.
+    refused = step(session("mergeable"), alive(commands=("merge_failed",), pr=pr(**GREEN)), NOW).triggers
+    assert refused == ()
+    blocked = step(session("merge_failed", "merge failed"), alive(pr=pr(**GREEN | {"mergeable": "blocked"})), NOW)
+    assert (blocked.state, blocked.triggers) == ("approved", ())
+
+
 def test_a_restored_session_exits_under_a_new_subject() -> None:
     dead = Observation(liveness="dead", exit_status=1)
     first = step(session("working", since=1_000.0), dead, NOW).triggers
@@ -373,6 +387,9 @@ def test_deciding_twice_on_the_same_facts_raises_nothing_new(view: SessionView, 
     assert not [e for e in second.events if e.kind == "state.changed"]
     if first.state in ENDED_STATES:
         assert second.triggers == ()  # raised once, on the step that ended the session
+    elif view.state == "paused" and first.state != "paused":
+        # "Go on" after a usage limit is raised once, on the step that leaves the pause.
+        assert second.triggers == tuple(t for t in first.triggers if not t.subject.startswith("resume:"))
     else:
         assert second.triggers == first.triggers
 

@@ -131,7 +131,7 @@ def test_auto_merge_when_the_project_allows_it() -> None:
     policies = policies_for({}, {}, auto_merge=True)
     (action,) = run([trig("approved-and-green", **PR)], policies=policies).actions
     assert action.kind == "auto-merge"
-    assert action.data["head_sha"] == PR["head_sha"] and action.data["attempts"] == 3
+    assert action.data["head_sha"] == PR["head_sha"] and "attempts" not in action.data  # one attempt each
 
 
 def test_the_config_knows_every_reaction_key() -> None:
@@ -152,6 +152,63 @@ def test_a_pr_ready_for_review_is_announced_once_per_head() -> None:
     assert kinds(run([trig("review-pending", "def456", **PR)], ledger)) == [("notify", "action")]
     off = policies_for({"review-pending": {"action": "none"}}, {})
     assert run([trig("review-pending", "abc123", **PR)], policies=off).actions == ()
+
+
+def failed_merge(head: str = "abc123def4567890") -> Trigger:
+    """approved-and-green as the lifecycle raises it in merge_failed: the forge says mergeable."""
+    return Trigger(key="approved-and-green", subject=head, failed=True, facts={**PR, "head_sha": head})
+
+
+RETRY_CASES = [
+    # (case, policy overrides, [(seconds after the first attempt, trigger)], what each tick does)
+    ("retried-after-a-backoff-then-told-once", {},
+     [(30, failed_merge()), (60, failed_merge()), (100, failed_merge()), (120, failed_merge()),
+      (180, failed_merge()), (181, failed_merge()), (419, failed_merge()), (420, failed_merge()),
+      (5000, failed_merge())],
+     [[], ["merge:retry:1"], [], [], ["merge:retry:2"], [], [], ["notify:failed"], []]),
+    ("the-budget-is-retries", {"retries": 0}, [(59, failed_merge()), (60, failed_merge()), (600, failed_merge())],
+     [[], ["notify:failed"], []]),
+    ("threshold-sets-the-first-wait", {"retries": 3, "threshold": 10.0},
+     [(10, failed_merge()), (20, failed_merge()), (30, failed_merge()), (70, failed_merge()), (71, failed_merge()),
+      (150, failed_merge())],
+     [["merge:retry:1"], [], ["merge:retry:2"], ["merge:retry:3"], [], ["notify:failed"]]),
+    ("a-new-head-has-its-own-budget", {"retries": 1},
+     [(60, failed_merge()), (200, failed_merge()), (201, failed_merge("fff")), (400, failed_merge("fff")),
+      (401, failed_merge("fff"))],
+     [["merge:retry:1"], ["notify:failed"], ["merge:retry:1"], ["notify:failed"], []]),
+    ("only-auto-merge-retries", {"action": "notify"}, [(60, failed_merge()), (600, failed_merge())], [[], []]),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "ticks", "expected"), RETRY_CASES, ids=[c[0] for c in RETRY_CASES])
+def test_refused_merge(case: str, overrides: dict[str, object], ticks: list[tuple[int, Trigger]], expected: list[list[str]]) -> None:
+    policies = policies_for({}, {"approved-and-green": overrides}, auto_merge=True)
+    first = run([trig("approved-and-green", "abc123def4567890", **PR)], policies=policies)
+    assert kinds(first) == ([("auto-merge", "")] if overrides.get("action") != "notify" else [("notify", "action")])
+    ledger = applied({}, first)
+    done = []
+    for seconds, trigger in ticks:
+        decision = run([trigger], ledger, policies=policies, now=NOW + seconds)
+        ledger = applied(ledger, decision)
+        names = []
+        for action in decision.actions:
+            if action.kind == "auto-merge":
+                assert action.data["head_sha"] == trigger.subject
+                names.append("merge:" + action.subject.split(":", 1)[1])
+            else:
+                assert action.data.get("escalated") and "could not be merged" in action.title
+                names.append(f"{action.kind}:failed")
+        done.append(names)
+        assert run([trigger], ledger, policies=policies, now=NOW + seconds).actions == ()  # once
+    assert done == expected
+
+
+def test_retry_waits_double_up_to_a_cap() -> None:
+    from aod.reactions import RETRY_WAIT_MAX, retry_wait
+
+    policy = policies_for({}, {}, auto_merge=True)["approved-and-green"]
+    assert [retry_wait(policy, n) for n in range(3)] == [60.0, 120.0, 240.0]
+    assert retry_wait(policy, 30) == RETRY_WAIT_MAX
 
 
 def test_notification_tells_what_to_do_next() -> None:
