@@ -35,8 +35,8 @@ from typing import Any, Final
 
 import msgspec
 
+from aod.ci_logs import shorten
 from aod.facts import REACTION_KEYS, Action, Decision, LedgerEntry, ReactionPolicy, Trigger
-from aod.text import tail
 
 KEEP_ACTED: Final = 50
 """Subjects remembered per reaction (newest kept): enough to never repeat a recent one."""
@@ -502,7 +502,7 @@ def _logs(facts: Mapping[str, object]) -> str:
             lines.append(str(check["summary"])[:500])
         excerpt = str(check.get("log_excerpt") or "")
         if excerpt:
-            lines.append(tail(excerpt, budget))
+            lines.append(shorten(excerpt, budget))
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 

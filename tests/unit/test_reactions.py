@@ -105,6 +105,17 @@ def test_ci_failed_log_excerpts_are_bounded() -> None:
     assert action.message.count("--- job") == 3
 
 
+def test_each_failing_check_keeps_its_errors_in_its_share_of_the_message() -> None:
+    from aod.ci_logs import excerpt
+
+    output = ["FAILED tests/test_cart.py::test_total - assert 3 == 4"] + [f"teardown {i}" for i in range(400)]
+    checks = [{"name": n, "conclusion": "failure", "log_excerpt": excerpt("\n".join(output), 4000)} for n in ("a", "b", "c")]
+    (action,) = run([trig("ci-failed", failing=checks, **PR)]).actions
+    assert action.message.count("FAILED tests/test_cart.py::test_total") == 3
+    assert action.message.count("teardown 399") == 3
+    assert len(action.message) < 8_000
+
+
 def test_changes_requested_sends_the_comments_verbatim_in_the_first_message() -> None:
     (action,) = run([trig("changes-requested", comments=COMMENTS, **PR)]).actions
     assert "1. ana on app.py:3:\n   Please rename `x`." in action.message
