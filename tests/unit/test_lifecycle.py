@@ -325,6 +325,10 @@ observations = st.builds(
     activity=st.sampled_from(ACTIVITIES),
     exit_status=st.none() | st.integers(min_value=0, max_value=255),
     last_progress=st.none() | times,
+    # The observer records the time with every activity it writes; only an activity it never
+    # wrote (`unknown`) comes without one. (Without it, a wait beside an open PR takes its
+    # subject from the state's `since`, which a PR state change moves.)
+    activity_since=times,
     pr=st.none() | pr_facts,
     usage_limit_until=st.none() | times,
     commands=st.lists(st.sampled_from(COMMANDS), max_size=3).map(tuple),
