@@ -222,3 +222,10 @@ def test_a_refused_merge_is_retried_once_its_cause_is_fixed(make_aod: Callable[.
         wait_for(lambda: _archived(fleet, sid), 90, "the merge and the cleanup")
         assert git(repo, "log", "-1", "--format=%s", "main").startswith("Merge PR")
         assert (repo / "app.txt").read_text() == "feature\n"
+        # Archived, and still saying how it ended; its history is read from the archive.
+        record = json.loads((aod.state_dir / "archive" / sid / "session.json").read_text())
+        assert record["state"] == "archived" and record["reason"].startswith("merged: ")
+        history = fleet.ok("history", sid, "-n", "1000")
+        assert history["archived"] is True
+        merges = [e["state"] for e in history["entries"] if e["kind"] == "reaction.done" and e["action"] == "auto-merge"]
+        assert merges[-1] == "done" and set(merges[:-1]) == {"failed"}
