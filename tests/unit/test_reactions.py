@@ -427,7 +427,19 @@ def test_the_stuck_nudge_is_a_message_when_configured() -> None:
 
 keys = st.sampled_from(REACTION_KEYS)
 subjects = st.sampled_from(["a", "b", "c", "d"])
-trigger_lists = st.lists(st.builds(trig, keys, subjects), max_size=4, unique_by=lambda t: t.key)
+
+
+def _variant(key: str, subject: str, kind: str, head: str) -> Trigger:
+    """A trigger as the lifecycle may raise it: plain, review feedback, or a failed action."""
+    if kind == "feedback":
+        return Trigger(key=key, subject=subject, feedback=True, episode=head, fresh=subject != "d")
+    return Trigger(key=key, subject=subject, failed=kind == "failed")
+
+
+trigger_lists = st.lists(
+    st.builds(_variant, keys, subjects, st.sampled_from(["plain", "feedback", "failed"]), st.sampled_from(["h1", "h2"])),
+    max_size=4, unique_by=lambda t: t.key,
+)
 times = st.floats(min_value=0, max_value=10_000, allow_nan=False)
 
 
