@@ -17,6 +17,9 @@ Rules, per trigger (a condition that holds, with a subject naming what exactly t
   even after an escalation, and counts no attempt; the escalation is about the agent not
   answering (no new head for `escalate_after` since the first feedback told), and only the
   same feedback sent again counts against `retries` (`_forward`).
+- An action that failed while its condition holds (`Trigger.failed`: a refused merge the forge
+  calls mergeable again) is retried after a doubling backoff, `retries` times per subject,
+  then a person is told once (`_retry`).
 - A reaction's count resets only when the step says its condition positively resolved (CI
   green, the conflict gone, the agent finished a turn). A trigger merely missing — CI pending
   after a push, a forge that did not answer, a failed probe — changes nothing: a CI loop does
