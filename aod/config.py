@@ -257,11 +257,13 @@ class AgentConfig(_Section):
 REACTION_KEYS = (
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
+    "review-pending",
     "delivery-failed",
 )
 ReactionKey = Literal[
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
+    "review-pending",
     "delivery-failed",
 ]
 Priority = Literal["urgent", "action", "warning", "info"]

@@ -29,6 +29,7 @@ PR_STATES: Final = frozenset(
 REACTION_KEYS: Final = (
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
+    "review-pending",
     "delivery-failed",
 )
 PRIORITIES: Final = ("urgent", "action", "warning", "info")
@@ -113,6 +114,17 @@ class Trigger(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     fresh: bool = True
     """False: the condition still holds but has nothing new to act on (every comment was told):
     it keeps the reaction's episode open for `escalate_after`, and is never acted on."""
+    failed: bool = False
+    """True: aod's action on this subject failed (a refused merge) and the condition still
+    holds: reactions.decide tries again on a backoff within `retries`, then tells a person."""
+    feedback: bool = False
+    """True: the subject is what people said (review comments, a request for changes), made of
+    comma-joined item ids. New feedback is not a retry: every item never told is forwarded, and
+    is not counted against `retries` (reactions.decide)."""
+    episode: str = ""
+    """feedback: what the agent's answer moves (the PR's head SHA). While it stays the same the
+    agent has not answered, and `escalate_after` runs from the first feedback told; when it
+    changes the agent answered, and the clock stops until new feedback comes."""
 
 
 class LifecycleEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -158,6 +170,10 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     acted: tuple[str, ...] = ()
     """Subjects already acted on (fingerprints), newest last, bounded."""
     escalated: bool = False
+    episode: str = ""
+    """feedback: the trigger's `episode` (the head SHA) when the escalation clock started."""
+    last_at: float | None = None
+    """When the last attempt was made (a retry after a failed action waits from it)."""
 
 
 ActionKind = Literal["send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup", "comment"]

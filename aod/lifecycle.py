@@ -212,8 +212,9 @@ class _Decider:
         if changes or unseen:
             # The subject names what is new: the unseen comments, and the review when this
             # request for changes was not told yet. A push does not make a review new (the
-            # reviewer has not looked again). Nothing new: the trigger still holds (for
-            # escalate_after) but is not fresh, so nothing is sent again.
+            # reviewer has not looked again), but it is the agent's answer (the episode).
+            # Nothing new: the trigger still holds (for escalate_after) but is not fresh, so
+            # nothing is sent again.
             told = f"review:{pr.review_id}" if pr.review_id else f"review:{pr.head_sha}"
             parts = sorted(c.id for c in unseen)
             if changes and told not in seen:
@@ -223,6 +224,8 @@ class _Decider:
                     key="changes-requested",
                     subject=",".join(parts) if parts else "told",
                     fresh=bool(parts),
+                    feedback=True,
+                    episode=pr.head_sha,
                     facts={"comments": [msgspec.structs.asdict(c) for c in unseen], **where},
                 )
             )
@@ -245,7 +248,12 @@ class _Decider:
         elif pr.review == "approved" and not pr.draft:
             if checks_ok and pr.mergeable == "mergeable":
                 if self.base == "merge_failed":
+                    # The forge says it can be merged again: the refusal's cause may be gone
+                    # (when to retry, and how often, is the reactions' rule).
                     state, reason = "merge_failed", self.base_reason or "merge failed"
+                    triggers.append(
+                        Trigger(key="approved-and-green", subject=pr.head_sha, failed=True, facts=dict(where))
+                    )
                 else:
                     state, reason = "mergeable", "approved, checks green, mergeable"
                     triggers.append(Trigger(key="approved-and-green", subject=pr.head_sha, facts=dict(where)))
@@ -267,6 +275,9 @@ class _Decider:
                 reason = "draft"
             else:
                 reason = "waiting for review" if checks_ok else "checks pending"
+            if state == "review_pending" and reason == "waiting for review" and not merge_failed:
+                # Ready for a person to look at: said once per head (a push asks again).
+                triggers.append(Trigger(key="review-pending", subject=pr.head_sha, facts=dict(where)))
 
         if merge_failed:
             state, reason = "merge_failed", "merge failed"

@@ -275,7 +275,10 @@ class LocalCheck(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     exit_code: int | None = None
     summary: str = ""
     log_tail: str = ""
-    """The last part of the output (the full log is in forge/<project>/ci/<sha>.log)."""
+    """Records written before `log_excerpt`: the last part of the output."""
+    log_excerpt: str = ""
+    """The failure's excerpt of the output (aod.ci_logs: errors, failing tests, tracebacks,
+    the last lines); the full log is in forge/<project>/ci/<sha>.log."""
 
 
 class LocalPR(Record, kw_only=True, frozen=True):

@@ -575,6 +575,8 @@ class HistoryResult(msgspec.Struct, kw_only=True):
     entries: list[dict[str, Any]]
     """Journal entries, oldest first: `time`, `kind` (state.changed, reaction.intent,
     reaction.done, delivery.started, delivery.done, spawned, setup, ...) and their fields."""
+    archived: bool = False
+    """The session was cleaned up: this is its journal from the archive."""
 
 
 class RecentEventsParams(Params):
@@ -747,6 +749,13 @@ _METHOD_LIST: Final = (
         (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
     ),
     Method(
+        "session.done",
+        SessionIdParams,
+        SessionInfo,
+        "Mark the session's work finished (state `done`): aod stops reacting; `session.cleanup` archives it.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
+    ),
+    Method(
         "session.kill",
         SessionIdParams,
         SessionInfo,
@@ -779,7 +788,7 @@ _METHOD_LIST: Final = (
         "session.history",
         HistoryParams,
         HistoryResult,
-        "A session's journal: transitions, reactions, deliveries.",
+        "A session's journal: transitions, reactions, deliveries (an archived session's from the archive).",
         (ErrorCode.NOT_FOUND,),
     ),
     Method("events.recent", RecentEventsParams, RecentEventsResult, "The latest events aod published."),

@@ -13,6 +13,13 @@ Rules, per trigger (a condition that holds, with a subject naming what exactly t
   (an escalation notification) and nothing more is sent until the condition resolves.
 - `escalate_after` also fires while one subject simply persists (a change request nobody
   answered for 30 minutes).
+- Feedback (review comments, `Trigger.feedback`) is not a retry: every new item is forwarded,
+  even after an escalation, and counts no attempt; the escalation is about the agent not
+  answering (no new head for `escalate_after` since the first feedback told), and only the
+  same feedback sent again counts against `retries` (`_forward`).
+- An action that failed while its condition holds (`Trigger.failed`: a refused merge the forge
+  calls mergeable again) is retried after a doubling backoff, `retries` times per subject,
+  then a person is told once (`_retry`).
 - A reaction's count resets only when the step says its condition positively resolved (CI
   green, the conflict gone, the agent finished a turn). A trigger merely missing — CI pending
   after a push, a forge that did not answer, a failed probe — changes nothing: a CI loop does
@@ -31,8 +38,8 @@ from typing import Any, Final
 
 import msgspec
 
+from aod.ci_logs import shorten
 from aod.facts import REACTION_KEYS, Action, Decision, LedgerEntry, ReactionPolicy, Trigger
-from aod.text import tail
 
 KEEP_ACTED: Final = 50
 """Subjects remembered per reaction (newest kept): enough to never repeat a recent one."""
@@ -41,6 +48,12 @@ LOG_EXCERPT_CHARS: Final = 6000
 COMMENT_CHARS: Final = 2000
 
 MINUTE: Final = 60.0
+RETRIES: Final = 2
+"""Retries of a failed action (a refused merge) when the policy names no `retries`."""
+RETRY_WAIT: Final = 1 * MINUTE
+"""The wait before the first retry of a failed action when the policy has no `threshold`; it
+doubles with each retry, up to RETRY_WAIT_MAX."""
+RETRY_WAIT_MAX: Final = 30 * MINUTE
 
 DEFAULT_POLICIES: Final[Mapping[str, ReactionPolicy]] = {
     p.key: p
@@ -59,6 +72,7 @@ DEFAULT_POLICIES: Final[Mapping[str, ReactionPolicy]] = {
         ReactionPolicy(key="pr-closed", action="notify", priority="info"),
         ReactionPolicy(key="pr-merged", action="cleanup", priority="info", threshold=5 * MINUTE, notify_too=True),
         ReactionPolicy(key="budget-exceeded", action="notify", priority="action"),
+        ReactionPolicy(key="review-pending", action="notify", priority="action"),
         ReactionPolicy(key="delivery-failed", action="notify", priority="action"),
     )
 }
@@ -141,6 +155,10 @@ def decide(
 def _react(
     session_id: str, trigger: Trigger, entry: LedgerEntry, policy: ReactionPolicy, now: float
 ) -> tuple[list[Action], LedgerEntry]:
+    if trigger.feedback:
+        return _forward(session_id, trigger, entry, policy, now)
+    if trigger.failed:
+        return _retry(session_id, trigger, entry, policy, now)
     escalates = policy.action != "notify"
     overdue = (
         escalates
@@ -156,13 +174,118 @@ def _react(
     acted = (*entry.acted, trigger.subject)[-KEEP_ACTED:]
     if entry.escalated:
         return [], _replace(entry, acted=acted)
-    out_of_retries = escalates and policy.retries is not None and entry.attempts >= policy.retries
+    # A merge of a new head is no retry: auto-merge's `retries` are those of a refused merge (_retry).
+    counted = escalates and policy.action != "auto-merge"
+    out_of_retries = counted and policy.retries is not None and entry.attempts >= policy.retries
     if out_of_retries or overdue:
         action = _escalation(session_id, trigger, entry, policy, "count" if out_of_retries else "time")
         return [action, *_pr_comment(action, policy)], _replace(entry, escalated=True, acted=acted)
     actions = _perform(session_id, trigger, policy, now)
     first_at = entry.first_at if entry.first_at is not None else now
-    return actions, _replace(entry, attempts=entry.attempts + 1, first_at=first_at, acted=acted)
+    return actions, _replace(entry, attempts=entry.attempts + 1, first_at=first_at, last_at=now, acted=acted)
+
+
+def retry_wait(policy: ReactionPolicy, retries_made: int) -> float:
+    """Seconds between a failed attempt and the next: `threshold` (or RETRY_WAIT), doubled for
+    each retry already made, at most RETRY_WAIT_MAX."""
+    first = policy.threshold if policy.threshold is not None else RETRY_WAIT
+    return min(first * 2.0**retries_made, max(first, RETRY_WAIT_MAX))
+
+
+def _retry(
+    session_id: str, trigger: Trigger, entry: LedgerEntry, policy: ReactionPolicy, now: float
+) -> tuple[list[Action], LedgerEntry]:
+    """An action that failed while its condition still holds (the forge refused a merge and now
+    says the PR is approved, green and mergeable again): tried again once the backoff since
+    the last attempt passed, `retries` times (default RETRIES) per subject; then, once, a
+    person is told. Each retry is a subject of its own (`<subject>:retry:<n>`), so each is
+    performed once across crashes."""
+    given_up = f"{trigger.subject}:failed"
+    if policy.action == "notify" or given_up in entry.acted:
+        return [], entry
+    prefix = f"{trigger.subject}:retry:"
+    retries_made = sum(1 for subject in entry.acted if subject.startswith(prefix))
+    last = entry.last_at if entry.last_at is not None else entry.first_at
+    if last is not None and now - last < retry_wait(policy, retries_made):
+        return [], entry  # also before giving up: the last attempt's outcome comes first
+    budget = policy.retries if policy.retries is not None else RETRIES
+    if retries_made >= budget:
+        action = _failed_for_good(session_id, trigger, given_up, retries_made + 1)
+        return [action, *_pr_comment(action, policy)], _replace(entry, acted=(*entry.acted, given_up)[-KEEP_ACTED:])
+    again = msgspec.structs.replace(trigger, subject=f"{prefix}{retries_made + 1}", failed=False)
+    acted = (*entry.acted, again.subject)[-KEEP_ACTED:]
+    first_at = entry.first_at if entry.first_at is not None else now
+    return _perform(session_id, again, policy, now), _replace(
+        entry, attempts=entry.attempts + 1, first_at=first_at, last_at=now, acted=acted
+    )
+
+
+def _failed_for_good(session_id: str, trigger: Trigger, subject: str, attempts: int) -> Action:
+    pr = f"PR #{trigger.facts['number']}" if trigger.facts.get("number") else "the PR"
+    url = f"\n{trigger.facts['url']}" if trigger.facts.get("url") else ""
+    data = {k: trigger.facts[k] for k in ("url", "number", "head_sha") if k in trigger.facts}
+    return Action(
+        kind="notify",
+        key=trigger.key,
+        subject=subject,
+        fingerprint=fingerprint(session_id, trigger.key, subject, "notify"),
+        title=f"{session_id}: {pr} could not be merged",
+        message=(
+            f"aod tried {attempts} time(s) and the forge refused each; a human is needed. "
+            f"`aoctl history {session_id}` shows why; `aoctl merge {session_id}` tries again.{url}"
+        ),
+        priority="action",
+        data={**data, "escalated": True},
+    )
+
+
+def _forward(
+    session_id: str, trigger: Trigger, entry: LedgerEntry, policy: ReactionPolicy, now: float
+) -> tuple[list[Action], LedgerEntry]:
+    """Feedback (review comments): new feedback is not a retry.
+
+    Every item never told is forwarded (one message per tick for all of them), escalated or
+    not, and counts no attempt. Escalation is about the agent not answering: `escalate_after`
+    runs from the first feedback told while the episode (the PR's head) stays the same, and a
+    new head (the agent pushed) stops the clock until new feedback comes. Only a subject made
+    of items already told — the same feedback sent again — counts against `retries`.
+    """
+    if entry.episode and trigger.episode and trigger.episode != entry.episode:
+        # The agent answered since the clock started: whatever comes next starts a new episode.
+        entry = _replace(entry, first_at=None, escalated=False, episode="")
+    escalates = policy.action != "notify"
+    overdue = (
+        escalates
+        and policy.escalate_after is not None
+        and entry.first_at is not None
+        and now - entry.first_at >= policy.escalate_after
+    )
+    late: list[Action] = []
+    if overdue and not entry.escalated:
+        escalation = _escalation(session_id, trigger, entry, policy, "unanswered")
+        late = [escalation, *_pr_comment(escalation, policy)]
+    if trigger.subject in entry.acted or not trigger.fresh:
+        return late, _replace(entry, escalated=True) if late else entry
+    told = told_items(entry)
+    new = [item for item in trigger.subject.split(",") if item and item not in told]
+    acted = (*entry.acted, trigger.subject)[-KEEP_ACTED:]
+    escalated = entry.escalated or bool(late)
+    if new:
+        first_at = entry.first_at if entry.first_at is not None else now
+        actions = [*late, *_perform(session_id, trigger, policy, now)]
+        return actions, _replace(
+            entry, first_at=first_at, acted=acted, escalated=escalated, episode=trigger.episode or entry.episode
+        )
+    # Only items told before: the same feedback again, which is a retry.
+    if escalated:
+        return late, _replace(entry, acted=acted, escalated=True)
+    if escalates and policy.retries is not None and entry.attempts >= policy.retries:
+        action = _escalation(session_id, trigger, entry, policy, "count")
+        return [action, *_pr_comment(action, policy)], _replace(entry, escalated=True, acted=acted)
+    first_at = entry.first_at if entry.first_at is not None else now
+    return _perform(session_id, trigger, policy, now), _replace(
+        entry, attempts=entry.attempts + 1, first_at=first_at, acted=acted, episode=trigger.episode or entry.episode
+    )
 
 
 def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
@@ -193,8 +316,8 @@ def _perform(session_id: str, trigger: Trigger, policy: ReactionPolicy, now: flo
         fp = fingerprint(session_id, key, subject, kind)
         add(kind, message=agent_message(key, facts, marker(fp), policy.message), data=data)
     elif kind == "auto-merge":
-        # The merge budget: attempts on this head before the session parks in merge_failed.
-        add(kind, data={**data, "attempts": (policy.retries if policy.retries is not None else 2) + 1})
+        # One attempt: a refusal parks the session in merge_failed, and _retry decides the next.
+        add(kind, data=data)
     elif kind == "pause":
         add(kind, data={k: facts[k] for k in ("resume_at",) if k in facts})
     elif kind == "cleanup":
@@ -228,6 +351,9 @@ def _escalation(
     title, body = notification_text(session_id, trigger.key, trigger.facts)
     if why == "count":
         lead = f"aod tried {entry.attempts} time(s) and stopped; a human is needed."
+    elif why == "unanswered":
+        waited = _duration(policy.escalate_after) if policy.escalate_after is not None else "a while"
+        lead = f"The agent has not answered this feedback for {waited}; a human is needed."
     else:
         lead = "This has not resolved in time; a human is needed."
     data = {k: trigger.facts[k] for k in ("url", "number", "head_sha") if k in trigger.facts}
@@ -285,6 +411,8 @@ def notification_text(session_id: str, key: str, facts: Mapping[str, object]) ->
         return f"{s}: {pr} closed without merging", f"The session ended. `aoctl cleanup` removes its worktree.{url}"
     if key == "pr-merged":
         return f"{s}: {pr} merged", f"The session is done; its worktree is cleaned up after a grace period.{url}"
+    if key == "review-pending":
+        return f"{s}: {pr} is ready for review", f"Its checks are green and it waits for a reviewer.{url}"
     if key == "budget-exceeded":
         return f"{s} paused: budget reached", f"{str(facts.get('reason', 'A budget is reached')).capitalize()}. `aoctl resume {s}` lets it go on; `aoctl cost` shows the spending."
     if key == "delivery-failed":
@@ -387,7 +515,7 @@ def _logs(facts: Mapping[str, object]) -> str:
             lines.append(str(check["summary"])[:500])
         excerpt = str(check.get("log_excerpt") or "")
         if excerpt:
-            lines.append(tail(excerpt, budget))
+            lines.append(shorten(excerpt, budget))
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 

@@ -403,36 +403,23 @@ class Reactor:
         return summary
 
     async def _auto_merge(self, session_id: str, action: Action) -> str:
-        """Merge within the action's attempt budget; the lifecycle then hears `merged` or
-        `merge_failed` through the session's commands, and a failure is told to a human."""
+        """One merge attempt; the lifecycle then hears `merged` or `merge_failed` through the
+        session's commands. Whether and when to try again, and when to tell a person, is the
+        reactions' rule (reactions._retry): a refusal parks the session in merge_failed."""
         session = await self.service.session(session_id)
-        attempts = int(action.data.get("attempts", 1) or 1)
-        error = "this project's forge cannot merge"
-        if self.merge is not None:
-            for attempt in range(1, attempts + 1):
-                try:
-                    outcome = str(await self.merge(session, action))
-                except Exception as exc:  # noqa: BLE001 - the forge's refusal, recorded below
-                    error = _reason(exc)
-                    log.warning("merge refused", session=session_id, attempt=attempt, error=error)
-                    if attempt < attempts:
-                        await trio.sleep(min(30.0, 2.0**attempt))
-                    continue
+        if self.merge is None:
+            error = "this project's forge cannot merge"
+        else:
+            try:
+                outcome = str(await self.merge(session, action))
+            except Exception as exc:  # noqa: BLE001 - the forge's refusal, recorded on the intent
+                error = _reason(exc)
+                log.warning("merge refused", session=session_id, subject=action.subject, error=error)
+            else:
                 await self._command(session_id, "merged")
                 return outcome
         await self._command(session_id, "merge_failed")
-        failure = Action(
-            kind="notify",
-            key=action.key,
-            subject=f"{action.subject}:merge-failed",
-            fingerprint=f"{action.fingerprint}:failed",
-            title=f"{session_id}: merge failed",
-            message=f"aod could not merge: {error}. `aoctl history {session_id}` shows the attempts.",
-            priority="action",
-            data=action.data,
-        )
-        await self._notify(session, failure)
-        raise RuntimeError(f"merge failed after {attempts} attempt(s): {error}")
+        raise RuntimeError(f"merge refused: {error}")
 
     async def _command(self, session_id: str, command: str) -> None:
         await self.service.update(

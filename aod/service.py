@@ -49,8 +49,9 @@ from aod.store import StaleRevision, Store
 
 log = structlog.get_logger()
 
-# Sessions in these states have no running agent that aod looks after; cleanup may remove them.
-ENDED_STATES = frozenset({"killed", "errored", "done", "merged", "closed"})
+# Sessions in these states have no running agent that aod looks after; cleanup may remove them
+# (an `archived` one still here is an archive a crash interrupted: cleanup finishes it).
+ENDED_STATES = frozenset({"killed", "errored", "done", "merged", "closed", "archived"})
 # Sessions in these states are still someone's work in progress (batch-spawn skips their issue).
 LIVE_STATES = frozenset(
     {
@@ -729,18 +730,23 @@ class SessionService:
             except ToolMissing as exc:
                 raise _failure(ErrorCode.UNAVAILABLE, str(exc)) from None
         log.info("killed", session=session_id)
+        # The last activity seen is not the agent's any more: it was stopped (or never ran).
+        activity = "exited" if session.runtime is not None else "unknown"
         if session.state in ENDED_STATES:
-            return session
-        killed = await self.set_state(session_id, "killed", "killed by the user", activity="exited")
+            if session.activity == activity:
+                return session
+            return await self.update(session_id, lambda s: msgspec.structs.replace(s, activity=activity, activity_at=utc_now_iso()))
+        killed = await self.set_state(session_id, "killed", "killed by the user", activity=activity, activity_at=utc_now_iso())
         await self.outbox.cancel_pending(session_id, "the session was killed")
         self.bus.publish("session.killed", session=session_id)
         return killed
 
     async def queue_command(self, session_id: str, command: str) -> Session:
-        """Put a user command (`pause`, `resume`) on the record for the next tick's lifecycle."""
+        """Put a user command (`pause`, `resume`, `done`) on the record for the next tick's lifecycle."""
         session = await self.session(session_id)
         if session.state in ENDED_STATES:
-            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state}; nothing to {command}")
+            what = "mark done" if command == "done" else command
+            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state} ({session.reason}); nothing to {what}")
         if command == "pause" and session.state == "paused":
             raise _failure(ErrorCode.CONFLICT, f"session {session_id} is already paused ({session.reason})")
         if command == "resume" and session.state != "paused" and "pause" not in session.commands:
@@ -888,11 +894,34 @@ class SessionService:
                 await self.runtime_for(session.runtime.kind).kill(session.runtime)
             except Exception:  # noqa: BLE001
                 pass
-        await self.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "archived", "wip_ref": wip_ref})
+        ended = await self._mark_archived(session.id)
+        await self.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "archived", "wip_ref": wip_ref, "ended": ended})
         await self.store.archive_session(session.id)
         self.bus.publish("session.archived", session=session.id, wip_ref=wip_ref)
         slog.info("cleaned up", wip_ref=wip_ref)
         return CleanupItem(id=session.id, action="removed", wip_ref=wip_ref, workspace=str(path) if has_workspace else None)
+
+    async def _mark_archived(self, session_id: str) -> str:
+        """State `archived`, the reason keeping how the session ended (`merged: PR merged`), so
+        the archived record and its history still say it; returns the state it ended in."""
+        before: list[Session] = []
+
+        def change(current: Session) -> Session | None:
+            before.append(current)
+            if current.state == "archived":
+                return None  # an archive a crash interrupted: already marked
+            reason = f"{current.state}: {current.reason}" if current.reason else current.state
+            return msgspec.structs.replace(current, state="archived", reason=reason, since=utc_now_iso())
+
+        updated = await self.update(session_id, change)
+        ended = before[-1].state
+        if ended == "archived":
+            return updated.reason.split(":", 1)[0]
+        await self.store.append_journal(
+            session_id,
+            {"time": utc_now_iso(), "kind": "state.changed", "from": ended, "to": "archived", "reason": updated.reason},
+        )
+        return ended
 
     async def _cleanup_orphans(self, *, dry_run: bool, project: str | None) -> list[CleanupItem]:
         """Session directories with no record: a spawn interrupted before its first write."""

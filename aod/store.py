@@ -318,6 +318,30 @@ def _complete_lines_backwards(
         yield pending[:-1]  # the first line of the file: its start is the start of the file
 
 
+def _journal_file_tail(path: Path, n: int) -> list[dict[str, Any]]:
+    """The last `n` complete entries of a journal, oldest first; [] when it does not exist."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, not {n}")
+    if n == 0:
+        return []
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return []
+    entries: list[dict[str, Any]] = []
+    try:
+        for line in _complete_lines_backwards(fd, os.fstat(fd).st_size):
+            entry = _decode_journal_line(line)
+            if entry is not None:
+                entries.append(entry)
+                if len(entries) == n:
+                    break
+    finally:
+        os.close(fd)
+    entries.reverse()
+    return entries
+
+
 def _read_pid(fd: int) -> int | None:
     text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     return int(text) if text.isdecimal() else None
@@ -440,6 +464,9 @@ class Store:
 
     async def archive_session(self, id: str) -> None:
         await self._in_thread(lambda _found: self._archive_session(id))
+
+    async def archived_journal_tail(self, id: str, n: int) -> list[dict[str, Any]] | None:
+        return await self._in_thread(lambda _found: self._archived_journal_tail(id, n))
 
     # -- sync API (same semantics; for scripts, tests and threads) -------------------------
 
@@ -598,27 +625,24 @@ class Store:
                 raise NoSuchSession(session_id) from None
 
     def _journal_tail(self, session_id: str, n: int) -> list[dict[str, Any]]:
-        path = self._session_dir(session_id) / JOURNAL_FILE
-        if n < 0:
-            raise ValueError(f"n must be >= 0, not {n}")
-        if n == 0:
-            return []
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return []
-        entries: list[dict[str, Any]] = []
-        try:
-            for line in _complete_lines_backwards(fd, os.fstat(fd).st_size):
-                entry = _decode_journal_line(line)
-                if entry is not None:
-                    entries.append(entry)
-                    if len(entries) == n:
-                        break
-        finally:
-            os.close(fd)
-        entries.reverse()
-        return entries
+        return _journal_file_tail(self._session_dir(session_id) / JOURNAL_FILE, n)
+
+    def _archived_journal_tail(self, session_id: str, n: int) -> list[dict[str, Any]] | None:
+        """The journal of the session archived last under this id (archive/<id>, or the
+        highest archive/<id>.N); None when no session of that id was archived."""
+        base = validate_session_id(session_id)
+        archive = self.root / ARCHIVE_DIR
+        found: list[tuple[int, Path]] = []
+        if archive.is_dir():
+            with os.scandir(archive) as entries:
+                for entry in entries:
+                    name, dot, number = entry.name.partition(".")
+                    reuse = int(number) if dot and number.isdecimal() else (0 if not dot else None)
+                    if name == base and reuse is not None and entry.is_dir(follow_symlinks=False):
+                        found.append((reuse, Path(entry.path)))
+        if not found:
+            return None
+        return _journal_file_tail(max(found)[1] / JOURNAL_FILE, n)
 
     def _archive_session(self, session_id: str) -> Path:
         source = self._session_dir(session_id)

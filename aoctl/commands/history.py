@@ -25,7 +25,7 @@ def command(ctx: Context, session_id: str, lines: int) -> None:
 def _render(r: HistoryResult) -> str:
     if not r.entries:
         return f"{r.id}: no history yet"
-    lines = []
+    lines = [f"{r.id} is archived; its history:"] if r.archived else []
     for entry in r.entries:
         details = " ".join(
             f"{k}={_short(entry[k])}" for k in _SHOWN_FIELDS if k in entry and entry[k] not in (None, "")

@@ -1,4 +1,5 @@
-"""session.*: aoctl spawn, batch-spawn, status, send, logs, attach, kill, restore, cleanup, stop."""
+"""session.*: aoctl spawn, batch-spawn, status, send, logs, attach, pause, resume, done, kill,
+restore, cleanup, stop, history."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import msgspec
 import trio
 
 from aod.app import App
+from aod.errors import RpcFailure
 from aod.handlers import Call, handler
 from aod.protocol import (
     AttachResult,
@@ -132,6 +134,11 @@ async def resume(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
     return await _apply_command(app, params.id, "resume")
 
 
+@handler("session.done")
+async def done(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
+    return await _apply_command(app, params.id, "done")
+
+
 async def _apply_command(app: App, session_id: str, command: str) -> SessionInfo:
     """Queue the command on the record; the tick applies it (the lifecycle owns the state).
     The reply waits for that tick, so the caller sees the new state."""
@@ -169,6 +176,17 @@ async def stop_all(app: App, _params: NoParams, _call: Call) -> StopAllResult:
 
 @handler("session.history")
 async def history(app: App, params: HistoryParams, _call: Call) -> HistoryResult:
-    session = await app.sessions.session(params.id)
-    entries = await app.store.journal_tail(session.id, max(1, min(params.lines, 10_000)))
+    lines = max(1, min(params.lines, 10_000))
+    try:
+        session = await app.sessions.session(params.id)
+    except RpcFailure:
+        # Not live: an archived session's journal went to the archive with it.
+        try:
+            archived = await app.store.archived_journal_tail(params.id, lines)
+        except ValueError:
+            archived = None  # not a session id at all
+        if archived is None:
+            raise
+        return HistoryResult(id=params.id, entries=archived, archived=True)
+    entries = await app.store.journal_tail(session.id, lines)
     return HistoryResult(id=session.id, entries=entries)

@@ -144,3 +144,88 @@ def test_issue_commands_and_their_errors(make_aod: Callable[..., AodProcess], tm
         assert no_title.returncode == 1 and "needs a title" in no_title.stderr
         outside = subprocess.run([sys.executable, "-m", "aoctl", "pr", "open"], env={**aod.env(), "AO_SESSION_ID": ""}, capture_output=True, text=True)
         assert outside.returncode == 2 and "AO_SESSION_ID" in outside.stderr
+
+
+def test_every_comment_of_a_review_round_reaches_the_agent(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    # An inline comment, a request for changes and a third comment, each seen on its own tick,
+    # then a fourth later: new feedback is never a retry, so none of them is held back.
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        aod.write_config(config_text(tmux, records, "projects:\n  demo: {open_pr: auto}\n"))
+        aod.start()
+        fleet = Fleet(aod, tmux, make_repo(tmp_path / "demo"))
+        fleet.ok("project", "add", str(fleet.repo))
+        sid = fleet.ok("spawn", "--task", "/fake write app.txt feature\n/fake commit add the feature")["id"]
+        fleet.wait_state(sid, lambda s: s["state"] == "review_pending", "the PR waiting for review", 60)
+
+        def announced() -> list[dict[str, object]]:
+            return [e for e in fleet.ok("history", sid, "-n", "500")["entries"]
+                    if e["kind"] == "reaction.done" and e["key"] == "review-pending"]
+
+        # "Ready for review" is told to a person once for this head.
+        wait_for(announced, 30, "the ready-for-review notification")
+
+        said = [
+            ("--comment", "Rename `x` to `total`, please", "--file", "app.txt", "--line", "1"),
+            ("--request-changes", "Please split this change in two"),
+            ("--comment", "And add a test for the feature"),
+        ]
+        for action, text, *where in said:
+            fleet.ok("review", sid, action, "-m", text, *where)
+            wait_for(lambda text=text: any(text in m for m in fleet.received(sid)), 60, f"the agent to get {text!r}")
+        fleet.ok("review", sid, "--comment", "-m", "One more: update the README")
+        wait_for(lambda: any("update the README" in m for m in fleet.received(sid)), 60, "the fourth comment")
+
+        for text in ["Rename `x` to `total`", "split this change", "add a test for the feature", "update the README"]:
+            assert sum(text in m for m in fleet.received(sid)) == 1, text
+        history = fleet.ok("history", sid, "-n", "500")["entries"]
+        assert not [e for e in history if e["kind"] == "reaction.intent" and "escalate" in e["subject"]]
+        assert [(e["action"], e["state"]) for e in announced()] == [("notify", "done")]
+
+
+def test_a_refused_merge_is_retried_once_its_cause_is_fixed(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    # The local forge refuses to move a checked-out main with uncommitted changes. The session
+    # parks in merge_failed; once the user commits or reverts them, a retry on the backoff merges.
+    config = (
+        "projects:\n  demo:\n    open_pr: auto\n    auto_merge: true\n"
+        "    reactions:\n      approved-and-green: {threshold: 1s, retries: 50}\n      pr-merged: {threshold: 0s}\n"
+    )
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        aod.write_config(config_text(tmux, records, config))
+        aod.start()
+        repo = make_repo(tmp_path / "demo")
+        fleet = Fleet(aod, tmux, repo)
+        fleet.ok("project", "add", str(repo))
+        sid = fleet.ok("spawn", "--task", "/fake write app.txt feature\n/fake commit add the feature")["id"]
+        fleet.wait_state(sid, lambda s: s["state"] == "review_pending", "the PR waiting for review", 60)
+
+        (repo / "README.md").write_text("an edit nobody committed\n")
+        fleet.ok("review", sid, "--approve")
+        fleet.wait_state(sid, lambda s: s["state"] == "merge_failed", "the refused merge", 60)
+
+        def merge_intents() -> list[dict[str, object]]:
+            return [e for e in fleet.ok("history", sid, "-n", "1000")["entries"]
+                    if e["kind"] == "reaction.done" and e["action"] == "auto-merge"]
+
+        # Retried while the cause stays, and refused again: main never moved over the edit.
+        wait_for(lambda: len(merge_intents()) >= 2, 60, "a retry of the merge")
+        assert {e["state"] for e in merge_intents()} == {"failed"}
+        assert "uncommitted changes" in str(merge_intents()[0]["outcome"])
+        assert "Merge PR" not in git(repo, "log", "-1", "--format=%s", "main")
+        git(repo, "checkout", "--", "README.md")
+
+        wait_for(lambda: _archived(fleet, sid), 90, "the merge and the cleanup")
+        assert git(repo, "log", "-1", "--format=%s", "main").startswith("Merge PR")
+        assert (repo / "app.txt").read_text() == "feature\n"
+        # Archived, and still saying how it ended; its history is read from the archive.
+        record = json.loads((aod.state_dir / "archive" / sid / "session.json").read_text())
+        assert record["state"] == "archived" and record["reason"].startswith("merged: ")
+        history = fleet.ok("history", sid, "-n", "1000")
+        assert history["archived"] is True
+        merges = [e["state"] for e in history["entries"] if e["kind"] == "reaction.done" and e["action"] == "auto-merge"]
+        assert merges[-1] == "done" and set(merges[:-1]) == {"failed"}

@@ -96,6 +96,39 @@ def test_spawn_send_kill_restore_cleanup_never_loses_work(fleet: Fleet) -> None:
     assert git(fleet.repo, "branch", "--list", "ao/demo-1").strip()  # the branch is kept
 
 
+def test_done_and_kill_end_sessions_that_cleanup_archives_with_their_history(fleet: Fleet) -> None:
+    finished = fleet.ok("spawn", "--task", "a small job")["id"]
+    stopped = fleet.ok("spawn", "--task", "another job")["id"]
+    for sid in (finished, stopped):
+        fleet.wait_state(sid, lambda s: s["activity"] in ("idle", "ready"), "the agent at its prompt", 30)
+
+    done = fleet.ok("done", finished)
+    assert (done["state"], done["reason"]) == ("done", "marked done by the user")
+    again = fleet.fails("done", finished)
+    assert "is done (marked done by the user); nothing to mark done" in again.stderr and again.returncode == 1
+    assert "no session 'nobody'" in fleet.fails("done", "nobody").stderr
+
+    killed = fleet.ok("kill", stopped)
+    assert (killed["state"], killed["activity"]) == ("killed", "exited")  # not its last activity
+    assert fleet.session(stopped)["activity"] == "exited"
+
+    removed = fleet.ok("cleanup", "--force")["items"]
+    assert sorted((i["id"], i["action"]) for i in removed) == sorted([(finished, "removed"), (stopped, "removed")])
+    assert fleet.ok("status") == []
+    for sid, ended, reason in ((finished, "done", "done: marked done by the user"), (stopped, "killed", "killed: killed by the user")):
+        record = json.loads((fleet.aod.state_dir / "archive" / sid / "session.json").read_text())
+        assert (record["state"], record["reason"]) == ("archived", reason)
+        history = fleet.ok("history", sid)
+        assert history["archived"] is True
+        changes = [(e["from"], e["to"]) for e in history["entries"] if e["kind"] == "state.changed"]
+        assert changes[-1] == (ended, "archived")
+        assert history["entries"][-1]["kind"] == "archived" and history["entries"][-1]["ended"] == ended
+        text = fleet.aod.aoctl("history", sid)
+        assert text.returncode == 0 and "is archived" in text.stdout and "archived" in text.stdout
+    missing = fleet.fails("history", "nobody")
+    assert "no session 'nobody'" in missing.stderr
+
+
 def test_aod_restart_keeps_every_agent_and_readopts_it(fleet: Fleet) -> None:
     first = fleet.ok("spawn", "--task", "one")["id"]
     issue = fleet.ok("issue", "add", "--title", "Issue to work on", "--body", "Details of the issue.")["id"]

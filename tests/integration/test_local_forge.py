@@ -69,6 +69,30 @@ def branch_with(repo: Path, name: str, content: str, message: str = "work") -> s
 TRACKED = TrackedBranch(session="demo-1", branch="ao/demo-1", base="main")
 
 
+async def test_a_failing_ci_sends_its_error_not_only_its_teardown(forge: LocalForge, repo: Path) -> None:
+    # The error comes first, then 400 lines of clean-up: the excerpt keeps the error.
+    (repo / "ci.py").write_text(
+        "import sys\n"
+        "print('FAILED tests/test_app.py::test_three - AssertionError: three != 3', flush=True)\n"
+        "for i in range(400):\n"
+        "    print(f'teardown: stopping service {i}')\n"
+        "sys.exit(1)\n"
+    )
+    git(repo, "commit", "-q", "-am", "a noisy CI")
+    tgt = target(repo)
+    head = branch_with(repo, "ao/demo-1", "one\ntwo\n3\n")
+    await forge.open_pr(tgt, TRACKED, title="t", body="")
+    await forge.run_pending_ci_inline(tgt, 1, head)
+    facts = (await forge.pull_requests(tgt, [TRACKED])).prs["demo-1"]
+    assert facts is not None and facts.checks == "failing"
+    (check,) = facts.failing
+    assert "FAILED tests/test_app.py::test_three - AssertionError: three != 3" in check.log_excerpt
+    assert "teardown: stopping service 399" in check.log_excerpt
+    assert "teardown: stopping service 200" not in check.log_excerpt and len(check.log_excerpt) <= 4000
+    # The whole output is kept on disk.
+    assert "stopping service 200" in forge.store.ci_log_path("demo", head).read_text()
+
+
 async def test_issues_are_numbered_per_project_and_listed(forge: LocalForge, repo: Path) -> None:
     first = await forge.add_issue("demo", "Fix `rm -rf /`; $(x)", "body\nline", labels=["bug"])
     second = await forge.add_issue("demo", "Second")

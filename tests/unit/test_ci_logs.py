@@ -1,11 +1,12 @@
-"""ci_logs.excerpt on GitHub Actions job logs as the Actions runner writes them."""
+"""ci_logs.excerpt on GitHub Actions job logs as the Actions runner writes them, and on the plain
+output of any other CI (the local forge's); ci_logs.shorten for a message's share."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aod.plugins.forge.ci_logs import clean, excerpt, failing_step
+from aod.ci_logs import clean, excerpt, failing_step, shorten
 
 STAMP = "2024-05-01T10:00:{:02d}.{:07d}Z "
 
@@ -158,3 +159,47 @@ def test_a_step_whose_group_never_closes_still_shows_its_output() -> None:
     text = excerpt(log)
     assert text.startswith("Failing step: Run pytest")
     assert "FAILED tests/test_cart.py::test_empty_cart - AssertionError: 0 != 1" in text
+
+
+# -- any CI's plain output (the local forge's) ---------------------------------------------------
+
+PLAIN_FAILURE = [
+    "collecting ...",
+    "Traceback (most recent call last):",
+    '  File "/repo/tests/test_cart.py", line 9, in test_total',
+    "    assert total([1, 2]) == 4",
+    "AssertionError: assert 3 == 4",
+    "FAILED tests/test_cart.py::test_total - AssertionError: assert 3 == 4",
+] + [f"teardown: removing fixture {i} of 400" for i in range(400)]
+
+
+def test_an_error_printed_first_survives_400_lines_of_teardown() -> None:
+    text = excerpt("\n".join(PLAIN_FAILURE), max_chars=4000)
+
+    assert len(text) <= 4000
+    assert "FAILED tests/test_cart.py::test_total - AssertionError: assert 3 == 4" in text
+    assert 'File "/repo/tests/test_cart.py", line 9, in test_total' in text
+    assert "AssertionError: assert 3 == 4" in text
+    assert text.rstrip().endswith("removing fixture 399 of 400")  # and the end, for context
+    assert "removing fixture 200 of 400" not in text
+    assert "Failing step" not in text  # no steps outside Actions
+
+
+def test_shorten_keeps_the_failing_step_and_the_first_errors() -> None:
+    full = excerpt(actions_log(("Run pytest -q", PLAIN_FAILURE + ["##[error]Process completed with exit code 1."])))
+    assert len(full) > 1500
+    short = shorten(full, 1500)
+
+    assert len(short) <= 1500
+    assert short.startswith("Failing step: Run pytest -q\n")
+    assert "FAILED tests/test_cart.py::test_total" in short
+    assert "##[error]Process completed with exit code 1." in short
+    assert "…\n…" not in short  # one gap where lines were left out, never two
+    assert shorten(full, len(full)) == full
+    assert shorten(full, 0) == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=200), max_size=60), st.integers(min_value=0, max_value=5000))
+def test_shorten_is_never_longer_than_asked(lines: list[str], limit: int) -> None:
+    assert len(shorten(excerpt("\n".join(lines), 6000), max_chars=limit)) <= limit

@@ -114,7 +114,8 @@ ROWS = [
     Row("paused-resume", session("paused", USER_PAUSED), alive("active", commands=("resume",)),
         "working", "agent working", events=("resumed", "state.changed")),
     Row("paused-resume-pr", session("paused", USER_PAUSED),
-        alive(commands=("resume",), pr=pr(checks="passing")), "review_pending", "waiting for review"),
+        alive(commands=("resume",), pr=pr(checks="passing")), "review_pending", "waiting for review",
+        (("review-pending", "abc"),)),
     Row("paused-resume-unknown", session("paused", USER_PAUSED), Observation(commands=("resume",)),
         "working", "resumed"),
     # -- spawning -----------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ ROWS = [
         alive(seen=frozenset({"c1", "review:r7"}), pr=pr(review="changes_requested", review_id="r7", comments=COMMENTS)),
         "changes_requested", "changes requested", (("changes-requested", "c2"),)),
     Row("pr-review-comments", session("review_pending"), alive(pr=pr(checks="passing", comments=COMMENTS[1:])),
-        "review_pending", "waiting for review", (("changes-requested", "c1"),)),
+        "review_pending", "waiting for review", (("changes-requested", "c1"), ("review-pending", "abc"))),
     Row("pr-ci-failed-first", session("pr_open"),
         alive(pr=pr(checks="failing", failing=FAILING[:1], review="changes_requested", mergeable="conflicting")),
         "ci_failed", "checks failing: test",
@@ -169,13 +170,17 @@ ROWS = [
     Row("pr-approved-mergeability-unknown", session("review_pending"),
         alive(pr=pr(**GREEN | {"mergeable": "unknown"})), "approved", "approved, mergeability not known yet"),
     Row("pr-review-pending", session("pr_open"), alive(pr=pr(checks="passing", review="review_required")),
-        "review_pending", "waiting for review"),
+        "review_pending", "waiting for review", (("review-pending", "abc"),)),
+    Row("pr-review-pending-no-checks", session("working"), alive(pr=pr(head_sha="def")),
+        "review_pending", "waiting for review", (("review-pending", "def"),)),
     Row("pr-open-checks-pending", session("working"), alive(pr=pr(checks="pending")), "pr_open", "checks pending"),
     Row("pr-draft-approved-green", session("review_pending"), alive(pr=pr(draft=True, **GREEN)),
         "review_pending", "draft"),
     Row("pr-draft-checks-pending", session("working"), alive(pr=pr(draft=True, checks="pending")), "pr_open", "draft"),
     Row("merge-failed-holds", session("merge_failed", "merge failed: base moved"), alive(pr=pr(**GREEN)),
-        "merge_failed", "merge failed: base moved"),
+        "merge_failed", "merge failed: base moved", (("approved-and-green", "abc"),)),
+    Row("merge-failed-new-head", session("merge_failed", "merge failed"), alive(pr=pr(**GREEN | {"head_sha": "def"})),
+        "merge_failed", "merge failed", (("approved-and-green", "def"),)),
     Row("merge-failed-leaves", session("merge_failed", "merge failed"),
         alive(pr=pr(**GREEN | {"checks": "failing", "head_sha": "def"}, failing=FAILING[:1])),
         "ci_failed", "checks failing: test", (("ci-failed", "def:test"),)),
@@ -271,10 +276,25 @@ def test_trigger_facts_carry_what_a_message_needs() -> None:
     assert by_key["ci-failed"]["failing"] == [msgspec.structs.asdict(c) for c in FAILING]
     assert (by_key["ci-failed"]["head_sha"], by_key["ci-failed"]["number"]) == ("abc", "42")
     assert [c["id"] for c in by_key["changes-requested"]["comments"]] == ["c2", "c1"]  # type: ignore[attr-defined,index]
+    # Review feedback is forwarded, not retried; the agent's answer is a new head.
+    review = next(t for t in step(session("pr_open"), alive(pr=facts), NOW).triggers if t.key == "changes-requested")
+    assert (review.feedback, review.episode) == (True, "abc")
     limited = step(session("working"), alive(usage_limit_until=NOW + 5), NOW).triggers
     assert limited[0].facts == {"resume_at": NOW + 5}
     exited = step(session("working"), Observation(liveness="dead", exit_status=3), NOW).triggers
     assert exited[0].facts == {"exit_status": 3}
+
+
+def test_a_refused_merge_is_offered_again_only_while_the_forge_says_mergeable() -> None:
+    held = step(session("merge_failed", "merge failed"), alive(pr=pr(**GREEN)), NOW).triggers
+    assert [(t.key, t.subject, t.failed) for t in held] == [("approved-and-green", "abc", True)]
+    first = step(session("mergeable"), alive(pr=pr(**GREEN)), NOW).triggers
+    assert [(t.key, t.failed) for t in first] == [("approved-and-green", False)]
+    # Just refused (the command): no retry on the same step.
+    refused = step(session("mergeable"), alive(commands=("merge_failed",), pr=pr(**GREEN)), NOW).triggers
+    assert refused == ()
+    blocked = step(session("merge_failed", "merge failed"), alive(pr=pr(**GREEN | {"mergeable": "blocked"})), NOW)
+    assert (blocked.state, blocked.triggers) == ("approved", ())
 
 
 def test_a_restored_session_exits_under_a_new_subject() -> None:
@@ -311,6 +331,10 @@ observations = st.builds(
     activity=st.sampled_from(ACTIVITIES),
     exit_status=st.none() | st.integers(min_value=0, max_value=255),
     last_progress=st.none() | times,
+    # The observer records the time with every activity it writes; only an activity it never
+    # wrote (`unknown`) comes without one. (Without it, a wait beside an open PR takes its
+    # subject from the state's `since`, which a PR state change moves.)
+    activity_since=times,
     pr=st.none() | pr_facts,
     usage_limit_until=st.none() | times,
     commands=st.lists(st.sampled_from(COMMANDS), max_size=3).map(tuple),
@@ -332,7 +356,7 @@ def test_step_always_lands_in_a_known_state(view: SessionView, obs: Observation,
     assert result.state in STATES
     assert {t.key for t in result.triggers} <= {
         "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
-        "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged",
+        "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "review-pending",
     }
 
 
@@ -373,6 +397,9 @@ def test_deciding_twice_on_the_same_facts_raises_nothing_new(view: SessionView, 
     assert not [e for e in second.events if e.kind == "state.changed"]
     if first.state in ENDED_STATES:
         assert second.triggers == ()  # raised once, on the step that ended the session
+    elif view.state == "paused" and first.state != "paused":
+        # "Go on" after a usage limit is raised once, on the step that leaves the pause.
+        assert second.triggers == tuple(t for t in first.triggers if not t.subject.startswith("resume:"))
     else:
         assert second.triggers == first.triggers
 

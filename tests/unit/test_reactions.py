@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aod.facts import REACTION_KEYS, Decision, LedgerEntry, ReactionPolicy, Trigger
-from aod.reactions import DEFAULT_POLICIES, decide, marker, policies_for
+from aod.reactions import DEFAULT_POLICIES, decide, marker, policies_for, told_items
 
 NOW = 100_000.0
 S = "web-1"
@@ -70,6 +70,7 @@ DEFAULT_CASES = [
     ("pr-closed", PR, [("notify", "info")]),
     ("pr-merged", PR, [("cleanup", ""), ("notify", "info")]),
     ("budget-exceeded", {"reason": "this session's budget of $5.00 is reached ($5.10 spent)"}, [("notify", "action")]),
+    ("review-pending", PR, [("notify", "action")]),
     ("delivery-failed", {"seq": 3, "source": "reaction:ci-failed", "detail": "still in the input"}, [("notify", "action")]),
 ]
 
@@ -105,6 +106,17 @@ def test_ci_failed_log_excerpts_are_bounded() -> None:
     assert action.message.count("--- job") == 3
 
 
+def test_each_failing_check_keeps_its_errors_in_its_share_of_the_message() -> None:
+    from aod.ci_logs import excerpt
+
+    output = ["FAILED tests/test_cart.py::test_total - assert 3 == 4"] + [f"teardown {i}" for i in range(400)]
+    checks = [{"name": n, "conclusion": "failure", "log_excerpt": excerpt("\n".join(output), 4000)} for n in ("a", "b", "c")]
+    (action,) = run([trig("ci-failed", failing=checks, **PR)]).actions
+    assert action.message.count("FAILED tests/test_cart.py::test_total") == 3
+    assert action.message.count("teardown 399") == 3
+    assert len(action.message) < 8_000
+
+
 def test_changes_requested_sends_the_comments_verbatim_in_the_first_message() -> None:
     (action,) = run([trig("changes-requested", comments=COMMENTS, **PR)]).actions
     assert "1. ana on app.py:3:\n   Please rename `x`." in action.message
@@ -131,7 +143,84 @@ def test_auto_merge_when_the_project_allows_it() -> None:
     policies = policies_for({}, {}, auto_merge=True)
     (action,) = run([trig("approved-and-green", **PR)], policies=policies).actions
     assert action.kind == "auto-merge"
-    assert action.data["head_sha"] == PR["head_sha"] and action.data["attempts"] == 3
+    assert action.data["head_sha"] == PR["head_sha"] and "attempts" not in action.data  # one attempt each
+
+
+def test_the_config_knows_every_reaction_key() -> None:
+    from typing import get_args
+
+    from aod.config import REACTION_KEYS as CONFIG_KEYS
+    from aod.config import ReactionKey
+
+    assert CONFIG_KEYS == REACTION_KEYS == get_args(ReactionKey)
+
+
+def test_a_pr_ready_for_review_is_announced_once_per_head() -> None:
+    (action,) = run([trig("review-pending", "abc123", **PR)]).actions
+    assert (action.kind, action.priority) == ("notify", "action")
+    assert action.title == "web-1: PR #42 is ready for review" and PR["url"] in action.message
+    ledger = applied({}, run([trig("review-pending", "abc123", **PR)]))
+    assert run([trig("review-pending", "abc123", **PR)], ledger).actions == ()
+    assert kinds(run([trig("review-pending", "def456", **PR)], ledger)) == [("notify", "action")]
+    off = policies_for({"review-pending": {"action": "none"}}, {})
+    assert run([trig("review-pending", "abc123", **PR)], policies=off).actions == ()
+
+
+def failed_merge(head: str = "abc123def4567890") -> Trigger:
+    """approved-and-green as the lifecycle raises it in merge_failed: the forge says mergeable."""
+    return Trigger(key="approved-and-green", subject=head, failed=True, facts={**PR, "head_sha": head})
+
+
+RETRY_CASES = [
+    # (case, policy overrides, [(seconds after the first attempt, trigger)], what each tick does)
+    ("retried-after-a-backoff-then-told-once", {},
+     [(30, failed_merge()), (60, failed_merge()), (100, failed_merge()), (120, failed_merge()),
+      (180, failed_merge()), (181, failed_merge()), (419, failed_merge()), (420, failed_merge()),
+      (5000, failed_merge())],
+     [[], ["merge:retry:1"], [], [], ["merge:retry:2"], [], [], ["notify:failed"], []]),
+    ("the-budget-is-retries", {"retries": 0}, [(59, failed_merge()), (60, failed_merge()), (600, failed_merge())],
+     [[], ["notify:failed"], []]),
+    ("threshold-sets-the-first-wait", {"retries": 3, "threshold": 10.0},
+     [(10, failed_merge()), (20, failed_merge()), (30, failed_merge()), (70, failed_merge()), (71, failed_merge()),
+      (150, failed_merge())],
+     [["merge:retry:1"], [], ["merge:retry:2"], ["merge:retry:3"], [], ["notify:failed"]]),
+    ("a-new-head-has-its-own-budget", {"retries": 1},
+     [(60, failed_merge()), (200, failed_merge()), (201, failed_merge("fff")), (400, failed_merge("fff")),
+      (401, failed_merge("fff"))],
+     [["merge:retry:1"], ["notify:failed"], ["merge:retry:1"], ["notify:failed"], []]),
+    ("only-auto-merge-retries", {"action": "notify"}, [(60, failed_merge()), (600, failed_merge())], [[], []]),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "ticks", "expected"), RETRY_CASES, ids=[c[0] for c in RETRY_CASES])
+def test_refused_merge(case: str, overrides: dict[str, object], ticks: list[tuple[int, Trigger]], expected: list[list[str]]) -> None:
+    policies = policies_for({}, {"approved-and-green": overrides}, auto_merge=True)
+    first = run([trig("approved-and-green", "abc123def4567890", **PR)], policies=policies)
+    assert kinds(first) == ([("auto-merge", "")] if overrides.get("action") != "notify" else [("notify", "action")])
+    ledger = applied({}, first)
+    done = []
+    for seconds, trigger in ticks:
+        decision = run([trigger], ledger, policies=policies, now=NOW + seconds)
+        ledger = applied(ledger, decision)
+        names = []
+        for action in decision.actions:
+            if action.kind == "auto-merge":
+                assert action.data["head_sha"] == trigger.subject
+                names.append("merge:" + action.subject.split(":", 1)[1])
+            else:
+                assert action.data.get("escalated") and "could not be merged" in action.title
+                names.append(f"{action.kind}:failed")
+        done.append(names)
+        assert run([trigger], ledger, policies=policies, now=NOW + seconds).actions == ()  # once
+    assert done == expected
+
+
+def test_retry_waits_double_up_to_a_cap() -> None:
+    from aod.reactions import RETRY_WAIT_MAX, retry_wait
+
+    policy = policies_for({}, {}, auto_merge=True)["approved-and-green"]
+    assert [retry_wait(policy, n) for n in range(3)] == [60.0, 120.0, 240.0]
+    assert retry_wait(policy, 30) == RETRY_WAIT_MAX
 
 
 def test_notification_tells_what_to_do_next() -> None:
@@ -188,15 +277,97 @@ def test_another_reaction_holding_does_not_reset_this_one() -> None:
     assert "ci-failed" not in {e.key for e in decision.ledger}
 
 
-def test_escalate_after_a_duration_while_the_same_request_stays_unanswered() -> None:
-    first = run([trig("changes-requested", "c1", comments=COMMENTS[:1])])
+def test_escalate_after_a_duration_while_the_same_failure_stays() -> None:
+    first = run([trig("merge-conflicts", "h1:b1")])
     ledger = applied({}, first)
-    assert run([trig("changes-requested", "c1")], ledger, now=NOW + 29 * 60).actions == ()
-    late = run([trig("changes-requested", "c1")], ledger, now=NOW + 30 * 60)
+    assert run([trig("merge-conflicts", "h1:b1")], ledger, now=NOW + 14 * 60).actions == ()
+    late = run([trig("merge-conflicts", "h1:b1")], ledger, now=NOW + 15 * 60)
     assert [(a.kind, a.data.get("escalated")) for a in late.actions] == [("notify", True)]
     ledger = applied(ledger, late)
-    assert run([trig("changes-requested", "c1")], ledger, now=NOW + 31 * 60).actions == ()
-    assert run([trig("changes-requested", "c9")], ledger, now=NOW + 32 * 60).actions == ()
+    assert run([trig("merge-conflicts", "h1:b1")], ledger, now=NOW + 16 * 60).actions == ()
+    assert run([trig("merge-conflicts", "h2:b1")], ledger, now=NOW + 17 * 60).actions == ()
+
+
+# -- feedback: new review comments are never a retry --------------------------------------------
+
+
+def fb(subject: str = "told", head: str = "h1") -> Trigger:
+    """changes-requested as the lifecycle raises it: `told` is the trigger with nothing new."""
+    comments = [{"id": i, "author": "ana", "body": f"text of {i}"} for i in subject.split(",") if i != "told"]
+    return Trigger(
+        key="changes-requested", subject=subject, fresh=subject != "told", feedback=True, episode=head,
+        facts={"comments": comments, **PR, "head_sha": head},
+    )
+
+
+FEEDBACK_CASES = [
+    # (case, [(minutes, trigger)], what each tick does: send / escalate)
+    ("three-comments-in-one-round-and-a-fourth-later",
+     [(0, fb("c1")), (1, fb("review-r2,review:r2")), (2, fb("c3")), (3, fb()), (40, fb("c4", "h2"))],
+     [["send"], ["send"], ["send"], [], ["send"]]),
+    ("unanswered-escalates-once", [(0, fb("c1")), (29, fb()), (30, fb()), (31, fb())],
+     [["send"], [], ["escalate"], []]),
+    ("new-feedback-after-the-escalation-is-forwarded", [(0, fb("c1")), (30, fb()), (32, fb("c9"))],
+     [["send"], ["escalate"], ["send"]]),
+    ("late-feedback-is-forwarded-with-the-escalation", [(0, fb("c1")), (35, fb("c2"))],
+     [["send"], ["escalate", "send"]]),
+    ("a-push-stops-the-clock", [(0, fb("c1")), (10, fb(head="h2")), (45, fb(head="h2"))],
+     [["send"], [], []]),
+    ("feedback-after-a-push-starts-a-new-clock",
+     [(0, fb("c1")), (10, fb(head="h2")), (20, fb("c2", "h2")), (49, fb(head="h2")), (50, fb(head="h2"))],
+     [["send"], [], ["send"], [], ["escalate"]]),
+    ("an-escalated-episode-ends-with-a-push",
+     [(0, fb("c1")), (30, fb()), (40, fb(head="h2")), (45, fb("c2", "h2")), (75, fb(head="h2"))],
+     [["send"], ["escalate"], [], ["send"], ["escalate"]]),
+    ("the-same-feedback-again-is-a-retry",
+     [(0, fb("c1,c2")), (1, fb("c1")), (2, fb("c2")), (3, fb("c2,c1")), (4, fb("c3"))],
+     [["send"], ["send"], ["send"], ["escalate"], ["send"]]),
+]
+
+
+@pytest.mark.parametrize(("case", "ticks", "expected"), FEEDBACK_CASES, ids=[c[0] for c in FEEDBACK_CASES])
+def test_feedback(case: str, ticks: list[tuple[int, Trigger]], expected: list[list[str]]) -> None:
+    ledger: dict[str, LedgerEntry] = {}
+    done = []
+    for minutes, trigger in ticks:
+        decision = run([trigger], ledger, now=NOW + minutes * 60)
+        ledger = applied(ledger, decision)
+        done.append(["escalate" if a.data.get("escalated") else "send" for a in decision.actions])
+        for action in decision.actions:
+            if action.kind == "send-to-agent":
+                # The message carries the comments themselves.
+                assert all(f"text of {c['id']}" in action.message for c in trigger.facts["comments"])  # type: ignore[union-attr]
+        assert decide(S, [trigger], (), ledger, DEFAULT_POLICIES, NOW + minutes * 60).actions == ()  # once
+    assert done == expected
+
+
+def test_new_feedback_counts_no_attempt() -> None:
+    ledger: dict[str, LedgerEntry] = {}
+    for n in range(10):
+        ledger = applied(ledger, run([fb(f"c{n}")], ledger, now=NOW + n))
+    entry = ledger["changes-requested"]
+    assert (entry.attempts, entry.escalated, entry.first_at, entry.episode) == (0, False, NOW, "h1")
+
+
+@given(st.lists(st.tuples(st.sets(st.sampled_from(["c1", "c2", "c3", "c4", "c5"])), st.sampled_from(["h1", "h2"]),
+                          st.integers(min_value=0, max_value=1200)), min_size=1, max_size=12))
+def test_every_new_comment_reaches_the_agent_exactly_once(ticks: list[tuple[set[str], str, int]]) -> None:
+    from aod.reactions import told_items
+
+    ledger: dict[str, LedgerEntry] = {}
+    now = NOW
+    forwarded: list[str] = []
+    offered: set[str] = set()
+    for comments, head, dt in ticks:
+        now += dt
+        unseen = sorted(comments - told_items(ledger.get("changes-requested")))  # as the lifecycle filters
+        offered |= set(unseen)
+        decision = run([fb(",".join(unseen) or "told", head)], ledger, now=now)
+        ledger = applied(ledger, decision)
+        for action in decision.actions:
+            if action.kind == "send-to-agent":
+                forwarded += action.subject.split(",")
+    assert sorted(forwarded) == sorted(offered)
 
 
 def test_escalate_after_a_count_in_config_means_retries() -> None:
@@ -257,7 +428,19 @@ def test_the_stuck_nudge_is_a_message_when_configured() -> None:
 
 keys = st.sampled_from(REACTION_KEYS)
 subjects = st.sampled_from(["a", "b", "c", "d"])
-trigger_lists = st.lists(st.builds(trig, keys, subjects), max_size=4, unique_by=lambda t: t.key)
+
+
+def _variant(key: str, subject: str, kind: str, head: str) -> Trigger:
+    """A trigger as the lifecycle may raise it: plain, review feedback, or a failed action."""
+    if kind == "feedback":
+        return Trigger(key=key, subject=subject, feedback=True, episode=head, fresh=subject != "d")
+    return Trigger(key=key, subject=subject, failed=kind == "failed")
+
+
+trigger_lists = st.lists(
+    st.builds(_variant, keys, subjects, st.sampled_from(["plain", "feedback", "failed"]), st.sampled_from(["h1", "h2"])),
+    max_size=4, unique_by=lambda t: t.key,
+)
 times = st.floats(min_value=0, max_value=10_000, allow_nan=False)
 
 
@@ -310,6 +493,8 @@ def _loop(observations: list[object], policies: Mapping[str, ReactionPolicy] | N
     done: list[str] = []
     for n, obs in enumerate(observations):
         now = 1_000.0 + 10 * n
+        # What the reactor adds: the review items already told, from the ledger.
+        obs = msgspec.structs.replace(obs, seen=told_items(ledger.get("changes-requested")))  # type: ignore[type-var]
         step = lifecycle.step(view, obs, now, stuck_after=5.0)  # type: ignore[arg-type]
         decision = decide(S, step.triggers, step.resolved, ledger, policies or DEFAULT_POLICIES, now)
         ledger = applied(ledger, decision)
@@ -333,7 +518,10 @@ def test_a_ci_loop_with_pending_checks_between_failures_escalates() -> None:
     assert _loop(ticks) == ["send-to-agent", "send-to-agent", "notify!"]
     # Green in between does reset: each red after a green is a fresh start.
     green = Observation(liveness="alive", activity="idle", pr=PRFacts(number="1", head_sha="x", checks="passing"))
-    assert _loop([failing("a"), green, failing("b"), green, failing("c"), green, failing("e")]) == ["send-to-agent"] * 4
+    # (Green with no review is also "ready for review", said once for that head.)
+    assert _loop([failing("a"), green, failing("b"), green, failing("c"), green, failing("e")]) == [
+        "send-to-agent", "notify", "send-to-agent", "send-to-agent", "send-to-agent",
+    ]
 
 
 def test_a_stuck_agent_that_the_nudge_does_not_free_escalates() -> None:
@@ -352,18 +540,39 @@ def test_a_stuck_agent_that_the_nudge_does_not_free_escalates() -> None:
     assert _loop([busy(990.0), idle, busy(1_015.0)], policies) == ["send-to-agent", "send-to-agent"]
 
 
+def test_every_comment_of_a_review_round_reaches_the_agent() -> None:
+    from aod.facts import CommentFact, Observation, PRFacts
+
+    inline = CommentFact(id="c1", author="ana", body="rename x", path="app.py", line=3)
+    verdict = CommentFact(id="review-r2", author="ana", body="please split this")
+    third = CommentFact(id="c3", author="bo", body="and add a test")
+    fourth = CommentFact(id="c4", author="ana", body="one more thing")
+
+    def tick(*comments: CommentFact, review: str = "none", head: str = "h1") -> Observation:
+        facts = PRFacts(number="1", head_sha=head, checks="passing", review=review,  # type: ignore[arg-type]
+                        review_id="r2" if review != "none" else "", comments=comments)
+        return Observation(liveness="alive", activity="idle", pr=facts)
+
+    changes = "changes_requested"
+    ticks = [
+        tick(inline), tick(inline, verdict, review=changes), tick(inline, verdict, third, review=changes),
+        tick(inline, verdict, third, review=changes), tick(inline, verdict, third, review=changes, head="h2"),
+        tick(inline, verdict, third, fourth, review=changes, head="h2"),
+    ]
+    # (The first tick's PR also waits for review: "ready for review" is said once.)
+    assert _loop(ticks) == ["send-to-agent", "notify", "send-to-agent", "send-to-agent", "send-to-agent"]
+
+
 def test_stuck_notification_says_how_long_in_plain_units() -> None:
     (action,) = run([trig("agent-stuck", threshold=5400.0)]).actions
     assert action.title == "web-1: no progress for 1h30m"
 
 
 def test_a_trigger_with_nothing_new_only_escalates_by_time() -> None:
-    from aod.reactions import told_items
-
     first = run([trig("changes-requested", "c1,review:r7", comments=COMMENTS[:1])])
     ledger = applied({}, first)
     assert told_items(ledger["changes-requested"]) == {"c1", "review:r7"}
-    told = Trigger(key="changes-requested", subject="told", fresh=False)
+    told = Trigger(key="changes-requested", subject="told", fresh=False, feedback=True, episode="h1")
     assert run([told], ledger, now=NOW + 60).actions == ()
     assert [a.data.get("escalated") for a in run([told], ledger, now=NOW + 1800).actions] == [True]
     # Never acted on, even with no history at all.

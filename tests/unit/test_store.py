@@ -426,6 +426,25 @@ async def test_archive_moves_the_whole_session_and_keeps_earlier_ones(store: Sto
     assert (archived / "journal.jsonl").exists()
 
 
+async def test_the_journal_of_an_archived_session_is_read_from_the_archive(store: Store) -> None:
+    assert await store.archived_journal_tail("fix-login", 10) is None  # never archived
+    await store.put_session(new_session(), expected_rev=0)
+    for n in range(3):
+        await store.append_journal("fix-login", {"kind": "step", "n": n})
+    await store.archive_session("fix-login")
+    assert await store.archived_journal_tail("fix-login", 2) == [{"kind": "step", "n": 1}, {"kind": "step", "n": 2}]
+    assert await store.journal_tail("fix-login", 10) == []  # the live one is gone
+    # Archived again under the same id: the newest archive speaks (fix-login.2 after .1).
+    for number in (1, 2):
+        await store.put_session(new_session(project=f"p{number}"), expected_rev=0)
+        await store.append_journal("fix-login", {"kind": "again", "n": number})
+        await store.archive_session("fix-login")
+    assert await store.archived_journal_tail("fix-login", 5) == [{"kind": "again", "n": 2}]
+    assert await store.archived_journal_tail("fix", 5) is None  # a prefix is not the id
+    with pytest.raises(ValueError):
+        await store.archived_journal_tail("../fix-login", 5)
+
+
 # ---------------------------------------------------------------------------------------------
 # prepare(): layout, permissions, temp leftovers.
 # ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import msgspec
 import structlog
 import trio
 
+from aod.ci_logs import excerpt
 from aod.config import Config, GithubConfig
 from aod.facts import PRFacts
 from aod.plugins.forge import (
@@ -46,7 +47,6 @@ from aod.plugins.forge import (
     RepoTarget,
     TrackedBranch,
 )
-from aod.plugins.forge.ci_logs import excerpt
 from aod.plugins.forge.github_api import GithubApi, GraphqlError, Meter, NotSent, RateLimited, message_of
 from aod.plugins.forge.github_prs import (
     CHUNK,

@@ -3,7 +3,8 @@
 Issues and PRs are records in aod's state dir (forge/<project>/, numbered per project, one
 sequence for both). Branches and merges are the project's own git repository. CI is the
 project's `ci` command, run once per PR head SHA in a throwaway detached worktree of that SHA
-(never in the agent's worktree), its result a check on that SHA.
+(never in the agent's worktree), its result a check on that SHA, with the same failure excerpt
+of its output as GitHub's logs get (aod.ci_logs).
 
 One look per tick per repository (`pull_requests`) costs one `git for-each-ref`, plus one
 `git merge-tree` per (base, head) pair it has not judged before: O(1) per repository while
@@ -28,6 +29,7 @@ import msgspec
 import structlog
 import trio
 
+from aod.ci_logs import excerpt
 from aod.events import utc_now_iso
 from aod.facts import CheckFact, CommentFact, PRFacts
 from aod.model import LocalCheck, LocalComment, LocalIssue, LocalPR, LocalReview
@@ -44,12 +46,11 @@ from aod.plugins.forge import (
 )
 from aod.proc import ToolMissing, ToolTimeout, child_env, run
 from aod.store import StaleRevision, Store
-from aod.text import tail
 
 log = structlog.get_logger()
 
 GIT_TIMEOUT = 30.0
-LOG_TAIL_CHARS = 4000
+LOG_EXCERPT_CHARS = 4000
 KEEP_CHECKS = 20
 AOD_AUTHOR = "aod"
 _CLOSES = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s+#(\d+)\b", re.IGNORECASE)
@@ -278,7 +279,7 @@ class LocalForge:
             return "passing", ()
         log_path = self.store.ci_log_path(repo.project, head)
         return "failing", (
-            CheckFact(name=check.name, conclusion="failure", url=f"file://{log_path}", summary=check.summary, log_excerpt=check.log_tail),
+            CheckFact(name=check.name, conclusion="failure", url=f"file://{log_path}", summary=check.summary, log_excerpt=check.log_excerpt or check.log_tail),
         )
 
     # -- CI ----------------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ class LocalForge:
             text = output.decode("utf-8", "replace")
             finished = LocalCheck(
                 sha=sha, state=state, finished_at=utc_now_iso(), duration_s=round(seconds, 3), exit_code=exit_code,
-                summary=summary, log_tail=tail(text, LOG_TAIL_CHARS),
+                summary=summary, log_excerpt=excerpt(text, LOG_EXCERPT_CHARS),
             )
 
             def record(pr: LocalPR) -> LocalPR:

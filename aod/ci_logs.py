@@ -1,9 +1,12 @@
 """A bounded excerpt of a failing CI job's log: what an agent needs to fix the build, and no more.
 
-Pure: text in, text out. The GitHub forge feeds it the raw log of a GitHub Actions job; the
-result goes into `CheckFact.log_excerpt` and from there into the message sent to the agent.
-Agents that get only a check's name and URL spend their own API budget fetching logs (and
-usually the whole log, into their context); a few kilobytes chosen well serve them better.
+Pure: text in, text out, the one implementation for every forge. The GitHub forge feeds it the
+raw log of a GitHub Actions job, the local forge the output of the project's CI command; the
+result goes into `CheckFact.log_excerpt`, and from there (`shorten`ed to its share of the
+message) into the message sent to the agent. Agents that get only a check's name and URL spend
+their own API budget fetching logs (and usually the whole log, into their context); a few
+kilobytes chosen well serve them better. A log's tail alone is not enough either: a CI that
+prints its error first and then hundreds of lines of teardown would send only the teardown.
 
 A raw Actions job log looks like this (one timestamp per line, steps opened by `##[group]`):
 
@@ -16,7 +19,8 @@ A raw Actions job log looks like this (one timestamp per line, steps opened by `
 
 The excerpt names the failing step (the step holding the first `##[error]`), then shows that
 step's error lines with a little context, then the step's last lines, with `…` where lines
-were left out. It never exceeds `max_chars`.
+were left out. It never exceeds `max_chars`. A log with no steps (any CI but Actions) is one
+step with no name; one with no error lines gives its last lines.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ TAIL_LINES = 25
 MAX_LINE_CHARS = 400
 MAX_ERROR_WINDOWS = 200  # a log where every line says "error" still costs little to excerpt
 GAP = "…"
+STEP_HEADER = "Failing step: "
 
 
 @dataclass(frozen=True)
@@ -131,12 +136,33 @@ def excerpt(log_text: str, max_chars: int = 4000) -> str:
         return ""
     step = failing_step(clean(log_text))
     lines = [_cut(_show(line), MAX_LINE_CHARS) for line in step.lines if not _NOISE.match(line)]
-    header = f"Failing step: {step.name}\n" if step.name else ""
+    header = f"{STEP_HEADER}{step.name}\n" if step.name else ""
     if not lines:
         return _cut(header.rstrip("\n"), max_chars)
     budget = max_chars - len(header)
     chosen = _choose(lines, budget)
     return _cut(header + _render(lines, chosen), max_chars)
+
+
+def shorten(text: str, max_chars: int) -> str:
+    """An excerpt made to fit a smaller budget (its share of a message about several checks):
+    the failing step's line kept, and the same choice over the rest — errors with their
+    context first, earliest first, then the last lines."""
+    if len(text) <= max_chars:
+        return text
+    if max_chars <= 0:
+        return ""
+    lines = text.split("\n")
+    header = ""
+    if lines[0].startswith(STEP_HEADER):
+        header, lines = _cut(lines[0], max_chars) + "\n", lines[1:]
+    budget = max_chars - len(header)
+    if budget <= 0:
+        return _cut(header.rstrip("\n"), max_chars)
+    shown = _render(lines, _choose(lines, budget))
+    # A gap next to a gap the excerpt already had is one gap.
+    shown = re.sub(rf"(?:^|(?<=\n)){GAP}(?:\n{GAP})+(?=\n|$)", GAP, shown)
+    return _cut(header + shown, max_chars)
 
 
 def _choose(lines: list[str], budget: int) -> set[int]:
