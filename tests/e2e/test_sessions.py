@@ -207,6 +207,25 @@ def test_doctor_reports_tools_and_agents(fleet: Fleet) -> None:
     assert result.returncode == (0 if report["ok"] else 1)
 
 
+def test_doctor_passes_on_a_clean_setup_and_fails_once_a_project_needs_the_missing_agent(
+    make_aod: Callable[..., AodProcess], tmp_path: Path
+) -> None:
+    # A fresh install: no project yet, and defaults.agent names a CLI that is not installed.
+    aod = make_aod()
+    aod.write_config("defaults: {agent: ghost}\nagents:\n  ghost: {command: [/nonexistent/ghost-cli]}\n")
+    aod.start()
+    clean = aod.aoctl("doctor")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "-- " in clean.stdout and "ghost-cli" in clean.stdout and "warning" in clean.stdout
+
+    repo = make_repo(tmp_path / "demo")
+    assert aod.aoctl("project", "add", str(repo)).returncode == 0  # runs defaults.agent: ghost
+    needed = aod.aoctl("--json", "doctor")
+    assert needed.returncode == 1
+    ghost = next(c for c in json.loads(needed.stdout)["checks"] if c["name"] == "agent ghost")
+    assert not ghost["ok"] and not ghost.get("optional") and "a project uses it" in ghost["detail"]
+
+
 def test_status_watch_redraws_on_events_not_polling(fleet: Fleet) -> None:
     watcher = subprocess.Popen(
         [sys.executable, "-m", "aoctl", "--json", "status", "--watch"],
