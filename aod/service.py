@@ -189,6 +189,7 @@ class SessionService:
     ) -> str:
         if cwd:
             here = Path(cwd)
+            containing: dict[Path, list[str]] = {}
             for name in names:
                 record = next((r for r in records if r.name == name), None)
                 try:
@@ -196,7 +197,19 @@ class SessionService:
                 except ProjectProblem:
                     continue
                 if here == path or path in here.parents:
-                    return name
+                    containing.setdefault(path, []).append(name)
+            if containing:
+                # The innermost repository wins (a project inside another); one path shared by
+                # several projects is ambiguous, and guessing would put work in the wrong one.
+                innermost = containing[max(containing, key=lambda p: len(p.parts))]
+                if len(innermost) == 1:
+                    return innermost[0]
+                raise _failure(
+                    ErrorCode.INVALID_PARAMS,
+                    f"{here} belongs to {len(innermost)} projects ({', '.join(innermost)}); "
+                    f"say which with -p NAME (e.g. -p {innermost[0]})",
+                    valid=innermost,
+                )
         if len(names) == 1:
             return names[0]
         if not names:

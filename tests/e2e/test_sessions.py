@@ -292,3 +292,29 @@ def test_clone_workspace_and_process_runtime(make_aod: Callable[..., AodProcess]
         assert not workspace.exists()
         # The branch and its commit came back into the project before the clone went.
         assert git(repo, "show", f"ao/{sid}:a.txt") == "committed\n"
+
+
+def test_spawn_inside_a_repository_two_projects_share_asks_which_one(
+    make_aod: Callable[..., AodProcess], tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "shop")
+    nested = make_repo(repo / "tools" / "cli")
+    aod = make_aod()
+    aod.write_config(
+        f"projects:\n  shop: {{path: {repo}}}\n  shop-docs: {{path: {repo}}}\n  cli: {{path: {nested}}}\n"
+    )
+    aod.start()
+
+    def spawn_from(cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "aoctl", "--json", "spawn", "--task", "x", "--agent", "no-such-agent"],
+            cwd=cwd, env=aod.env(), capture_output=True, text=True, timeout=30,
+        )
+
+    ambiguous = spawn_from(repo / "tools")
+    assert ambiguous.returncode == 1 and "Traceback" not in ambiguous.stderr
+    assert "shop, shop-docs" in ambiguous.stderr and "-p NAME" in ambiguous.stderr
+    # The innermost project is not ambiguous: the guess goes on (to the unknown agent, here).
+    inner = spawn_from(nested)
+    assert inner.returncode == 1 and "unknown agent 'no-such-agent'" in inner.stderr
+    assert aod.result("session.list")["sessions"] == []
