@@ -488,6 +488,7 @@ class SessionService:
             slog.warning("spawn failed", reason=reason)
             return await self.set_state(session_id, "errored", reason, workspace="")
 
+        created_branch_at: str | None = None
         try:
             from aod.plugins.workspace import bootstrap
             from aod.plugins.workspace import git as gitplug
@@ -497,9 +498,13 @@ class SessionService:
                     f"{branch_name!r} is not a valid branch name; pass another --branch"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
+            branch_existed = await gitplug.branch_exists(resolved.path, branch_name)
             await workspace.create(
                 WorkspaceSpec(repo=resolved.path, path=path, branch=branch_name, base=resolved.default_branch)
             )
+            if not branch_existed:
+                # Where this spawn made the branch: undoing it deletes the branch only from there.
+                created_branch_at = await gitplug.rev_parse(path, "HEAD")
             copied = await trio.to_thread.run_sync(bootstrap.copy_worktreeinclude, resolved.path, path)
             if copied:
                 await self.store.append_journal(session_id, {"time": utc_now_iso(), "kind": "bootstrap.copied", "files": copied})
@@ -546,7 +551,7 @@ class SessionService:
             expected = isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError))
             reason = _reason(exc)
             slog.warning("spawn failed", reason=reason, exc_info=not expected)
-            await self._undo_workspace(session, resolved, workspace)
+            await self._undo_workspace(session, resolved, workspace, created_branch_at)
             return await self.set_state(session_id, "errored", f"spawn failed: {reason}", workspace="")
 
         session = await self.set_state(session_id, "working", "", runtime=handle)
@@ -591,11 +596,20 @@ class SessionService:
             )
         )
 
-    async def _undo_workspace(self, session: Session, project: ResolvedProject, workspace: Workspace) -> None:
+    async def _undo_workspace(
+        self, session: Session, project: ResolvedProject, workspace: Workspace, created_branch_at: str | None
+    ) -> None:
+        """Take back a failed spawn: its workspace, and the branch if this spawn created it and
+        it still points where it was made (a branch that existed before, or holds a commit made
+        since, is kept)."""
+        from aod.plugins.workspace import git as gitplug
+
         path = Path(session.workspace)
         try:
             if await workspace.exists(project.path, path):
                 await workspace.remove(project.path, path, force=True)
+            if created_branch_at is not None:
+                await gitplug.delete_branch_at(project.path, session.branch, created_branch_at)
         except Exception as exc:  # noqa: BLE001 - best effort; cleanup reports what is left
             log.warning("could not undo a failed spawn's workspace", session=session.id, error=str(exc))
 

@@ -318,3 +318,30 @@ def test_spawn_inside_a_repository_two_projects_share_asks_which_one(
     inner = spawn_from(nested)
     assert inner.returncode == 1 and "unknown agent 'no-such-agent'" in inner.stderr
     assert aod.result("session.list")["sessions"] == []
+
+
+def test_a_failed_setup_hook_removes_the_workspace_and_only_the_branch_the_spawn_made(
+    make_aod: Callable[..., AodProcess], tmp_path: Path
+) -> None:
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        hook = json.dumps(["sh", "-c", "echo setting up; exit 3"])
+        aod.write_config(config_text(tmux, records, f"projects:\n  demo: {{setup: {hook}}}\n"))
+        aod.start()
+        repo = make_repo(tmp_path / "demo")
+        fleet = Fleet(aod, tmux, repo)
+        fleet.ok("project", "add", str(repo))
+        git(repo, "branch", "mine")  # the user's own branch, at main
+
+        for args in (("spawn", "--task", "x"), ("spawn", "--task", "y", "--branch", "mine")):
+            result = aod.aoctl("--json", *args)
+            assert result.returncode == 1, result.stdout + result.stderr
+            session = json.loads(result.stdout)
+            assert session["state"] == "errored" and "setup hook" in session["reason"]
+            assert session["workspace"] == ""
+        assert git(repo, "branch", "--list", "ao/*").strip() == ""  # made by the spawn: gone
+        assert git(repo, "branch", "--list", "mine").strip()  # there before: kept
+        assert len(git(repo, "worktree", "list").splitlines()) == 1
+        assert not any((aod.root / "xdg-data" / "ao" / "worktrees" / "demo").glob("*"))

@@ -136,6 +136,15 @@ async def rev_parse(repo: str | os.PathLike[str], rev: str) -> str | None:
     return sha if result.ok and sha else None
 
 
+async def delete_branch_at(repo: str | os.PathLike[str], branch: str, sha: str) -> bool:
+    """Delete `refs/heads/<branch>` only while it still points at `sha` (a compare-and-delete:
+    a branch that moved since, or never existed, is left alone). Whether it was deleted."""
+    if not valid_branch_name(branch) or not sha:
+        return False
+    result = await git(repo, "update-ref", "-d", f"refs/heads/{branch}", sha, check=False)
+    return result.ok
+
+
 async def default_remote(repo: str | os.PathLike[str]) -> tuple[str | None, str | None]:
     """The remote pull requests go to, as (name, url): `origin` when it exists, else the first
     remote configured; (None, None) without remotes."""
