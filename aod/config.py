@@ -528,7 +528,8 @@ class DefaultsConfig(_Section):
     # After a plan's usage limit resets, wait this much longer before telling the agent to go on.
     usage_limit_margin: Annotated[Duration, _at_most(HOUR)] = 60.0
     branch: BranchTemplate = "ao/{id}"
-    # Each session gets AO_PORT_BASE = port_base + n * port_block, for dev servers that must not clash.
+    # Each session gets AO_PORT_BASE = port_base + n * port_block, for dev servers that must not clash
+    # (n: the lowest block no session of any project holds; see Store.allocate_ports).
     port_base: Annotated[Integer, Field(ge=1024, le=65000)] = 20000
     port_block: Annotated[Integer, Field(ge=1, le=1000)] = 10
 

@@ -178,6 +178,20 @@ class Session(Record, kw_only=True, frozen=True):
     """Budgets `aoctl resume` lifted for this session: `session`, `project_day:<day>`, `project_month:<month>`."""
 
 
+class PortBlock(msgspec.Struct, kw_only=True, frozen=True):
+    first: int
+    """The session's AO_PORT_BASE."""
+    size: int
+
+
+class PortBlocks(Record, kw_only=True, frozen=True):
+    """ports.json: the blocks of ports handed to sessions, one allocator for the whole daemon.
+    A block is held while its session's directory is in sessions/ (live or ended, not archived)."""
+
+    blocks: dict[str, PortBlock] = {}
+    """Session id -> its block."""
+
+
 # ---------------------------------------------------------------------------------------------
 # The reaction ledger (issue 4): per session, what each reaction did, and intents in flight.
 # ---------------------------------------------------------------------------------------------

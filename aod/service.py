@@ -43,7 +43,7 @@ from aod.protocol import (
     RuntimeInfo,
     SessionInfo,
 )
-from aod.store import StaleRevision, Store
+from aod.store import NoFreePorts, StaleRevision, Store
 
 log = structlog.get_logger()
 
@@ -445,9 +445,14 @@ class SessionService:
         now = utc_now_iso()
         branch_name = branch or _render_branch(resolved.branch_template, session_id, issue, resolved.name)
         path = self.workspace_root() / resolved.name / session_id
-        index = int(session_id.rsplit("-", 1)[1])
         defaults = self.config().defaults
-        port_base = defaults.port_base + (index % 1000) * defaults.port_block
+        try:
+            port_base = await self.store.allocate_ports(session_id, defaults.port_base, defaults.port_block)
+        except BaseException as exc:
+            await self.store.release_session_id(session_id)
+            if isinstance(exc, NoFreePorts):
+                raise _failure(ErrorCode.UNAVAILABLE, str(exc)) from None
+            raise
         session = Session(
             id=session_id,
             project=resolved.name,

@@ -345,3 +345,22 @@ def test_a_failed_setup_hook_removes_the_workspace_and_only_the_branch_the_spawn
         assert git(repo, "branch", "--list", "mine").strip()  # there before: kept
         assert len(git(repo, "worktree", "list").splitlines()) == 1
         assert not any((aod.root / "xdg-data" / "ao" / "worktrees" / "demo").glob("*"))
+
+
+def test_sessions_of_two_projects_get_ports_of_their_own(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        # The agent notes the AO_PORT_BASE it was started with, then is the scripted agent.
+        noting = ["sh", "-c", 'echo "$AO_PORT_BASE" > .port && exec "$@"', "sh",
+                  sys.executable, str(FAKE_AGENT), "--style", "plain"]
+        aod.write_config(config_text(tmux, records, f"  noting: {{command: {json.dumps(noting)}, prompt: paste}}\n"))
+        aod.start()
+        for name in ("web", "api"):
+            assert aod.aoctl("project", "add", str(make_repo(tmp_path / name)), "--agent", "noting").returncode == 0
+        spawned = [json.loads(aod.aoctl("--json", "spawn", "--task", "serve", "-p", p).stdout) for p in ("web", "api")]
+        assert [s["id"] for s in spawned] == ["web-1", "api-1"]
+        noted = [Path(s["workspace"]) / ".port" for s in spawned]
+        ports = wait_for(lambda: all(f.exists() for f in noted) and [f.read_text().strip() for f in noted], 20, "both agents to start")
+        assert len(set(ports)) == 2 and all(int(p) >= 20000 for p in ports), ports
