@@ -13,8 +13,10 @@ says how far it got, and `cleanup` can remove the rest):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +62,8 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 RECOVERY_LINES = 30
 """A user's message interrupted by a crash is looked for in this many lines at the bottom."""
 SETUP_OUTPUT_JOURNAL_BYTES = 16 * 1024
+REMOTE_RECHECK = 60.0
+"""Seconds a detected remote (or its absence) is trusted before git is asked again."""
 
 
 def session_info(session: Session, pending: int = 0) -> SessionInfo:
@@ -139,6 +143,8 @@ class SessionService:
     _agents: dict[str, Agent] = field(default_factory=dict)
     # (project, issue id) -> the issue, from the project's forge (set by the app; None: no lookup).
     issue_lookup: Callable[[ResolvedProject, str], Awaitable[Any]] | None = None
+    # Repository path -> (when detected, remote, url): remotes of projects whose record has none.
+    _remotes: dict[Path, tuple[float, str | None, str | None]] = field(default_factory=dict)
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -180,9 +186,28 @@ class SessionService:
             raise not_found("project", name, names)
         record = next((r for r in records if r.name == name), None)
         try:
-            return resolve(name, record, config)
+            return await self._with_remote(resolve(name, record, config))
         except ProjectProblem as exc:
             raise _failure(ErrorCode.INVALID_PARAMS, str(exc)) from None
+
+    async def _with_remote(self, project: ResolvedProject) -> ResolvedProject:
+        """The project with its repository's remote when its record names none: a project only
+        in config.yaml (never `project add`ed), or one whose remote was added after. Detected
+        once and cached, so the tick does not run git for it each time."""
+        if project.remote_url is not None:
+            return project
+        from aod.plugins.workspace import git as gitplug
+
+        now = time.monotonic()
+        cached = self._remotes.get(project.path)
+        if cached is None or now - cached[0] > REMOTE_RECHECK:
+            try:
+                remote, url = await gitplug.default_remote(project.path)
+            except WorkspaceError:
+                remote, url = None, None
+            self._remotes[project.path] = cached = (now, remote, url)
+        _, remote, url = cached
+        return dataclasses.replace(project, remote=remote, remote_url=url) if url else project
 
     def _guess_project(
         self, records: list[Project], config: Config, names: list[str], cwd: str | None
@@ -344,7 +369,7 @@ class SessionService:
         for name in all_names(records, config):
             record = next((r for r in records if r.name == name), None)
             try:
-                out.append(project_info(resolve(name, record, config)))
+                out.append(project_info(await self._with_remote(resolve(name, record, config))))
             except ProjectProblem:
                 continue
         return out

@@ -8,6 +8,7 @@ daemon.status."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -99,3 +100,22 @@ def test_github_issue_to_merge_through_the_api(
         assert status["last_tick"]["forge_requests"] >= 0
         doctor = subprocess.run(fleet.aod.aoctl("--json", "doctor").args, env=aod.env(), capture_output=True, text=True)
         assert "GitHub token from GH_TOKEN" in doctor.stdout
+
+
+def test_a_github_project_only_in_config_finds_its_remote(
+    make_aod: Callable[..., AodProcess], tmp_path: Path, emulator: GithubEmulator
+) -> None:
+    repo = make_repo(tmp_path / "shop")
+    git(repo, "remote", "add", "origin", emulator.remote_url(REPO))
+    aod = make_aod(extra_env={"GH_TOKEN": emulator.token})
+    aod.write_config(
+        f"github: {{api_url: '{emulator.api_url}', retry_backoff: 10ms}}\n"
+        f"projects:\n  shop: {{path: {repo}, forge: github}}\n"  # never `aoctl project add`ed
+    )
+    aod.start()
+    number = emulator.create_issue(REPO, "Checkout button is grey")
+    listed = aod.aoctl("--json", "issue", "list", "-p", "shop")
+    assert listed.returncode == 0, listed.stderr
+    assert [i["id"] for i in json.loads(listed.stdout)["issues"]] == [str(number)]
+    projects = json.loads(aod.aoctl("--json", "project", "list").stdout)["projects"]
+    assert [(p["name"], p["remote"], p["remote_url"]) for p in projects] == [("shop", "origin", emulator.remote_url(REPO))]
