@@ -132,6 +132,17 @@ class Delivery(msgspec.Struct, kw_only=True, frozen=True):
     """A short text inside the message; seeing it on screen proves an interrupted paste landed."""
 
 
+class PrSummary(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """What the forge said of a session's PR when the tick last looked (`aoctl status --pr`)."""
+
+    state: str = ""
+    """open | closed | merged"""
+    checks: str = ""
+    review: str = ""
+    mergeable: str = ""
+    draft: bool = False
+
+
 class Session(Record, kw_only=True, frozen=True):
     """One agent working on one task in its own workspace, branch and runtime."""
 
@@ -174,6 +185,8 @@ class Session(Record, kw_only=True, frozen=True):
     pr_number: str | None = None
     """The session's PR on its project's forge, once one was seen or opened."""
     pr_url: str | None = None
+    pr: PrSummary | None = None
+    """The PR's state, checks, review and mergeability as last seen (kept current by the tick)."""
     budget_exempt: list[str] = []
     """Budgets `aoctl resume` lifted for this session: `session`, `project_day:<day>`, `project_month:<month>`."""
 

@@ -95,6 +95,10 @@ def session_info(session: Session, pending: int = 0) -> SessionInfo:
         pending_messages=pending,
         pr_number=session.pr_number,
         pr_url=session.pr_url,
+        pr_state=session.pr.state if session.pr else None,
+        pr_checks=session.pr.checks if session.pr else None,
+        pr_review=session.pr.review if session.pr else None,
+        pr_mergeable=session.pr.mergeable if session.pr else None,
     )
 
 

@@ -69,6 +69,15 @@ def test_github_issue_to_merge_through_the_api(
         emulator.check_run(REPO, head, "pytest", conclusion="failure", log=JOB_LOG)
         fleet.wait_state(sid, lambda s: s["state"] == "ci_failed", "ci_failed", 30)
         assert fleet.session(sid)["pr_number"] == str(pr)
+        # What the tick saw of the PR is on the record: `status --pr` shows it without asking GitHub.
+        shown = aod.aoctl("status", "--pr")
+        assert shown.returncode == 0, shown.stderr
+        header, row = shown.stdout.splitlines()
+        assert header.split() == ["ID", "STATE", "PR", "PR", "STATE", "CHECKS", "REVIEW", "MERGEABLE", "URL"]
+        assert row.split()[:5] == [sid, "ci_failed", f"#{pr}", "open", "failing"]
+        assert row.split()[-1] == fleet.session(sid)["pr_url"] and "/pull/" in row.split()[-1]
+        listed = fleet.ok("status", "--pr")[0]
+        assert (listed["pr_state"], listed["pr_checks"], listed["pr_review"]) == ("open", "failing", "none")
         try:
             wait_for(lambda: any("test_empty_cart" in m for m in fleet.received(sid)), 30, "the CI message")
         except AssertionError as exc:
