@@ -411,7 +411,10 @@ class SessionService:
         agent_name: str | None,
         branch: str | None,
         cwd: str | None = None,
+        base: str | None = None,
     ) -> Session:
+        """`base`: the ref to branch from, when the caller fetched it already (a batch fetches
+        once); by default the project's base branch is fetched now."""
         if issue is None and not task:
             raise _failure(ErrorCode.INVALID_PARAMS, "give an ISSUE or --task TEXT (or both)")
         if issue is not None and not _clean_label(issue):
@@ -446,11 +449,13 @@ class SessionService:
             # Before anything is created: an unknown issue or an unreachable forge leaves nothing.
             found = await self.issue_lookup(resolved, issue)
             title, body = found.title, _issue_text(found)
+        base = base or await self.fresh_base(resolved)
         session_id = await self.store.reserve_session_id(resolved.session_prefix)
         self.spawning.add(session_id)
         try:
             return await self._spawn(
-                session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch, title, body
+                session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch, title, body,
+                base,
             )
         finally:
             self.spawning.discard(session_id)
@@ -469,6 +474,7 @@ class SessionService:
         branch: str | None,
         title: str | None = None,
         issue_body: str | None = None,
+        base: str | None = None,
     ) -> Session:
         slog = log.bind(session=session_id, project=resolved.name)
         now = utc_now_iso()
@@ -534,7 +540,7 @@ class SessionService:
             path.parent.mkdir(parents=True, exist_ok=True)
             branch_existed = await gitplug.branch_exists(resolved.path, branch_name)
             await workspace.create(
-                WorkspaceSpec(repo=resolved.path, path=path, branch=branch_name, base=resolved.default_branch)
+                WorkspaceSpec(repo=resolved.path, path=path, branch=branch_name, base=base or resolved.default_branch)
             )
             if not branch_existed:
                 # Where this spawn made the branch: undoing it deletes the branch only from there.
@@ -597,6 +603,23 @@ class SessionService:
         )
         self.bus.publish("session.spawned", session=session_id, project=resolved.name)
         return session
+
+    async def fresh_base(self, project: ResolvedProject) -> str:
+        """The ref new sessions of `project` branch from: its default branch fetched from its
+        remote just now, so work merged on the forge is in it. Without a remote: the local
+        branch; when the fetch fails (offline), the local branch and one warning."""
+        from aod.plugins.workspace import git as gitplug
+
+        if not project.remote:
+            return project.default_branch
+        try:
+            return await gitplug.fetch_branch(project.path, project.remote, project.default_branch)
+        except WorkspaceError as exc:
+            log.warning(
+                "could not fetch the base branch; new sessions start from the local one",
+                project=project.name, remote=project.remote, branch=project.default_branch, error=_reason(exc),
+            )
+            return project.default_branch
 
     def _session_env(self, session: Session) -> dict[str, str]:
         return {
@@ -662,6 +685,7 @@ class SessionService:
         skipped: list[tuple[str, str, str | None]] = []
         failed: list[tuple[str, str]] = []
         seen: set[str] = set()
+        base: str | None = None  # fetched once for the whole batch, before its first spawn
         for issue in issues:
             if issue in seen:
                 skipped.append((issue, "listed twice in this batch", None))
@@ -670,9 +694,11 @@ class SessionService:
             if (issue, agent_name) in existing:
                 skipped.append((issue, "already has a live session", existing[(issue, agent_name)]))
                 continue
+            if base is None:
+                base = await self.fresh_base(resolved)
             try:
                 session = await self.spawn(
-                    project=resolved.name, issue=issue, task=None, agent_name=agent_name, branch=None
+                    project=resolved.name, issue=issue, task=None, agent_name=agent_name, branch=None, base=base
                 )
             except RpcFailure as exc:
                 failed.append((issue, exc.message))

@@ -136,6 +136,25 @@ async def rev_parse(repo: str | os.PathLike[str], rev: str) -> str | None:
     return sha if result.ok and sha else None
 
 
+FETCH_TIMEOUT = 20.0
+"""A fetch of the base branch before a spawn; past it, the spawn goes on from the local branch."""
+
+
+async def fetch_branch(
+    repo: str | os.PathLike[str], remote: str, branch: str, *, timeout: float = FETCH_TIMEOUT
+) -> str:
+    """Fetch `branch` from `remote` into its remote-tracking ref (`refs/remotes/REMOTE/BRANCH`)
+    and return that ref. Raises WorkspaceError when the remote cannot be reached in time."""
+    if not remote or remote.startswith("-") or "/" in remote or not valid_branch_name(branch):
+        raise WorkspaceError(f"cannot fetch {branch!r} from remote {remote!r}: not a usable name")
+    tracking = f"refs/remotes/{remote}/{branch}"
+    await git(
+        repo, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, f"+refs/heads/{branch}:{tracking}",
+        timeout=timeout,
+    )
+    return tracking
+
+
 async def delete_branch_at(repo: str | os.PathLike[str], branch: str, sha: str) -> bool:
     """Delete `refs/heads/<branch>` only while it still points at `sha` (a compare-and-delete:
     a branch that moved since, or never existed, is left alone). Whether it was deleted."""
