@@ -516,6 +516,9 @@ class ProjectConfig(_Section):
     # Who opens the PR: the agent (`aoctl pr open`, or its own gh), or aod once the branch is
     # ahead of its base and the agent is idle (for agents that cannot run commands).
     open_pr: Literal["agent", "auto"] = "agent"
+    # Who pushes the session's branch: the agent, or aod (`auto`: once the agent is idle with
+    # commits the remote lacks; with the user's own git credentials, never forced).
+    push: Literal["agent", "auto"] = "agent"
     merge_method: Literal["merge", "squash", "rebase"] = "merge"
     # The local forge's CI: run in a throwaway checkout of each new PR head, never in the worktree.
     ci: Argv | None = None

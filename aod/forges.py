@@ -295,16 +295,6 @@ class ForgeService:
             checks=facts.checks, review=facts.review, mergeable=facts.mergeable,
         )
 
-    async def branch_is_ahead(self, project: ResolvedProject, session: Session) -> bool:
-        """Whether the session's branch has commits its base does not (for `open_pr: auto`)."""
-        from aod.proc import run
-
-        base = session.base_branch or project.default_branch
-        result = await run(
-            ["git", "-C", str(project.path), "rev-list", "--count", f"{base}..{session.branch}"], timeout=10.0
-        )
-        return result.ok and result.out.strip().isdecimal() and int(result.out.strip()) > 0
-
 
 def _pr_record(session: Session) -> tuple[str | None, str | None, PrSummary | None]:
     return session.pr_number, session.pr_url, session.pr

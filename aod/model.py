@@ -143,6 +143,19 @@ class PrSummary(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     draft: bool = False
 
 
+class BranchAttempt(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """What aod last tried with a session's branch head (`push: auto`, `open_pr: auto`), so it
+    asks once per head and backs off after a refusal (aod.lifecycle.attempt_due)."""
+
+    head: str
+    """The head commit it was about."""
+    failures: int = 0
+    """Refusals in a row for this head; 0: it worked (or there was nothing to do)."""
+    at: float = 0.0
+    """Epoch seconds of the last try."""
+    outcome: str = ""
+
+
 class Session(Record, kw_only=True, frozen=True):
     """One agent working on one task in its own workspace, branch and runtime."""
 
@@ -187,6 +200,10 @@ class Session(Record, kw_only=True, frozen=True):
     pr_url: str | None = None
     pr: PrSummary | None = None
     """The PR's state, checks, review and mergeability as last seen (kept current by the tick)."""
+    auto_push: BranchAttempt | None = None
+    """`push: auto`: the last push aod tried of the branch."""
+    auto_pr: BranchAttempt | None = None
+    """`open_pr: auto`: the last time aod asked the forge to open the PR."""
     budget_exempt: list[str] = []
     """Budgets `aoctl resume` lifted for this session: `session`, `project_day:<day>`, `project_month:<month>`."""
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.aod_process import AodProcess, wait_for
 from tests.support.fleet import Fleet, config_text, git, make_repo
+from tests.support.github_emulator import GithubEmulator
 from tests.support.tmux import tmux_server
 
 
@@ -94,3 +95,119 @@ def test_an_unreachable_remote_falls_back_to_the_local_base_with_one_warning(fle
     assert {_base_of(s) for s in batch["spawned"]} == {git(fleet.repo, "rev-parse", "main").strip()}
     warnings = [json.loads(line) for line in fleet.aod.log().splitlines() if "could not fetch the base branch" in line]
     assert len(warnings) == 1 and warnings[0]["remote"] == "origin" and warnings[0]["level"] == "warning"
+
+
+# -- open_pr: auto and push: auto against the GitHub emulator, backed by the bare remote ---------
+
+SHOP = "acme/shop"
+WORK = "/fake write feature.txt done\n/fake commit add the feature"
+
+
+@pytest.fixture
+def github(tmp_path: Path) -> Iterator[tuple[GithubEmulator, Path]]:
+    """The emulator's acme/shop is a bare repository on disk: what is pushed there is on "GitHub"."""
+    bare = tmp_path / "shop.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    emulator = GithubEmulator()
+    yield emulator, bare
+    emulator.close()
+
+
+def _github_fleet(make_aod: Callable[..., AodProcess], tmux: str, tmp_path: Path, github: tuple[GithubEmulator, Path], settings: str) -> Fleet:
+    emulator, bare = github
+    repo = make_repo(tmp_path / "shop")
+    # Fetches and the PR API go to "GitHub"; pushes land in the bare repository behind it.
+    git(repo, "remote", "add", "origin", emulator.remote_url(SHOP))
+    git(repo, "config", "remote.origin.pushurl", str(bare))
+    git(repo, "push", "-q", "origin", "main")
+    emulator.create_repo(SHOP, git_dir=str(bare))
+    aod = make_aod(extra_env={"GH_TOKEN": emulator.token})
+    records = aod.root / "records"
+    records.mkdir()
+    extra = f"github: {{api_url: '{emulator.api_url}', retry_backoff: 10ms}}\nprojects:\n  shop: {{forge: github, {settings}}}\n"
+    aod.write_config(config_text(tmux, records, extra))
+    aod.start()
+    fleet = Fleet(aod, tmux, repo)
+    fleet.ok("project", "add", str(repo))
+    return fleet
+
+
+def _pull_requests_asked(emulator: GithubEmulator) -> list[int]:
+    return [r.status for r in emulator.requests() if r.method == "POST" and r.path.endswith("/pulls")]
+
+
+def _ticks(fleet: Fleet) -> int:
+    return int(fleet.aod.result("daemon.status")["last_tick"]["count"])
+
+
+def _journal(fleet: Fleet, sid: str, kind: str) -> list[dict[str, object]]:
+    return [e for e in fleet.ok("history", sid)["entries"] if e.get("kind") == kind]
+
+
+def test_open_pr_auto_asks_once_per_head_when_the_commits_were_never_pushed(
+    make_aod: Callable[..., AodProcess], tmp_path: Path, github: tuple[GithubEmulator, Path]
+) -> None:
+    emulator, bare = github
+    with tmux_server() as tmux:
+        fleet = _github_fleet(make_aod, tmux, tmp_path, github, "open_pr: auto")
+        sid = fleet.ok("spawn", "--task", WORK)["id"]
+        workspace = Path(fleet.session(sid)["workspace"])
+        wait_for(lambda: "add the feature" in git(workspace, "log", "--oneline"), 30, "the agent's commit")
+        wait_for(lambda: _pull_requests_asked(emulator), 30, "aod to ask GitHub for the PR")
+        seen = _ticks(fleet)
+        wait_for(lambda: _ticks(fleet) >= seen + 15, 30, "15 more ticks")
+        assert _pull_requests_asked(emulator) == [422]  # refused (GitHub has no such branch): once
+        [asked] = _journal(fleet, sid, "pr.auto")
+        assert asked["ok"] is False and asked["failures"] == 1
+        assert git(bare, "branch", "--list", f"ao/{sid}").strip() == ""  # push: agent: aod never pushed
+
+        # A new head is a new question.
+        fleet.ok("send", sid, "/fake write more.txt more\n/fake commit more work")
+        wait_for(lambda: len(_pull_requests_asked(emulator)) == 2, 30, "a second ask, for the new head")
+        seen = _ticks(fleet)
+        wait_for(lambda: _ticks(fleet) >= seen + 10, 30, "10 more ticks")
+        assert _pull_requests_asked(emulator) == [422, 422]
+
+
+def test_push_auto_pushes_the_agents_commits_and_the_pr_opens_once(
+    make_aod: Callable[..., AodProcess], tmp_path: Path, github: tuple[GithubEmulator, Path]
+) -> None:
+    emulator, bare = github
+    with tmux_server() as tmux:
+        fleet = _github_fleet(make_aod, tmux, tmp_path, github, "open_pr: auto, push: auto")
+        sid = fleet.ok("spawn", "--task", WORK)["id"]
+        workspace = Path(fleet.session(sid)["workspace"])
+        wait_for(lambda: "add the feature" in git(workspace, "log", "--oneline"), 30, "the agent's commit")
+        head = git(workspace, "rev-parse", "HEAD").strip()
+        pr = fleet.wait_state(sid, lambda s: s["pr_number"] is not None, "the PR", 30)
+        assert git(bare, "rev-parse", f"refs/heads/ao/{sid}").strip() == head  # pushed by aod
+        assert emulator.pr(SHOP, int(pr["pr_number"])).head == f"ao/{sid}"
+        seen = _ticks(fleet)
+        wait_for(lambda: _ticks(fleet) >= seen + 10, 30, "10 more ticks")
+        assert _pull_requests_asked(emulator) == [201]
+        assert [e["ok"] for e in _journal(fleet, sid, "push.auto")] == [True]
+
+
+def test_push_auto_never_forces_over_a_branch_that_diverged_on_the_remote(
+    make_aod: Callable[..., AodProcess], tmp_path: Path, github: tuple[GithubEmulator, Path]
+) -> None:
+    emulator, bare = github
+    with tmux_server() as tmux:
+        fleet = _github_fleet(make_aod, tmux, tmp_path, github, "open_pr: auto, push: auto")
+        sid = fleet.ok("spawn", "--task", "wait for it")["id"]
+        # Someone else's commit is on the remote's copy of the session branch.
+        other = tmp_path / "someone"
+        git(tmp_path, "clone", "-q", str(bare), str(other))
+        git(other, "-c", "user.email=s@example.com", "-c", "user.name=S", "commit", "-q", "--allow-empty", "-m", "theirs")
+        git(other, "push", "-q", "origin", f"HEAD:refs/heads/ao/{sid}")
+        theirs = git(other, "rev-parse", "HEAD").strip()
+
+        fleet.ok("send", sid, WORK)
+        wait_for(lambda: _journal(fleet, sid, "push.auto"), 30, "aod to try the push")
+        [refused] = _journal(fleet, sid, "push.auto")
+        assert refused["ok"] is False and "rejected" in str(refused["outcome"])
+        assert git(bare, "rev-parse", f"refs/heads/ao/{sid}").strip() == theirs  # not forced
+        seen = _ticks(fleet)
+        wait_for(lambda: _ticks(fleet) >= seen + 10, 30, "10 more ticks")
+        assert len(_journal(fleet, sid, "push.auto")) == 1  # backing off, not pushing each tick
+        assert _pull_requests_asked(emulator) == []  # a head the remote lacks is not offered as a PR
