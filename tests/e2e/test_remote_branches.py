@@ -86,6 +86,24 @@ def test_a_new_session_starts_from_the_remotes_base_fetched_once_per_batch(fleet
     assert fetches(tmp_path) == 2  # one for the batch
 
 
+def test_a_clone_workspace_starts_from_the_remotes_base_too(
+    make_aod: Callable[..., AodProcess], tmp_path: Path
+) -> None:
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        aod.write_config(config_text(tmux, records, "projects:\n  demo: {workspace: clone}\n"))
+        aod.start()
+        fleet = Fleet(aod, tmux, make_repo(tmp_path / "demo"))
+        bare = bare_remote(tmp_path, fleet.repo)
+        fleet.ok("project", "add", str(fleet.repo))
+        merged = commit_elsewhere(tmp_path, bare, "first")
+        session = fleet.ok("spawn", "--task", "in a clone")
+        assert _base_of(session) == merged
+        assert (Path(str(session["workspace"])) / "first.txt").read_text() == "first\n"
+
+
 def test_an_unreachable_remote_falls_back_to_the_local_base_with_one_warning(fleet: Fleet, tmp_path: Path) -> None:
     git(fleet.repo, "remote", "add", "origin", str(tmp_path / "gone.git"))
     fleet.ok("project", "add", str(fleet.repo))
