@@ -173,6 +173,9 @@ def _argv(value: Any) -> Any:
 
 Argv = Annotated[list[str], BeforeValidator(_argv), Field(min_length=1)]
 AGENT_NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+BUILTIN_AGENTS = ("claude-code", "codex", "aider", "goose", "opencode", "custom")
+"""The agent names aod knows without a `command` (`custom` is the one that still needs one).
+Kept equal to aod/plugins/agent/registry.py BUILTIN by a test: config must not import plugins."""
 PROJECT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 # `{id}` is the session id, `{issue}` the issue number or "task".
 _TEMPLATE_FIELDS = re.compile(r"\{(\w*)\}")
@@ -552,6 +555,9 @@ class ProjectConfig(_Section):
     # Who opens the PR: the agent (`aoctl pr open`, or its own gh), or aod once the branch is
     # ahead of its base and the agent is idle (for agents that cannot run commands).
     open_pr: Literal["agent", "auto"] = "agent"
+    # Who pushes the session's branch: the agent, or aod (`auto`: once the agent is idle with
+    # commits the remote lacks; with the user's own git credentials, never forced).
+    push: Literal["agent", "auto"] = "agent"
     merge_method: Literal["merge", "squash", "rebase"] = "merge"
     # The local forge's CI: run in a throwaway checkout of each new PR head, never in the worktree.
     ci: Argv | None = None
@@ -564,7 +570,8 @@ class DefaultsConfig(_Section):
     # After a plan's usage limit resets, wait this much longer before telling the agent to go on.
     usage_limit_margin: Annotated[Duration, _at_most(HOUR)] = 60.0
     branch: BranchTemplate = "ao/{id}"
-    # Each session gets AO_PORT_BASE = port_base + n * port_block, for dev servers that must not clash.
+    # Each session gets AO_PORT_BASE = port_base + n * port_block, for dev servers that must not clash
+    # (n: the lowest block no session of any project holds; see Store.allocate_ports).
     port_base: Annotated[Integer, Field(ge=1024, le=65000)] = 20000
     port_block: Annotated[Integer, Field(ge=1, le=1000)] = 10
 
@@ -709,10 +716,44 @@ def parse_config(
     except ValidationError as exc:
         fresh = [error for error in exc.errors() if not reader.reported(error["loc"])]
         problems += [reader.explain(error, model) for error in fresh]
+    if model is Config:
+        problems += _agent_name_problems(data, reader)
     if problems:
         problems.sort(key=lambda p: p.line)
         raise ConfigError([p.render(source) for p in problems])
     return result
+
+
+def _agent_name_problems(data: Any, reader: _TreeReader) -> list[_Problem]:
+    """Agents that `aoctl spawn` would refuse as unknown: a non-built-in `agents.NAME` without a
+    `command`, and `defaults.agent` / `projects.NAME.agent` naming an agent defined nowhere.
+    Read from the plain data (not the validated model), so these show up beside every other error."""
+
+    def mapping(value: Any) -> dict[Any, Any]:
+        return value if isinstance(value, dict) else {}
+
+    top = mapping(data)
+    agents = mapping(top.get("agents"))
+    builtins = [name for name in BUILTIN_AGENTS if name != "custom"]
+    runnable = set(builtins)
+    problems = []
+    for name, settings in agents.items():
+        if mapping(settings).get("command"):
+            runnable.add(name)
+        elif name not in builtins:
+            what = "the `custom` agent" if name == "custom" else f"{name!r} is not a built-in agent ({', '.join(builtins)}), so it"
+            message = f"{what} needs a `command` (a list of arguments like [my-agent, --flag])"
+            problems.append(_Problem(reader.key_lines.get(("agents", name), 1), f"agents.{name}", message))
+    named: list[tuple[Loc, Any]] = [(("defaults", "agent"), mapping(top.get("defaults")).get("agent"))]
+    for project, settings in mapping(top.get("projects")).items():
+        named.append((("projects", project, "agent"), mapping(settings).get("agent")))
+    for loc, name in named:
+        if not isinstance(name, str) or not re.fullmatch(AGENT_NAME, name):
+            continue  # absent, or already wrong as a name
+        if name not in runnable and name not in agents:  # (a defined one without command: said above)
+            message = f"no agent named {name!r}: use one of {', '.join(sorted(runnable))}, or define agents.{name}.command"
+            problems.append(_Problem(reader.value_lines.get(loc, 1), _dotted(loc), message))
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------

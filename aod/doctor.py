@@ -89,7 +89,9 @@ async def run_checks(
         _writable_dir("state dir", state_dir),
         _writable_dir("worktrees", service.workspace_root()),
     ]
-    used_agents = {p.agent for p in projects} | {config.defaults.agent}
+    # An agent matters when a project would run it (a project without its own `agent` runs
+    # defaults.agent); with no project using it, a missing CLI is only a warning.
+    used_agents = {p.agent for p in projects}
     from aod.plugins.agent.registry import available_agent_names
 
     settings = service.agent_settings()

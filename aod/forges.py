@@ -19,7 +19,7 @@ import trio
 from aod.errors import RpcFailure
 from aod.events import utc_now_iso
 from aod.facts import Action, PRFacts
-from aod.model import Session
+from aod.model import PrSummary, Session
 from aod.plugins.forge import Forge, ForgeError, ForgeUnavailable, Issue, MergeRefused, NoSuchIssue, RepoTarget, TrackedBranch
 from aod.plugins.forge.local import LocalForge
 from aod.projects import ResolvedProject
@@ -274,30 +274,38 @@ class ForgeService:
         by_id = {s.id: s for s in sessions}
         for session_id, facts in report.prs.items():
             session = by_id.get(session_id)
-            if session is not None and facts is not None and (session.pr_number != facts.number or session.pr_url != facts.url):
+            if session is not None and facts is not None and _pr_record(session) != _pr_record_of(facts):
                 await self._remember_pr(session, facts)
         return report.prs, report.requests
 
     async def _remember_pr(self, session: Session, facts: PRFacts) -> None:
         def change(current: Session) -> Session | None:
-            if current.pr_number == facts.number and current.pr_url == facts.url:
+            if _pr_record(current) == _pr_record_of(facts):
                 return None
-            return msgspec.structs.replace(current, pr_number=facts.number, pr_url=facts.url)
+            number, url, summary = _pr_record_of(facts)
+            return msgspec.structs.replace(current, pr_number=number, pr_url=url, pr=summary)
 
         try:
             await self.sessions.update(session.id, change)
         except Exception as exc:  # noqa: BLE001 - archived meanwhile; nothing to remember
             log.debug("could not record the PR on the session", session=session.id, error=str(exc))
-
-    async def branch_is_ahead(self, project: ResolvedProject, session: Session) -> bool:
-        """Whether the session's branch has commits its base does not (for `open_pr: auto`)."""
-        from aod.proc import run
-
-        base = session.base_branch or project.default_branch
-        result = await run(
-            ["git", "-C", str(project.path), "rev-list", "--count", f"{base}..{session.branch}"], timeout=10.0
+            return
+        self.sessions.bus.publish(
+            "session.pr", session=session.id, number=facts.number, state=facts.state,
+            checks=facts.checks, review=facts.review, mergeable=facts.mergeable,
         )
-        return result.ok and result.out.strip().isdecimal() and int(result.out.strip()) > 0
+
+
+def _pr_record(session: Session) -> tuple[str | None, str | None, PrSummary | None]:
+    return session.pr_number, session.pr_url, session.pr
+
+
+def _pr_record_of(facts: PRFacts) -> tuple[str | None, str | None, PrSummary | None]:
+    """What a session records of its PR: enough for `aoctl status --pr` without asking the forge."""
+    summary = PrSummary(
+        state=facts.state, checks=facts.checks, review=facts.review, mergeable=facts.mergeable, draft=facts.draft
+    )
+    return facts.number, facts.url, summary
 
 
 def _first_line(text: str | None) -> str:

@@ -366,6 +366,34 @@ def wants_pr(open_pr: str, *, known_without_pr: bool, state: str, activity: str)
     return open_pr == "auto" and known_without_pr and state == "working" and activity in RESTING
 
 
+PUSHABLE_STATES: Final = frozenset(
+    {"working", "needs_input", "stuck", "pr_open", "ci_failed", "review_pending", "changes_requested",
+     "approved", "mergeable", "merge_failed"}
+)
+"""States whose branch aod pushes (`push: auto`): the agent's work goes on; not while paused."""
+RETRY_FIRST: Final = 60.0
+RETRY_MAX: Final = 3600.0
+
+
+def wants_push(push: str, *, state: str, activity: str) -> bool:
+    """`push: auto`: aod pushes the session branch itself when the agent finished its turn (so
+    a commit is not pushed half-way through a rebase); whether there is anything to push, and
+    whether it was pushed already, is asked afterwards (`attempt_due`)."""
+    return push == "auto" and state in PUSHABLE_STATES and activity in RESTING
+
+
+def attempt_due(head: str, last_head: str | None, failures: int, last_at: float, now: float) -> bool:
+    """Whether aod tries (a push, opening the PR) for the branch at `head` now. A head it has
+    not tried: yes. One that worked (failures 0): never again. One the remote or the forge
+    refused: again after a backoff that doubles from RETRY_FIRST to RETRY_MAX, since the cause
+    (the agent has not pushed yet, a protected branch, the forge down) may go away on its own."""
+    if head != last_head:
+        return True
+    if failures <= 0:
+        return False
+    return now >= last_at + min(RETRY_MAX, RETRY_FIRST * 2 ** (failures - 1))
+
+
 def _pr_resolved(pr: PRFacts) -> set[str]:
     """PR conditions that are positively over. Pending or absent checks are not green (right
     after a push a forge shows none yet), an unknown mergeability is not conflict-free, and a

@@ -143,6 +143,30 @@ class Undelivered(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True)
     at: str = ""
 
 
+class PrSummary(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """What the forge said of a session's PR when the tick last looked (`aoctl status --pr`)."""
+
+    state: str = ""
+    """open | closed | merged"""
+    checks: str = ""
+    review: str = ""
+    mergeable: str = ""
+    draft: bool = False
+
+
+class BranchAttempt(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """What aod last tried with a session's branch head (`push: auto`, `open_pr: auto`), so it
+    asks once per head and backs off after a refusal (aod.lifecycle.attempt_due)."""
+
+    head: str
+    """The head commit it was about."""
+    failures: int = 0
+    """Refusals in a row for this head; 0: it worked (or there was nothing to do)."""
+    at: float = 0.0
+    """Epoch seconds of the last try."""
+    outcome: str = ""
+
+
 class Session(Record, kw_only=True, frozen=True):
     """One agent working on one task in its own workspace, branch and runtime."""
 
@@ -185,6 +209,12 @@ class Session(Record, kw_only=True, frozen=True):
     pr_number: str | None = None
     """The session's PR on its project's forge, once one was seen or opened."""
     pr_url: str | None = None
+    pr: PrSummary | None = None
+    """The PR's state, checks, review and mergeability as last seen (kept current by the tick)."""
+    auto_push: BranchAttempt | None = None
+    """`push: auto`: the last push aod tried of the branch."""
+    auto_pr: BranchAttempt | None = None
+    """`open_pr: auto`: the last time aod asked the forge to open the PR."""
     budget_exempt: list[str] = []
     """Budgets `aoctl resume` lifted for this session: `session`, `project_day:<day>`, `project_month:<month>`."""
     undelivered: list[Undelivered] = []
@@ -193,6 +223,20 @@ class Session(Record, kw_only=True, frozen=True):
     """The activity the agent's own hooks last reported (`aoctl hook`), and when."""
     hook_detail: str = ""
     hook_at: str = ""
+
+
+class PortBlock(msgspec.Struct, kw_only=True, frozen=True):
+    first: int
+    """The session's AO_PORT_BASE."""
+    size: int
+
+
+class PortBlocks(Record, kw_only=True, frozen=True):
+    """ports.json: the blocks of ports handed to sessions, one allocator for the whole daemon.
+    A block is held while its session's directory is in sessions/ (live or ended, not archived)."""
+
+    blocks: dict[str, PortBlock] = {}
+    """Session id -> its block."""
 
 
 # ---------------------------------------------------------------------------------------------

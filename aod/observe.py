@@ -25,7 +25,7 @@ from aod.events import utc_now_iso
 from aod.model import Session
 from aod.plugins.agent import LaunchContext, ScreenReading
 from aod.facts import Observation, PRFacts
-from aod.lifecycle import wants_pr
+from aod.branch_sync import BranchSync
 from aod.plugins.runtime import PaneState, Runtime
 from aod.metering import Meter, tz_local
 from aod.proc import COUNTER
@@ -83,6 +83,7 @@ class Observer:
     # Caches of the last look at each screen: the plugin's reading, and (digest, when it changed).
     _screen: dict[str, ScreenReading] = field(default_factory=dict)
     _content: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _branches: BranchSync | None = None
 
     async def tick(self) -> ObserveStats:
         stats = ObserveStats()
@@ -135,13 +136,19 @@ class Observer:
             if project is not None:
                 facts, requests = await self.forges.facts_for(project, group)
                 stats.forge_requests += requests
+        observed: dict[str, Session] = {}
         async with trio.open_nursery() as nursery:
             for session in group:
                 seen = _PRSeen(
                     facts=facts.get(session.id) if facts else None,
                     known_without_pr=facts is not None and session.id in facts and facts[session.id] is None,
                 )
-                nursery.start_soon(self._observe_one, session, snapshots, stats, seen, project)
+                nursery.start_soon(self._observe_one, session, snapshots, stats, seen, observed)
+        if project is not None and self.forges is not None:
+            # `push: auto` / `open_pr: auto`: one look at the project's branches, then the due tries.
+            if self._branches is None:
+                self._branches = BranchSync(self.service, self.forges)
+            await self._branches.tick(project, [observed.get(s.id, s) for s in group], facts)
 
     async def _observe_one(
         self,
@@ -149,31 +156,17 @@ class Observer:
         snapshots: dict[str, dict[str, PaneState] | None],
         stats: ObserveStats,
         pr: _PRSeen | None = None,
-        project: ResolvedProject | None = None,
+        observed: dict[str, Session] | None = None,
     ) -> None:
         slog = log.bind(session=session.id)
         try:
             async with self.limiter:
                 with trio.move_on_after(self.service.config().runtime.probe_timeout * 2):
                     session = await self._observe(session, snapshots, stats, pr or _PRSeen())
-            if pr is not None and project is not None:
-                await self._maybe_open_pr(session, project, pr)
+            if observed is not None:
+                observed[session.id] = session
         except Exception:
             slog.exception("observing the session failed")
-
-    async def _maybe_open_pr(self, session: Session, project: ResolvedProject, pr: _PRSeen) -> None:
-        """`open_pr: auto`: aod opens the PR once the agent is idle with commits on its branch,
-        for agents that cannot run `aoctl pr open` themselves."""
-        wanted = wants_pr(
-            project.open_pr, known_without_pr=pr.known_without_pr, state=session.state, activity=session.activity
-        )
-        if self.forges is None or not wanted or not await self.forges.branch_is_ahead(project, session):
-            return
-        try:
-            info = await self.forges.open_pr(session.id, None, None)
-            log.info("opened the PR (open_pr: auto)", session=session.id, number=info.number)
-        except Exception as exc:  # noqa: BLE001 - told in the log; tried again next tick
-            log.warning("could not open the PR", session=session.id, error=str(exc))
 
     async def _observe(
         self, session: Session, snapshots: dict[str, dict[str, PaneState] | None], stats: ObserveStats, pr: _PRSeen

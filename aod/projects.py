@@ -34,6 +34,7 @@ class ResolvedProject:
     record: Project | None
     auto_merge: bool = False
     open_pr: str = "agent"
+    push: str = "agent"
     merge_method: str = "merge"
     ci: list[str] | None = None
     ci_timeout: float = 600.0
@@ -80,6 +81,7 @@ def resolve(name: str, record: Project | None, config: Config) -> ResolvedProjec
         record=record,
         auto_merge=s.auto_merge,
         open_pr=s.open_pr,
+        push=s.push,
         merge_method=s.merge_method,
         ci=list(s.ci) if s.ci else None,
         ci_timeout=s.ci_timeout,

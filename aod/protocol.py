@@ -303,6 +303,14 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """session.get only: the newest journal entries (transitions, reactions, deliveries)."""
     pr_number: str | None = None
     pr_url: str | None = None
+    pr_state: str | None = None
+    """As the forge said when aod last looked: `open`, `closed`, `merged` (None: no PR seen)."""
+    pr_checks: str | None = None
+    """`passing`, `failing`, `pending`, `none`."""
+    pr_review: str | None = None
+    """`approved`, `changes_requested`, `review_required`, `none`."""
+    pr_mergeable: str | None = None
+    """`mergeable`, `conflicting`, `blocked`, `unknown`."""
     cost_usd: float | None = None
     """session.list with `cost`, and session.get: USD so far (None: not known for this agent)."""
     tokens: int | None = None

@@ -13,9 +13,11 @@ says how far it got, and `cleanup` can remove the rest):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,7 @@ from aod.protocol import (
     SessionInfo,
 )
 from aod.outbox import Outbox
-from aod.store import StaleRevision, Store
+from aod.store import NoFreePorts, StaleRevision, Store
 
 log = structlog.get_logger()
 
@@ -61,6 +63,8 @@ LIVE_STATES = frozenset(
 )
 MAX_MESSAGE_BYTES = 1024 * 1024
 SETUP_OUTPUT_JOURNAL_BYTES = 16 * 1024
+REMOTE_RECHECK = 60.0
+"""Seconds a detected remote (or its absence) is trusted before git is asked again."""
 
 
 def session_info(session: Session, pending: int = 0) -> SessionInfo:
@@ -92,6 +96,10 @@ def session_info(session: Session, pending: int = 0) -> SessionInfo:
         pending_messages=pending,
         pr_number=session.pr_number,
         pr_url=session.pr_url,
+        pr_state=session.pr.state if session.pr else None,
+        pr_checks=session.pr.checks if session.pr else None,
+        pr_review=session.pr.review if session.pr else None,
+        pr_mergeable=session.pr.mergeable if session.pr else None,
     )
 
 
@@ -139,6 +147,8 @@ class SessionService:
     _agents: dict[str, Agent] = field(default_factory=dict)
     # (project, issue id) -> the issue, from the project's forge (set by the app; None: no lookup).
     issue_lookup: Callable[[ResolvedProject, str], Awaitable[Any]] | None = None
+    # Repository path -> (when detected, remote, url): remotes of projects whose record has none.
+    _remotes: dict[Path, tuple[float, str | None, str | None]] = field(default_factory=dict)
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
@@ -190,15 +200,35 @@ class SessionService:
             raise not_found("project", name, names)
         record = next((r for r in records if r.name == name), None)
         try:
-            return resolve(name, record, config)
+            return await self._with_remote(resolve(name, record, config))
         except ProjectProblem as exc:
             raise _failure(ErrorCode.INVALID_PARAMS, str(exc)) from None
+
+    async def _with_remote(self, project: ResolvedProject) -> ResolvedProject:
+        """The project with its repository's remote when its record names none: a project only
+        in config.yaml (never `project add`ed), or one whose remote was added after. Detected
+        once and cached, so the tick does not run git for it each time."""
+        if project.remote_url is not None:
+            return project
+        from aod.plugins.workspace import git as gitplug
+
+        now = time.monotonic()
+        cached = self._remotes.get(project.path)
+        if cached is None or now - cached[0] > REMOTE_RECHECK:
+            try:
+                remote, url = await gitplug.default_remote(project.path)
+            except WorkspaceError:
+                remote, url = None, None
+            self._remotes[project.path] = cached = (now, remote, url)
+        _, remote, url = cached
+        return dataclasses.replace(project, remote=remote, remote_url=url) if url else project
 
     def _guess_project(
         self, records: list[Project], config: Config, names: list[str], cwd: str | None
     ) -> str:
         if cwd:
             here = Path(cwd)
+            containing: dict[Path, list[str]] = {}
             for name in names:
                 record = next((r for r in records if r.name == name), None)
                 try:
@@ -206,7 +236,19 @@ class SessionService:
                 except ProjectProblem:
                     continue
                 if here == path or path in here.parents:
-                    return name
+                    containing.setdefault(path, []).append(name)
+            if containing:
+                # The innermost repository wins (a project inside another); one path shared by
+                # several projects is ambiguous, and guessing would put work in the wrong one.
+                innermost = containing[max(containing, key=lambda p: len(p.parts))]
+                if len(innermost) == 1:
+                    return innermost[0]
+                raise _failure(
+                    ErrorCode.INVALID_PARAMS,
+                    f"{here} belongs to {len(innermost)} projects ({', '.join(innermost)}); "
+                    f"say which with -p NAME (e.g. -p {innermost[0]})",
+                    valid=innermost,
+                )
         if len(names) == 1:
             return names[0]
         if not names:
@@ -341,7 +383,7 @@ class SessionService:
         for name in all_names(records, config):
             record = next((r for r in records if r.name == name), None)
             try:
-                out.append(project_info(resolve(name, record, config)))
+                out.append(project_info(await self._with_remote(resolve(name, record, config))))
             except ProjectProblem:
                 continue
         return out
@@ -379,7 +421,10 @@ class SessionService:
         agent_name: str | None,
         branch: str | None,
         cwd: str | None = None,
+        base: str | None = None,
     ) -> Session:
+        """`base`: the ref to branch from, when the caller fetched it already (a batch fetches
+        once); by default the project's base branch is fetched now."""
         if issue is None and not task:
             raise _failure(ErrorCode.INVALID_PARAMS, "give an ISSUE or --task TEXT (or both)")
         if issue is not None and not _clean_label(issue):
@@ -414,11 +459,13 @@ class SessionService:
             # Before anything is created: an unknown issue or an unreachable forge leaves nothing.
             found = await self.issue_lookup(resolved, issue)
             title, body = found.title, _issue_text(found)
+        base = base or await self.fresh_base(resolved)
         session_id = await self.store.reserve_session_id(resolved.session_prefix)
         self.spawning.add(session_id)
         try:
             return await self._spawn(
-                session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch, title, body
+                session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch, title, body,
+                base,
             )
         finally:
             self.spawning.discard(session_id)
@@ -437,14 +484,20 @@ class SessionService:
         branch: str | None,
         title: str | None = None,
         issue_body: str | None = None,
+        base: str | None = None,
     ) -> Session:
         slog = log.bind(session=session_id, project=resolved.name)
         now = utc_now_iso()
         branch_name = branch or _render_branch(resolved.branch_template, session_id, issue, resolved.name)
         path = self.workspace_root() / resolved.name / session_id
-        index = int(session_id.rsplit("-", 1)[1])
         defaults = self.config().defaults
-        port_base = defaults.port_base + (index % 1000) * defaults.port_block
+        try:
+            port_base = await self.store.allocate_ports(session_id, defaults.port_base, defaults.port_block)
+        except BaseException as exc:
+            await self.store.release_session_id(session_id)
+            if isinstance(exc, NoFreePorts):
+                raise _failure(ErrorCode.UNAVAILABLE, str(exc)) from None
+            raise
         session = Session(
             id=session_id,
             project=resolved.name,
@@ -485,6 +538,7 @@ class SessionService:
             slog.warning("spawn failed", reason=reason)
             return await self.set_state(session_id, "errored", reason, workspace="")
 
+        created_branch_at: str | None = None
         try:
             from aod.plugins.workspace import bootstrap
             from aod.plugins.workspace import git as gitplug
@@ -494,9 +548,13 @@ class SessionService:
                     f"{branch_name!r} is not a valid branch name; pass another --branch"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
+            branch_existed = await gitplug.branch_exists(resolved.path, branch_name)
             await workspace.create(
-                WorkspaceSpec(repo=resolved.path, path=path, branch=branch_name, base=resolved.default_branch)
+                WorkspaceSpec(repo=resolved.path, path=path, branch=branch_name, base=base or resolved.default_branch)
             )
+            if not branch_existed:
+                # Where this spawn made the branch: undoing it deletes the branch only from there.
+                created_branch_at = await gitplug.rev_parse(path, "HEAD")
             copied = await trio.to_thread.run_sync(bootstrap.copy_worktreeinclude, resolved.path, path)
             if copied:
                 await self.store.append_journal(session_id, {"time": utc_now_iso(), "kind": "bootstrap.copied", "files": copied})
@@ -545,7 +603,7 @@ class SessionService:
             expected = isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError))
             reason = _reason(exc)
             slog.warning("spawn failed", reason=reason, exc_info=not expected)
-            await self._undo_workspace(session, resolved, workspace)
+            await self._undo_workspace(session, resolved, workspace, created_branch_at)
             return await self.set_state(session_id, "errored", f"spawn failed: {reason}", workspace="")
 
         session = await self.set_state(session_id, "working", "", runtime=handle)
@@ -565,6 +623,23 @@ class SessionService:
         if cfg is not None and not cfg.hooks:
             return []
         return [sys.executable, "-I", "-m", "aoctl", "hook", agent_name]
+
+    async def fresh_base(self, project: ResolvedProject) -> str:
+        """The ref new sessions of `project` branch from: its default branch fetched from its
+        remote just now, so work merged on the forge is in it. Without a remote: the local
+        branch; when the fetch fails (offline), the local branch and one warning."""
+        from aod.plugins.workspace import git as gitplug
+
+        if not project.remote:
+            return project.default_branch
+        try:
+            return await gitplug.fetch_branch(project.path, project.remote, project.default_branch)
+        except WorkspaceError as exc:
+            log.warning(
+                "could not fetch the base branch; new sessions start from the local one",
+                project=project.name, remote=project.remote, branch=project.default_branch, error=_reason(exc),
+            )
+            return project.default_branch
 
     def _session_env(self, session: Session) -> dict[str, str]:
         return {
@@ -598,11 +673,20 @@ class SessionService:
             )
         )
 
-    async def _undo_workspace(self, session: Session, project: ResolvedProject, workspace: Workspace) -> None:
+    async def _undo_workspace(
+        self, session: Session, project: ResolvedProject, workspace: Workspace, created_branch_at: str | None
+    ) -> None:
+        """Take back a failed spawn: its workspace, and the branch if this spawn created it and
+        it still points where it was made (a branch that existed before, or holds a commit made
+        since, is kept)."""
+        from aod.plugins.workspace import git as gitplug
+
         path = Path(session.workspace)
         try:
             if await workspace.exists(project.path, path):
                 await workspace.remove(project.path, path, force=True)
+            if created_branch_at is not None:
+                await gitplug.delete_branch_at(project.path, session.branch, created_branch_at)
         except Exception as exc:  # noqa: BLE001 - best effort; cleanup reports what is left
             log.warning("could not undo a failed spawn's workspace", session=session.id, error=str(exc))
 
@@ -621,6 +705,7 @@ class SessionService:
         skipped: list[tuple[str, str, str | None]] = []
         failed: list[tuple[str, str]] = []
         seen: set[str] = set()
+        base: str | None = None  # fetched once for the whole batch, before its first spawn
         for issue in issues:
             if issue in seen:
                 skipped.append((issue, "listed twice in this batch", None))
@@ -629,9 +714,11 @@ class SessionService:
             if (issue, agent_name) in existing:
                 skipped.append((issue, "already has a live session", existing[(issue, agent_name)]))
                 continue
+            if base is None:
+                base = await self.fresh_base(resolved)
             try:
                 session = await self.spawn(
-                    project=resolved.name, issue=issue, task=None, agent_name=agent_name, branch=None
+                    project=resolved.name, issue=issue, task=None, agent_name=agent_name, branch=None, base=base
                 )
             except RpcFailure as exc:
                 failed.append((issue, exc.message))

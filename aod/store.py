@@ -6,6 +6,7 @@
     <root>/ledger/                       reaction intents and outcomes (later)
     <root>/archive/<id>/                 ended sessions, moved here whole and kept
     <root>/quarantine/                   files that failed to decode, moved aside, never deleted
+    <root>/ports.json                    the port blocks held by sessions (AO_PORT_BASE)
 
 Guarantees: a crash at any instant leaves every record old or new, never torn; a write based on
 a stale `rev` is refused (`StaleRevision`), so concurrent read-modify-write cycles cannot lose
@@ -40,6 +41,8 @@ from aod.model import (
     SCHEMA_VERSION,
     SESSION_ID_PATTERN,
     Delivery,
+    PortBlock,
+    PortBlocks,
     Project,
     Session,
     SessionLedger,
@@ -64,6 +67,8 @@ SESSION_FILE: Final = "session.json"
 JOURNAL_FILE: Final = "journal.jsonl"
 LEDGER_FILE: Final = "reactions.json"
 USAGE_FILE: Final = "usage.json"
+PORTS_FILE: Final = "ports.json"
+HIGHEST_PORT: Final = 65535
 # Temp files are hidden siblings of their target, `.<name>.<random>.tmp`, so that os.replace
 # stays within one directory (one filesystem) and prepare() can recognise crash leftovers.
 TEMP_PREFIX: Final = "."
@@ -111,6 +116,10 @@ class UnsupportedSchema(Exception):
             f"{path} was written by a newer aod (record schema {schema}; this aod understands "
             f"schema {SCHEMA_VERSION} and older). Upgrade aod; the file has been left untouched."
         )
+
+
+class NoFreePorts(Exception):
+    """Every block of ports between the configured base and 65535 is held by a session."""
 
 
 class NoSuchSession(LookupError):
@@ -340,6 +349,21 @@ def _journal_file_tail(path: Path, n: int) -> list[dict[str, Any]]:
         os.close(fd)
     entries.reverse()
     return entries
+
+
+def _free_block(held: Any, first_port: int, size: int) -> int:
+    """The lowest first_port + k * size whose `size` ports overlap no block in `held`."""
+    taken = sorted((block.first, block.first + block.size) for block in held)
+    candidate = first_port
+    while candidate + size - 1 <= HIGHEST_PORT:
+        clash = next((end for start, end in taken if start < candidate + size and candidate < end), None)
+        if clash is None:
+            return candidate
+        candidate = first_port + -(-(clash - first_port) // size) * size  # the next block boundary after it
+    raise NoFreePorts(
+        f"no free block of {size} ports between {first_port} and {HIGHEST_PORT}: every one is held by a "
+        "session; `aoctl cleanup` frees those of ended sessions (or lower defaults.port_block)"
+    )
 
 
 def _read_pid(fd: int) -> int | None:
@@ -787,6 +811,54 @@ class Store:
 
     async def release_session_id(self, session_id: str) -> None:
         await self._in_thread(lambda _found: self._release_session_id(session_id))
+
+    # -- port blocks: one allocator for every project's sessions --------------------------------
+    # A block is held while its session's directory is in sessions/: archiving (cleanup) or
+    # giving up a reserved id frees it, and a crash between any two steps leaves nothing held
+    # by a session that is gone (such entries are dropped at the next allocation).
+
+    def _allocate_ports(self, session_id: str, first_port: int, size: int, found: list[Quarantined]) -> int:
+        validate_session_id(session_id)
+        if size < 1 or first_port < 1:
+            raise ValueError(f"bad port block: {size} ports from {first_port}")
+        path = self.root / PORTS_FILE
+        with self._lock_for("ports"):
+            try:
+                stored: PortBlocks | None = _decode_record(path.read_bytes(), path, PortBlocks)
+            except FileNotFoundError:
+                stored = None
+            except _Corrupt as corrupt:
+                found.append(self._quarantine(path, corrupt.reason))
+                stored = None
+            present = set(self._session_ids())
+            # No allocator yet (or it was unreadable): the blocks sessions already have are held.
+            held = dict(stored.blocks) if stored is not None else self._blocks_in_records(size, found)
+            held = {sid: block for sid, block in held.items() if sid in present}
+            mine = held.get(session_id)
+            if mine is None:
+                mine = PortBlock(first=_free_block(held.values(), first_port, size), size=size)
+                held[session_id] = mine
+            new = PortBlocks(blocks=dict(sorted(held.items())))
+            if stored is None or new.blocks != stored.blocks:
+                self._compare_and_replace(path, new, "ports", stored.rev if stored else 0, found)
+            return mine.first
+
+    def _blocks_in_records(self, size: int, found: list[Quarantined]) -> dict[str, PortBlock]:
+        held = {}
+        for session_id in self._session_ids():
+            session = self._get_session(session_id, found)
+            if session is not None and session.port_base > 0:
+                held[session_id] = PortBlock(first=session.port_base, size=size)
+        return held
+
+    async def allocate_ports(self, session_id: str, first_port: int, size: int) -> int:
+        """The first port of a block of `size` ports held by `session_id` alone among the sessions
+        on disk: the lowest free one of first_port + k * size. Asking again for the same session
+        gives the same block. Raises NoFreePorts when none fits below 65536."""
+        return await self._in_thread(lambda found: self._allocate_ports(session_id, first_port, size, found))
+
+    def allocate_ports_sync(self, session_id: str, first_port: int, size: int) -> int:
+        return self._inline(lambda found: self._allocate_ports(session_id, first_port, size, found))
 
     # -- the outbox: messages waiting to be delivered to a session's agent ----------------------
 

@@ -67,6 +67,26 @@ def sessions_table(sessions: list[SessionInfo], cost: bool = False) -> str:
     return table(rows, headers + (["COST"] if cost else []))
 
 
+def pr_table(sessions: list[SessionInfo]) -> str:
+    """`aoctl status --pr`: each session's PR as the forge said when aod last looked."""
+    if not sessions:
+        return "no sessions (start one with `aoctl spawn ISSUE` or `aoctl spawn --task TEXT`)"
+    rows = [
+        [
+            s.id,
+            s.state,
+            f"#{s.pr_number}" if s.pr_number else "-",
+            s.pr_state or "-",
+            s.pr_checks or "-",
+            s.pr_review or "-",
+            s.pr_mergeable or "-",
+            _one_line(s.pr_url, 80) if s.pr_url else "-",
+        ]
+        for s in sessions
+    ]
+    return table(rows, ["ID", "STATE", "PR", "PR STATE", "CHECKS", "REVIEW", "MERGEABLE", "URL"])
+
+
 def session_detail(s: SessionInfo) -> str:
     lines = [
         f"{s.id}  {s.state}" + (f" ({_one_line(s.reason, 200)})" if s.reason else ""),
@@ -80,6 +100,8 @@ def session_detail(s: SessionInfo) -> str:
         lines.append(f"  runtime   {s.runtime.kind} {s.runtime.name}" + (f" ({s.runtime.pane_id})" if s.runtime.pane_id else ""))
     if s.pr_number:
         lines.append(f"  pr        #{s.pr_number} {_one_line(s.pr_url or '', 200)}".rstrip())
+        if s.pr_state:
+            lines.append(f"            {s.pr_state}, checks {s.pr_checks}, review {s.pr_review}, {s.pr_mergeable}")
     if s.wip_ref:
         lines.append(f"  saved     {s.wip_ref}  (git show --stat {s.wip_ref} / git checkout {s.wip_ref} -- .)")
     return "\n".join(lines)

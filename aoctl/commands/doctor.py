@@ -41,5 +41,11 @@ def _render(r: DoctorResult) -> str:
         lines.append(f"{mark} {c.name}: {c.detail}")
         if not c.ok and c.fix:
             lines.append(f"     fix: {c.fix}")
-    lines.append("all good" if r.ok else "some checks failed (!!); see the fixes above")
+    warnings = sum(1 for c in r.checks if not c.ok and c.optional)
+    if not r.ok:
+        lines.append("some checks failed (!!); see the fixes above")
+    elif warnings:
+        lines.append(f"all good; {warnings} warning{'' if warnings == 1 else 's'} (--): optional, nothing uses them yet")
+    else:
+        lines.append("all good")
     return "\n".join(lines)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from aoctl.commands._render import sessions_table
+from aoctl.commands._render import pr_table, sessions_table
 from aoctl.context import Context, json_option
 from aod.protocol import SessionListResult
 
@@ -15,10 +15,13 @@ from aod.protocol import SessionListResult
 @click.option("-p", "--project", help="Only this project's sessions.")
 @click.option("--watch", is_flag=True, help="Redraw whenever a session changes (until Ctrl-C).")
 @click.option("--cost", is_flag=True, help="Add what each session spent (USD; `+`: some usage has no known price).")
+@click.option("--pr", "prs", is_flag=True, help="Show each session's PR: number, URL, state, checks, review, mergeable.")
 @json_option
 @click.pass_obj
-def command(ctx: Context, project: str | None, watch: bool, cost: bool) -> None:
-    """List sessions: id, project, work, agent, state, activity, branch, PR, age."""
+def command(ctx: Context, project: str | None, watch: bool, cost: bool, prs: bool) -> None:
+    """List sessions: id, project, work, agent, state, activity, branch, PR, age.
+
+    With --pr, each session's PR instead, as aod last saw it on the forge (no extra request)."""
     params: dict[str, object] = {"project": project} if project else {}
     if cost:
         params["cost"] = True
@@ -28,21 +31,25 @@ def command(ctx: Context, project: str | None, watch: bool, cost: bool) -> None:
         if ctx.as_json:
             ctx.emit(result.sessions, str)
         else:
-            click.echo(sessions_table(result.sessions, cost=cost))
+            click.echo(_table(result, cost, prs))
         return
     # --watch: one connection subscribed to session events; redraw on each, never poll.
     with ctx.client(timeout=None) as events, ctx.client() as client:
         events.call("events.subscribe", {"kinds": ["session", "project"]})
-        _draw(ctx, client.call_as(SessionListResult, "session.list", params), cost)
+        _draw(ctx, client.call_as(SessionListResult, "session.list", params), cost, prs)
         for _notification in events.notifications():
-            _draw(ctx, client.call_as(SessionListResult, "session.list", params), cost)
+            _draw(ctx, client.call_as(SessionListResult, "session.list", params), cost, prs)
 
 
-def _draw(ctx: Context, result: SessionListResult, cost: bool = False) -> None:
+def _table(result: SessionListResult, cost: bool, prs: bool) -> str:
+    return pr_table(result.sessions) if prs else sessions_table(result.sessions, cost=cost)
+
+
+def _draw(ctx: Context, result: SessionListResult, cost: bool = False, prs: bool = False) -> None:
     if ctx.as_json:
         ctx.emit(result.sessions, str)
         return
     if sys.stdout.isatty():
         click.clear()
-    click.echo(sessions_table(result.sessions, cost=cost))
+    click.echo(_table(result, cost, prs))
     sys.stdout.flush()

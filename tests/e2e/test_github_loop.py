@@ -8,6 +8,7 @@ daemon.status."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,6 +69,15 @@ def test_github_issue_to_merge_through_the_api(
         emulator.check_run(REPO, head, "pytest", conclusion="failure", log=JOB_LOG)
         fleet.wait_state(sid, lambda s: s["state"] == "ci_failed", "ci_failed", 30)
         assert fleet.session(sid)["pr_number"] == str(pr)
+        # What the tick saw of the PR is on the record: `status --pr` shows it without asking GitHub.
+        shown = aod.aoctl("status", "--pr")
+        assert shown.returncode == 0, shown.stderr
+        header, row = shown.stdout.splitlines()
+        assert header.split() == ["ID", "STATE", "PR", "PR", "STATE", "CHECKS", "REVIEW", "MERGEABLE", "URL"]
+        assert row.split()[:5] == [sid, "ci_failed", f"#{pr}", "open", "failing"]
+        assert row.split()[-1] == fleet.session(sid)["pr_url"] and "/pull/" in row.split()[-1]
+        listed = fleet.ok("status", "--pr")[0]
+        assert (listed["pr_state"], listed["pr_checks"], listed["pr_review"]) == ("open", "failing", "none")
         try:
             wait_for(lambda: any("test_empty_cart" in m for m in fleet.received(sid)), 30, "the CI message")
         except AssertionError as exc:
@@ -99,3 +109,22 @@ def test_github_issue_to_merge_through_the_api(
         assert status["last_tick"]["forge_requests"] >= 0
         doctor = subprocess.run(fleet.aod.aoctl("--json", "doctor").args, env=aod.env(), capture_output=True, text=True)
         assert "GitHub token from GH_TOKEN" in doctor.stdout
+
+
+def test_a_github_project_only_in_config_finds_its_remote(
+    make_aod: Callable[..., AodProcess], tmp_path: Path, emulator: GithubEmulator
+) -> None:
+    repo = make_repo(tmp_path / "shop")
+    git(repo, "remote", "add", "origin", emulator.remote_url(REPO))
+    aod = make_aod(extra_env={"GH_TOKEN": emulator.token})
+    aod.write_config(
+        f"github: {{api_url: '{emulator.api_url}', retry_backoff: 10ms}}\n"
+        f"projects:\n  shop: {{path: {repo}, forge: github}}\n"  # never `aoctl project add`ed
+    )
+    aod.start()
+    number = emulator.create_issue(REPO, "Checkout button is grey")
+    listed = aod.aoctl("--json", "issue", "list", "-p", "shop")
+    assert listed.returncode == 0, listed.stderr
+    assert [i["id"] for i in json.loads(listed.stdout)["issues"]] == [str(number)]
+    projects = json.loads(aod.aoctl("--json", "project", "list").stdout)["projects"]
+    assert [(p["name"], p["remote"], p["remote_url"]) for p in projects] == [("shop", "origin", emulator.remote_url(REPO))]

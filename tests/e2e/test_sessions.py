@@ -240,6 +240,25 @@ def test_doctor_reports_tools_and_agents(fleet: Fleet) -> None:
     assert result.returncode == (0 if report["ok"] else 1)
 
 
+def test_doctor_passes_on_a_clean_setup_and_fails_once_a_project_needs_the_missing_agent(
+    make_aod: Callable[..., AodProcess], tmp_path: Path
+) -> None:
+    # A fresh install: no project yet, and defaults.agent names a CLI that is not installed.
+    aod = make_aod()
+    aod.write_config("defaults: {agent: ghost}\nagents:\n  ghost: {command: [/nonexistent/ghost-cli]}\n")
+    aod.start()
+    clean = aod.aoctl("doctor")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "-- " in clean.stdout and "ghost-cli" in clean.stdout and "warning" in clean.stdout
+
+    repo = make_repo(tmp_path / "demo")
+    assert aod.aoctl("project", "add", str(repo)).returncode == 0  # runs defaults.agent: ghost
+    needed = aod.aoctl("--json", "doctor")
+    assert needed.returncode == 1
+    ghost = next(c for c in json.loads(needed.stdout)["checks"] if c["name"] == "agent ghost")
+    assert not ghost["ok"] and not ghost.get("optional") and "a project uses it" in ghost["detail"]
+
+
 def test_status_watch_redraws_on_events_not_polling(fleet: Fleet) -> None:
     watcher = subprocess.Popen(
         [sys.executable, "-m", "aoctl", "--json", "status", "--watch"],
@@ -306,3 +325,75 @@ def test_clone_workspace_and_process_runtime(make_aod: Callable[..., AodProcess]
         assert not workspace.exists()
         # The branch and its commit came back into the project before the clone went.
         assert git(repo, "show", f"ao/{sid}:a.txt") == "committed\n"
+
+
+def test_spawn_inside_a_repository_two_projects_share_asks_which_one(
+    make_aod: Callable[..., AodProcess], tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "shop")
+    nested = make_repo(repo / "tools" / "cli")
+    aod = make_aod()
+    aod.write_config(
+        f"projects:\n  shop: {{path: {repo}}}\n  shop-docs: {{path: {repo}}}\n  cli: {{path: {nested}}}\n"
+    )
+    aod.start()
+
+    def spawn_from(cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "aoctl", "--json", "spawn", "--task", "x", "--agent", "no-such-agent"],
+            cwd=cwd, env=aod.env(), capture_output=True, text=True, timeout=30,
+        )
+
+    ambiguous = spawn_from(repo / "tools")
+    assert ambiguous.returncode == 1 and "Traceback" not in ambiguous.stderr
+    assert "shop, shop-docs" in ambiguous.stderr and "-p NAME" in ambiguous.stderr
+    # The innermost project is not ambiguous: the guess goes on (to the unknown agent, here).
+    inner = spawn_from(nested)
+    assert inner.returncode == 1 and "unknown agent 'no-such-agent'" in inner.stderr
+    assert aod.result("session.list")["sessions"] == []
+
+
+def test_a_failed_setup_hook_removes_the_workspace_and_only_the_branch_the_spawn_made(
+    make_aod: Callable[..., AodProcess], tmp_path: Path
+) -> None:
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        hook = json.dumps(["sh", "-c", "echo setting up; exit 3"])
+        aod.write_config(config_text(tmux, records, f"projects:\n  demo: {{setup: {hook}}}\n"))
+        aod.start()
+        repo = make_repo(tmp_path / "demo")
+        fleet = Fleet(aod, tmux, repo)
+        fleet.ok("project", "add", str(repo))
+        git(repo, "branch", "mine")  # the user's own branch, at main
+
+        for args in (("spawn", "--task", "x"), ("spawn", "--task", "y", "--branch", "mine")):
+            result = aod.aoctl("--json", *args)
+            assert result.returncode == 1, result.stdout + result.stderr
+            session = json.loads(result.stdout)
+            assert session["state"] == "errored" and "setup hook" in session["reason"]
+            assert session["workspace"] == ""
+        assert git(repo, "branch", "--list", "ao/*").strip() == ""  # made by the spawn: gone
+        assert git(repo, "branch", "--list", "mine").strip()  # there before: kept
+        assert len(git(repo, "worktree", "list").splitlines()) == 1
+        assert not any((aod.root / "xdg-data" / "ao" / "worktrees" / "demo").glob("*"))
+
+
+def test_sessions_of_two_projects_get_ports_of_their_own(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    with tmux_server() as tmux:
+        aod = make_aod()
+        records = aod.root / "records"
+        records.mkdir()
+        # The agent notes the AO_PORT_BASE it was started with, then is the scripted agent.
+        noting = ["sh", "-c", 'echo "$AO_PORT_BASE" > .port && exec "$@"', "sh",
+                  sys.executable, str(FAKE_AGENT), "--style", "plain"]
+        aod.write_config(config_text(tmux, records, f"  noting: {{command: {json.dumps(noting)}, prompt: paste}}\n"))
+        aod.start()
+        for name in ("web", "api"):
+            assert aod.aoctl("project", "add", str(make_repo(tmp_path / name)), "--agent", "noting").returncode == 0
+        spawned = [json.loads(aod.aoctl("--json", "spawn", "--task", "serve", "-p", p).stdout) for p in ("web", "api")]
+        assert [s["id"] for s in spawned] == ["web-1", "api-1"]
+        noted = [Path(s["workspace"]) / ".port" for s in spawned]
+        ports = wait_for(lambda: all(f.exists() for f in noted) and [f.read_text().strip() for f in noted], 20, "both agents to start")
+        assert len(set(ports)) == 2 and all(int(p) >= 20000 for p in ports), ports

@@ -18,6 +18,9 @@ GitHub's documented JSON shapes:
   429, 502, slow answers.
 - A log of every request (REST, GraphQL, blob; status; body), recorded on arrival, so tests
   count what the plugin sent.
+- Branches: the emulator's own (moved with `push()`), or, for a repository created with
+  `git_dir`, those of a real bare repository on disk, read again on each request, so what a
+  `git push` puts there is what GitHub has.
 
 Time is the emulator's own (`now()`, moved on with `advance()`), used for timestamps, reset
 times and the `Date` header, so a test can let an hour pass in an instant.
@@ -31,6 +34,7 @@ import hashlib
 import itertools
 import json
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -470,6 +474,8 @@ class Repo:
     required_reviews: bool = False
     required_checks: set[str] = field(default_factory=set)
     merge_methods: set[str] = field(default_factory=lambda: {"merge", "squash", "rebase"})
+    git_dir: str | None = None
+    """A bare repository whose branches are this repository's (what `git push` put there)."""
 
     @property
     def full_name(self) -> str:
@@ -623,17 +629,33 @@ class GithubEmulator:
 
     # -- building state -----------------------------------------------------------------------------
 
-    def create_repo(self, full_name: str, *, default_branch: str = "main", required_reviews: bool = False) -> Repo:
+    def create_repo(
+        self, full_name: str, *, default_branch: str = "main", required_reviews: bool = False, git_dir: str | None = None
+    ) -> Repo:
         owner, name = full_name.split("/")
         with self._lock:
             stamp = _iso(self.now())
             repo = Repo(
                 owner=owner, name=name, id=next(self._ids), default_branch=default_branch,
                 branches={default_branch: _sha(full_name, "initial")}, pushed_at=stamp, created_at=stamp,
-                required_reviews=required_reviews,
+                required_reviews=required_reviews, git_dir=git_dir,
             )
             self._repos[full_name.lower()] = repo
+            self._sync_branches(repo)
             return repo
+
+    def _sync_branches(self, repo: Repo) -> None:
+        """A repository backed by a bare git repository: its branches are read from there."""
+        if repo.git_dir is None:
+            return
+        listed = subprocess.run(
+            ["git", "-C", repo.git_dir, "for-each-ref", "--format=%(objectname) %(refname:strip=2)", "refs/heads/"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for line in listed.splitlines():
+            sha, _, branch = line.partition(" ")
+            if repo.branches.get(branch) != sha:
+                self.push(repo.full_name, branch, sha)
 
     def repo(self, full_name: str) -> Repo:
         return self._repos[full_name.lower()]
@@ -927,6 +949,7 @@ class GithubEmulator:
         if not match or f"{match[1]}/{match[2]}".lower() not in self._repos:
             return 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}
         repo = self._repos[f"{match[1]}/{match[2]}".lower()]
+        self._sync_branches(repo)
         rest = match[3] or ""
         route = (method, re.sub(r"/\d+", "/N", rest))
         numbers = [int(n) for n in re.findall(r"/(\d+)", rest)]
@@ -1108,6 +1131,7 @@ class GithubEmulator:
                     f"Could not resolve to a Repository with the name '{args.get('owner')}/{args.get('name')}'.",
                     path=["repository"],
                 )
+            self._sync_branches(repo)
             return self._repository_obj(repo, preview)
 
         window = self.rate("graphql")

@@ -547,3 +547,62 @@ def test_bad_screen_patterns_are_errors_at_their_lines(tmp_path: Path) -> None:
         """)
     assert any(e.startswith(f"{tmp_path / 'config.yaml'}:5: agents.mybot.screen.idle") and "regular expression" in e for e in found), found
     assert any(":6: agents.mybot.screen.input" in e and "group named input" in e for e in found), found
+
+
+# --- agent names ---------------------------------------------------------------------------
+
+
+def test_agents_spawn_would_call_unknown_are_config_errors_with_their_lines(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    found = errors(
+        tmp_path,
+        """\
+        defaults: {agent: gpt-9}
+        agents:
+          my-bot:
+            args: [--fast]
+          custom: {model: x}
+          claude-code: {model: opus}
+          wrapped: {command: [my-wrapper]}
+        projects:
+          web: {path: /src/web, agent: nobody}
+          api: {path: /src/api, agent: wrapped}
+          shop: {path: /src/shop, agent: codex}
+          blog: {path: /src/blog, agent: my-bot}
+        log: {level: loud}
+        """,
+    )
+
+    runnable = "aider, claude-code, codex, goose, opencode, wrapped"
+    assert found == [
+        f"{path}:1: defaults.agent: no agent named 'gpt-9': use one of {runnable}, or define agents.gpt-9.command",
+        f"{path}:3: agents.my-bot: 'my-bot' is not a built-in agent (claude-code, codex, aider, goose, "
+        "opencode), so it needs a `command` (a list of arguments like [my-agent, --flag])",
+        f"{path}:5: agents.custom: the `custom` agent needs a `command` (a list of arguments like [my-agent, --flag])",
+        f"{path}:9: projects.web.agent: no agent named 'nobody': use one of {runnable}, or define agents.nobody.command",
+        # Reported with the rest, not instead of them.
+        f"{path}:13: log.level: must be one of 'debug', 'info', 'warning' or 'error' (got 'loud')",
+    ]
+
+
+def test_built_in_and_configured_agents_are_accepted_anywhere(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """
+        defaults: {agent: mine}
+        agents:
+          mine: {command: [my-agent]}
+          custom: {command: [other-agent]}
+        projects:
+          a: {path: /a, agent: custom}
+          b: {path: /b, agent: aider}
+        """,
+    )
+    assert config.defaults.agent == "mine"
+
+
+def test_config_knows_the_same_built_in_agents_as_the_registry() -> None:
+    from aod.config import BUILTIN_AGENTS
+    from aod.plugins.agent.registry import BUILTIN
+
+    assert sorted(BUILTIN_AGENTS) == sorted(BUILTIN)

@@ -453,3 +453,37 @@ def test_aod_opens_the_pr_only_for_an_idle_working_session_without_one() -> None
     assert not wants_pr("auto", known_without_pr=False, state="working", activity="idle")  # forge silent, or a PR
     assert not wants_pr("auto", known_without_pr=True, state="working", activity="active")
     assert not wants_pr("auto", known_without_pr=True, state="paused", activity="idle")
+
+
+def test_aod_pushes_a_live_sessions_branch_only_once_its_agent_rests() -> None:
+    from aod.lifecycle import wants_push
+
+    assert wants_push("auto", state="working", activity="idle")
+    assert wants_push("auto", state="ci_failed", activity="idle")  # the fix goes to the open PR
+    assert not wants_push("agent", state="working", activity="idle")
+    assert not wants_push("auto", state="working", activity="active")  # mid-turn: maybe mid-rebase
+    for state in ("paused", "spawning", "merged", "killed"):
+        assert not wants_push("auto", state=state, activity="idle")
+
+
+@pytest.mark.parametrize(
+    ("head", "last_head", "failures", "last_at", "now", "due"),
+    [
+        ("b", None, 0, 0.0, 100.0, True),  # never tried
+        ("b", "a", 0, 99.0, 100.0, True),  # a new head: at once
+        ("b", "a", 5, 99.0, 100.0, True),  # a new head, whatever the old one's refusals
+        ("a", "a", 0, 0.0, 1e9, False),  # this head worked (or had nothing to do): never again
+        ("a", "a", 1, 100.0, 159.0, False),  # refused once: a minute
+        ("a", "a", 1, 100.0, 160.0, True),
+        ("a", "a", 2, 100.0, 219.0, False),  # twice: two minutes
+        ("a", "a", 2, 100.0, 220.0, True),
+        ("a", "a", 30, 100.0, 3699.0, False),  # never more than an hour
+        ("a", "a", 30, 100.0, 3700.0, True),
+    ],
+)
+def test_a_head_is_tried_once_and_again_only_after_a_growing_backoff(
+    head: str, last_head: str | None, failures: int, last_at: float, now: float, due: bool
+) -> None:
+    from aod.lifecycle import attempt_due
+
+    assert attempt_due(head, last_head, failures, last_at, now) is due

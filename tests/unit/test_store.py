@@ -23,6 +23,7 @@ from structlog.testing import capture_logs
 from aod.model import SCHEMA_VERSION, Session
 from aod.store import (
     AlreadyRunning,
+    NoFreePorts,
     NoSuchSession,
     StaleRevision,
     Store,
@@ -584,3 +585,60 @@ async def test_a_corrupt_ledger_is_quarantined_and_starts_afresh(store: Store) -
     (store.root / "sessions" / "fix-login" / "reactions.json").write_text('{"schema": 1, "rev": 3, "sess')
     assert (await store.get_ledger("fix-login")).rev == 0
     assert any("reactions.json" in p.name for p in (store.root / "quarantine").iterdir())
+
+
+# -- port blocks ---------------------------------------------------------------------------------
+
+
+async def test_port_blocks_are_unique_across_projects_and_freed_by_archiving(store: Store) -> None:
+    web = await store.reserve_session_id("web")
+    api = await store.reserve_session_id("api")
+    assert (web, api) == ("web-1", "api-1")  # the same number in two projects
+    assert await store.allocate_ports(web, 20000, 10) == 20000
+    assert await store.allocate_ports(api, 20000, 10) == 20010
+    assert await store.allocate_ports(web, 20000, 10) == 20000  # asked again: the same block
+    await store.put_session(new_session(web, port_base=20000), 0)
+    await store.archive_session(web)
+    web2 = await store.reserve_session_id("web")
+    assert await store.allocate_ports(web2, 20000, 10) == 20000  # the archived session's block
+    # A reserved id given up (a spawn that failed early) frees its block too.
+    await store.release_session_id(api)
+    assert await store.allocate_ports(await store.reserve_session_id("shop"), 20000, 10) == 20010
+    assert json.loads((store.root / "ports.json").read_text())["blocks"] == {
+        "shop-1": {"first": 20010, "size": 10}, "web-2": {"first": 20000, "size": 10},
+    }
+
+
+async def test_blocks_of_another_size_or_base_never_overlap(store: Store) -> None:
+    ids = [await store.reserve_session_id("p") for _ in range(3)]
+    assert await store.allocate_ports(ids[0], 20000, 10) == 20000
+    assert await store.allocate_ports(ids[1], 20005, 10) == 20015  # 20005 would overlap 20000-20009
+    assert await store.allocate_ports(ids[2], 20000, 100) == 20100
+
+
+async def test_an_allocator_starts_from_the_blocks_sessions_already_have(store: Store) -> None:
+    # Sessions from before the allocator (or after its file was lost) keep their blocks.
+    old = await store.reserve_session_id("web")
+    await store.put_session(new_session(old, port_base=20000), 0)
+    (store.root / "ports.json").write_text("{not json")
+    new = await store.reserve_session_id("api")
+    assert await store.allocate_ports(new, 20000, 10) == 20010
+    assert list((store.root / "quarantine").iterdir())  # the unreadable file is kept aside
+
+
+def test_concurrent_allocations_never_share_a_block(store: Store) -> None:
+    ids = [store._reserve_session_id(f"p{n}") for n in range(16)]
+    got: list[int] = []
+    threads = [threading.Thread(target=lambda sid=sid: got.append(store.allocate_ports_sync(sid, 30000, 5))) for sid in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(got) == [30000 + 5 * n for n in range(16)]
+
+
+async def test_running_out_of_ports_says_what_frees_them(store: Store) -> None:
+    first = await store.reserve_session_id("p")
+    assert await store.allocate_ports(first, 65000, 500) == 65000
+    with pytest.raises(NoFreePorts, match="aoctl cleanup"):
+        await store.allocate_ports(await store.reserve_session_id("p"), 65000, 500)

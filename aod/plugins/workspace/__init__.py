@@ -29,7 +29,8 @@ class WorkspaceSpec:
     branch: str
     """The session's branch, created from `base`."""
     base: str
-    """The branch (or commit) to start from: the project's default branch."""
+    """The ref (or commit) to start from: the project's default branch as just fetched from its
+    remote (`refs/remotes/origin/main`), or the local branch when there is no remote to ask."""
 
 
 class Workspace(Protocol):

@@ -136,6 +136,70 @@ async def rev_parse(repo: str | os.PathLike[str], rev: str) -> str | None:
     return sha if result.ok and sha else None
 
 
+FETCH_TIMEOUT = 20.0
+"""A fetch of the base branch before a spawn; past it, the spawn goes on from the local branch."""
+
+
+async def fetch_branch(
+    repo: str | os.PathLike[str], remote: str, branch: str, *, timeout: float = FETCH_TIMEOUT
+) -> str:
+    """Fetch `branch` from `remote` into its remote-tracking ref (`refs/remotes/REMOTE/BRANCH`)
+    and return that ref. Raises WorkspaceError when the remote cannot be reached in time."""
+    if not remote or remote.startswith("-") or "/" in remote or not valid_branch_name(branch):
+        raise WorkspaceError(f"cannot fetch {branch!r} from remote {remote!r}: not a usable name")
+    tracking = f"refs/remotes/{remote}/{branch}"
+    await git(
+        repo, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, f"+refs/heads/{branch}:{tracking}",
+        timeout=timeout,
+    )
+    return tracking
+
+
+PUSH_TIMEOUT = 60.0
+
+
+async def ref_commits(repo: str | os.PathLike[str], patterns: list[str]) -> dict[str, str]:
+    """Full ref name -> commit, for the refs matching `patterns` (exact names, or for-each-ref
+    globs like `refs/remotes/*/main`), in ONE git call however many there are."""
+    if not patterns:
+        return {}
+    if any(not p.startswith("refs/") for p in patterns):
+        raise ValueError(f"ref patterns start with refs/: {patterns}")
+    result = await git(repo, "for-each-ref", "--format=%(objectname) %(refname)", *patterns)
+    found = {}
+    for line in result.out.splitlines():
+        sha, _, ref = line.partition(" ")
+        if sha and ref:
+            found[ref] = sha
+    return found
+
+
+async def count_commits(repo: str | os.PathLike[str], head: str, excluded: list[str]) -> int:
+    """Commits reachable from `head` and from none of `excluded` (commits or refs)."""
+    result = await git(repo, "rev-list", "--count", head, "--not", *excluded, "--")
+    return int(result.out.strip() or "0")
+
+
+async def push_commit(
+    repo: str | os.PathLike[str], remote: str, sha: str, branch: str, *, timeout: float = PUSH_TIMEOUT
+) -> None:
+    """Push commit `sha` to `branch` on `remote`, a fast-forward only (never forced), with the
+    user's own git configuration and credentials and no prompt. Raises GitFailed when the remote
+    refuses (a diverged branch, no permission) and WorkspaceError when it cannot be reached."""
+    if not remote or remote.startswith("-") or not valid_branch_name(branch) or not sha.isalnum():
+        raise WorkspaceError(f"cannot push {sha[:12]!r} to {branch!r} on {remote!r}: not a usable name")
+    await git(repo, "push", "--porcelain", "--quiet", remote, f"{sha}:refs/heads/{branch}", timeout=timeout)
+
+
+async def delete_branch_at(repo: str | os.PathLike[str], branch: str, sha: str) -> bool:
+    """Delete `refs/heads/<branch>` only while it still points at `sha` (a compare-and-delete:
+    a branch that moved since, or never existed, is left alone). Whether it was deleted."""
+    if not valid_branch_name(branch) or not sha:
+        return False
+    result = await git(repo, "update-ref", "-d", f"refs/heads/{branch}", sha, check=False)
+    return result.ok
+
+
 async def default_remote(repo: str | os.PathLike[str]) -> tuple[str | None, str | None]:
     """The remote pull requests go to, as (name, url): `origin` when it exists, else the first
     remote configured; (None, None) without remotes."""
