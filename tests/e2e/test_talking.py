@@ -37,7 +37,7 @@ def extra_agents(records: Path) -> str:
         f"  deaf: {{command: {json.dumps(deaf)}, prompt: argv, ready_timeout: 1s,"
         " screen: {idle: '\\? for shortcuts', input: '^❯ (?P<input>.*)$'}}\n"
         "reactions:\n"
-        "  agent-stuck: {threshold: 1s}\n"
+        "  agent-stuck: {threshold: 3s}\n"
     )
 
 
@@ -80,7 +80,7 @@ def test_a_program_without_a_prompt_glyph_gets_its_messages_and_idles_without_be
     fleet.ok("send", sid, "please do some work now")
     fleet.wait_received(sid, "please do some work now")
     fleet.wait_state(sid, lambda s: s["activity"] == "idle", "the agent idle at its read")
-    wait_ticks(fleet, 15)  # 3 s: three times the stuck threshold
+    wait_ticks(fleet, 30)  # 6 s: twice the stuck threshold
     session = fleet.session(sid)
     assert session["state"] == "working" and session["activity"] == "idle", session
     entries = journal(fleet, sid)

@@ -365,6 +365,9 @@ async def test_text_a_crash_left_submitted_is_not_sent_again(
     await runtime.paste(agent.handle, text)
     await runtime.press_enter(agent.handle)
     assert await agent.wait_messages(1) == [text]
+    with trio.fail_after(5):  # the agent records a message before it redraws its screen
+        while reader.read_input(await agent.screen()) != "":
+            await trio.sleep(0.02)
     result = await agent.send(text, read_input=reader.read_input, marker="[ao:0badc0de]", resuming=True)
     assert result.submitted and result.enter_presses == 0, result
     assert "found in the conversation" in result.detail

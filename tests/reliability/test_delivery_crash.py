@@ -65,10 +65,10 @@ def in_flight(fleet: Fleet, sessions: list[str]) -> bool:
     return False
 
 
-def drive(fleet: Fleet, sid: str, rng: random.Random, acked: dict[int, str], stop: threading.Event) -> None:
+def drive(fleet: Fleet, sid: str, rng: random.Random, acked: dict[int, str], stop: threading.Event, round_no: int) -> None:
     n = 0
     while not stop.is_set():
-        text = f"message {n} of the driver\n" + "\n".join(f"  detail {k}: " + "x" * rng.randint(1, 80) for k in range(rng.randint(0, 6)))
+        text = f"message {n} of round {round_no}\n" + "\n".join(f"  detail {k}: " + "x" * rng.randint(1, 80) for k in range(rng.randint(0, 6)))
         result = fleet.aod.aoctl("--json", "send", sid, text)
         if result.returncode == 0:
             acked[json.loads(result.stdout)["seq"]] = text
@@ -94,7 +94,7 @@ def test_sigkill_during_deliveries_loses_and_doubles_nothing(make_fleet: Callabl
     while kills < KILLS:
         context = f"seed {seed} (AOD_SEED={seed} replays it), kill {kills + 1}"
         stop = threading.Event()
-        driver = threading.Thread(target=drive, args=(fleet, told, random.Random(rng.random()), acked, stop), daemon=True)
+        driver = threading.Thread(target=drive, args=(fleet, told, random.Random(rng.random()), acked, stop, kills), daemon=True)
         driver.start()
         # Every other kill lands in a reaction's delivery, the others in the driver's messages.
         target = [nudged] if kills % 2 == 0 else [told]
