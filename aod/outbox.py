@@ -61,6 +61,8 @@ EXPECTED_FAILURES: tuple[type[BaseException], ...] = (RuntimeError_, ToolMissing
 class Outbox:
     service: SessionService
     _delivering: set[str] = field(default_factory=set)
+    _finished: dict[str, trio.Event] = field(default_factory=dict)
+    """Set when a session's worker stops (what `quiesce` waits for)."""
 
     @property
     def store(self) -> Any:
@@ -74,7 +76,18 @@ class Outbox:
         if nursery is None or session_id in self._delivering:
             return
         self._delivering.add(session_id)
+        self._finished[session_id] = trio.Event()
         nursery.start_soon(self._drain, session_id)
+
+    async def quiesce(self, session_id: str, why: str, timeout: float = 10.0) -> None:
+        """Before an ended session is archived: its queued messages end as not delivered, and a
+        worker still busy with one (its agent was just stopped) is waited for, so nothing is
+        written to the session after its last journal entry."""
+        await self.cancel_pending(session_id, why)
+        finished = self._finished.get(session_id)
+        if session_id in self._delivering and finished is not None:
+            with trio.move_on_after(timeout):
+                await finished.wait()
 
     async def cancel_pending(self, session_id: str, why: str) -> int:
         """End every queued message of an ended session as not delivered (in the journal)."""
@@ -119,6 +132,9 @@ class Outbox:
             slog.exception("delivery failed; the message stays queued and is retried next tick")
         finally:
             self._delivering.discard(session_id)
+            finished = self._finished.pop(session_id, None)
+            if finished is not None:
+                finished.set()
 
     async def _deliver_one(self, session: Session, item: Delivery) -> bool:
         """One attempt at the first queued message. False: leave the queue for a later tick."""

@@ -981,6 +981,7 @@ class SessionService:
                 await self.runtime_for(session.runtime.kind).kill(session.runtime)
             except Exception:  # noqa: BLE001
                 pass
+        await self.outbox.quiesce(session.id, f"the session is {session.state}")
         ended = await self._mark_archived(session.id)
         await self.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "archived", "wip_ref": wip_ref, "ended": ended})
         await self.store.archive_session(session.id)

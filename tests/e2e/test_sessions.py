@@ -6,6 +6,7 @@ Every wait is on a condition (a file's content, a session's state), never on a f
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -173,7 +174,12 @@ def test_aod_killed_mid_spawn_leaves_nothing_that_blocks_a_respawn(
         aod.proc.wait()  # type: ignore[union-attr]
         _out, spawn_err = spawn.communicate(timeout=20)
         assert spawn.returncode != 0 and "Traceback" not in spawn_err.decode()
-        os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))  # lets the orphaned hook finish
+        try:
+            os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))  # lets the orphaned hook finish
+        except OSError as exc:
+            # ENXIO: nobody reads the FIFO. The state said "running the setup hook" just before
+            # the hook starts, and on a loaded machine aod died in between: no hook to release.
+            assert exc.errno == errno.ENXIO, exc
         aod.write_config(config_text(tmux, records))  # no more blocking hook
         aod.start()
         stuck = fleet.wait_state("demo-1", lambda s: s["state"] == "errored", "the interrupted spawn to be marked")

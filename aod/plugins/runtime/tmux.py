@@ -52,6 +52,7 @@ from aod.plugins.runtime import LaunchSpec, Liveness, Look, PaneState, RuntimeEr
 from aod.proc import Result, ToolTimeout, child_env, run
 
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]+")
+CREATE_ATTEMPTS: Final = 6
 
 # Variables tmux itself reads from the client's environment; an aod that runs inside somebody's
 # tmux must not make the dedicated server think it is nested.
@@ -220,12 +221,14 @@ class TmuxRuntime:
         # Same client, same command queue: the option is set before tmux can notice the agent
         # exit, so even an agent that dies at once leaves its pane (and status) behind.
         args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
-        for _ in range(3):
+        for attempt in range(CREATE_ATTEMPTS):
             result = await self._tmux(*args)
             # A server that is shutting down (its last session just ended) accepts our
             # connection and then exits: nothing was created, so try again with a new server.
+            # On a loaded machine its exit can take a while: wait a little longer each time.
             if result.ok or not _server_went_away(result):
                 break
+            await trio.sleep(0.02 * attempt)
         if not result.ok:
             raise self._fail(f"new-session -s {name}", result)
         first = result.out.strip().splitlines()[0] if result.out.strip() else ""
