@@ -223,18 +223,28 @@ def _retry(
 def _failed_for_good(session_id: str, trigger: Trigger, subject: str, attempts: int) -> Action:
     pr = f"PR #{trigger.facts['number']}" if trigger.facts.get("number") else "the PR"
     url = f"\n{trigger.facts['url']}" if trigger.facts.get("url") else ""
+    return _human_needed(
+        session_id,
+        trigger,
+        subject,
+        f"{session_id}: {pr} could not be merged",
+        f"aod tried {attempts} time(s) and the forge refused each; a human is needed. "
+        f"`aoctl history {session_id}` shows why; `aoctl merge {session_id}` tries again.{url}",
+        "action",
+    )
+
+
+def _human_needed(session_id: str, trigger: Trigger, subject: str, title: str, message: str, priority: str) -> Action:
+    """The notification of an escalation: once per subject, with the PR's link facts."""
     data = {k: trigger.facts[k] for k in ("url", "number", "head_sha") if k in trigger.facts}
     return Action(
         kind="notify",
         key=trigger.key,
         subject=subject,
         fingerprint=fingerprint(session_id, trigger.key, subject, "notify"),
-        title=f"{session_id}: {pr} could not be merged",
-        message=(
-            f"aod tried {attempts} time(s) and the forge refused each; a human is needed. "
-            f"`aoctl history {session_id}` shows why; `aoctl merge {session_id}` tries again.{url}"
-        ),
-        priority="action",
+        title=title,
+        message=message,
+        priority=priority,
         data={**data, "escalated": True},
     )
 
@@ -356,17 +366,8 @@ def _escalation(
         lead = f"The agent has not answered this feedback for {waited}; a human is needed."
     else:
         lead = "This has not resolved in time; a human is needed."
-    data = {k: trigger.facts[k] for k in ("url", "number", "head_sha") if k in trigger.facts}
-    return Action(
-        kind="notify",
-        key=trigger.key,
-        subject=subject,
-        fingerprint=fingerprint(session_id, trigger.key, subject, "notify"),
-        title=f"{title} (escalated)",
-        message=f"{lead}\n{body}",
-        priority="urgent" if policy.priority == "urgent" else "action",
-        data={**data, "escalated": True},
-    )
+    priority = "urgent" if policy.priority == "urgent" else "action"
+    return _human_needed(session_id, trigger, subject, f"{title} (escalated)", f"{lead}\n{body}", priority)
 
 
 # -- texts -------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ says how far it got, and `cleanup` can remove the rest):
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import sys
 import time
@@ -30,7 +29,7 @@ import trio
 from aod.config import Config
 from aod.errors import RpcFailure, not_found
 from aod.events import EventBus, utc_now_iso
-from aod.model import Project, RuntimeHandle, Session, validate_project_name
+from aod.model import Project, Session, validate_project_name
 from aod.plugins.agent import Agent, AgentSettings, LaunchContext, ScreenPatterns
 from aod.plugins.agent.patterns import with_patterns
 from aod.plugins.agent.registry import UnknownAgent, available_agent_names, get_agent

@@ -39,19 +39,10 @@ def config(tmux: str, records: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def journal(fleet: Fleet, session_id: str) -> list[dict[str, Any]]:
-    path = fleet.aod.state_dir / "sessions" / session_id / "journal.jsonl"
-    entries = []
-    for line in path.read_text().splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            pass  # a line the SIGKILL tore; the store's readers skip it too
-    return entries
 
 
 def delivered(fleet: Fleet, session_id: str) -> list[dict[str, Any]]:
-    return [e for e in journal(fleet, session_id) if e.get("kind") == "delivery.done"]
+    return [e for e in fleet.journal(session_id) if e.get("kind") == "delivery.done"]
 
 
 @pytest.mark.parametrize("agent", list(STYLES))
@@ -77,7 +68,7 @@ def test_a_paste_cut_off_from_its_enter_by_sigkill_is_submitted_once(
         wait_for(lambda: proc.poll() is not None, 60, "aod to die between the paste and the Enter")
         assert proc.returncode == -signal.SIGKILL, aod.log()[-3000:]
         assert (marker_dir / "delivery-pasted").exists()
-        [started] = [e for e in journal(fleet, sid) if e.get("kind") == "delivery.started"]
+        [started] = [e for e in fleet.journal(sid) if e.get("kind") == "delivery.started"]
         assert not delivered(fleet, sid)
 
         aod.start()
@@ -87,7 +78,7 @@ def test_a_paste_cut_off_from_its_enter_by_sigkill_is_submitted_once(
         try:
             wait_for(lambda: len(delivered(fleet, sid)) == 2, 90, "both deliveries")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{journal(fleet, sid)}\n{fleet.ok('logs', sid)['text']}\n{aod.log()[-4000:]}") from None
+            raise AssertionError(f"{exc}\n{fleet.journal(sid)}\n{fleet.ok('logs', sid)['text']}\n{aod.log()[-4000:]}") from None
         done = delivered(fleet, sid)
         assert all(e["submitted"] for e in done), done
         [resumed] = [e for e in done if e["seq"] == started["seq"]]

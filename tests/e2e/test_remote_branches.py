@@ -6,7 +6,6 @@ aod and aoctl are processes, git is real, tmux is real, the scripted agent stand
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -55,9 +55,6 @@ def fleet(make_aod: Callable[..., AodProcess], tmp_path: Path) -> Iterator[Fleet
         yield fleet
 
 
-def journal(fleet: Fleet, session_id: str) -> list[dict[str, Any]]:
-    path = fleet.aod.state_dir / "sessions" / session_id / "journal.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def record(fleet: Fleet, session_id: str) -> dict[str, Any]:
@@ -83,7 +80,7 @@ def test_a_program_without_a_prompt_glyph_gets_its_messages_and_idles_without_be
     wait_ticks(fleet, 30)  # 6 s: twice the stuck threshold
     session = fleet.session(sid)
     assert session["state"] == "working" and session["activity"] == "idle", session
-    entries = journal(fleet, sid)
+    entries = fleet.journal(sid)
     assert not [e for e in entries if e.get("kind") == "reaction.intent" and e.get("key") == "agent-stuck"]
     done = [e for e in entries if e.get("kind") == "delivery.done"]
     assert done and all(e["submitted"] and e["enter_presses"] == 1 for e in done), done
@@ -96,7 +93,7 @@ def test_a_custom_agent_s_question_needs_a_person_and_a_person_s_message_answers
     fleet.ok("send", sid, "please ask me something")
     fleet.wait_state(sid, lambda s: s["state"] == "needs_input", "needs_input", timeout=30)
     wait_for(
-        lambda: any(e.get("kind") == "reaction.intent" and e.get("key") == "agent-needs-input" for e in journal(fleet, sid)),
+        lambda: any(e.get("kind") == "reaction.intent" and e.get("key") == "agent-needs-input" for e in fleet.journal(sid)),
         20, "the agent-needs-input reaction",
     )
     fleet.ok("send", sid, "y")  # the person's answer is delivered into the question
@@ -114,7 +111,7 @@ def test_claude_code_hooks_report_each_turn_to_aod(fleet: Fleet) -> None:
     assert "permission" in record(fleet, sid)["hook_detail"]
     assert record(fleet, sid)["hook_at"] > first
     fleet.wait_state(sid, lambda s: s["state"] == "needs_input", "needs_input")
-    assert not any(e.get("kind") == "hook" for e in journal(fleet, sid))  # hooks are not journal noise
+    assert not any(e.get("kind") == "hook" for e in fleet.journal(sid))  # hooks are not journal noise
 
 
 def test_a_message_the_agent_never_takes_is_retried_without_a_second_paste_then_told(fleet: Fleet) -> None:
@@ -123,10 +120,10 @@ def test_a_message_the_agent_never_takes_is_retried_without_a_second_paste_then_
     text = "[marker-free] please rebase onto main now"
     queued = fleet.ok("send", sid, text)
     wait_for(
-        lambda: any(e.get("kind") == "delivery.failed" and e.get("seq") == queued["seq"] for e in journal(fleet, sid)),
+        lambda: any(e.get("kind") == "delivery.failed" and e.get("seq") == queued["seq"] for e in fleet.journal(sid)),
         60, "aod to give the message up",
     )
-    entries = [e for e in journal(fleet, sid) if e.get("seq") == queued["seq"]]
+    entries = [e for e in fleet.journal(sid) if e.get("seq") == queued["seq"]]
     unverified = [e for e in entries if e["kind"] == "delivery.unverified"]
     assert [e["attempt"] for e in unverified] == [1, 2, 3]
     assert all("still in the input" in e["detail"] for e in unverified)
@@ -134,7 +131,7 @@ def test_a_message_the_agent_never_takes_is_retried_without_a_second_paste_then_
     screen = fleet.ok("logs", sid, "-n", "200")["text"]
     assert screen.count("please rebase onto main now") == 1  # pasted once, never again
     wait_for(
-        lambda: any(e.get("kind") == "reaction.done" and e.get("key") == "delivery-failed" for e in journal(fleet, sid)),
+        lambda: any(e.get("kind") == "reaction.done" and e.get("key") == "delivery-failed" for e in fleet.journal(sid)),
         20, "the delivery-failed notification",
     )
     assert fleet.session(sid)["pending_messages"] == 0
@@ -146,10 +143,10 @@ def test_a_message_queued_for_a_killed_session_ends_quietly_as_not_delivered(fle
     queued = fleet.ok("send", sid, "this waits for the prompt, which never comes")
     fleet.ok("kill", sid)
     wait_for(
-        lambda: any(e.get("kind") == "delivery.done" and e.get("seq") == queued["seq"] for e in journal(fleet, sid)),
+        lambda: any(e.get("kind") == "delivery.done" and e.get("seq") == queued["seq"] for e in fleet.journal(sid)),
         20, "the message ended",
     )
-    [ended] = [e for e in journal(fleet, sid) if e.get("kind") == "delivery.done" and e.get("seq") == queued["seq"]]
+    [ended] = [e for e in fleet.journal(sid) if e.get("kind") == "delivery.done" and e.get("seq") == queued["seq"]]
     assert ended["submitted"] is False and ended["detail"] == "not delivered: the session was killed"
     wait_ticks(fleet, 10)
     log = fleet.aod.log()

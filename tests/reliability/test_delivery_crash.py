@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from tests.reliability.conftest import soak
 from tests.support.aod_process import wait_for
@@ -38,24 +37,13 @@ reactions:
 """
 
 
-def journal(fleet: Fleet, session_id: str) -> list[dict[str, Any]]:
-    path = fleet.aod.state_dir / "sessions" / session_id / "journal.jsonl"
-    entries = []
-    if not path.exists():
-        return entries
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            pass  # a line torn by the SIGKILL; aod's readers skip it too
-    return entries
 
 
 def in_flight(fleet: Fleet, sessions: list[str]) -> bool:
     """A delivery started and not finished, in any of the sessions' journals."""
     for sid in sessions:
         started: set[int] = set()
-        for entry in journal(fleet, sid):
+        for entry in fleet.journal(sid):
             if entry.get("kind") == "delivery.started":
                 started.add(entry["seq"])
             elif entry.get("kind") in ("delivery.done", "delivery.failed"):
@@ -119,7 +107,7 @@ def test_sigkill_during_deliveries_loses_and_doubles_nothing(make_fleet: Callabl
     context = f"seed {seed} (AOD_SEED={seed} replays it), after {kills} kills"
 
     # Reactions: each send-to-agent intent reached the agent once, or a person was told.
-    entries = journal(fleet, nudged)
+    entries = fleet.journal(nudged)
     intents = {e["fingerprint"] for e in entries if e.get("kind") == "reaction.intent" and e.get("action") == "send-to-agent"}
     failed = {e.get("fingerprint") for e in entries if e.get("kind") == "delivery.failed"}
     received = fleet.received(nudged)
@@ -134,5 +122,5 @@ def test_sigkill_during_deliveries_loses_and_doubles_nothing(make_fleet: Callabl
     received = fleet.received(told)
     for seq, text in acked.items():
         assert received.count(text) == 1, f"{context}: message {seq} arrived {received.count(text)} times"
-    lost = [e for s in (nudged, told) for e in journal(fleet, s) if e.get("kind") == "delivery.failed"]
+    lost = [e for s in (nudged, told) for e in fleet.journal(s) if e.get("kind") == "delivery.failed"]
     print(f"\nR9 {context}: {len(intents)} reactions, {len(acked)} messages, {len(lost)} given up and told")

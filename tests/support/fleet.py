@@ -61,6 +61,17 @@ class Fleet:
     def wait_state(self, session_id: str, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = 20) -> dict[str, Any]:
         return wait_for(lambda: (s := self.session(session_id)) and predicate(s) and s, timeout, what)
 
+    def journal(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's journal entries; a line a SIGKILL tore is skipped, as aod's readers do."""
+        path = self.aod.state_dir / "sessions" / session_id / "journal.jsonl"
+        entries = []
+        for line in (path.read_text(errors="replace").splitlines() if path.exists() else []):
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                pass
+        return entries
+
     def received(self, session_id: str) -> list[str]:
         path = self.records / f"{session_id}.jsonl"
         if not path.exists():
