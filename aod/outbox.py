@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 import structlog
@@ -31,17 +31,32 @@ import trio
 
 from aod.activity import Signals, ready_for_a_message
 from aod.delivery import DeliveryResult, deliver, needles, wait_until_ready
-from aod.events import utc_now_iso
+from aod.events import EventBus, utc_now_iso
 from aod.failpoints import failpoint
 from aod.model import Delivery, Session, Undelivered
 from aod.plugins.agent import Agent, LaunchContext
-from aod.plugins.runtime import Look, RuntimeError_
+from aod.plugins.runtime import Look, Runtime, RuntimeError_
 from aod.proc import ToolMissing, ToolTimeout
 from aod.procinfo import foreground, terminal_of
-from aod.store import NoSuchSession
+from aod.store import NoSuchSession, Store
 
-if TYPE_CHECKING:
-    from aod.service import SessionService
+
+
+class Sessions(Protocol):
+    """What the workers need of the session service (aod/service.py), which owns them."""
+
+    store: Store
+    bus: EventBus
+    home: Path
+    nursery: trio.Nursery | None
+
+    def agent(self, name: str) -> tuple[Agent, Any]: ...
+
+    def runtime_for(self, kind: str) -> Runtime: ...
+
+    def ready_timeout(self, agent_name: str) -> float: ...
+
+    async def update(self, session_id: str, change: Callable[[Session], Session | None]) -> Session: ...
 
 log = structlog.get_logger()
 
@@ -59,13 +74,13 @@ EXPECTED_FAILURES: tuple[type[BaseException], ...] = (RuntimeError_, ToolMissing
 
 @dataclass(eq=False)
 class Outbox:
-    service: SessionService
+    service: Sessions
     _delivering: set[str] = field(default_factory=set)
     _finished: dict[str, trio.Event] = field(default_factory=dict)
     """Set when a session's worker stops (what `quiesce` waits for)."""
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.service.store
 
     # -- queueing ----------------------------------------------------------------------------
