@@ -76,6 +76,9 @@ class Observer:
     # pane activity time at the last capture, per session: unchanged panes are not captured again
     _seen_activity: dict[str, tuple[float | None, float]] = field(default_factory=dict)
     last: ObserveStats = field(default_factory=ObserveStats)
+    # Hook reports from before this aod started may have missed events (a Stop hook that ran
+    # while aod was down): they count as stale, a fallback only.
+    started_at: float = field(default_factory=time.time)
     _dead_without_status: dict[str, float] = field(default_factory=dict)
     meter: Meter | None = None
     # The usage-limit message last seen at the bottom of each session's screen, and when it lifts.
@@ -315,7 +318,7 @@ class Observer:
             screen=on_screen if screen_changed or on_screen.activity in WAITING else None,
             native=native,
             hook=hook,
-            hook_age=now - epoch(session.hook_at) if session.hook_at else None,
+            hook_age=_hook_age(session.hook_at, now, self.started_at),
             process=process,
             quiet_for=now - changed_at,
         )
@@ -374,3 +377,12 @@ def _newest_undelivered(session: Session) -> tuple[int, str, str] | None:
         return None
     newest = session.undelivered[-1]
     return newest.seq, newest.source, newest.detail
+
+
+def _hook_age(hook_at: str, now: float, started_at: float) -> float | None:
+    """Seconds since the agent's hook last reported; infinite (stale) for a report older than
+    this aod, which cannot know what the agent's hooks said while it was down."""
+    if not hook_at:
+        return None
+    reported = epoch(hook_at)
+    return now - reported if reported >= started_at else float("inf")

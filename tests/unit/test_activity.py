@@ -58,3 +58,14 @@ def test_a_quiet_screen_makes_an_unrecognised_program_ready_but_not_a_known_tui(
     busy = Signals(screen=UNKNOWN, process="running", quiet_for=60)
     assert ready_for_a_message(busy, knows_its_prompt=False) == "active"
     assert ready_for_a_message(Signals(screen=ASKS, quiet_for=60), knows_its_prompt=False) == "waiting_input"
+
+
+def test_a_hook_report_from_before_this_aod_started_is_stale() -> None:
+    from aod.observe import _hook_age
+
+    started = 1_000_000.0
+    assert _hook_age("", started + 10, started) is None
+    assert _hook_age("1970-01-12T13:46:45Z", started + 10, started) == 5.0  # 1_000_005: after the start
+    stale = _hook_age("1970-01-12T13:46:35Z", started + 10, started)  # 999_995: while aod was down
+    assert stale == float("inf")
+    assert judge(Signals(screen=IDLE, hook=ACTIVE, hook_age=stale)).activity == "idle"  # type: ignore[union-attr]
