@@ -223,7 +223,15 @@ async def deliver(
     visible = where(settled) == "input"
     presses = 0
     window = verify_window
+    look = settled
     while presses < attempts:
+        if asks(look.text) and where(look) != "input":
+            # A choice the user did not make is on screen (a dialog drawn over the input): an
+            # Enter would make it. The agent needs a person now. (With our text in the input,
+            # a question on screen is ours: a message that itself asks "(y/n)".)
+            return DeliveryResult(
+                False, presses, f"the agent shows a question; Enter not pressed{note}", in_input=visible
+            )
         await runtime.press_enter(handle)
         presses += 1
         # Two looks in a row must agree that the agent took it: a TUI caught halfway through

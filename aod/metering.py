@@ -129,7 +129,7 @@ class Meter:
             source = await trio.to_thread.run_sync(
                 lambda: find_source(
                     kind, home=self.service.home, workspace=Path(session.workspace),
-                    agent_session=session.agent_session, environ=self.environ,
+                    agent_session=session.agent_session, environ={**self.environ, **self.service.agent_env(session.agent)},
                 )
             )
             if source is None:

@@ -23,7 +23,7 @@ import trio
 from aod.activity import WAITING, Signals, judge
 from aod.events import utc_now_iso
 from aod.model import Session
-from aod.plugins.agent import LaunchContext, ScreenReading
+from aod.plugins.agent import ScreenReading
 from aod.facts import Observation, PRFacts
 from aod.branch_sync import BranchSync
 from aod.plugins.runtime import PaneState, Runtime
@@ -277,12 +277,7 @@ class Observer:
         self, session: Session, runtime: Runtime, pane: PaneState | None, stats: ObserveStats
     ) -> ScreenReading | None:
         plugin, _settings = self.service.agent(session.agent)
-        ctx = LaunchContext(
-            session_id=session.id,
-            workspace=Path(session.workspace),
-            prompt="",
-            home=self.service.home,
-        )
+        ctx = self.service.agent_context(session)
         assert session.runtime is not None
         pid = pane.pid if pane else session.runtime.pid
         native = await trio.to_thread.run_sync(plugin.read_native, ctx, pid)

@@ -56,6 +56,8 @@ class Sessions(Protocol):
 
     def ready_timeout(self, agent_name: str) -> float: ...
 
+    def agent_context(self, session: Session) -> LaunchContext: ...
+
     async def update(self, session_id: str, change: Callable[[Session], Session | None]) -> Session: ...
 
 log = structlog.get_logger()
@@ -66,6 +68,8 @@ RETRY_PAUSE = 2.0
 """Seconds before the second attempt; doubled for each one after."""
 KEEP_UNDELIVERED = 20
 ASKING = frozenset({"waiting_input", "blocked"})
+STABLE_FOR = 0.3
+"""Seconds a ready screen must hold before a message is pasted."""
 ENDED = frozenset({"killed", "errored", "done", "merged", "closed", "archived"})
 # A pane that vanished, a tmux that timed out: the outcome of that attempt is unknown, the
 # message stays queued.
@@ -162,9 +166,12 @@ class Outbox:
         # A person's own message may answer the agent's question; aod's never does (a reaction
         # pasted into a question would answer it for the person it was meant for).
         from_a_person = item.source == "user"
+        # The first message waits until the CLI's start-up sequence is over: some draw their
+        # input first and a choice (a model upgrade) a moment later.
+        settle = getattr(plugin, "startup_settle", 0.0) if session.delivered_seq == 0 else 0.0
         readiness = await wait_until_ready(
             runtime, handle, self._activity(plugin, session), timeout=service.ready_timeout(session.agent),
-            also=ASKING if from_a_person else frozenset(),
+            stable_for=max(STABLE_FOR, settle), also=ASKING if from_a_person else frozenset(),
         )
         if readiness != "ready":
             if runtime.liveness(handle, await runtime.snapshot()) == "dead":
@@ -217,7 +224,7 @@ class Outbox:
         pieces = needles(item.text, item.marker)
         if not pieces:
             return None
-        ctx = LaunchContext(session_id=session.id, workspace=Path(session.workspace), prompt="", home=self.service.home)
+        ctx = self.service.agent_context(session)
 
         async def check() -> bool:
             return bool(await trio.to_thread.run_sync(saw, ctx, pieces[0]))

@@ -524,10 +524,7 @@ class SessionService:
         self.bus.publish("session.spawning", session=session_id, project=resolved.name)
         slog.info("spawning", agent=agent_name, branch=branch_name, issue=issue)
 
-        launch_ctx = LaunchContext(
-            session_id=session_id, workspace=path, prompt="", home=self.home
-        )
-        command = plugin.launch(settings, launch_ctx)
+        command = plugin.launch(settings, self.agent_context(session))
         executable = command.argv[0]
         if shutil.which(executable) is None and not Path(executable).is_file():
             reason = (
@@ -581,9 +578,7 @@ class SessionService:
                         f"the session journal. Fix it and spawn again"
                     )
             prompt = self._compose_prompt(session, resolved)
-            launch_ctx = LaunchContext(
-                session_id=session_id, workspace=path, prompt=prompt, home=self.home, hook=self._hook_argv(agent_name)
-            )
+            launch_ctx = self.agent_context(session, prompt)
             await trio.to_thread.run_sync(plugin.prepare, launch_ctx, settings)
             command = plugin.launch(settings, launch_ctx)
             await self.set_state(session_id, "spawning", "starting the agent")
@@ -614,6 +609,24 @@ class SessionService:
         )
         self.bus.publish("session.spawned", session=session_id, project=resolved.name)
         return session
+
+    def agent_env(self, agent_name: str) -> dict[str, str]:
+        """The agent's own environment settings (`agents.NAME.env`)."""
+        settings = self.agent_settings().get(agent_name)
+        return dict(settings.env) if settings is not None else {}
+
+    def agent_context(self, session: Session, prompt: str = "", resume: str | None = None) -> LaunchContext:
+        """What the agent plugin needs to know of a session: where it works, with which
+        environment, and (for a launch) its prompt, conversation to resume and hook."""
+        return LaunchContext(
+            session_id=session.id,
+            workspace=Path(session.workspace),
+            prompt=prompt,
+            resume=resume,
+            home=self.home,
+            hook=self._hook_argv(session.agent),
+            env=self.agent_env(session.agent),
+        )
 
     def _hook_argv(self, agent_name: str) -> list[str]:
         """`aoctl hook AGENT`, run with this interpreter (the agent's PATH may have no aoctl);
@@ -879,12 +892,9 @@ class SessionService:
         if resume is None and plugin.supports_resume:
             finder = getattr(plugin, "resume_id", None)
             if finder is not None:
-                resume = await trio.to_thread.run_sync(finder, self.home, path)
+                resume = await trio.to_thread.run_sync(finder, self.agent_context(session))
         prompt = "" if resume else self._compose_prompt(session, resolved)
-        ctx = LaunchContext(
-            session_id=session_id, workspace=path, prompt=prompt, resume=resume, home=self.home,
-            hook=self._hook_argv(session.agent),
-        )
+        ctx = self.agent_context(session, prompt, resume)
         await trio.to_thread.run_sync(plugin.prepare, ctx, settings)
         command = plugin.launch(settings, ctx)
         if session.runtime is not None:

@@ -254,7 +254,7 @@ def find_source(
 ) -> Path | None:
     """The file holding the usage records of the agent session in `workspace`, if any.
 
-    - claude: `~/.claude/projects/<folder of workspace>/<agent_session>.jsonl` when the session
+    - claude: `~/.claude/projects/<folder of workspace>/<agent_session>.jsonl` (`$CLAUDE_CONFIG_DIR/projects/...`) when the session
       id is known (None while that file does not exist), else the newest transcript there.
     - codex: with a known thread id the rollout named after it, else the newest rollout whose
       `session_meta.cwd` is the workspace (`$CODEX_HOME`, default `~/.codex`, `/sessions/...`).
@@ -265,10 +265,11 @@ def find_source(
     if agent_session and session is None:
         return None  # not an id: never a path of its own
     if kind == "claude":
-        from aod.plugins.agent.claude_code import latest_session_id, transcript_dir
+        from aod.plugins.agent.claude_code import claude_paths, latest_session_id, transcript_dir
 
-        folder = transcript_dir(home, workspace)
-        sid = session or latest_session_id(home, workspace)
+        config_dir = claude_paths(home, environ).config_dir
+        folder = transcript_dir(config_dir, workspace)
+        sid = session or latest_session_id(config_dir, workspace)
         if sid is None:
             return None
         path = folder / f"{sid}.jsonl"

@@ -379,3 +379,22 @@ async def test_text_a_crash_never_pasted_is_pasted(runtime: TmuxRuntime, tmp_pat
     result = await agent.send("[ao:12345678] never got here", marker="[ao:12345678]", resuming=True)
     assert result.submitted and result.enter_presses == 1, result
     assert await agent.wait_messages(1) == ["[ao:12345678] never got here"]
+
+
+async def test_enter_is_never_pressed_on_a_choice_drawn_over_the_input(runtime: TmuxRuntime, tmp_path: Path) -> None:
+    from aod.plugins.agent.codex import CodexAgent
+
+    codex = CodexAgent(environ={})
+    agent = await start_agent(runtime, tmp_path, "--style", "codex", "--choice-on-paste", ready=False)
+    with trio.fail_after(10):
+        while codex.read_screen(await agent.screen()).activity != "idle":
+            await trio.sleep(0.02)
+
+    def asks(screen: str) -> bool:
+        return codex.read_screen(screen).activity in ("waiting_input", "blocked")
+
+    result = await agent.send("please start", read_input=codex.read_input, asks=asks)
+    assert not result.submitted and result.enter_presses == 0, result
+    assert "Enter not pressed" in result.detail
+    screen = await agent.screen()
+    assert "Meet GPT-6 Sol" in screen and "Switched to the new model" not in screen

@@ -29,7 +29,9 @@ it reads as a line break, as in real TUIs); CR or LF outside a paste is Enter an
 non-empty input (an empty one is ignored); Backspace deletes; Ctrl-C clears the input; Esc
 interrupts work or cancels a question. Input that arrives while starting up is discarded, like
 keys typed at a TUI that is not listening yet. With `--ignore-first-enter` the first Enter
-that would submit is swallowed (to test Enter retries); with `--deaf` every one is.
+that would submit is swallowed (to test Enter retries); with `--deaf` every one is. With
+`--choice-on-paste` the first paste makes a choice appear over the input (as Codex's
+model-upgrade screen does on start-up); Enter makes the choice.
 
 Every submitted message (PROMPT first, if given) is appended to `--record FILE` as one JSON
 line {"message": ..., "time": ...} and fsync'd: tests read it to prove byte-exact delivery.
@@ -124,9 +126,13 @@ class Style:
     def box_top(self, cols: int) -> list[str]:
         return [""] if not self.top else ["", self.top * (cols - 1)]
 
+    closing: tuple[str, ...] = ()
+    """Lines that close the input box (opencode: its agent/model line and its lower edge)."""
+
     def box_bottom(self, cols: int, working: bool) -> list[str]:
         footer = self.busy_footer if working and self.busy_footer else self.footer
         lines = [self.top * (cols - 1)] if self.top else []
+        lines += [line.replace("▀", "▀" * (cols - 2)) for line in self.closing]
         return lines + ([footer] if footer else [])
 
 
@@ -151,7 +157,8 @@ STYLES = {
         prompt="┃  ", more="┃  ", said="┃  ", bullet="▣ ", working="",
         asking=("△ Permission required", "  → Edit {file}", "  Allow once   Allow always   Reject"),
         placeholder='Ask anything… "Fix broken tests"', footer="   ~/fake:main          tab agents  ctrl+p commands",
-        busy_footer="   ⬝⬝■■■■■■  esc interrupt",
+        busy_footer="   ⬝⬝■■■■■■  esc interrupt          tab agents  ctrl+p commands",
+        closing=("┃", "┃  Build · Fake Fake", "╹▀"),
     ),
 }
 
@@ -192,6 +199,8 @@ class Agent:
         self.work_seconds: float = args.work_seconds
         self.swallow_enter: bool = args.ignore_first_enter
         self.deaf: bool = args.deaf
+        self.choice_on_paste: bool = args.choice_on_paste
+        self.choosing = False
         self.fd_in = sys.stdin.fileno()
         self.fd_out = sys.stdout.fileno()
         self.state = "starting"
@@ -249,6 +258,9 @@ class Agent:
             lines += ["", style.working]
         if self.state == "asking":
             return lines + ["", *(line.format(file=self.ask_file) for line in style.asking)]
+        if self.choosing:
+            # A choice drawn over the input, as Codex's model-upgrade screen is.
+            return lines + ["", "  Meet GPT-6 Sol", "› 1. Try new model", "  2. Use existing model", "  enter/esc confirm"]
         shown = self.input_lines()
         if not self.input and not self.in_paste and style.placeholder and (style.placeholder_always or not self.transcript):
             shown = [style.placeholder]
@@ -408,6 +420,10 @@ class Agent:
     # -- keys -----------------------------------------------------------------------------------
 
     def on_enter(self) -> None:
+        if self.choosing:
+            self.choosing = False
+            self.transcript.append(f"{STYLES[self.style].bullet} Switched to the new model")
+            return
         if self.state == "asking":
             self.transcript.append(f"{STYLES[self.style].bullet} Allowed: create {self.ask_file}")
             self.state = "working"
@@ -435,6 +451,8 @@ class Agent:
         self.paste_buf.clear()
         self.in_paste = False
         self.input += data
+        if self.choice_on_paste:
+            self.choice_on_paste, self.choosing = False, True
         lines = self.input.count(b"\n") + 1
         if STYLES[self.style].collapses_pastes and (lines > BIG_PASTE_LINES or len(self.input) > BIG_PASTE_CHARS):
             self.big_paste = self.pastes
@@ -564,6 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ignore-first-enter", action="store_true")
     parser.add_argument("--deaf", action="store_true", help="never submit on Enter (the input keeps its text)")
+    parser.add_argument("--choice-on-paste", action="store_true", help="draw a model-upgrade choice over the input after the first paste (Enter picks it)")
     parser.add_argument("--settings", help="Claude Code's flag settings (JSON): its hooks are run")
     parser.add_argument("-c", dest="config", action="append", default=[], help="Codex's config overrides: notify=[...]")
     parser.add_argument("prompt", nargs="?")

@@ -20,12 +20,14 @@ from aod.plugins.agent import AgentSettings, LaunchContext, ScreenReading
 from aod.plugins.agent.aider import AiderAgent
 from aod.plugins.agent.claude_code import (
     ClaudeCodeAgent,
-    accept_bypass_warning,
+    approve_api_key,
+    claude_paths,
+    flag_settings,
     latest_session_id,
     mark_trusted,
     transcript_dir,
 )
-from aod.plugins.agent.codex import CodexAgent, trust_workspace
+from aod.plugins.agent.codex import CodexAgent
 from aod.plugins.agent.custom import AgentConfigError, CustomAgent
 from aod.plugins.agent.goose import GooseAgent
 from aod.plugins.agent.opencode import OpencodeAgent
@@ -190,7 +192,8 @@ def test_claude_read_input(screen: str, content: str | None) -> None:
 def test_claude_argv_defaults(tmp_path: Path) -> None:
     agent = ClaudeCodeAgent(getuid=lambda: 1000)
     launch = agent.launch(AgentSettings(name="claude-code"), ctx(tmp_path))
-    assert launch.argv == ["claude", "--dangerously-skip-permissions", "--", "fix the bug"]
+    bypass = json.dumps({"skipDangerousModePermissionPrompt": True}, separators=(",", ":"))
+    assert launch.argv == ["claude", "--dangerously-skip-permissions", "--settings", bypass, "--", "fix the bug"]
     assert launch.prompt_mode == "argv"
     assert launch.env == {"DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1"}
 
@@ -205,6 +208,7 @@ def test_claude_argv_all_options(tmp_path: Path) -> None:
     launch = ClaudeCodeAgent(getuid=lambda: 0).launch(settings, ctx(tmp_path, resume="abc-123"))
     assert launch.argv == [
         "claude", "--model", "opus", "--dangerously-skip-permissions", "--resume", "abc-123",
+        "--settings", '{"skipDangerousModePermissionPrompt":true}',
         "--allowedTools", "Write", "Edit", "--", "fix the bug",
     ]
     assert launch.env == {
@@ -249,12 +253,12 @@ def test_hostile_prompt_is_one_argv_element(tmp_path: Path, agent: object) -> No
 
 
 def test_claude_transcript_helpers(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+    config_dir = tmp_path / "home" / ".claude"
     workspace = tmp_path / "work.tree" / "ws"
     workspace.mkdir(parents=True)
-    assert latest_session_id(home, workspace) is None
-    folder = transcript_dir(home, workspace)
-    assert folder.parent == home / ".claude" / "projects"
+    assert latest_session_id(config_dir, workspace) is None
+    folder = transcript_dir(config_dir, workspace)
+    assert folder.parent == config_dir / "projects"
     assert folder.name == re.sub(r"[^A-Za-z0-9]", "-", os.path.realpath(workspace))
     assert "work-tree-ws" in folder.name
     folder.mkdir(parents=True)
@@ -262,41 +266,76 @@ def test_claude_transcript_helpers(tmp_path: Path) -> None:
     (folder / "new.jsonl").write_text("{}\n")
     (folder / "notes.txt").write_text("")
     os.utime(folder / "old.jsonl", (1_000_000, 1_000_000))
-    assert latest_session_id(home, workspace) == "new"
+    assert latest_session_id(config_dir, workspace) == "new"
 
 
 def test_claude_transcript_dir_slash_only_name(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+    config_dir = tmp_path / "home" / ".claude"
     workspace = Path(os.path.realpath(tmp_path)) / "a.b"
-    legacy = home / ".claude" / "projects" / str(workspace).replace("/", "-")
+    legacy = config_dir / "projects" / str(workspace).replace("/", "-")
     legacy.mkdir(parents=True)
-    assert transcript_dir(home, workspace) == legacy
+    assert transcript_dir(config_dir, workspace) == legacy
+
+
+def test_claude_config_dir_is_the_session_s_own(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert claude_paths(home, {}) == type(claude_paths(home, {}))(home / ".claude", home / ".claude.json")
+    custom = claude_paths(home, {"CLAUDE_CONFIG_DIR": str(tmp_path / "cc")})
+    assert (custom.config_dir, custom.state_file) == (tmp_path / "cc", tmp_path / "cc" / ".claude.json")
+    # The agent's own env (agents.claude-code.env) wins over aod's.
+    agent = ClaudeCodeAgent(environ={"CLAUDE_CONFIG_DIR": str(tmp_path / "aods")})
+    c = ctx(tmp_path, env={"CLAUDE_CONFIG_DIR": str(tmp_path / "cc")})
+    assert agent.paths(c).config_dir == tmp_path / "cc"
+    agent.prepare(c)
+    trusted = json.loads((tmp_path / "cc" / ".claude.json").read_text())["projects"]
+    assert trusted == {os.path.realpath(c.workspace.parent): {"hasTrustDialogAccepted": True}}
+    assert not (home / ".claude.json").exists() and not (tmp_path / "aods").exists()
+    sessions = tmp_path / "cc" / "sessions"
+    sessions.mkdir()
+    (sessions / "77.json").write_text('{"status": "busy"}')
+    assert agent.read_native(c, 77) == ScreenReading("active")
 
 
 # -- claude prepare ------------------------------------------------------------------------------
 
 
-def test_claude_prepare_creates_files(tmp_path: Path) -> None:
+def test_claude_prepare_trusts_the_project_s_workspace_folder_only(tmp_path: Path) -> None:
     c = ctx(tmp_path)
-    ClaudeCodeAgent().prepare(c)
+    ClaudeCodeAgent(environ={}).prepare(c)
     data = json.loads((c.home / ".claude.json").read_text())
-    key = os.path.realpath(c.workspace)
-    assert data == {"projects": {key: {"hasTrustDialogAccepted": True}}}
-    settings = json.loads((c.home / ".claude" / "settings.json").read_text())
-    assert settings == {"skipDangerousModePermissionPrompt": True}
+    # One entry for the folder that holds the project's workspaces: Claude trusts subfolders.
+    assert data == {"projects": {os.path.realpath(c.workspace.parent): {"hasTrustDialogAccepted": True}}}
     assert stat.S_IMODE((c.home / ".claude.json").stat().st_mode) == 0o600
+    assert not (c.home / ".claude").exists()  # settings.json is never written
 
 
-def test_claude_prepare_without_bypass_leaves_settings(tmp_path: Path) -> None:
-    c = ctx(tmp_path)
-    ClaudeCodeAgent().prepare(c, AgentSettings(name="claude-code", permissions="default"))
-    assert (c.home / ".claude.json").exists()
-    assert not (c.home / ".claude" / "settings.json").exists()
+def test_claude_bypass_warning_and_hooks_go_in_flag_settings(tmp_path: Path) -> None:
+    agent = ClaudeCodeAgent(getuid=lambda: 1000, environ={})
+    launch = agent.launch(AgentSettings(name="claude-code"), ctx(tmp_path))
+    settings = json.loads(launch.argv[launch.argv.index("--settings") + 1])
+    assert settings == {"skipDangerousModePermissionPrompt": True}
+    plain = agent.launch(AgentSettings(name="claude-code", permissions="default"), ctx(tmp_path))
+    assert "--settings" not in plain.argv
+    assert flag_settings((), bypass=False) is None
+
+
+def test_claude_api_key_in_the_session_env_is_approved_ahead(tmp_path: Path) -> None:
+    key = "sk-ant-api03-" + "x" * 30 + "0123456789"
+    c = ctx(tmp_path, env={"ANTHROPIC_API_KEY": key})
+    ClaudeCodeAgent(environ={}).prepare(c)
+    data = json.loads((c.home / ".claude.json").read_text())
+    assert data["customApiKeyResponses"] == {"approved": [key[-20:]], "rejected": []}
+    assert key not in (c.home / ".claude.json").read_text()  # only its last 20 characters
+    # A key the user rejected stays rejected.
+    state = c.home / ".claude.json"
+    state.write_text(json.dumps({"customApiKeyResponses": {"approved": [], "rejected": [key[-20:]]}}))
+    assert approve_api_key(state, key) is False
+    assert json.loads(state.read_text())["customApiKeyResponses"]["approved"] == []
 
 
 def test_claude_prepare_preserves_other_keys_and_mode(tmp_path: Path) -> None:
     c = ctx(tmp_path)
-    key = os.path.realpath(c.workspace)
+    key = os.path.realpath(c.workspace.parent)
     original = {
         "numStartups": 7,
         "userID": "u-1",
@@ -310,11 +349,8 @@ def test_claude_prepare_preserves_other_keys_and_mode(tmp_path: Path) -> None:
     path = c.home / ".claude.json"
     path.write_text(json.dumps(original))
     path.chmod(0o640)
-    settings_path = c.home / ".claude" / "settings.json"
-    settings_path.parent.mkdir()
-    settings_path.write_text(json.dumps({"model": "opus", "env": {"A": "1"}}))
 
-    agent = ClaudeCodeAgent()
+    agent = ClaudeCodeAgent(environ={})
     agent.prepare(c)
     data = json.loads(path.read_text())
     expected = json.loads(json.dumps(original))
@@ -322,16 +358,12 @@ def test_claude_prepare_preserves_other_keys_and_mode(tmp_path: Path) -> None:
     assert data == expected
     assert list(data) == list(original)  # key order kept
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert json.loads(settings_path.read_text()) == {
-        "model": "opus", "env": {"A": "1"}, "skipDangerousModePermissionPrompt": True,
-    }
 
     # Idempotent: a second run writes nothing.
-    before = (path.stat().st_mtime_ns, path.stat().st_ino, settings_path.stat().st_ino)
-    assert mark_trusted(c.home, c.workspace) is False
-    assert accept_bypass_warning(c.home) is False
+    before = (path.stat().st_mtime_ns, path.stat().st_ino)
+    assert mark_trusted(path, c.workspace.parent) is False
     agent.prepare(c)
-    assert (path.stat().st_mtime_ns, path.stat().st_ino, settings_path.stat().st_ino) == before
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == before
     assert not [p for p in c.home.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -340,13 +372,8 @@ def test_claude_prepare_leaves_unreadable_files_untouched(tmp_path: Path, conten
     c = ctx(tmp_path)
     path = c.home / ".claude.json"
     path.write_bytes(content)
-    settings_path = c.home / ".claude" / "settings.json"
-    settings_path.parent.mkdir()
-    bad_settings = content if not content.startswith(b"{\"") else b"null"
-    settings_path.write_bytes(bad_settings)
-    ClaudeCodeAgent().prepare(c)
+    ClaudeCodeAgent(environ={}).prepare(c)
     assert path.read_bytes() == content
-    assert settings_path.read_bytes() == bad_settings
     assert not [p for p in c.home.rglob("*.tmp")]
 
 
@@ -356,7 +383,7 @@ def test_claude_prepare_follows_a_symlinked_config(tmp_path: Path) -> None:
     real.parent.mkdir()
     real.write_text('{"keep": 1}')
     (c.home / ".claude.json").symlink_to(real)
-    mark_trusted(c.home, c.workspace)
+    mark_trusted(c.home / ".claude.json", c.workspace)
     assert (c.home / ".claude.json").is_symlink()
     assert json.loads(real.read_text())["keep"] == 1
     assert json.loads(real.read_text())["projects"]
@@ -481,23 +508,46 @@ def test_codex_read_input(screen: str, content: str | None) -> None:
     assert CodexAgent(environ={}).read_input(pad(screen)) == content
 
 
+def trust_flag(workspace: Path) -> list[str]:
+    return ["-c", f'projects={{{json.dumps(os.path.realpath(workspace))}={{trust_level="trusted"}}}}']
+
+
 def test_codex_argv(tmp_path: Path) -> None:
     agent = CodexAgent(environ={})
-    launch = agent.launch(AgentSettings(name="codex"), ctx(tmp_path))
-    assert launch.argv == ["codex", "--no-daemon", "--dangerously-bypass-approvals-and-sandbox"]
+    c = ctx(tmp_path)
+    launch = agent.launch(AgentSettings(name="codex"), c)
+    assert launch.argv == ["codex", "--no-daemon", "--dangerously-bypass-approvals-and-sandbox", *trust_flag(c.workspace)]
     assert launch.prompt_mode == "paste"
     assert launch.env == {}
     settings = AgentSettings(
         name="codex", model="gpt-5.5", permissions="default", args=["-c", "x=1"],
         prompt="argv", env={"CODEX_HOME": "/h"},
     )
-    launch = agent.launch(settings, ctx(tmp_path))
-    assert launch.argv == ["codex", "--no-daemon", "-m", "gpt-5.5", "-c", "x=1", "--", "fix the bug"]
+    launch = agent.launch(settings, c)
+    assert launch.argv == ["codex", "--no-daemon", "-m", "gpt-5.5", *trust_flag(c.workspace), "-c", "x=1", "--", "fix the bug"]
     assert launch.env == {"CODEX_HOME": "/h"}
     assert launch.prompt_mode == "argv"
-    wrapped = agent.launch(AgentSettings(name="codex", command=["my-codex"]), ctx(tmp_path))
+    wrapped = agent.launch(AgentSettings(name="codex", command=["my-codex"]), c)
     assert wrapped.argv[:2] == ["my-codex", "--no-daemon"]
     assert agent.supports_resume is False
+
+
+def test_codex_trust_is_a_per_session_override_that_parses_as_toml(tmp_path: Path) -> None:
+    workspace = tmp_path / 'we"ird\\ dir.x'
+    workspace.mkdir()
+    c = LaunchContext(session_id="s-1", workspace=workspace, prompt="", home=tmp_path)
+    argv = CodexAgent(environ={}).launch(AgentSettings(name="codex"), c).argv
+    override = argv[argv.index("-c") + 1]
+    assert tomllib.loads(override) == {"projects": {os.path.realpath(workspace): {"trust_level": "trusted"}}}
+    CodexAgent(environ={}).prepare(c)
+    assert list(tmp_path.iterdir()) == [workspace]  # no config.toml written anywhere
+
+
+def test_codex_home_is_the_session_s_own(tmp_path: Path) -> None:
+    agent = CodexAgent(environ={"CODEX_HOME": str(tmp_path / "aods")})
+    assert agent.home_of(ctx(tmp_path)) == tmp_path / "aods"
+    assert agent.home_of(ctx(tmp_path, env={"CODEX_HOME": str(tmp_path / "mine")})) == tmp_path / "mine"
+    assert CodexAgent(environ={}).home_of(ctx(tmp_path)) == tmp_path / "home" / ".codex"
 
 
 # -- rollouts ----------------------------------------------------------------------------------
@@ -632,112 +682,52 @@ def test_codex_home_defaults_to_dot_codex(tmp_path: Path) -> None:
 # -- codex prepare -------------------------------------------------------------------------------
 
 
-def test_codex_prepare_appends_trust(tmp_path: Path) -> None:
-    c = ctx(tmp_path)
-    config = c.home / ".codex" / "config.toml"
-    config.parent.mkdir()
-    original = 'model = "gpt-5.5"  # mine\n\n[tui]\nscreen_reader_detection_done = true'
-    config.write_text(original)
-    config.chmod(0o640)
-    agent = CodexAgent(environ={})
-    agent.prepare(c)
-    text = config.read_text()
-    assert text.startswith(original)  # untouched, only appended to
-    parsed = tomllib.loads(text)
-    key = os.path.realpath(c.workspace)
-    assert parsed["projects"][key] == {"trust_level": "trusted"}
-    assert parsed["model"] == "gpt-5.5"
-    assert stat.S_IMODE(config.stat().st_mode) == 0o640
-    agent.prepare(c)
-    assert config.read_text() == text  # idempotent
-
-
-def test_codex_prepare_creates_config(tmp_path: Path) -> None:
-    c = ctx(tmp_path)
-    home = tmp_path / "ch"
-    CodexAgent(environ={"CODEX_HOME": str(home)}).prepare(c)
-    key = os.path.realpath(c.workspace)
-    assert tomllib.loads((home / "config.toml").read_text()) == {
-        "projects": {key: {"trust_level": "trusted"}}
-    }
-
-
-def test_codex_prepare_respects_existing_entry_and_bad_files(tmp_path: Path) -> None:
-    c = ctx(tmp_path)
-    key = os.path.realpath(c.workspace)
-    config = tmp_path / "config.toml"
-    for content in [
-        f'[projects."{key}"]\ntrust_level = "untrusted"\n',  # the user's choice stands
-        "this is = not [toml",
-        f'projects = {{ "/x" = {{ trust_level = "trusted" }} }}\n',  # inline: cannot extend
-        'projects = "odd"\n',
-    ]:
-        config.write_text(content)
-        assert trust_workspace(config, c.workspace) is False
-        assert config.read_text() == content
-
-
-def test_codex_prepare_path_with_quotes(tmp_path: Path) -> None:
-    workspace = tmp_path / 'we"ird\\ dir'
-    workspace.mkdir()
-    config = tmp_path / "config.toml"
-    assert trust_workspace(config, workspace) is True
-    parsed = tomllib.loads(config.read_text())
-    assert parsed["projects"][os.path.realpath(workspace)] == {"trust_level": "trusted"}
-
-
 # ---------------------------------------------------------------------------------------------
 # opencode
 # ---------------------------------------------------------------------------------------------
 
-OPENCODE_IDLE = """
-┃  Ask anything… "Fix broken tests"
-   /tmp/realagents/proj-oc:master          tab agents  ctrl+p commands
-"""
-OPENCODE_DONE = """
-▣  Build · Fake · 8.8s
-┃  Ask anything… "Fix broken tests"
-   /tmp/realagents/proj-oc:master          tab agents  ctrl+p commands
-"""
-OPENCODE_WORKING = """
-┃  Ask anything… "Fix broken tests"
-   ⬝⬝■■■■■■  esc interrupt
-"""
-OPENCODE_PERMISSION = """
-△ Permission required
-  → Edit hello.py
-  Allow once   Allow always   Reject
-"""
-OPENCODE_TYPED = """
-┃  fix it
-   /tmp/realagents/proj-oc:master          tab agents  ctrl+p commands
-"""
+SCREENS = Path(__file__).resolve().parents[1] / "fixtures" / "screens"
+
+
+def captured(cli: str, name: str) -> str:
+    """A screen captured from the real CLI in tmux (see the fixture folder's files)."""
+    return (SCREENS / cli / f"{name}.txt").read_text()
 
 
 @pytest.mark.parametrize(
-    ("screen", "activity"),
+    ("name", "activity", "content"),
     [
-        (OPENCODE_IDLE, "idle"),
-        (OPENCODE_DONE, "idle"),
-        (OPENCODE_WORKING, "active"),
-        (OPENCODE_PERMISSION, "waiting_input"),
-        ("booting", "unknown"),
+        ("idle-before-first-turn", "idle", ""),
+        ("typed", "idle", "please create the file"),
+        ("working", "active", ""),
+        ("idle-after-one-turn", "idle", ""),  # the placeholder is gone after the first turn
+        ("idle-after-two-turns", "idle", ""),
+        ("permission", "waiting_input", None),
     ],
 )
-def test_opencode_screens(screen: str, activity: str) -> None:
-    assert OpencodeAgent().read_screen(pad(screen)).activity == activity
-
-
-def test_opencode_input_and_argv(tmp_path: Path) -> None:
+def test_opencode_screens_captured_from_the_real_cli(name: str, activity: str, content: str | None) -> None:
     agent = OpencodeAgent()
-    assert agent.read_input(pad(OPENCODE_IDLE)) == ""
-    assert agent.read_input(pad(OPENCODE_TYPED)) == "fix it"
+    screen = captured("opencode", name)
+    assert agent.read_screen(screen).activity == activity
+    assert agent.read_input(screen) == content
+
+
+def test_opencode_unknown_screens() -> None:
+    agent = OpencodeAgent()
+    assert agent.read_screen(pad("booting")).activity == "unknown"
     assert agent.read_input(pad("booting")) is None
+
+
+def test_opencode_argv_and_permissions(tmp_path: Path) -> None:
+    agent = OpencodeAgent()
     settings = AgentSettings(name="opencode", model="fake/fake", args=["--x"])
     launch = agent.launch(settings, ctx(tmp_path))
     assert launch.argv == ["opencode", "--model", "fake/fake", "--x"]
     assert launch.prompt_mode == "paste"
     assert launch.env["OPENCODE_DISABLE_AUTOUPDATE"] == "1"
+    assert json.loads(launch.env["OPENCODE_PERMISSION"]) == {"edit": "allow", "bash": "allow", "webfetch": "allow"}
+    kept = agent.launch(AgentSettings(name="opencode", permissions="default"), ctx(tmp_path))
+    assert "OPENCODE_PERMISSION" not in kept.env  # opencode's own settings decide
     assert agent.supports_resume is False
 
 
@@ -862,16 +852,20 @@ def test_claude_resumes_the_newest_conversation_of_the_workspace(tmp_path: Path)
     from aod.plugins.agent.claude_code import ClaudeCodeAgent, transcript_dir
 
     workspace = tmp_path / "work" / "web-1"
-    folder = transcript_dir(tmp_path / "home", workspace)
+    folder = transcript_dir(tmp_path / "home" / ".claude", workspace)
     folder.mkdir(parents=True)
     old = folder / "aaaa.jsonl"
     new = folder / "bbbb.jsonl"
     old.write_text("{}\n")
     new.write_text("{}\n")
     os.utime(old, (1, 1))
-    agent = ClaudeCodeAgent()
-    assert agent.resume_id(tmp_path / "home", workspace) == "bbbb"
-    assert agent.resume_id(tmp_path / "elsewhere", workspace) is None
+    agent = ClaudeCodeAgent(environ={})
+
+    def at(home: Path) -> LaunchContext:
+        return LaunchContext(session_id="s-1", workspace=workspace, prompt="", home=home)
+
+    assert agent.resume_id(at(tmp_path / "home")) == "bbbb"
+    assert agent.resume_id(at(tmp_path / "elsewhere")) is None
 
 
 def test_codex_rollout_lookup_keeps_codex_homes_apart(tmp_path: Path) -> None:
@@ -941,13 +935,13 @@ def test_claude_hooks_are_flag_settings_quoted_for_the_shell(tmp_path: Path) -> 
     import shlex
 
     hook = ["/opt/my venv/bin/python", "-I", "-m", "aoctl", "hook", "claude-code"]
-    launch = ClaudeCodeAgent().launch(AgentSettings(name="claude-code"), ctx(tmp_path, hook=hook))
+    launch = ClaudeCodeAgent().launch(AgentSettings(name="claude-code", permissions="default"), ctx(tmp_path, hook=hook))
     settings = json.loads(launch.argv[launch.argv.index("--settings") + 1])
     commands = {event: groups[0]["hooks"][0]["command"] for event, groups in settings["hooks"].items()}
     assert set(commands) == {"UserPromptSubmit", "PostToolUse", "Stop", "Notification"}
     assert shlex.split(commands["Stop"]) == [*hook, "Stop"]
     assert launch.argv[-2:] == ["--", "fix the bug"]
-    assert "--settings" not in ClaudeCodeAgent().launch(AgentSettings(name="claude-code"), ctx(tmp_path)).argv
+    assert "--settings" not in ClaudeCodeAgent().launch(AgentSettings(name="claude-code", permissions="default"), ctx(tmp_path)).argv
 
 
 @pytest.mark.parametrize(
@@ -970,7 +964,7 @@ def test_claude_hook_events(event: str, kind: str, message: str, activity: str |
 def test_codex_notify_is_a_per_session_override(tmp_path: Path) -> None:
     hook = ["/py", "-I", "-m", "aoctl", "hook", "codex"]
     launch = CodexAgent(environ={}).launch(AgentSettings(name="codex"), ctx(tmp_path, hook=hook))
-    value = launch.argv[launch.argv.index("-c") + 1]
+    value = launch.argv[len(launch.argv) - 1 - launch.argv[::-1].index("-c") + 1]
     assert value.startswith("notify=")
     assert tomllib.loads(value)["notify"] == hook
     agent = CodexAgent(environ={})
@@ -980,11 +974,11 @@ def test_codex_notify_is_a_per_session_override(tmp_path: Path) -> None:
 
 def test_claude_transcript_shows_a_message(tmp_path: Path) -> None:
     c = ctx(tmp_path)
-    folder = transcript_dir(c.home, c.workspace)
+    folder = transcript_dir(c.home / ".claude", c.workspace)
     folder.mkdir(parents=True)
     line = {"type": "user", "message": {"role": "user", "content": 'say "hi" ✓ [ao:abcdef12] CI failed'}}
     (folder / "s1.jsonl").write_text(json.dumps(line) + "\n" + json.dumps({"type": "assistant", "x": "[ao:ffffffff]"}) + "\n")
-    agent = ClaudeCodeAgent()
+    agent = ClaudeCodeAgent(environ={})
     assert agent.saw_message(c, "[ao:abcdef12]") is True
     assert agent.saw_message(c, 'say "hi" ✓') is True
     assert agent.saw_message(c, "[ao:ffffffff]") is False  # not a user message

@@ -62,6 +62,9 @@ class LaunchContext:
     hook: Sequence[str] = ()
     """The argv that reports this agent's hook events to aod (`aoctl hook AGENT`); empty: no
     hooks. Plugins of agents with hooks wire it into the agent's per-session settings."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The agent's own environment settings (config `agents.NAME.env`), over aod's: where the
+    agent keeps its files (`CODEX_HOME`, `CLAUDE_CONFIG_DIR`) is read from both."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class Agent(Protocol):
     """True when `read_screen` recognises this agent's idle prompt for sure (its own screens);
     False: readiness falls back to generic signals (a quiet screen, the process reading its
     terminal)."""
-    """When True, the plugin also has `resume_id(home, workspace) -> str | None`: the agent's own
+    """When True, the plugin also has `resume_id(ctx) -> str | None`: the agent's own
     conversation id to continue on `aoctl restore`."""
 
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand: ...

@@ -11,7 +11,8 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ _BLOCKED = (
     ("Do you want to use this API key?", "API key question"),
     ("Detected a custom API key", "API key question"),
     ("running in Bypass Permissions mode", "bypass permissions warning"),
+    ("Choose the text style", "theme picker"),
+    ("Let's get started", "first-run setup"),
 )
 # A menu line of a dialog (`❯ 1. Yes`), as opposed to the input line (`❯ text`).
 _MENU_ITEM = re.compile(r"^\s*❯\s*\d+\.")
@@ -64,12 +67,29 @@ def project_dir_name(workspace: Path | str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "-", str(workspace))
 
 
-def transcript_dir(home: Path, workspace: Path) -> Path:
-    """`~/.claude/projects/<cwd with "/" replaced by "-">/`, where the session transcripts go.
+@dataclass(frozen=True)
+class ClaudePaths:
+    config_dir: Path
+    """`~/.claude`, or `$CLAUDE_CONFIG_DIR`: settings, live sessions, transcripts."""
+    state_file: Path
+    """`~/.claude.json`, or `$CLAUDE_CONFIG_DIR/.claude.json`: onboarding, trust, key approvals."""
+
+
+def claude_paths(home: Path, environ: Mapping[str, str]) -> ClaudePaths:
+    """Where the Claude Code of an environment keeps its files (`environ`: the agent's own)."""
+    custom = environ.get("CLAUDE_CONFIG_DIR")
+    if custom:
+        folder = Path(custom).expanduser()
+        return ClaudePaths(folder, folder / ".claude.json")
+    return ClaudePaths(home / ".claude", home / ".claude.json")
+
+
+def transcript_dir(config_dir: Path, workspace: Path) -> Path:
+    """`<config dir>/projects/<cwd with "/" replaced by "-">/`, where the session transcripts go.
 
     Characters other than letters and digits (a `.` in `~/.local`) are replaced as well; a folder
     named with only `/` replaced is used instead when that is the one that exists."""
-    root = home / ".claude" / "projects"
+    root = config_dir / "projects"
     candidates: list[Path] = []
     for key in workspace_keys(workspace):
         candidates.append(root / project_dir_name(key))
@@ -80,9 +100,9 @@ def transcript_dir(home: Path, workspace: Path) -> Path:
     return candidates[0]
 
 
-def latest_session_id(home: Path, workspace: Path) -> str | None:
+def latest_session_id(config_dir: Path, workspace: Path) -> str | None:
     """The id of the newest transcript for `workspace` (what `--resume` takes), if any."""
-    folder = transcript_dir(home, workspace)
+    folder = transcript_dir(config_dir, workspace)
     newest: tuple[float, str] | None = None
     try:
         entries = list(os.scandir(folder))
@@ -118,19 +138,19 @@ def _dump(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def mark_trusted(home: Path, workspace: Path) -> bool:
-    """Set `projects[<workspace>].hasTrustDialogAccepted = true` in `home/.claude.json`, keeping
-    every other key. Does nothing when the file is not a JSON object (the dialog will show on
-    screen instead; the user's file is never overwritten). Returns whether it wrote."""
-    path = home / ".claude.json"
-    _, data = _load_json_object(path)
+def mark_trusted(state_file: Path, folder: Path) -> bool:
+    """Set `projects[<folder>].hasTrustDialogAccepted = true` in Claude's state file, keeping
+    every other key. Claude trusts a folder's subfolders too. Does nothing when the file is not a
+    JSON object (the dialog will show on screen instead; the user's file is never overwritten).
+    Returns whether it wrote."""
+    _, data = _load_json_object(state_file)
     if data is None:
         return False
     projects = data.setdefault("projects", {})
     if not isinstance(projects, dict):
         return False
     changed = False
-    for key in workspace_keys(workspace):
+    for key in workspace_keys(folder):
         entry = projects.setdefault(key, {})
         if not isinstance(entry, dict):
             return False
@@ -138,19 +158,28 @@ def mark_trusted(home: Path, workspace: Path) -> bool:
             entry["hasTrustDialogAccepted"] = True
             changed = True
     if changed:
-        write_atomically(path, _dump(data))
+        write_atomically(state_file, _dump(data))
     return changed
 
 
-def accept_bypass_warning(home: Path) -> bool:
-    """Set `skipDangerousModePermissionPrompt: true` in `home/.claude/settings.json` (same care as
-    `mark_trusted`). Returns whether it wrote."""
-    path = home / ".claude" / "settings.json"
-    _, data = _load_json_object(path)
-    if data is None or data.get("skipDangerousModePermissionPrompt") is True:
+def approve_api_key(state_file: Path, key: str) -> bool:
+    """Answer Claude's "Detected a custom API key … use it?" ahead: the key's last 20 characters
+    (Claude's own record of an approval) in `customApiKeyResponses.approved` — unless the user
+    rejected that key, which stands. Same care as `mark_trusted`. Returns whether it wrote."""
+    _, data = _load_json_object(state_file)
+    if data is None or not key:
         return False
-    data["skipDangerousModePermissionPrompt"] = True
-    write_atomically(path, _dump(data))
+    responses = data.setdefault("customApiKeyResponses", {})
+    if not isinstance(responses, dict):
+        return False
+    approved, rejected = responses.setdefault("approved", []), responses.setdefault("rejected", [])
+    if not isinstance(approved, list) or not isinstance(rejected, list):
+        return False
+    tail = key[-20:]
+    if tail in approved or tail in rejected:
+        return False
+    approved.append(tail)
+    write_atomically(state_file, _dump(data))
     return True
 
 
@@ -159,19 +188,27 @@ HOOK_EVENTS = ("UserPromptSubmit", "PostToolUse", "Stop", "Notification")
 HOOK_TIMEOUT = 5
 
 
-def hook_settings(hook: Sequence[str]) -> str:
-    """`--settings` JSON that runs `hook EVENT` on each of HOOK_EVENTS (with the event's JSON on
-    stdin). Claude runs hook commands through a shell: every word is quoted, and the words are
-    aod's own (its interpreter's path, fixed arguments), never text from a user."""
-    hooks: dict[str, list[dict[str, Any]]] = {}
-    for event in HOOK_EVENTS:
-        entry: dict[str, Any] = {
-            "hooks": [{"type": "command", "command": shlex.join([*hook, event]), "timeout": HOOK_TIMEOUT}]
-        }
-        if event == "PostToolUse":
-            entry["matcher"] = ""
-        hooks[event] = [entry]
-    return json.dumps({"hooks": hooks}, separators=(",", ":"))
+def flag_settings(hook: Sequence[str], *, bypass: bool) -> str | None:
+    """`--settings` JSON for one session: hooks that run `hook EVENT` on each of HOOK_EVENTS
+    (with the event's JSON on stdin), and in bypass mode the bypass warning answered. Flag
+    settings are merged over the user's and the project's (hooks added to theirs), so nothing is
+    written to the worktree or to `settings.json`. Claude runs hook commands through a shell:
+    every word is quoted, and the words are aod's own (its interpreter's path, fixed
+    arguments), never text from a user. None when there is nothing to set."""
+    settings: dict[str, Any] = {}
+    if hook:
+        hooks: dict[str, list[dict[str, Any]]] = {}
+        for event in HOOK_EVENTS:
+            entry: dict[str, Any] = {
+                "hooks": [{"type": "command", "command": shlex.join([*hook, event]), "timeout": HOOK_TIMEOUT}]
+            }
+            if event == "PostToolUse":
+                entry["matcher"] = ""
+            hooks[event] = [entry]
+        settings["hooks"] = hooks
+    if bypass:
+        settings["skipDangerousModePermissionPrompt"] = True
+    return json.dumps(settings, separators=(",", ":")) if settings else None
 
 
 class ClaudeCodeAgent:
@@ -180,8 +217,14 @@ class ClaudeCodeAgent:
     supports_resume = True
     reads_its_prompt = True
 
-    def __init__(self, getuid: Callable[[], int] = os.getuid) -> None:
+    def __init__(self, getuid: Callable[[], int] = os.getuid, environ: Mapping[str, str] | None = None) -> None:
         self._getuid = getuid
+        self._environ = environ
+
+    def paths(self, ctx: LaunchContext) -> ClaudePaths:
+        """Claude's folders as the session's agent sees them (aod's environment + its own)."""
+        base = os.environ if self._environ is None else self._environ
+        return claude_paths(ctx.home, {**base, **ctx.env})
 
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand:
         bypass = settings.permissions == "bypass"
@@ -192,10 +235,9 @@ class ClaudeCodeAgent:
             flags.append("--dangerously-skip-permissions")
         if ctx.resume:
             flags += ["--resume", ctx.resume]
-        if ctx.hook:
-            # Flag settings are merged over the user's and the project's, hooks added to theirs:
-            # nothing is written to the worktree (no dirt for the agent to commit) or to ~/.claude.
-            flags += ["--settings", hook_settings(ctx.hook)]
+        flagged = flag_settings(ctx.hook, bypass=bypass)
+        if flagged is not None:
+            flags += ["--settings", flagged]
         env = {"DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1"}
         if bypass and self._getuid() == 0:
             # Bypass mode refuses to run as root unless it is told it runs in a sandbox.
@@ -213,7 +255,7 @@ class ClaudeCodeAgent:
         )
 
     def read_hook(self, event: str, kind: str, message: str) -> ScreenReading | None:
-        """What a hook installed by `hook_settings` reports."""
+        """What a hook installed by `flag_settings` reports."""
         if event in ("UserPromptSubmit", "PostToolUse"):
             return ScreenReading("active")
         if event == "Stop":
@@ -228,15 +270,16 @@ class ClaudeCodeAgent:
 
     def saw_message(self, ctx: LaunchContext, needle: str) -> bool | None:
         """Is `needle` in a user message of the workspace's newest transcript (its last MB)?"""
-        session = latest_session_id(ctx.home, ctx.workspace)
+        config_dir = self.paths(ctx).config_dir
+        session = latest_session_id(config_dir, ctx.workspace)
         if session is None:
             return None
-        path = transcript_dir(ctx.home, ctx.workspace) / f"{session}.jsonl"
+        path = transcript_dir(config_dir, ctx.workspace) / f"{session}.jsonl"
         return transcript_mentions(path, needle, _USER_LINE)
 
-    def resume_id(self, home: Path, workspace: Path) -> str | None:
-        """The conversation to resume in `workspace`: the newest transcript's session id."""
-        return latest_session_id(home, workspace)
+    def resume_id(self, ctx: LaunchContext) -> str | None:
+        """The conversation to resume in the workspace: the newest transcript's session id."""
+        return latest_session_id(self.paths(ctx).config_dir, ctx.workspace)
 
     def read_screen(self, screen: str) -> ScreenReading:
         tail = screen_tail(screen)
@@ -277,11 +320,11 @@ class ClaudeCodeAgent:
         return "\n".join(lines).strip()
 
     def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:
-        """`~/.claude/sessions/<pid>.json` (exists only while the TUI runs): status idle / busy /
-        waiting (+ waitingFor). `pid` must be claude's own process id."""
+        """`<config dir>/sessions/<pid>.json` (exists only while the TUI runs): status idle / busy
+        / waiting (+ waitingFor). `pid` must be claude's own process id."""
         if pid is None:
             return None
-        path = ctx.home / ".claude" / "sessions" / f"{pid}.json"
+        path = self.paths(ctx).config_dir / "sessions" / f"{pid}.json"
         try:
             raw = path.read_bytes()
         except OSError:
@@ -302,11 +345,15 @@ class ClaudeCodeAgent:
         return ScreenReading(activity, detail)
 
     def prepare(self, ctx: LaunchContext, settings: AgentSettings | None = None) -> None:
-        """Pre-accept the folder-trust dialog for the workspace and, in bypass mode, the bypass
-        warning. Every other key of the user's files is kept; an unreadable file is left alone.
-
-        The protocol's `prepare(ctx)` carries no settings; without them the defaults apply, whose
-        permission mode is bypass."""
-        mark_trusted(ctx.home, ctx.workspace)
-        if (settings or AgentSettings(name=self.name)).permissions == "bypass":
-            accept_bypass_warning(ctx.home)
+        """Answer the first-run dialogs an unattended session cannot: trust for aod's folder of
+        the project's workspaces (the workspace's parent; Claude trusts subfolders, so this is
+        one entry per project, not one per session) and, when the session's environment has an
+        `ANTHROPIC_API_KEY`, that key's approval. Both live in Claude's state file (there is no
+        per-session way); every other key of it is kept, and an unreadable file is left alone.
+        The bypass warning is answered per session by `--settings` (see `flag_settings`)."""
+        paths = self.paths(ctx)
+        mark_trusted(paths.state_file, ctx.workspace.parent)
+        base = os.environ if self._environ is None else self._environ
+        key = {**base, **ctx.env}.get("ANTHROPIC_API_KEY")
+        if key:
+            approve_api_key(paths.state_file, key)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ from aod.plugins.agent.custom import (
     screen_tail,
     transcript_mentions,
     workspace_keys,
-    write_atomically,
 )
 
 _MENU_ITEM = re.compile(r"^\s*›\s*\d+\.")
@@ -62,15 +60,14 @@ def _input_line(tail: list[str]) -> str | None:
     return None
 
 
-def _toml_key(text: str) -> str:
-    # A JSON string literal is a valid TOML basic string (same escapes, \uXXXX included).
-    return json.dumps(text, ensure_ascii=False)
-
-
 class CodexAgent:
     name = "codex"
     executable = "codex"
     reads_its_prompt = True
+    startup_settle = 2.5
+    """Seconds its idle composer must hold before the first message: measured on 0.171.0, a
+    known model slug draws the composer at ~1.0 s and a "new model available" choice at ~2.0 s,
+    which an Enter meant for a message would answer."""
     supports_resume = False
     """The facts at hand cover no measured resume path; restore starts a new conversation."""
 
@@ -91,9 +88,12 @@ class CodexAgent:
             flags += ["-m", settings.model]
         if settings.permissions == "bypass":
             flags.append("--dangerously-bypass-approvals-and-sandbox")
+        # Per session with -c, never in the user's config.toml: the workspace is trusted (no
+        # "Trust this folder?" screen), and Codex runs `notify` with the event's JSON as one
+        # more argument. JSON strings, arrays and {"k"=v} tables written this way are TOML.
+        trusted = ",".join(f'{json.dumps(key)}={{trust_level="trusted"}}' for key in workspace_keys(ctx.workspace))
+        flags += ["-c", f"projects={{{trusted}}}"]
         if ctx.hook:
-            # Codex runs `notify` with the event's JSON as one more argument; set per session
-            # with -c, never in the user's config.toml. A JSON array of strings is TOML too.
             flags += ["-c", "notify=" + json.dumps(list(ctx.hook))]
         return compose_launch(
             default_head=[self.executable],
@@ -140,7 +140,7 @@ class CodexAgent:
 
     def saw_message(self, ctx: LaunchContext, needle: str) -> bool | None:
         """Is `needle` in a user message of the workspace's newest rollout (its last MB)?"""
-        root = codex_home(ctx.home, os.environ if self._environ is None else self._environ)
+        root = self.home_of(ctx)
         path = self.find_rollout(root / "sessions", ctx.workspace)
         if path is None:
             return None
@@ -151,7 +151,7 @@ class CodexAgent:
     def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:
         """The last turn boundary in the newest rollout of this workspace: `task_started` →
         active, `task_complete` → idle. None when there is no rollout or no turn yet."""
-        root = codex_home(ctx.home, os.environ if self._environ is None else self._environ)
+        root = self.home_of(ctx)
         path = self.find_rollout(root / "sessions", ctx.workspace)
         if path is None:
             return None
@@ -262,45 +262,14 @@ class CodexAgent:
 
     # -- first run ---------------------------------------------------------------------------
 
+    def home_of(self, ctx: LaunchContext) -> Path:
+        """The session's `$CODEX_HOME`: the agent's own env (`agents.codex.env`) over aod's."""
+        base = os.environ if self._environ is None else self._environ
+        return codex_home(ctx.home, {**base, **ctx.env})
+
     def prepare(self, ctx: LaunchContext, settings: AgentSettings | None = None) -> None:
-        """Trust the workspace in `config.toml` by appending a `[projects."<path>"]` table with
-        `trust_level = "trusted"` when the file has no entry for it. The file is left alone when
-        it is not valid TOML, when the entry exists (whatever its level: the user's choice), or
-        when the appended table would not parse to exactly the intended addition."""
-        root = codex_home(ctx.home, os.environ if self._environ is None else self._environ)
-        trust_workspace(root / "config.toml", ctx.workspace)
-
-
-def trust_workspace(config: Path, workspace: Path) -> bool:
-    try:
-        raw = config.read_bytes()
-    except FileNotFoundError:
-        raw = b""
-    try:
-        text = raw.decode()
-        parsed = tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
-    projects: Any = parsed.get("projects", {})
-    if not isinstance(projects, dict):
-        return False
-    missing = [key for key in workspace_keys(workspace) if key not in projects]
-    if not missing:
-        return False
-    addition = "".join(
-        f'\n[projects.{_toml_key(key)}]\ntrust_level = "trusted"\n' for key in missing
-    )
-    new_text = (text if not text or text.endswith("\n") else text + "\n") + addition
-    try:
-        reparsed = tomllib.loads(new_text)
-    except tomllib.TOMLDecodeError:
-        return False  # e.g. `projects` is an inline table, which cannot be extended
-    expected = dict(parsed)
-    expected["projects"] = {**projects, **{key: {"trust_level": "trusted"} for key in missing}}
-    if reparsed != expected:
-        return False
-    write_atomically(config, new_text.encode())
-    return True
+        """Nothing to write: the workspace's trust is given per session on the command line."""
+        return None
 
 
 def _day_dirs(sessions: Path) -> list[Path]:

@@ -1,17 +1,48 @@
-"""opencode (`opencode`): launch flags and screens.
+"""opencode (`opencode`): launch flags, permissions and screens.
 
-Measured on 1.18.33: the TUI ignores a paste sent before its input box is drawn, so the prompt is
-pasted once `Ask anything` shows. Activity lives in a SQLite database, which this plugin does not
-read (no native reading yet): the `esc interrupt` footer is the working signal.
+Measured on 1.18.33 (the screens are in tests/fixtures/screens/opencode/, captured from the real
+CLI after zero, one and two turns): the input box is a column of `┃` lines closed by a `╹▀▀▀`
+line; its last `┃` line names the agent and model (`Build · Fake Fake`), the lines above it hold
+what was typed (the `Ask anything…` placeholder only before the first message). Below the box,
+the footer ends in `ctrl+p commands` on every screen; while a turn runs it starts with a
+progress strip and `esc interrupt`. A permission question replaces the box (`△ Permission
+required … Allow once   Allow always   Reject`). The TUI ignores a paste sent before the box is
+drawn, so readiness waits for it. Activity lives in a SQLite database, which this plugin does
+not read.
+
+Permissions: `bypass` sets `OPENCODE_PERMISSION` so edits, shell commands and fetches never ask
+(the session works alone in its worktree); `default` leaves opencode's own settings alone.
 """
 
 from __future__ import annotations
+
+import json
 
 from aod.plugins.agent import AgentSettings, LaunchCommand, LaunchContext, ScreenReading
 from aod.plugins.agent.custom import compose_launch, screen_tail
 
 _PLACEHOLDER = "Ask anything"
 _FOOTER = "ctrl+p commands"
+_WORKING = "esc interrupt"
+_QUESTION = "Permission required"
+_BOX = "┃"
+_BOX_END = "╹"
+BYPASS = json.dumps({"edit": "allow", "bash": "allow", "webfetch": "allow"})
+
+
+def _box(tail: list[str]) -> list[str] | None:
+    """The input box's text lines (the agent/model line left out), or None when no box shows."""
+    end = next((i for i in range(len(tail) - 1, -1, -1) if tail[i].lstrip().startswith(_BOX_END)), None)
+    if end is None:
+        return None
+    lines: list[str] = []
+    for line in reversed(tail[:end]):
+        stripped = line.lstrip()
+        if not stripped.startswith(_BOX):
+            break
+        lines.append(stripped[len(_BOX) :].strip())
+    lines.reverse()
+    return lines[:-1] if lines else None
 
 
 class OpencodeAgent:
@@ -24,36 +55,38 @@ class OpencodeAgent:
         flags: list[str] = []
         if settings.model:
             flags += ["--model", settings.model]
+        env = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
+        if settings.permissions == "bypass":
+            env["OPENCODE_PERMISSION"] = BYPASS
         return compose_launch(
             default_head=[self.executable],
             flags=flags,
             settings=settings,
             ctx=ctx,
             default_prompt_mode="paste",
-            env={"OPENCODE_DISABLE_AUTOUPDATE": "1"},
+            env=env,
         )
 
     def read_screen(self, screen: str) -> ScreenReading:
-        text = "\n".join(screen_tail(screen))
-        if "Permission required" in text:
+        tail = screen_tail(screen, 40)
+        bottom = "\n".join(tail[-12:])
+        if _QUESTION in bottom:
             return ScreenReading("waiting_input", "permission prompt")
-        if "esc interrupt" in text:
+        footer = "\n".join(tail[-3:])
+        if _WORKING in footer:
             return ScreenReading("active")
-        if _PLACEHOLDER in text:
+        if _FOOTER in footer and _box(tail) is not None:
             return ScreenReading("idle")
         return ScreenReading("unknown")
 
     def read_input(self, screen: str) -> str | None:
-        # The input box is the last `┃` line; its placeholder is drawn only while it is empty
-        # (and only before the first message). The footer tells that the box is on screen.
-        tail = screen_tail(screen)
-        text = "\n".join(tail)
-        if "Permission required" in text or _FOOTER not in text and "esc interrupt" not in text:
+        tail = screen_tail(screen, 40)
+        if _QUESTION in "\n".join(tail[-12:]):
             return None
-        box = next((line for line in reversed(tail) if line.lstrip().startswith("┃")), None)
-        if box is None:
+        lines = _box(tail)
+        if lines is None:
             return None
-        content = box.lstrip()[1:].strip()
+        content = "\n".join(line for line in lines if line).strip()
         return "" if content.startswith(_PLACEHOLDER) else content
 
     def read_native(self, ctx: LaunchContext, pid: int | None) -> ScreenReading | None:
