@@ -3,8 +3,8 @@ plugin (launched on the scripted agent drawing that CLI's screens) through spawn
 cleanup, and afterwards the CLI's settings files and ~/.gitconfig are byte for byte what they
 were. What aod needs per session (trust, hooks, the bypass answer) goes on the command line.
 
-The one thing aod writes for a CLI is Claude Code's trust for aod's folder of the project's
-workspaces, in Claude's state file `.claude.json` (Claude has no per-session way; it rewrites
+The one thing aod writes for a CLI is Claude Code's trust of the worktree (and the approval of
+an API key in the session's environment), in Claude's state file `.claude.json` (Claude has no per-session way; it rewrites
 that file itself on every start) — checked here too: that and nothing else.
 """
 
@@ -64,6 +64,6 @@ def test_spawn_work_kill_cleanup_leaves_the_cli_s_settings_alone(
             original = json.loads(state_before or "{}")
             trusted = state.pop("projects")
             assert list(trusted.values()) == [{"hasTrustDialogAccepted": True}]
-            assert Path(next(iter(trusted))).name == "demo"  # aod's folder of the project's workspaces
+            assert Path(next(iter(trusted))).name == sid  # the session's worktree
             assert state.pop("customApiKeyResponses") == {"approved": ["0123456789abcdefghij"], "rejected": []}
             assert state == original

@@ -288,7 +288,7 @@ def test_claude_config_dir_is_the_session_s_own(tmp_path: Path) -> None:
     assert agent.paths(c).config_dir == tmp_path / "cc"
     agent.prepare(c)
     trusted = json.loads((tmp_path / "cc" / ".claude.json").read_text())["projects"]
-    assert trusted == {os.path.realpath(c.workspace.parent): {"hasTrustDialogAccepted": True}}
+    assert trusted == {os.path.realpath(c.workspace): {"hasTrustDialogAccepted": True}}
     assert not (home / ".claude.json").exists() and not (tmp_path / "aods").exists()
     sessions = tmp_path / "cc" / "sessions"
     sessions.mkdir()
@@ -299,12 +299,11 @@ def test_claude_config_dir_is_the_session_s_own(tmp_path: Path) -> None:
 # -- claude prepare ------------------------------------------------------------------------------
 
 
-def test_claude_prepare_trusts_the_project_s_workspace_folder_only(tmp_path: Path) -> None:
+def test_claude_prepare_trusts_the_workspace_only(tmp_path: Path) -> None:
     c = ctx(tmp_path)
     ClaudeCodeAgent(environ={}).prepare(c)
     data = json.loads((c.home / ".claude.json").read_text())
-    # One entry for the folder that holds the project's workspaces: Claude trusts subfolders.
-    assert data == {"projects": {os.path.realpath(c.workspace.parent): {"hasTrustDialogAccepted": True}}}
+    assert data == {"projects": {os.path.realpath(c.workspace): {"hasTrustDialogAccepted": True}}}
     assert stat.S_IMODE((c.home / ".claude.json").stat().st_mode) == 0o600
     assert not (c.home / ".claude").exists()  # settings.json is never written
 
@@ -335,7 +334,7 @@ def test_claude_api_key_in_the_session_env_is_approved_ahead(tmp_path: Path) -> 
 
 def test_claude_prepare_preserves_other_keys_and_mode(tmp_path: Path) -> None:
     c = ctx(tmp_path)
-    key = os.path.realpath(c.workspace.parent)
+    key = os.path.realpath(c.workspace)
     original = {
         "numStartups": 7,
         "userID": "u-1",
@@ -361,7 +360,7 @@ def test_claude_prepare_preserves_other_keys_and_mode(tmp_path: Path) -> None:
 
     # Idempotent: a second run writes nothing.
     before = (path.stat().st_mtime_ns, path.stat().st_ino)
-    assert mark_trusted(path, c.workspace.parent) is False
+    assert mark_trusted(path, c.workspace) is False
     agent.prepare(c)
     assert (path.stat().st_mtime_ns, path.stat().st_ino) == before
     assert not [p for p in c.home.iterdir() if p.name.endswith(".tmp")]

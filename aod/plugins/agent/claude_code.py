@@ -140,7 +140,7 @@ def _dump(data: dict[str, Any]) -> bytes:
 
 def mark_trusted(state_file: Path, folder: Path) -> bool:
     """Set `projects[<folder>].hasTrustDialogAccepted = true` in Claude's state file, keeping
-    every other key. Claude trusts a folder's subfolders too. Does nothing when the file is not a
+    every other key. Does nothing when the file is not a
     JSON object (the dialog will show on screen instead; the user's file is never overwritten).
     Returns whether it wrote."""
     _, data = _load_json_object(state_file)
@@ -345,14 +345,16 @@ class ClaudeCodeAgent:
         return ScreenReading(activity, detail)
 
     def prepare(self, ctx: LaunchContext, settings: AgentSettings | None = None) -> None:
-        """Answer the first-run dialogs an unattended session cannot: trust for aod's folder of
-        the project's workspaces (the workspace's parent; Claude trusts subfolders, so this is
-        one entry per project, not one per session) and, when the session's environment has an
-        `ANTHROPIC_API_KEY`, that key's approval. Both live in Claude's state file (there is no
-        per-session way); every other key of it is kept, and an unreadable file is left alone.
-        The bypass warning is answered per session by `--settings` (see `flag_settings`)."""
+        """Answer the first-run dialogs an unattended session cannot: trust for the workspace
+        and, when the session's environment has an `ANTHROPIC_API_KEY`, that key's approval.
+        Both live in Claude's state file (there is no per-session way); every other key of it is
+        kept, and an unreadable file is left alone. The bypass warning is answered per session
+        by `--settings` (see `flag_settings`).
+
+        The workspace itself, not a parent: 2.1.197 trusts subfolders of a trusted folder, but
+        2.1.332 asks again (found by the canary, `python -m tests.agents --latest`)."""
         paths = self.paths(ctx)
-        mark_trusted(paths.state_file, ctx.workspace.parent)
+        mark_trusted(paths.state_file, ctx.workspace)
         base = os.environ if self._environ is None else self._environ
         key = {**base, **ctx.env}.get("ANTHROPIC_API_KEY")
         if key:
