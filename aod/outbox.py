@@ -112,10 +112,12 @@ class Outbox:
         """End every queued message of an ended session as not delivered (in the journal)."""
         cancelled = 0
         for item in await self.store.pending_deliveries(session_id):
-            await self._journal(session_id, item, "delivery.done", submitted=False, enter_presses=0,
-                                detail=f"not delivered: {why}")
-            await self.store.complete_delivery(session_id, item.seq)
-            cancelled += 1
+            # The kill and the session's worker may both get here: the one that removes the
+            # message from the outbox says so in the journal.
+            if await self.store.complete_delivery(session_id, item.seq):
+                await self._journal(session_id, item, "delivery.done", submitted=False, enter_presses=0,
+                                    detail=f"not delivered: {why}")
+                cancelled += 1
         return cancelled
 
     # -- the worker ----------------------------------------------------------------------------

@@ -903,14 +903,15 @@ class Store:
                     found.append(self._quarantine(path, str(error)))
             return pending
 
-    def _complete(self, session_id: str, seq: int) -> None:
+    def _complete(self, session_id: str, seq: int) -> bool:
         path = self._outbox(session_id) / f"{seq:08d}.json"
         with self._lock_for(f"outbox:{session_id}"):
             try:
                 path.unlink()
             except FileNotFoundError:
-                return
+                return False
             _fsync_dir(path.parent)
+            return True
 
     def _note_attempt(self, session_id: str, seq: int, attempts: int) -> None:
         path = self._outbox(session_id) / f"{seq:08d}.json"
@@ -937,8 +938,9 @@ class Store:
     async def pending_deliveries(self, session_id: str) -> list[Delivery]:
         return await self._in_thread(lambda found: self._pending(session_id, found))
 
-    async def complete_delivery(self, session_id: str, seq: int) -> None:
-        await self._in_thread(lambda _found: self._complete(session_id, seq))
+    async def complete_delivery(self, session_id: str, seq: int) -> bool:
+        """Remove a message from the outbox; True for the one call that removed it."""
+        return await self._in_thread(lambda _found: self._complete(session_id, seq))
 
     def session_dir(self, session_id: str) -> Path:
         """For plugins that keep per-session files beside the record (process runtime logs)."""
