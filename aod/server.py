@@ -6,13 +6,9 @@ trio has no Unix listener helper, so the listener is a `trio.SocketListener` ove
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import itertools
 import os
 import socket as stdsocket
-import struct
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +22,7 @@ from aod.dispatch import Dispatcher, error_reply
 from aod.events import EventBus, Subscription
 from aod.framing import BadFrame, Framing, FrameReader, FrameTooLarge, frame
 from aod.paths import check_socket_path, ensure_private_dir
-from aod.protocol import DROPPED_NOTIFICATION, DroppedParams, ErrorCode, Notification
+from aod.protocol import DROPPED_NOTIFICATION, DroppedParams, ErrorCode, Notification, peer_uid
 
 log = structlog.get_logger()
 _encoder = msgspec.json.Encoder()
@@ -63,20 +59,6 @@ def bind_unix_socket(path: Path) -> stdsocket.socket:
     os.chmod(path, 0o600)
     sock.listen(128)
     return sock
-
-
-def peer_uid(sock: stdsocket.socket) -> int | None:
-    """The connecting process's uid, from the kernel (not from anything the client says)."""
-    if hasattr(stdsocket, "SO_PEERCRED"):
-        creds = sock.getsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
-        return uid
-    if sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        uid_t, gid_t = ctypes.c_uint32(), ctypes.c_uint32()
-        if libc.getpeereid(sock.fileno(), ctypes.byref(uid_t), ctypes.byref(gid_t)) == 0:
-            return uid_t.value
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
