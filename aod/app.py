@@ -109,6 +109,9 @@ class App:
             max_message_bytes=api.max_message_bytes,
             write_timeout=api.write_timeout,
             max_connections=api.max_connections,
+            first_frame_timeout=api.first_frame_timeout,
+            idle_timeout=api.idle_timeout,
+            max_subscriptions=api.max_subscriptions,
         )
 
     def apply_logging(self) -> None:

@@ -162,6 +162,10 @@ class ApiConfig(_Section):
     # Kept under systemd's default stop timeout (90 s) so aod exits on its own, not by SIGKILL.
     shutdown_grace: Annotated[Duration, _at_most(MINUTE)] = 5.0
     max_connections: Annotated[Integer, Field(ge=1, le=65_536)] = 256
+    # Slots held by clients that send nothing must come back (slowloris): see docs/protocol.md.
+    first_frame_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 10.0
+    idle_timeout: Annotated[PositiveDuration, _at_most(24 * HOUR)] = 300.0
+    max_subscriptions: Annotated[Integer, Field(ge=1, le=10_000)] = 16
 
 
 def _argv(value: Any) -> Any:

@@ -116,6 +116,7 @@ class ErrorCode:
     # aod's application errors.
     PERMISSION_DENIED: Final = -32001
     MESSAGE_TOO_LARGE: Final = -32002
+    LIMIT_EXCEEDED: Final = -32003
     CONFIG_INVALID: Final = -32010
     NOT_FOUND: Final = -32020
     CONFLICT: Final = -32021
@@ -141,6 +142,11 @@ ERROR_DOCS: Final[dict[int, tuple[str, str]]] = {
     ErrorCode.MESSAGE_TOO_LARGE: (
         "message_too_large",
         "The message exceeds the size limit (`data.limit` bytes); the connection is closed.",
+    ),
+    ErrorCode.LIMIT_EXCEEDED: (
+        "limit_exceeded",
+        "A per-connection limit is reached (`data.limit`: how many, `data.setting`: the config "
+        "key); end something on this connection first.",
     ),
     ErrorCode.CONFIG_INVALID: (
         "config_invalid",
@@ -781,7 +787,9 @@ _METHOD_LIST: Final = (
         "events.subscribe",
         SubscribeParams,
         SubscribeResult,
-        "Receive `event` notifications on this connection from now on.",
+        "Receive `event` notifications on this connection from now on (at most "
+        "`api.max_subscriptions` subscriptions per connection).",
+        (ErrorCode.LIMIT_EXCEEDED,),
     ),
     Method(
         "daemon.doctor",

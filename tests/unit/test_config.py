@@ -81,6 +81,9 @@ def test_every_key_is_read(tmp_path: Path) -> None:
           subscriber_queue: 10
           shutdown_grace: 0
           max_connections: 8
+          first_frame_timeout: 2s
+          idle_timeout: 1h
+          max_subscriptions: 3
         """,
     )
 
@@ -92,6 +95,9 @@ def test_every_key_is_read(tmp_path: Path) -> None:
         "subscriber_queue": 10,
         "shutdown_grace": 0.0,
         "max_connections": 8,
+        "first_frame_timeout": 2.0,
+        "idle_timeout": 3600.0,
+        "max_subscriptions": 3,
     }
 
 
