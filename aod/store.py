@@ -53,6 +53,8 @@ from aod.model import (
     validate_session_id,
 )
 from aod.paths import ensure_private_dir
+from aod.redact import DEFAULT as NO_EXTRA_REDACTION
+from aod.redact import Redactor, fields
 
 T = TypeVar("T")
 
@@ -400,6 +402,8 @@ class Store:
         # finish in its caller's thread (see _guard).
         self._links_found: list[Quarantined] = []
         self._links_guard = threading.Lock()
+        # Journal entries are stored with secrets taken out (the daemon sets its config's).
+        self.redactor: Callable[[], Redactor] = lambda: NO_EXTRA_REDACTION
 
     @property
     def lock_path(self) -> Path:
@@ -741,6 +745,9 @@ class Store:
 
     def _append_journal(self, session_id: str, entry: msgspec.Struct | dict[str, Any]) -> None:
         directory = self._session_dir(session_id)
+        plain = msgspec.to_builtins(entry)
+        if isinstance(plain, dict):
+            entry = fields(self.redactor(), plain)
         with self._lock_for(session_id):
             try:
                 self._append(directory / JOURNAL_FILE, [entry])
@@ -750,7 +757,12 @@ class Store:
     def _journal_tail(self, session_id: str, n: int) -> list[dict[str, Any]]:
         path = self._session_dir(session_id) / JOURNAL_FILE
         self._guard(path)
-        return _journal_file_tail(path, n)
+        return self._shown(_journal_file_tail(path, n))
+
+    def _shown(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Also on the way out: journals written before redaction (or before a new pattern).
+        redactor = self.redactor()
+        return [fields(redactor, entry) for entry in entries]
 
     def _archived_journal_tail(self, session_id: str, n: int) -> list[dict[str, Any]] | None:
         """The journal of the session archived last under this id (archive/<id>, or the
@@ -769,7 +781,7 @@ class Store:
             return None
         path = max(found)[1] / JOURNAL_FILE
         self._guard(path)
-        return _journal_file_tail(path, n)
+        return self._shown(_journal_file_tail(path, n))
 
     def _archive_session(self, session_id: str) -> Path:
         source = self._session_dir(session_id)
