@@ -89,6 +89,8 @@ class Connection:
     closed: bool = False
     requests: int = 0
     """Requests read and not yet answered."""
+    messages: int = 0
+    """Messages read so far."""
     idle_since: float = field(default_factory=trio.current_time)
     idle_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     """Ends reading once the connection has been idle too long (see `_rearm`)."""
@@ -112,6 +114,7 @@ class Connection:
             self.idle_scope.deadline = math.inf
 
     def request_started(self) -> None:
+        self.messages += 1
         self.requests += 1
         self._rearm()
 
@@ -258,8 +261,8 @@ class RpcServer:
                 with read_scope, conn.idle_scope:
                     await self._read_loop(conn, limits)
                 if conn.idle_scope.cancelled_caught:
-                    log.info("closing an idle connection", conn=conn_id,
-                             waited_for="its first message" if conn.requests == 0 and not conn.subscriptions else "activity")
+                    log.info("closing an idle connection", conn=conn_id, messages=conn.messages,
+                             waited_s=limits.idle_timeout if conn.messages else limits.first_frame_timeout)
                 # Reading is over (EOF, bad input, or shutdown): end subscriptions, but let
                 # requests already read finish and send their replies.
                 for sub_id in list(conn.subscriptions):
