@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from aoctl import exitcodes
-from aoctl.client import DaemonNotRunning, NotYourDaemon, ProtocolError, RpcError
+from aoctl.client import DaemonNotRunning, NotYourDaemon, ProtocolError, RpcError, UntrustedSocket
 from aoctl.context import Context
 from aod import __version__
 from aod.protocol import SOCKET_ENV, default_socket_path
@@ -65,6 +65,15 @@ class _Group(click.Group):
                 err=True,
             )
             ctx.exit(exitcodes.FAILED)
+        except UntrustedSocket as exc:
+            click.echo(
+                f"aoctl: not talking to {exc.path}: {exc.why}. It may not be your aod: another "
+                "user could have made it to read what you send. Remove it if it is yours, or point "
+                "--socket (AOD_SOCKET) at a socket in a directory only you can write "
+                "(XDG_RUNTIME_DIR usually is one).",
+                err=True,
+            )
+            ctx.exit(exitcodes.PROTOCOL)
         except RpcError as exc:
             click.echo(f"aoctl: {exc.message}", err=True)
             for line in _error_details(exc):
@@ -105,7 +114,8 @@ def cli(ctx: click.Context, socket: Path | None, as_json: bool) -> None:
 
     \b
     Exit codes: 0 ok, 1 aod reported a failure, 2 usage error,
-    3 aod is not running, 4 protocol error or timeout, 130 interrupted.
+    3 aod is not running, 4 protocol error, timeout or untrusted
+    socket, 130 interrupted.
     """
     ctx.obj = Context(socket_path=socket or default_socket_path(), as_json=as_json)
 

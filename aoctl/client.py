@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from aod.protocol import (
     Notification,
     Request,
     Response,
+    peer_uid,
+    socket_dir_problem,
 )
 
 T = TypeVar("T")
@@ -39,6 +42,16 @@ class NotYourDaemon(Exception):
         self.path = path
 
 
+class UntrustedSocket(Exception):
+    """The socket may not be aod's own: its directory can be written by others, or the process
+    listening on it runs as another user. Nothing was sent to it."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"refusing to talk to {path}: {why}")
+        self.path = path
+        self.why = why
+
+
 class ProtocolError(Exception):
     """aod sent something that is not a valid reply, closed early, or took too long."""
 
@@ -56,6 +69,9 @@ class Client:
         self.path = path
         self._ids = itertools.count(1)
         self._pending: list[Notification] = []
+        problem = socket_dir_problem(path)
+        if problem:
+            raise UntrustedSocket(path, problem)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
@@ -69,6 +85,19 @@ class Client:
         except OSError as exc:
             sock.close()
             raise DaemonNotRunning(path, str(exc)) from None
+        # Before anything is sent: what aoctl sends (messages for agents) and what it runs
+        # (`attach`) must reach our own aod, not a listener another user planted.
+        try:
+            listener = peer_uid(sock)
+        except OSError as exc:
+            listener, why = None, f"cannot read who listens on it: {exc.strerror or exc}"
+        else:
+            why = "this system cannot tell who listens on it"
+        if listener != os.getuid():
+            sock.close()
+            if listener is not None:
+                why = f"it is served by uid {listener}, not by you (uid {os.getuid()})"
+            raise UntrustedSocket(path, why)
         self._sock = sock
         self._reader = sock.makefile("rb")
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import structlog
 import trio
 
-from aod import __version__
+from aod import __version__, redact
 from aod.config import ConfigError, LoadedConfig, changed_keys, load_config
 from aod.errors import RpcFailure
 from aod.events import EventBus, utc_now_iso
@@ -18,6 +18,7 @@ from aod.logs import configure_logging
 from aod.paths import Locations
 from aod.poller import Ticker
 from aod.protocol import ErrorCode, ReloadResult
+from aod.redact import Redactor
 from aod.server import ServerLimits
 from aod.store import Store
 
@@ -60,6 +61,7 @@ class App:
     reactor: Reactor = field(init=False)
     observer: Observer = field(init=False)
     last_observed: ObserveStats | None = None
+    _redactor: tuple[object, Redactor] | None = None
 
     def __post_init__(self) -> None:
         from aod.forges import ForgeService
@@ -88,11 +90,26 @@ class App:
 
         self.meter = Meter(self.sessions)
         self.observer = Observer(self.sessions, self.reactor, forges=self.forges, meter=self.meter)
+        # Secrets out of everything aod stores, shows or forwards (aod/redact.py).
+        self.store.redactor = self.redactor
+        self.bus.redact = lambda data: redact.fields(self.redactor(), data)
+        self.sessions.redactor = self.redactor
+        self.notifications.redactor = self.redactor
+        local.redactor = self.redactor
+
+    def redactor(self) -> Redactor:
+        """The running config's redactor (built again after a reload changed the config)."""
+        config = self.loaded.config
+        if self._redactor is None or self._redactor[0] is not config:
+            self._redactor = (config, redact.build(config.redact.env, config.redact.patterns, os.environ))
+        return self._redactor[1]
 
     def _github(self):  # type: ignore[no-untyped-def]
         from aod.plugins.forge.github import GithubForge
 
-        return GithubForge(lambda: self.loaded.config)
+        forge = GithubForge(lambda: self.loaded.config)
+        forge.redactor = self.redactor
+        return forge
 
     def poke_tick(self) -> None:
         """Run the next tick now: something changed that the tick should look at."""
@@ -109,12 +126,16 @@ class App:
             max_message_bytes=api.max_message_bytes,
             write_timeout=api.write_timeout,
             max_connections=api.max_connections,
+            first_frame_timeout=api.first_frame_timeout,
+            idle_timeout=api.idle_timeout,
+            max_subscriptions=api.max_subscriptions,
         )
 
     def apply_logging(self) -> None:
         configure_logging(
             self.log_overrides.level or self.config.log.level,
             self.log_overrides.format or self.config.log.format,
+            redact=lambda value: self.redactor().value(value),
         )
 
     def request_shutdown(self, reason: str) -> None:

@@ -26,6 +26,7 @@ step with no name; one with no error lines gives its last lines.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # `2024-05-01T10:00:05.1234567Z ` at the start of every line of a raw Actions log.
@@ -130,10 +131,15 @@ def failing_step(lines: list[str]) -> _Step:
     return (real or steps)[-1]
 
 
-def excerpt(log_text: str, max_chars: int = 4000) -> str:
-    """At most `max_chars` characters saying where and how the job failed."""
+def excerpt(log_text: str, max_chars: int = 4000, redact: Callable[[str], str] | None = None) -> str:
+    """At most `max_chars` characters saying where and how the job failed.
+
+    `redact` takes secrets out of the whole log first: cut by the excerpt, a secret would no
+    longer match its shape and half of it would get through."""
     if max_chars <= 0:
         return ""
+    if redact is not None:
+        log_text = redact(log_text)
     step = failing_step(clean(log_text))
     lines = [_cut(_show(line), MAX_LINE_CHARS) for line in step.lines if not _NOISE.match(line)]
     header = f"{STEP_HEADER}{step.name}\n" if step.name else ""

@@ -162,6 +162,10 @@ class ApiConfig(_Section):
     # Kept under systemd's default stop timeout (90 s) so aod exits on its own, not by SIGKILL.
     shutdown_grace: Annotated[Duration, _at_most(MINUTE)] = 5.0
     max_connections: Annotated[Integer, Field(ge=1, le=65_536)] = 256
+    # Slots held by clients that send nothing must come back (slowloris): see docs/protocol.md.
+    first_frame_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 10.0
+    idle_timeout: Annotated[PositiveDuration, _at_most(24 * HOUR)] = 300.0
+    max_subscriptions: Annotated[Integer, Field(ge=1, le=10_000)] = 16
 
 
 def _argv(value: Any) -> Any:
@@ -597,6 +601,26 @@ class GithubConfig(_Section):
     log_excerpt_chars: Annotated[Integer, Field(ge=200, le=100_000)] = 4000
 
 
+def _env_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError("must be the name of an environment variable (letters, digits and _), like MY_TOKEN")
+    return value
+
+
+def _redact_pattern(value: str) -> str:
+    if re.compile(_regex(value)).fullmatch(""):
+        raise ValueError("matches the empty string, so it would redact everywhere; make it match the secret itself")
+    return value
+
+
+class RedactConfig(_Section):
+    # Values of these environment variables (as aod's environment has them) are redacted
+    # wherever aod stores, shows or forwards text; a built-in list of the usual ones is always on.
+    env: list[Annotated[str, AfterValidator(_env_name)]] = Field(default_factory=list)
+    # More shapes to redact, as Python regular expressions; a whole match is replaced.
+    patterns: list[Annotated[str, AfterValidator(_redact_pattern)]] = Field(default_factory=list)
+
+
 class Config(_Section):
     poll_interval: Annotated[PositiveDuration, _at_most(HOUR)] = 5.0
     log: LogConfig = Field(default_factory=LogConfig)
@@ -616,6 +640,7 @@ class Config(_Section):
         WrapValidator(_notifier_entries),
     ] = Field(default_factory=dict)
     github: GithubConfig = Field(default_factory=GithubConfig)
+    redact: RedactConfig = Field(default_factory=RedactConfig)
 
 
 def changed_keys(old: Config, new: Config) -> list[str]:

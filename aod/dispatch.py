@@ -54,8 +54,12 @@ class Dispatcher:
             raise ValueError(f"handlers and protocol.METHODS disagree on: {sorted(missing)}")
         self._handlers = handlers
 
-    async def handle(self, message: bytes, call: Any) -> bytes | None:
-        """Answer one framed message (single request or batch). None means: send nothing."""
+    async def handle(self, message: bytes, call: Any, slots: trio.Semaphore | None = None) -> bytes | None:
+        """Answer one framed message (single request or batch). None means: send nothing.
+
+        `slots` is the connection's limit on requests worked on at once, of which the caller
+        holds one for this message: a batch's entries count against it too (see `_batch`);
+        without it a batch's entries all run at once."""
         try:
             parsed = _decoder.decode(message)
         except msgspec.DecodeError as exc:
@@ -64,21 +68,36 @@ class Dispatcher:
             # msgspec gives up on JSON nested this deep; no request of ours needs it.
             return error_reply(None, ErrorCode.PARSE_ERROR, "parse error: the JSON is nested too deeply")
         if isinstance(parsed, list):
-            return await self._batch(parsed, call)
+            return await self._batch(parsed, call, slots)
         reply = await self._one(parsed, call)
         return None if reply is _NO_REPLY else _encoder.encode(reply)
 
-    async def _batch(self, items: list[Any], call: Any) -> bytes | None:
+    async def _batch(self, items: list[Any], call: Any, slots: trio.Semaphore | None) -> bytes | None:
         if not items:
             return error_reply(None, ErrorCode.INVALID_REQUEST, "invalid request: empty batch")
         replies: list[Any] = [_NO_REPLY] * len(items)
+        queue = iter(enumerate(items))
 
-        async def run(index: int, item: Any) -> None:
-            replies[index] = await self._one(item, call)
+        async def worker(holds_slot: bool) -> None:
+            try:
+                for index, item in queue:  # shared: each entry is taken by one worker
+                    replies[index] = await self._one(item, call)
+            finally:
+                if holds_slot and slots is not None:
+                    slots.release()
 
+        # One worker on the slot the message already holds, plus one per slot free right now:
+        # a 10,000-entry batch works on no more entries at once than 64 single requests would,
+        # and never waits for a slot (two batches waiting on each other's slots would hang).
         async with trio.open_nursery() as nursery:
-            for index, item in enumerate(items):
-                nursery.start_soon(run, index, item)
+            nursery.start_soon(worker, False)
+            for _ in range(len(items) - 1):
+                if slots is not None:
+                    try:
+                        slots.acquire_nowait()
+                    except trio.WouldBlock:
+                        break
+                nursery.start_soon(worker, True)
         answered = [r for r in replies if r is not _NO_REPLY]
         return _encoder.encode(answered) if answered else None
 

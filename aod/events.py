@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,8 @@ class EventBus:
         # The latest events, for `aoctl events` without --follow (a cache: the journals on disk
         # are the record).
         self.recent: collections.deque[Event] = collections.deque(maxlen=500)
+        # Applied to every event's data before anyone sees it (the daemon takes secrets out).
+        self.redact: Callable[[dict[str, Any]], dict[str, Any]] = lambda data: data
 
     def latest(self, limit: int, kinds: list[str] | None = None) -> list[Event]:
         wanted = tuple(kinds) if kinds is not None else None
@@ -75,7 +78,7 @@ class EventBus:
     def publish(self, kind: str, *, session: str | None = None, **data: Any) -> Event:
         """Stamp the next seq and hand the event to every matching subscriber, never waiting."""
         self.seq += 1
-        event = Event(seq=self.seq, time=utc_now_iso(), kind=kind, session=session, data=data)
+        event = Event(seq=self.seq, time=utc_now_iso(), kind=kind, session=session, data=self.redact(data))
         self.recent.append(event)
         body: bytes | None = None
         for sub in list(self._subscriptions.values()):

@@ -164,7 +164,11 @@ class ForgeService:
         await self._remember_pr(session, facts)
         await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.opened", "number": facts.number, "url": facts.url})
         self.sessions.bus.publish("pr.opened", session=session.id, number=facts.number, url=facts.url)
-        return pr_info(session, facts)
+        return self._shown(pr_info(session, facts))
+
+    def _shown(self, info: PrInfo) -> PrInfo:
+        """A PR as a client sees it: check summaries, CI excerpts and comments without secrets."""
+        return self.sessions.redactor().struct(info)
 
     async def pr_facts(self, session: Session, project: ResolvedProject) -> PRFacts:
         tracked = TrackedBranch(session=session.id, branch=session.branch, base=session.base_branch or project.default_branch, number=session.pr_number)
@@ -194,7 +198,7 @@ class ForgeService:
             raise _forge_failure(exc) from None
         await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.reviewed", "number": facts.number, "action": action, "author": who})
         self.sessions.bus.publish("pr.reviewed", session=session.id, number=facts.number, action=action)
-        return pr_info(session, await self.pr_facts(session, project))
+        return self._shown(pr_info(session, await self.pr_facts(session, project)))
 
     async def merge(self, session_id: str, method: str | None, expected_head: str | None = None) -> tuple[str, str, str]:
         """Merge the session's PR at `expected_head` (default: the head it has now, which must be

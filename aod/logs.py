@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 
-def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+def configure_logging(level: str = "info", fmt: str = "auto", redact: Callable[[Any], Any] | None = None) -> None:
+    """`redact` is applied to every value of every line (aod's log is stored too: journald)."""
     stream = sys.stderr
     as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     renderer: Any = (
@@ -24,6 +26,8 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     ]
     if as_json:
         processors += [structlog.processors.dict_tracebacks]
+    if redact is not None:
+        processors.append(lambda _logger, _method, event: {k: redact(v) for k, v in event.items()})
     processors.append(renderer)
     structlog.configure(
         processors=processors,

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+import msgspec
 import structlog
 import trio
 
-from aod import __version__
+from aod import __version__, redact
 from aod.config import (
     BUILTIN_NOTIFIER,
     Config,
@@ -47,6 +48,7 @@ from aod.plugins.notifier.log import LogNotifier
 from aod.plugins.notifier.ntfy import NtfyNotifier
 from aod.plugins.notifier.slack import SlackNotifier
 from aod.plugins.notifier.webhook import WebhookNotifier
+from aod.redact import Redactor
 
 log = structlog.get_logger()
 
@@ -83,6 +85,7 @@ class NotificationRouter:
         self._built_for: Config | None = None
         self._routes: dict[str, _Route] = {}
         self._client: httpx.AsyncClient | None = None
+        self.redactor: Callable[[], Redactor] = lambda: redact.DEFAULT
 
     async def deliver(self, notification: Notification) -> dict[str, str]:
         """Send through every notifier routed for its priority, with retries; name -> outcome."""
@@ -104,6 +107,11 @@ class NotificationRouter:
 
     async def _fan_out(self, notification: Notification, *, single_attempt: bool) -> dict[str, str]:
         results: dict[str, str] = {}
+        # Whatever built it, no secret leaves in a notification (desktop, chat, webhooks, log).
+        redactor = self.redactor()
+        notification = msgspec.structs.replace(
+            notification, title=redactor.text(notification.title), body=redactor.text(notification.body)
+        )
         try:
             routes = self._routed(notification.priority)
         except Exception as exc:  # a bug: still answer, and still write the log line

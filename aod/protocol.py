@@ -33,7 +33,9 @@ def default_socket_path(environ: dict[str, str] | None = None) -> Path:
     """`$AOD_SOCKET`, else `$XDG_RUNTIME_DIR/ao/aod.sock`, else a per-uid dir under the temp dir.
 
     The temp-dir fallback is named by uid and must be owned by that uid with mode 0700; aod
-    checks that before it binds, so another user cannot plant a socket there.
+    checks that before it binds, and a client must check it (`socket_dir_problem`) and who
+    listens (`peer_uid`) before it sends anything: another user can create that directory
+    first and listen in it.
     """
     env = os.environ if environ is None else environ
     explicit = env.get(SOCKET_ENV)
@@ -45,6 +47,59 @@ def default_socket_path(environ: dict[str, str] | None = None) -> Path:
     import tempfile  # only here: it costs aoctl's start-up ~4 ms otherwise
 
     return Path(tempfile.gettempdir()) / f"ao-{os.getuid()}" / SOCKET_NAME
+
+
+def socket_dir_problem(path: Path) -> str | None:
+    """Why the directory holding the socket at `path` cannot be trusted, or None.
+
+    It must be owned by this user and writable by no one else: whoever can write it can put
+    their own socket at `path`. A directory that does not exist, or that we may not even look
+    into, is no problem here: nothing of ours can be reached through it, and connecting says
+    so."""
+    import stat
+
+    try:
+        info = os.stat(path.parent)
+    except (FileNotFoundError, PermissionError):
+        return None  # connecting fails too, and says why (not running / not yours)
+    except OSError as exc:
+        return f"cannot inspect {path.parent}: {exc.strerror or exc}"
+    uid = os.getuid()
+    if info.st_uid != uid:
+        return f"{path.parent} belongs to uid {info.st_uid}, not to you (uid {uid})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path.parent} is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+# Linux `struct ucred` {pid, uid, gid}; BSD/macOS `struct xucred` {version, uid, ngroups, groups[16]}.
+_UCRED = "3i"
+_XUCRED_SIZE = 76
+_SOL_LOCAL, _LOCAL_PEERCRED = 0, 1
+
+
+def peer_uid(sock: Any) -> int | None:
+    """The uid of the process at the other end of a connected Unix socket, from the kernel
+    (on the client side: of whoever listens). None when this platform cannot tell."""
+    import socket
+    import struct
+
+    if hasattr(socket, "SO_PEERCRED"):
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize(_UCRED))
+        return int(struct.unpack(_UCRED, creds)[1])
+    try:  # macOS, FreeBSD: LOCAL_PEERCRED at level SOL_LOCAL
+        creds = sock.getsockopt(_SOL_LOCAL, _LOCAL_PEERCRED, _XUCRED_SIZE)
+        return int(struct.unpack_from("II", creds)[1])
+    except OSError:
+        pass
+    import ctypes  # pragma: no cover - platforms with getpeereid only
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    uid, gid = ctypes.c_uint32(), ctypes.c_uint32()
+    if getattr(libc, "getpeereid", None) and libc.getpeereid(sock.fileno(), ctypes.byref(uid), ctypes.byref(gid)) == 0:
+        return uid.value
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,6 +116,7 @@ class ErrorCode:
     # aod's application errors.
     PERMISSION_DENIED: Final = -32001
     MESSAGE_TOO_LARGE: Final = -32002
+    LIMIT_EXCEEDED: Final = -32003
     CONFIG_INVALID: Final = -32010
     NOT_FOUND: Final = -32020
     CONFLICT: Final = -32021
@@ -86,6 +142,11 @@ ERROR_DOCS: Final[dict[int, tuple[str, str]]] = {
     ErrorCode.MESSAGE_TOO_LARGE: (
         "message_too_large",
         "The message exceeds the size limit (`data.limit` bytes); the connection is closed.",
+    ),
+    ErrorCode.LIMIT_EXCEEDED: (
+        "limit_exceeded",
+        "A per-connection limit is reached (`data.limit`: how many, `data.setting`: the config "
+        "key); end something on this connection first.",
     ),
     ErrorCode.CONFIG_INVALID: (
         "config_invalid",
@@ -550,6 +611,57 @@ class AttachResult(msgspec.Struct, kw_only=True):
     argv: list[str]
 
 
+_RUNTIME_NAME = r"[A-Za-z0-9._-]{1,64}"
+
+
+def attach_argv_problem(argv: list[str]) -> str | None:
+    """Why `argv` is not one of the attach commands aod's runtimes give, or None.
+
+    A client runs this argv in the user's terminal, so it accepts only the two shapes aod
+    makes, `tmux -L NAME attach-session -t =NAME` and `tail -n N -f /LOG`, with the program
+    named bare (found on the user's PATH) or as an absolute path that only root or the user
+    can change."""
+    import re
+
+    if not argv or any("\0" in a for a in argv):
+        return "an empty command, or one with a NUL byte"
+    program = os.path.basename(argv[0])
+    name = re.compile(_RUNTIME_NAME)
+    if program == "tmux":
+        shape_ok = (
+            len(argv) == 6 and argv[1] == "-L" and name.fullmatch(argv[2]) is not None
+            and argv[3] == "attach-session" and argv[4] == "-t"
+            and argv[5].startswith("=") and name.fullmatch(argv[5][1:]) is not None
+        )
+    elif program == "tail":
+        shape_ok = (
+            len(argv) == 5 and argv[1] == "-n" and argv[2].isdecimal() and argv[3] == "-f"
+            and os.path.isabs(argv[4])
+        )
+    else:
+        return f"{argv[0]!r} is neither tmux nor tail"
+    if not shape_ok:
+        return f"{argv!r} is not the shape of {program}'s attach command"
+    if argv[0] != program:
+        return _program_problem(argv[0], program)
+    return None
+
+
+def _program_problem(path: str, program: str) -> str | None:
+    import stat
+
+    if not os.path.isabs(path):
+        return f"{path!r}: {program} must be named bare or by an absolute path"
+    for where in (path, os.path.dirname(path)):
+        try:
+            info = os.stat(where)
+        except OSError as exc:
+            return f"cannot inspect {where}: {exc.strerror or exc}"
+        if info.st_uid not in (0, os.getuid()) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return f"{where} can be changed by another user (uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
 class CleanupParams(Params):
     dry_run: bool = False
     force: bool = False
@@ -675,7 +787,9 @@ _METHOD_LIST: Final = (
         "events.subscribe",
         SubscribeParams,
         SubscribeResult,
-        "Receive `event` notifications on this connection from now on.",
+        "Receive `event` notifications on this connection from now on (at most "
+        "`api.max_subscriptions` subscriptions per connection).",
+        (ErrorCode.LIMIT_EXCEEDED,),
     ),
     Method(
         "daemon.doctor",

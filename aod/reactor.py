@@ -34,9 +34,10 @@ import trio
 
 from aod import lifecycle, reactions
 from aod.events import utc_now_iso
-from aod.facts import Action, LedgerEntry, Observation, ReactionPolicy, SessionView, Step
+from aod.facts import Action, LedgerEntry, Observation, PRFacts, ReactionPolicy, SessionView, Step
 from aod.failpoints import failpoint
 from aod.model import Intent, Session, SessionLedger
+from aod.redact import Redactor
 from aod.store import NoSuchSession, StaleRevision
 
 if TYPE_CHECKING:
@@ -122,6 +123,10 @@ class Reactor:
                 return session
             entry = msgspec.convert(told, LedgerEntry) if told else None
             observation = msgspec.structs.replace(observation, seen=reactions.told_items(entry))
+        if observation.pr is not None:
+            # The facts' texts reach agents, people and the ledger: secrets out before the core
+            # quotes (and cuts) them. Ids, names and SHAs stay as they are: subjects are made of them.
+            observation = msgspec.structs.replace(observation, pr=_pr_without_secrets(observation.pr, self.service.redactor()))
         result = lifecycle.step(view, observation, now, stuck_after=stuck if stuck else 600.0)
         try:
             recorded = await self._record_decision(session.id, result, policies, now)
@@ -143,6 +148,7 @@ class Reactor:
             ledger = await store.get_ledger(session_id)
             entries = {k: msgspec.convert(v, LedgerEntry) for k, v in ledger.entries.items()}
             decision = reactions.decide(session_id, result.triggers, result.resolved, entries, policies, now)
+            redactor = self.service.redactor()
             known = {i.fingerprint for i in ledger.intents}
             new_intents = [
                 Intent(
@@ -151,7 +157,7 @@ class Reactor:
                     key=a.key,
                     subject=a.subject,
                     created_at=iso(now),
-                    payload=msgspec.json.encode(a),
+                    payload=msgspec.json.encode(_action_without_secrets(a, redactor)),
                 )
                 for a in decision.actions
                 if a.fingerprint not in known
@@ -287,7 +293,7 @@ class Reactor:
                 outcome = await self.perform(session_id, action)
                 state = "done"
             except Exception as exc:  # noqa: BLE001 - recorded on the intent and in the journal
-                outcome, state = _reason(exc), "failed"
+                outcome, state = self.service.redactor().text(_reason(exc)), "failed"
                 self.stats.failed += 1
                 slog.warning("reaction failed", error=outcome)
             self.stats.performed[action.kind] = self.stats.performed.get(action.kind, 0) + 1
@@ -425,6 +431,21 @@ class Reactor:
         await self.service.update(
             session_id, lambda s: msgspec.structs.replace(s, commands=[*s.commands, command])
         )
+
+
+def _pr_without_secrets(pr: PRFacts, redactor: Redactor) -> PRFacts:
+    text = redactor.text
+    return msgspec.structs.replace(
+        pr,
+        failing=tuple(msgspec.structs.replace(c, summary=text(c.summary), log_excerpt=text(c.log_excerpt)) for c in pr.failing),
+        comments=tuple(msgspec.structs.replace(c, body=text(c.body)) for c in pr.comments),
+    )
+
+
+def _action_without_secrets(action: Action, redactor: Redactor) -> Action:
+    """The texts an action carries (to an agent, a person, a PR), as stored in its intent. Its
+    fingerprint, subject and data are left: they identify it across restarts."""
+    return msgspec.structs.replace(action, message=redactor.text(action.message), title=redactor.text(action.title))
 
 
 def _bounded(intents: list[Intent]) -> list[Intent]:

@@ -6,13 +6,10 @@ trio has no Unix listener helper, so the listener is a `trio.SocketListener` ove
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import itertools
+import math
 import os
 import socket as stdsocket
-import struct
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +23,7 @@ from aod.dispatch import Dispatcher, error_reply
 from aod.events import EventBus, Subscription
 from aod.framing import BadFrame, Framing, FrameReader, FrameTooLarge, frame
 from aod.paths import check_socket_path, ensure_private_dir
-from aod.protocol import DROPPED_NOTIFICATION, DroppedParams, ErrorCode, Notification
+from aod.protocol import DROPPED_NOTIFICATION, DroppedParams, ErrorCode, Notification, peer_uid
 
 log = structlog.get_logger()
 _encoder = msgspec.json.Encoder()
@@ -38,6 +35,10 @@ class ServerLimits:
     max_message_bytes: int
     write_timeout: float
     max_connections: int
+    # A connection that sends nothing (or only part of a frame) must not hold a slot forever.
+    first_frame_timeout: float = 10.0
+    idle_timeout: float = 300.0
+    max_subscriptions: int = 16
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,20 +66,6 @@ def bind_unix_socket(path: Path) -> stdsocket.socket:
     return sock
 
 
-def peer_uid(sock: stdsocket.socket) -> int | None:
-    """The connecting process's uid, from the kernel (not from anything the client says)."""
-    if hasattr(stdsocket, "SO_PEERCRED"):
-        creds = sock.getsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
-        return uid
-    if sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        uid_t, gid_t = ctypes.c_uint32(), ctypes.c_uint32()
-        if libc.getpeereid(sock.fileno(), ctypes.byref(uid_t), ctypes.byref(gid_t)) == 0:
-            return uid_t.value
-    return None
-
-
 # ---------------------------------------------------------------------------------------------
 # Connections
 # ---------------------------------------------------------------------------------------------
@@ -100,7 +87,40 @@ class Connection:
     framing: Framing = Framing.LINE
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
     closed: bool = False
+    requests: int = 0
+    """Requests read and not yet answered."""
+    messages: int = 0
+    """Messages read so far."""
+    idle_since: float = field(default_factory=trio.current_time)
+    idle_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    """Ends reading once the connection has been idle too long (see `_rearm`)."""
     _send_lock: trio.Lock = field(default_factory=trio.Lock)
+
+    def __post_init__(self) -> None:
+        self.idle_scope.deadline = self.idle_since + self.limits.first_frame_timeout
+
+    @property
+    def idle(self) -> bool:
+        """No request in flight and no subscription: nothing is lost by closing it."""
+        return not self.closed and self.requests == 0 and not self.subscriptions
+
+    def _rearm(self) -> None:
+        # Only whole frames and their replies count as activity: a byte now and then (or half a
+        # frame) does not keep a connection, so slow senders cannot hold slots.
+        if self.idle:
+            self.idle_since = trio.current_time()
+            self.idle_scope.deadline = self.idle_since + self.limits.idle_timeout
+        else:
+            self.idle_scope.deadline = math.inf
+
+    def request_started(self) -> None:
+        self.messages += 1
+        self.requests += 1
+        self._rearm()
+
+    def request_finished(self) -> None:
+        self.requests -= 1
+        self._rearm()
 
     async def send(self, body: bytes) -> None:
         """Write one framed message, or give up on this connection after `write_timeout`: a
@@ -130,6 +150,7 @@ class Connection:
 
     def add_subscription(self, sub: Subscription) -> None:
         self.subscriptions[sub.id] = sub
+        self._rearm()
         self.nursery.start_soon(self._forward, sub)
 
     def remove_subscription(self, sub_id: int) -> bool:
@@ -137,6 +158,7 @@ class Connection:
         if sub is None:
             return False
         self.bus.unsubscribe(sub)
+        self._rearm()
         return True
 
     async def _forward(self, sub: Subscription) -> None:
@@ -148,6 +170,7 @@ class Connection:
                 sub.last_delivered_seq = seq
             if sub.lagged:
                 self.subscriptions.pop(sub.id, None)
+                self._rearm()
                 log.warning(
                     "subscriber fell behind; dropping its subscription",
                     conn=self.id,
@@ -235,8 +258,11 @@ class RpcServer:
             async with trio.open_nursery() as nursery:
                 conn = Connection(conn_id, stream, self._bus, limits, nursery)
                 self._connections[conn_id] = (conn, read_scope)
-                with read_scope:
+                with read_scope, conn.idle_scope:
                     await self._read_loop(conn, limits)
+                if conn.idle_scope.cancelled_caught:
+                    log.info("closing an idle connection", conn=conn_id, messages=conn.messages,
+                             waited_s=limits.idle_timeout if conn.messages else limits.first_frame_timeout)
                 # Reading is over (EOF, bad input, or shutdown): end subscriptions, but let
                 # requests already read finish and send their replies.
                 for sub_id in list(conn.subscriptions):
@@ -250,14 +276,17 @@ class RpcServer:
                 await stream.aclose()
 
     async def _read_loop(self, conn: Connection, limits: ServerLimits) -> None:
-        if len(self._connections) > limits.max_connections:
-            await self._refuse(conn, ErrorCode.UNAVAILABLE, "too many connections to aod")
-            return
         uid = peer_uid(conn.stream.socket)  # type: ignore[arg-type]
         if uid != self._uid:
             log.warning("refused a connection from another user", peer_uid=uid)
             await self._refuse(
                 conn, ErrorCode.PERMISSION_DENIED, "permission denied: aod serves its owner only"
+            )
+            return
+        if len(self._connections) > limits.max_connections and not self._make_room(conn):
+            await self._refuse(
+                conn, ErrorCode.UNAVAILABLE,
+                f"too many connections to aod: all {limits.max_connections} are busy (api.max_connections)",
             )
             return
         reader = FrameReader(conn.stream, limits.max_message_bytes)
@@ -290,19 +319,34 @@ class RpcServer:
                 await self._refuse(conn, ErrorCode.PARSE_ERROR, "parse error: not UTF-8")
                 return
             await in_flight.acquire()
+            conn.request_started()
             conn.nursery.start_soon(self._answer, conn, call, message, in_flight)
+
+    def _make_room(self, newcomer: Connection) -> bool:
+        """At the limit: close the connection that has been idle longest, so a new client is
+        always served while any slot is merely held. False when every other one is busy."""
+        idle = [c for c, _ in self._connections.values() if c is not newcomer and c.idle]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.idle_since)
+        log.info("closing the longest-idle connection to make room for a new one", conn=oldest.id,
+                 idle_s=round(trio.current_time() - oldest.idle_since, 3))
+        oldest.close()
+        return True
 
     async def _answer(
         self, conn: Connection, call: Any, message: bytes, in_flight: trio.Semaphore
     ) -> None:
         try:
-            reply = await self._dispatcher.handle(message, call)
+            # Batch entries take their slots from the same semaphore (see Dispatcher._batch).
+            reply = await self._dispatcher.handle(message, call, slots=in_flight)
             if reply is not None:
                 await conn.send(reply)
         except ConnectionClosed:
             pass
         finally:
             in_flight.release()
+            conn.request_finished()
 
     async def _refuse(self, conn: Connection, code: int, message: str, data: Any = None) -> None:
         """Send one error and stop reading; the connection then closes."""

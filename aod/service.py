@@ -26,6 +26,7 @@ import msgspec
 import structlog
 import trio
 
+from aod import redact
 from aod.config import Config
 from aod.errors import RpcFailure, not_found
 from aod.events import EventBus, utc_now_iso
@@ -46,6 +47,7 @@ from aod.protocol import (
     SessionInfo,
 )
 from aod.outbox import Outbox
+from aod.redact import Redactor
 from aod.store import NoFreePorts, StaleRevision, Store
 
 log = structlog.get_logger()
@@ -149,6 +151,8 @@ class SessionService:
     # Repository path -> (when detected, remote, url): remotes of projects whose record has none.
     _remotes: dict[Path, tuple[float, str | None, str | None]] = field(default_factory=dict)
     outbox: Outbox = field(init=False)
+    # What takes secrets out of text aod shows (the app sets the config's).
+    redactor: Callable[[], Redactor] = lambda: redact.DEFAULT
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self)
@@ -807,7 +811,7 @@ class SessionService:
             if alive == "dead":
                 return "", alive
             raise _failure(ErrorCode.UNAVAILABLE, f"cannot read session {session_id}'s screen: {_reason(exc)}") from None
-        return text, alive
+        return self.redactor().text(text), alive
 
     async def attach_argv(self, session_id: str) -> list[str]:
         session = await self.session(session_id)

@@ -20,11 +20,13 @@ worker thread (`trio.to_thread.run_sync`) so a slow disk never stalls the event 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import itertools
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -51,6 +53,8 @@ from aod.model import (
     validate_session_id,
 )
 from aod.paths import ensure_private_dir
+from aod.redact import DEFAULT as NO_EXTRA_REDACTION
+from aod.redact import Redactor, fields
 
 T = TypeVar("T")
 
@@ -263,7 +267,8 @@ def _append_lines(path: Path, entries: list[Any]) -> None:
         if not line.startswith(b"{"):
             raise TypeError(f"a journal entry must encode to a JSON object, not {line[:40]!r}")
         data += line + b"\n"
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # O_NOFOLLOW: a link planted at the journal's name must not make us append to its target.
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         size = os.fstat(fd).st_size
         # An append cut short by a crash left a line without its newline: start on a fresh
@@ -334,7 +339,7 @@ def _journal_file_tail(path: Path, n: int) -> list[dict[str, Any]]:
     if n == 0:
         return []
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         return []
     entries: list[dict[str, Any]] = []
@@ -393,6 +398,12 @@ class Store:
         self._session_locks: dict[str, threading.Lock] = {}
         self._session_locks_guard = threading.Lock()
         self._newer_reported: set[str] = set()
+        # Symbolic links found (and quarantined) by any thread, announced by the next call to
+        # finish in its caller's thread (see _guard).
+        self._links_found: list[Quarantined] = []
+        self._links_guard = threading.Lock()
+        # Journal entries are stored with secrets taken out (the daemon sets its config's).
+        self.redactor: Callable[[], Redactor] = lambda: NO_EXTRA_REDACTION
 
     @property
     def lock_path(self) -> Path:
@@ -411,7 +422,8 @@ class Store:
             return
         ensure_private_dir(self.root)
         # No O_TRUNC: until we hold the lock, the file's content is the holder's pid.
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._guard(self.lock_path)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -532,6 +544,8 @@ class Store:
             self._announce(found)
 
     def _announce(self, found: list[Quarantined]) -> None:
+        with self._links_guard:
+            found, self._links_found = [*found, *self._links_found], []
         for item in found:
             structlog.get_logger().warning(
                 "store.quarantined",
@@ -542,6 +556,83 @@ class Store:
             )
             if self.on_quarantine is not None:
                 self.on_quarantine(item.original, item.moved_to, item.reason)
+
+    # -- never through a symbolic link -----------------------------------------------------------
+    # Agents run as the same user and may leave links anywhere they can write; a link inside the
+    # state dir would make a write land outside it (a journal appended to any file, an outbox
+    # written into a workspace) or a read show another file. Every path below the root is
+    # checked component by component (lstat) before it is opened, created or listed, and the
+    # final open refuses a link too (O_NOFOLLOW; temp files are created O_EXCL).
+
+    def _guard(self, path: Path) -> None:
+        """Make sure no component of `path` below the root is a symbolic link: one that is is
+        moved to quarantine/ (the link itself, never its target) and logged, so the caller then
+        finds nothing there and makes a real file or directory (or reports it missing)."""
+        try:
+            parts = path.relative_to(self.root).parts
+        except ValueError:
+            raise ValueError(f"{path} is not inside the state dir {self.root}") from None
+        current = self.root
+        for part in parts:
+            current = current / part
+            try:
+                info = os.lstat(current)
+            except (FileNotFoundError, NotADirectoryError):
+                return  # nothing further down exists
+            if stat.S_ISLNK(info.st_mode):
+                self._quarantine_link(current)
+                return
+
+    def _quarantine_link(self, link: Path) -> None:
+        try:
+            target = os.readlink(link)
+        except OSError:
+            target = "?"
+        reason = (
+            f"a symbolic link (to {target}) where aod keeps its own file or directory; "
+            "aod never reads or writes through links in its state dir"
+        )
+        try:
+            moved = self._quarantine(link, reason)
+        except FileNotFoundError:
+            if os.path.lexists(link):
+                raise
+            return  # another thread moved it first
+        with self._links_guard:
+            self._links_found.append(moved)
+
+    def _read(self, path: Path) -> bytes:
+        """The bytes of the file at `path` (FileNotFoundError if there is none), never through
+        a link."""
+        self._guard(path)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def _replace(self, path: Path, data: bytes) -> None:
+        self._guard(path)
+        replace_atomically(path, data)
+
+    def _mkdir(self, path: Path) -> None:
+        self._guard(path)
+        _make_private_dir(path)
+
+    def _append(self, path: Path, entries: list[Any]) -> None:
+        self._guard(path)
+        _append_lines(path, entries)
+
+    def _is_dir(self, path: Path) -> bool:
+        self._guard(path)
+        return path.is_dir()
+
+    def _exists(self, path: Path) -> bool:
+        self._guard(path)
+        return path.exists()
 
     def _lock_for(self, session_id: str) -> threading.Lock:
         with self._session_locks_guard:
@@ -555,17 +646,26 @@ class Store:
 
     def _session_ids(self) -> list[str]:
         """Session directories, sorted. Entries that are not valid ids or not real directories
-        were not made by aod and are ignored (not touched)."""
-        with os.scandir(self.root / SESSIONS_DIR) as entries:
-            return sorted(
-                entry.name
-                for entry in entries
-                if SESSION_ID_PATTERN.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
-            )
+        were not made by aod and are ignored (not touched), except links named like a session:
+        they stand where a session's directory would be, and are quarantined."""
+        sessions = self.root / SESSIONS_DIR
+        self._mkdir(sessions)
+        ids, links = [], []
+        with os.scandir(sessions) as entries:
+            for entry in entries:
+                if not SESSION_ID_PATTERN.fullmatch(entry.name):
+                    continue
+                if entry.is_symlink():
+                    links.append(Path(entry.path))
+                elif entry.is_dir(follow_symlinks=False):
+                    ids.append(entry.name)
+        for link in links:
+            self._quarantine_link(link)
+        return sorted(ids)
 
     def _count_sessions(self) -> int:
         sessions = self.root / SESSIONS_DIR
-        return sum(1 for sid in self._session_ids() if (sessions / sid / SESSION_FILE).exists())
+        return sum(1 for sid in self._session_ids() if self._exists(sessions / sid / SESSION_FILE))
 
     def _list_sessions(self, found: list[Quarantined]) -> list[Session]:
         sessions = []
@@ -598,7 +698,7 @@ class Store:
         session's lock (quarantining moves the file)."""
         path = self._session_dir(session_id) / SESSION_FILE
         try:
-            data = path.read_bytes()
+            data = self._read(path)
         except FileNotFoundError:
             return None
         try:
@@ -625,12 +725,15 @@ class Store:
                     return stored  # nothing changed: no write, no new rev, mtime untouched
             new = msgspec.structs.replace(session, schema=SCHEMA_VERSION, rev=expected_rev + 1)
             directory = self._session_dir(session_id)
-            _make_private_dir(directory)
-            replace_atomically(directory / SESSION_FILE, encode_record(new))
+            self._mkdir(directory)
+            self._replace(directory / SESSION_FILE, encode_record(new))
             return new
 
     def _quarantine(self, path: Path, reason: str) -> Quarantined:
         quarantine = self.root / QUARANTINE_DIR
+        if os.path.islink(quarantine):  # not _guard: it would quarantine into the link
+            raise OSError(errno.ELOOP, f"{quarantine} is a symbolic link; replace it with a directory")
+        _make_private_dir(quarantine)  # before prepare() (the lock file) it may not exist yet
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         # e.g. 20250102T030405Z-sessions.fix-login.session.json: when, and where it came from.
         base = f"{stamp}-" + ".".join(path.relative_to(self.root).parts)
@@ -642,14 +745,24 @@ class Store:
 
     def _append_journal(self, session_id: str, entry: msgspec.Struct | dict[str, Any]) -> None:
         directory = self._session_dir(session_id)
+        plain = msgspec.to_builtins(entry)
+        if isinstance(plain, dict):
+            entry = fields(self.redactor(), plain)
         with self._lock_for(session_id):
             try:
-                _append_lines(directory / JOURNAL_FILE, [entry])
+                self._append(directory / JOURNAL_FILE, [entry])
             except FileNotFoundError:
                 raise NoSuchSession(session_id) from None
 
     def _journal_tail(self, session_id: str, n: int) -> list[dict[str, Any]]:
-        return _journal_file_tail(self._session_dir(session_id) / JOURNAL_FILE, n)
+        path = self._session_dir(session_id) / JOURNAL_FILE
+        self._guard(path)
+        return self._shown(_journal_file_tail(path, n))
+
+    def _shown(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Also on the way out: journals written before redaction (or before a new pattern).
+        redactor = self.redactor()
+        return [fields(redactor, entry) for entry in entries]
 
     def _archived_journal_tail(self, session_id: str, n: int) -> list[dict[str, Any]] | None:
         """The journal of the session archived last under this id (archive/<id>, or the
@@ -657,7 +770,7 @@ class Store:
         base = validate_session_id(session_id)
         archive = self.root / ARCHIVE_DIR
         found: list[tuple[int, Path]] = []
-        if archive.is_dir():
+        if self._is_dir(archive):
             with os.scandir(archive) as entries:
                 for entry in entries:
                     name, dot, number = entry.name.partition(".")
@@ -666,16 +779,19 @@ class Store:
                         found.append((reuse, Path(entry.path)))
         if not found:
             return None
-        return _journal_file_tail(max(found)[1] / JOURNAL_FILE, n)
+        path = max(found)[1] / JOURNAL_FILE
+        self._guard(path)
+        return self._shown(_journal_file_tail(path, n))
 
     def _archive_session(self, session_id: str) -> Path:
         source = self._session_dir(session_id)
         archive = self.root / ARCHIVE_DIR
         with self._lock_for(session_id):
-            if not source.is_dir():
+            if not self._is_dir(source):
                 raise NoSuchSession(session_id)
             # archive/<id>, or archive/<id>.1, ... when a session of that id was archived before.
             # Ids contain no '.', so these names never collide with another session's.
+            self._mkdir(archive)
             target = _claim_unused_name(archive, session_id, as_directory=True)
             os.rename(source, target)  # a directory may replace an empty one: our placeholder
             _fsync_dir(archive)
@@ -691,7 +807,7 @@ class Store:
         path = self._project_path(name)
         with self._lock_for(f"project:{name}"):
             try:
-                data = path.read_bytes()
+                data = self._read(path)
             except FileNotFoundError:
                 return None
             try:
@@ -706,6 +822,7 @@ class Store:
 
     def _list_projects(self, found: list[Quarantined]) -> list[Project]:
         projects = []
+        self._mkdir(self.root / PROJECTS_DIR)
         with os.scandir(self.root / PROJECTS_DIR) as entries:
             names = sorted(
                 entry.name[: -len(".json")]
@@ -733,7 +850,7 @@ class Store:
         and counts as rev 0."""
         current_rev = 0
         try:
-            current_rev = _decode_record(path.read_bytes(), path, type(record)).rev
+            current_rev = _decode_record(self._read(path), path, type(record)).rev
         except FileNotFoundError:
             pass
         except _Corrupt as corrupt:
@@ -741,19 +858,19 @@ class Store:
         if current_rev != expected_rev:
             raise StaleRevision(name, expected_rev, current_rev)
         new = msgspec.structs.replace(record, schema=SCHEMA_VERSION, rev=expected_rev + 1)
-        replace_atomically(path, encode_record(new))
+        self._replace(path, encode_record(new))
         return new
 
     def _remove_project(self, name: str) -> bool:
         """Move the project's record to archive/projects/ (kept, like everything removed)."""
         path = self._project_path(name)
         with self._lock_for(f"project:{name}"):
-            if not path.exists():
+            if not self._exists(path):
                 return False
             archive = self.root / ARCHIVE_DIR / PROJECTS_DIR
-            _make_private_dir(archive)
+            self._mkdir(archive)
             target = _claim_unused_name(archive, path.name, as_directory=False)
-            os.replace(path, target)
+            os.replace(path, target)  # a link is moved as the link: nothing is followed
             _fsync_dir(archive)
             _fsync_dir(path.parent)
             return True
@@ -782,15 +899,16 @@ class Store:
         counter = self.root / COUNTERS_DIR / f"{prefix}.json"
         with self._lock_for(f"counter:{prefix}"):
             try:
-                n = int(msgspec.json.decode(counter.read_bytes()).get("next", 1))
+                n = int(msgspec.json.decode(self._read(counter)).get("next", 1))
             except (FileNotFoundError, msgspec.DecodeError, AttributeError, TypeError, ValueError):
                 n = 1
             while True:
                 session_id = f"{prefix}-{n}"
                 n += 1
-                taken = (self.root / ARCHIVE_DIR / session_id).exists()
+                taken = self._exists(self.root / ARCHIVE_DIR / session_id)
                 if not taken:
-                    replace_atomically(counter, msgspec.json.encode({"next": n}))
+                    self._replace(counter, msgspec.json.encode({"next": n}))
+                    self._guard(self.root / SESSIONS_DIR / session_id)
                     try:
                         os.mkdir(self.root / SESSIONS_DIR / session_id, 0o700)
                     except FileExistsError:
@@ -806,7 +924,7 @@ class Store:
         its empty directory. The number is not reused."""
         directory = self._session_dir(session_id)
         with self._lock_for(session_id):
-            if directory.is_dir() and not (directory / SESSION_FILE).exists():
+            if self._is_dir(directory) and not self._exists(directory / SESSION_FILE):
                 shutil.rmtree(directory, ignore_errors=True)
 
     async def release_session_id(self, session_id: str) -> None:
@@ -824,7 +942,7 @@ class Store:
         path = self.root / PORTS_FILE
         with self._lock_for("ports"):
             try:
-                stored: PortBlocks | None = _decode_record(path.read_bytes(), path, PortBlocks)
+                stored: PortBlocks | None = _decode_record(self._read(path), path, PortBlocks)
             except FileNotFoundError:
                 stored = None
             except _Corrupt as corrupt:
@@ -871,24 +989,25 @@ class Store:
         directory = self._session_dir(session_id)
         outbox = directory / OUTBOX_DIR
         with self._lock_for(f"outbox:{session_id}"):
-            if not directory.is_dir():
+            if not self._is_dir(directory):
                 raise NoSuchSession(session_id)
-            _make_private_dir(outbox)
+            self._mkdir(outbox)
             seq_file = outbox / "seq"
             try:
-                seq = int(seq_file.read_bytes().strip() or b"0") + 1
+                seq = int(self._read(seq_file).strip() or b"0") + 1
             except (FileNotFoundError, ValueError):
                 seq = 1 + max((int(p.stem) for p in outbox.glob("*.json") if p.stem.isdecimal()), default=0)
-            replace_atomically(seq_file, str(seq).encode())
+            self._replace(seq_file, str(seq).encode())
             delivery = Delivery(
                 seq=seq, text=text, source=source, queued_at=queued_at, fingerprint=fingerprint, marker=marker
             )
-            replace_atomically(outbox / f"{seq:08d}.json", msgspec.json.encode(delivery))
+            self._replace(outbox / f"{seq:08d}.json", msgspec.json.encode(delivery))
             return delivery
 
     def _pending(self, session_id: str, found: list[Quarantined]) -> list[Delivery]:
         outbox = self._outbox(session_id)
         with self._lock_for(f"outbox:{session_id}"):
+            self._guard(outbox)
             try:
                 paths = sorted(p for p in outbox.glob("*.json") if p.stem.isdecimal())
             except FileNotFoundError:
@@ -896,7 +1015,7 @@ class Store:
             pending = []
             for path in paths:
                 try:
-                    pending.append(msgspec.json.decode(path.read_bytes(), type=Delivery))
+                    pending.append(msgspec.json.decode(self._read(path), type=Delivery))
                 except FileNotFoundError:
                     continue
                 except msgspec.DecodeError as error:
@@ -917,11 +1036,11 @@ class Store:
         path = self._outbox(session_id) / f"{seq:08d}.json"
         with self._lock_for(f"outbox:{session_id}"):
             try:
-                delivery = msgspec.json.decode(path.read_bytes(), type=Delivery)
+                delivery = msgspec.json.decode(self._read(path), type=Delivery)
             except (FileNotFoundError, msgspec.DecodeError):
                 return  # completed meanwhile, or quarantined by the next listing
             updated = msgspec.structs.replace(delivery, attempts=attempts)
-            replace_atomically(path, msgspec.json.encode(updated))
+            self._replace(path, msgspec.json.encode(updated))
 
     async def note_delivery_attempt(self, session_id: str, seq: int, attempts: int) -> None:
         """Record on the queued message how many delivery attempts it has had (a budget that
@@ -948,7 +1067,7 @@ class Store:
 
     def _orphan_session_ids(self) -> list[str]:
         sessions = self.root / SESSIONS_DIR
-        return [sid for sid in self._session_ids() if not (sessions / sid / SESSION_FILE).exists()]
+        return [sid for sid in self._session_ids() if not self._exists(sessions / sid / SESSION_FILE)]
 
     async def orphan_session_ids(self) -> list[str]:
         """Reserved ids whose spawn never wrote a record (interrupted before its first write)."""
@@ -962,7 +1081,7 @@ class Store:
         path = self._session_dir(session_id) / LEDGER_FILE
         with self._lock_for(session_id):
             try:
-                data = path.read_bytes()
+                data = self._read(path)
             except FileNotFoundError:
                 return SessionLedger(session=session_id)
             try:
@@ -977,7 +1096,7 @@ class Store:
         directory = self._session_dir(ledger.session)
         path = directory / LEDGER_FILE
         with self._lock_for(ledger.session):
-            if not (directory / SESSION_FILE).exists():
+            if not self._exists(directory / SESSION_FILE):
                 raise NoSuchSession(ledger.session)  # archived (or never created): nothing to record
             return self._compare_and_replace(path, ledger, ledger.session, expected_rev, found)
 
@@ -1005,24 +1124,26 @@ class Store:
 
     def _next_forge_number(self, project: str) -> int:
         directory = self._forge_dir(project)
-        _make_private_dir(directory)
+        self._mkdir(directory)
         counter = directory / "next.json"
         with self._lock_for(f"forge-counter:{project}"):
             try:
-                n = int(msgspec.json.decode(counter.read_bytes()).get("next", 1))
+                n = int(msgspec.json.decode(self._read(counter)).get("next", 1))
             except (FileNotFoundError, ValueError, AttributeError, msgspec.DecodeError):
+                for kind in ("issues", "prs"):
+                    self._guard(directory / kind)
                 n = 1 + max(
                     (int(p.stem) for kind in ("issues", "prs") for p in (directory / kind).glob("*.json") if p.stem.isdecimal()),
                     default=0,
                 )
-            replace_atomically(counter, msgspec.json.encode({"next": n + 1}))
+            self._replace(counter, msgspec.json.encode({"next": n + 1}))
             return n
 
     def _get_forge_record(self, project: str, kind: str, number: int, type_: type[R], found: list[Quarantined]) -> R | None:
         path = self._forge_path(project, kind, number)
         with self._lock_for(f"forge:{project}:{kind}:{number}"):
             try:
-                data = path.read_bytes()
+                data = self._read(path)
             except FileNotFoundError:
                 return None
             try:
@@ -1034,14 +1155,14 @@ class Store:
     def _put_forge_record(self, kind: str, record: R, expected_rev: int, found: list[Quarantined]) -> R:
         project, number = record.project, record.number  # type: ignore[attr-defined]
         path = self._forge_path(project, kind, number)
-        _make_private_dir(path.parent.parent)
-        _make_private_dir(path.parent)
+        self._mkdir(path.parent.parent)
+        self._mkdir(path.parent)
         with self._lock_for(f"forge:{project}:{kind}:{number}"):
             return self._compare_and_replace(path, record, f"{project}#{number}", expected_rev, found)
 
     def _list_forge_records(self, project: str, kind: str, type_: type[R], found: list[Quarantined]) -> list[R]:
         directory = self._forge_dir(project) / kind
-        if not directory.is_dir():
+        if not self._is_dir(directory):
             return []
         numbers = sorted(int(p.stem) for p in directory.glob("*.json") if p.stem.isdecimal())
         records = [self._get_forge_record(project, kind, n, type_, found) for n in numbers]
@@ -1069,9 +1190,9 @@ class Store:
         path = self.ci_log_path(project, sha)
 
         def write(_found: list[Quarantined]) -> Path:
-            _make_private_dir(path.parent.parent)
-            _make_private_dir(path.parent)
-            replace_atomically(path, data)
+            self._mkdir(path.parent.parent)
+            self._mkdir(path.parent)
+            self._replace(path, data)
             return path
 
         return await self._in_thread(write)
@@ -1084,7 +1205,7 @@ class Store:
         path = self._session_dir(session_id) / USAGE_FILE
         with self._lock_for(session_id):
             try:
-                return _decode_record(path.read_bytes(), path, SessionUsage)
+                return _decode_record(self._read(path), path, SessionUsage)
             except FileNotFoundError:
                 return SessionUsage(session=session_id)
             except _Corrupt as corrupt:
@@ -1094,7 +1215,7 @@ class Store:
     def _put_usage(self, usage: SessionUsage, expected_rev: int, found: list[Quarantined]) -> SessionUsage:
         directory = self._session_dir(usage.session)
         with self._lock_for(usage.session):
-            if not (directory / SESSION_FILE).exists():
+            if not self._exists(directory / SESSION_FILE):
                 raise NoSuchSession(usage.session)
             return self._compare_and_replace(directory / USAGE_FILE, usage, usage.session, expected_rev, found)
 
@@ -1114,7 +1235,7 @@ class Store:
 
         def append(_found: list[Quarantined]) -> None:
             with self._lock_for(f"cost:{month}"):
-                _append_lines(path, entries)
+                self._append(path, entries)
 
         if entries:
             await self._in_thread(append)
@@ -1125,7 +1246,7 @@ class Store:
 
         def read(_found: list[Quarantined]) -> list[dict[str, Any]]:
             try:
-                data = path.read_bytes()
+                data = self._read(path)
             except FileNotFoundError:
                 return []
             entries = []

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from aod.app import App
-from aod.errors import not_found
+from aod.errors import RpcFailure, not_found
 from aod.handlers import Call, handler
 from aod.protocol import (
+    ErrorCode,
     RecentEventsParams,
     RecentEventsResult,
     SubscribeParams,
@@ -17,6 +18,15 @@ from aod.protocol import (
 
 @handler("events.subscribe")
 async def subscribe(app: App, params: SubscribeParams, call: Call) -> SubscribeResult:
+    limit = call.connection.limits.max_subscriptions
+    if len(call.connection.subscriptions) >= limit:
+        # Each subscription holds a buffer of up to api.subscriber_queue events.
+        raise RpcFailure(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"this connection already has {limit} subscriptions, the most allowed "
+            "(api.max_subscriptions); unsubscribe one first, or filter one subscription with `kinds`",
+            {"limit": limit, "setting": "api.max_subscriptions"},
+        )
     sub = app.bus.subscribe(params.kinds)
     call.connection.add_subscription(sub)
     return SubscribeResult(subscription=sub.id, seq=sub.last_delivered_seq)

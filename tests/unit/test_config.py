@@ -81,6 +81,9 @@ def test_every_key_is_read(tmp_path: Path) -> None:
           subscriber_queue: 10
           shutdown_grace: 0
           max_connections: 8
+          first_frame_timeout: 2s
+          idle_timeout: 1h
+          max_subscriptions: 3
         """,
     )
 
@@ -92,6 +95,9 @@ def test_every_key_is_read(tmp_path: Path) -> None:
         "subscriber_queue": 10,
         "shutdown_grace": 0.0,
         "max_connections": 8,
+        "first_frame_timeout": 2.0,
+        "idle_timeout": 3600.0,
+        "max_subscriptions": 3,
     }
 
 
@@ -451,7 +457,7 @@ def test_keys_are_not_interpolated(tmp_path: Path) -> None:
     assert found == [
         f"{tmp_path / 'config.yaml'}:1: ${{KEY}}: "
         "unknown key; known keys here: poll_interval, log, api, runtime, workspace, defaults, "
-        "agents, projects, reactions, budgets, prices, notifiers, github"
+        "agents, projects, reactions, budgets, prices, notifiers, github, redact"
     ]
 
 

@@ -32,7 +32,9 @@ import msgspec
 import structlog
 import trio
 
+from aod import redact
 from aod.ci_logs import excerpt
+from aod.redact import Redactor
 from aod.config import Config, GithubConfig
 from aod.facts import PRFacts
 from aod.plugins.forge import (
@@ -201,6 +203,8 @@ class GithubForge:
         self._token_lock = trio.Lock()
         self._repos: dict[str, _RepoState] = {}
         self._logs: OrderedDict[tuple[str, int], str] = OrderedDict()
+        # Takes secrets out of CI logs before they are excerpted (the app sets the config's).
+        self.redactor: Callable[[], Redactor] = lambda: redact.DEFAULT
         self._merge_state = True  # GitHub Enterprise may lack mergeStateStatus; then False
 
     def _settings(self) -> GithubConfig:
@@ -555,9 +559,9 @@ class GithubForge:
             if response.status_code in (301, 302, 303, 307, 308) and response.headers.get("location"):
                 # A pre-signed blob URL: fetched without our token (it must not leave GitHub's API).
                 body = await self._api.download(response.headers["location"], meter=meter)
-                text = excerpt(body, settings.log_excerpt_chars) if body else ""
+                text = excerpt(body, settings.log_excerpt_chars, self.redactor().text) if body else ""
             elif response.status_code == 200:
-                text = excerpt(response.text, settings.log_excerpt_chars)
+                text = excerpt(response.text, settings.log_excerpt_chars, self.redactor().text)
         self._logs[key] = text
         while len(self._logs) > LOG_CACHE:
             self._logs.popitem(last=False)

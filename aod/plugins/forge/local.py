@@ -29,6 +29,7 @@ import msgspec
 import structlog
 import trio
 
+from aod import redact
 from aod.ci_logs import excerpt
 from aod.events import utc_now_iso
 from aod.facts import CheckFact, CommentFact, PRFacts
@@ -45,6 +46,7 @@ from aod.plugins.forge import (
     TrackedBranch,
 )
 from aod.proc import ToolMissing, ToolTimeout, child_env, run
+from aod.redact import Redactor
 from aod.store import StaleRevision, Store
 
 log = structlog.get_logger()
@@ -64,6 +66,8 @@ class LocalForge:
     """Where CI jobs run (the daemon's); without one, CI runs inside the tick that starts it."""
     ci_slots: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(2))
     on_ci_done: Callable[[str, int, LocalCheck], None] | None = None
+    # CI output is stored and excerpted with secrets taken out (the app sets the config's).
+    redactor: Callable[[], Redactor] = lambda: redact.DEFAULT
     # (base sha, head sha) -> conflicts?  A cache: recomputed after a restart.
     _conflicts: dict[tuple[str, str], bool] = field(default_factory=dict)
     _ci_running: set[tuple[str, str]] = field(default_factory=set)
@@ -302,11 +306,13 @@ class LocalForge:
         try:
             async with self.ci_slots:
                 state, exit_code, summary, output, seconds = await self._ci_in_checkout(repo, sha)
+            redactor = self.redactor()
+            output = redactor.bytes(output)
             await self.store.write_ci_log(repo.project, sha, output)
             text = output.decode("utf-8", "replace")
             finished = LocalCheck(
                 sha=sha, state=state, finished_at=utc_now_iso(), duration_s=round(seconds, 3), exit_code=exit_code,
-                summary=summary, log_excerpt=excerpt(text, LOG_EXCERPT_CHARS),
+                summary=redactor.text(summary), log_excerpt=excerpt(text, LOG_EXCERPT_CHARS),
             )
 
             def record(pr: LocalPR) -> LocalPR:
