@@ -48,6 +48,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails
 
+from aod.branch_names import MAX_BRANCH_NAME_BYTES, valid_branch_name
+
 KiB = 1024
 MiB = 1024 * KiB
 MINUTE = 60.0
@@ -187,6 +189,17 @@ def _branch_template(value: str) -> str:
         raise ValueError(f"unknown placeholder(s) {sorted(unknown)}: use {{id}}, {{issue}}, {{project}}")
     if "{id}" not in value:
         raise ValueError("must contain {id}, so that every session gets its own branch")
+    # What a spawn will make of it, with short and with the longest ids and project names: a
+    # template that renders to `-abc-1` (an option to git), `../../abc-1` or a name over the
+    # limit fails here, at config time, not at the first spawn.
+    for session_id, issue, project in (("abc-1", "42", "demo"), ("a" * 63, "task", "p" * 63)):
+        rendered = value.replace("{id}", session_id).replace("{issue}", issue).replace("{project}", project)
+        if not valid_branch_name(rendered):
+            raise ValueError(
+                f"renders to the branch name {rendered!r}, which git or aod refuses: use letters, "
+                "digits, '-', '_', '.' and '/' (no leading '-' or '.', no '..', no spaces, at most "
+                f"{MAX_BRANCH_NAME_BYTES} bytes with a 63-character session id and project name)"
+            )
     return value
 
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
 PROTOCOL_VERSION: Final = 1
 JSONRPC: Final = "2.0"
 DEFAULT_MAX_MESSAGE_BYTES: Final = 1024 * 1024
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+"""How many lines or entries a caller asks for: a negative count is refused (-32602)."""
 
 # ---------------------------------------------------------------------------------------------
 # Where the socket is. Part of the contract: every client must find the same socket as aod.
@@ -383,7 +386,7 @@ class IssueListParams(Params):
     labels: list[str] = []
     assignee: str | None = None
     milestone: str | None = None
-    limit: int = 100
+    limit: Count = 100
     cwd: str | None = None
 
 
@@ -535,7 +538,7 @@ class HookResult(msgspec.Struct, kw_only=True):
 
 class LogsParams(Params):
     id: str
-    lines: int = 50
+    lines: Count = 50
 
 
 class LogsResult(msgspec.Struct, kw_only=True):
@@ -575,7 +578,7 @@ class StopAllResult(msgspec.Struct, kw_only=True):
 
 class HistoryParams(Params):
     id: str
-    lines: int = 100
+    lines: Count = 100
 
 
 class HistoryResult(msgspec.Struct, kw_only=True):
@@ -588,7 +591,7 @@ class HistoryResult(msgspec.Struct, kw_only=True):
 
 
 class RecentEventsParams(Params):
-    limit: int = 100
+    limit: Count = 100
     kinds: list[str] | None = None
 
 

@@ -29,11 +29,11 @@ import trio
 from aod.config import Config
 from aod.errors import RpcFailure, not_found
 from aod.events import EventBus, utc_now_iso
-from aod.model import Project, Session, validate_project_name
-from aod.plugins.agent import Agent, AgentSettings, LaunchContext, ScreenPatterns
+from aod.model import Project, RuntimeHandle, Session, validate_project_name
+from aod.plugins.agent import Agent, AgentSettings, LaunchCommand, LaunchContext, ScreenPatterns
 from aod.plugins.agent.patterns import with_patterns
 from aod.plugins.agent.registry import UnknownAgent, available_agent_names, get_agent
-from aod.plugins.runtime import LaunchSpec, Runtime
+from aod.plugins.runtime import CommandTooLong, LaunchSpec, Runtime
 from aod.plugins.workspace import DirtyWorkspace, Workspace, WorkspaceError, WorkspaceSpec
 from aod.proc import ToolMissing, ToolTimeout
 from aod.projects import ProjectProblem, ResolvedProject, all_names, resolve
@@ -585,17 +585,8 @@ class SessionService:
                 session_id=session_id, workspace=path, prompt=prompt, home=self.home, hook=self._hook_argv(agent_name)
             )
             await trio.to_thread.run_sync(plugin.prepare, launch_ctx, settings)
-            command = plugin.launch(settings, launch_ctx)
             await self.set_state(session_id, "spawning", "starting the agent")
-            handle = await runtime.create(
-                LaunchSpec(
-                    name=session_id,
-                    argv=command.argv,
-                    cwd=path,
-                    env={**command.env, **env},
-                    log_path=self.store.session_dir(session_id) / "output.log",
-                )
-            )
+            handle, command = await self._start_agent(runtime, plugin, settings, launch_ctx, env)
         except Exception as exc:
             # Expected failures (git, the setup hook, a missing tool) carry their own message;
             # anything else is a bug, logged with its traceback, and still undone.
@@ -614,6 +605,31 @@ class SessionService:
         )
         self.bus.publish("session.spawned", session=session_id, project=resolved.name)
         return session
+
+    async def _start_agent(
+        self, runtime: Runtime, plugin: Agent, settings: AgentSettings, ctx: LaunchContext, env: dict[str, str]
+    ) -> tuple[RuntimeHandle, LaunchCommand]:
+        """Start the agent in its runtime. A first prompt too long for the command line (tmux
+        takes about 16 KB per command) is pasted once the agent is ready instead: the same
+        words reach the agent either way, and a long task must not fail the spawn."""
+        command = plugin.launch(settings, ctx)
+        try:
+            return await runtime.create(self._launch_spec(ctx, command, env)), command
+        except CommandTooLong as exc:
+            if command.prompt_mode != "argv" or not ctx.prompt:
+                raise
+            log.info("first prompt too long for the command line; pasting it instead", session=ctx.session_id, detail=str(exc))
+            command = plugin.launch(dataclasses.replace(settings, prompt="paste"), ctx)
+            return await runtime.create(self._launch_spec(ctx, command, env)), command
+
+    def _launch_spec(self, ctx: LaunchContext, command: LaunchCommand, env: dict[str, str]) -> LaunchSpec:
+        return LaunchSpec(
+            name=ctx.session_id,
+            argv=command.argv,
+            cwd=ctx.workspace,
+            env={**command.env, **env},
+            log_path=self.store.session_dir(ctx.session_id) / "output.log",
+        )
 
     def _hook_argv(self, agent_name: str) -> list[str]:
         """`aoctl hook AGENT`, run with this interpreter (the agent's PATH may have no aoctl);
@@ -886,19 +902,10 @@ class SessionService:
             hook=self._hook_argv(session.agent),
         )
         await trio.to_thread.run_sync(plugin.prepare, ctx, settings)
-        command = plugin.launch(settings, ctx)
         if session.runtime is not None:
             await runtime.kill(session.runtime)  # a dead pane kept for its output goes now
         try:
-            handle = await runtime.create(
-                LaunchSpec(
-                    name=session_id,
-                    argv=command.argv,
-                    cwd=path,
-                    env={**command.env, **self._session_env(session)},
-                    log_path=self.store.session_dir(session_id) / "output.log",
-                )
-            )
+            handle, command = await self._start_agent(runtime, plugin, settings, ctx, self._session_env(session))
         except (ToolMissing, ToolTimeout, Exception) as exc:  # noqa: BLE001
             raise _failure(ErrorCode.UNAVAILABLE, f"cannot restart the agent: {_reason(exc)}") from None
         restored = await self.set_state(

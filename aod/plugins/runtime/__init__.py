@@ -21,6 +21,12 @@ class RuntimeError_(Exception):
     """A runtime command failed; the message says what and what to do."""
 
 
+class CommandTooLong(RuntimeError_):
+    """The agent's command line is longer than the runtime can pass (tmux: about 16 KB for a
+    whole command; the kernel: 128 KB for one argument). Nothing was started: the caller may
+    try again with a shorter one (the first prompt pasted instead of passed in argv)."""
+
+
 @dataclass(frozen=True)
 class LaunchSpec:
     name: str

@@ -48,7 +48,7 @@ from typing import Final
 import trio
 
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import LaunchSpec, Liveness, Look, PaneState, RuntimeError_
+from aod.plugins.runtime import CommandTooLong, LaunchSpec, Liveness, Look, PaneState, RuntimeError_
 from aod.proc import Result, ToolTimeout, child_env, run
 
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]+")
@@ -230,6 +230,10 @@ class TmuxRuntime:
                 break
             await trio.sleep(0.02 * attempt)
         if not result.ok:
+            if "command too long" in result.err:
+                # tmux packs a command into one message of at most 16 KB; it starts nothing.
+                size = sum(len(a.encode("utf-8", "surrogateescape")) + 1 for a in args)
+                raise CommandTooLong(f"the agent's command line ({size} bytes) is too long for tmux")
             raise self._fail(f"new-session -s {name}", result)
         first = result.out.strip().splitlines()[0] if result.out.strip() else ""
         pane_id, _, pid_text = first.partition(" ")
