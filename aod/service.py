@@ -802,7 +802,7 @@ class SessionService:
         if session.runtime is None:
             raise _failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state}: {session.reason})")
         runtime = self.runtime_for(session.runtime.kind)
-        snapshot = await runtime.snapshot()
+        snapshot = await runtime.snapshot(runtime.server_of(session.runtime))
         alive = runtime.liveness(session.runtime, snapshot)
         try:
             text = await runtime.capture(session.runtime, max(1, min(lines, 10_000)))
@@ -874,7 +874,7 @@ class SessionService:
         session = await self.session(session_id)
         if session.runtime is not None:
             runtime = self.runtime_for(session.runtime.kind)
-            if runtime.liveness(session.runtime, await runtime.snapshot()) == "alive":
+            if runtime.liveness(session.runtime, await runtime.snapshot(runtime.server_of(session.runtime))) == "alive":
                 raise _failure(
                     ErrorCode.CONFLICT,
                     f"session {session_id}'s agent is still running; `aoctl attach {session_id}` "

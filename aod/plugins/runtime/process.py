@@ -276,7 +276,10 @@ class ProcessRuntime:
         self._children[name] = child
         return RuntimeHandle(kind=self.kind, name=name, pid=child.pid, log_path=str(log))
 
-    async def snapshot(self) -> dict[str, PaneState] | None:
+    def server_of(self, handle: RuntimeHandle) -> str:
+        return ""  # one state directory holds every process session
+
+    async def snapshot(self, server: str = "") -> dict[str, PaneState] | None:
         try:
             return await trio.to_thread.run_sync(self._snapshot_sync)
         except OSError:
