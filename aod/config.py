@@ -49,6 +49,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails
 
 from aod.branch_names import MAX_BRANCH_NAME_BYTES, valid_branch_name
+from aod.workfiles import DEFAULT_DISPOSABLE, pattern_problem
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -213,10 +214,22 @@ class RuntimeConfig(_Section):
     probe_timeout: Annotated[PositiveDuration, _at_most(MINUTE)] = 5.0
 
 
+def _disposable_pattern(value: str) -> str:
+    problem = pattern_problem(value)
+    if problem:
+        raise ValueError(f"the pattern {value!r} {problem}")
+    return value
+
+
+DisposablePatterns = list[Annotated[str, AfterValidator(_disposable_pattern)]]
+
+
 class WorkspaceConfig(_Section):
     kind: Literal["worktree", "clone"] = "worktree"
     # Where workspaces go: <root>/<project>/<session>. Default: $XDG_DATA_HOME/ao/worktrees.
     root: Path | None = None
+    # Ignored files that are NOT work: cleanup removes them without a word (aod/workfiles.py).
+    disposable: DisposablePatterns = Field(default_factory=lambda: list(DEFAULT_DISPOSABLE))
 
 
 def _regex(value: str) -> str:
@@ -562,6 +575,8 @@ class ProjectConfig(_Section):
     setup: Argv | None = None
     setup_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 300.0
     rules_file: str | None = None
+    # Added to workspace.disposable for this project's sessions.
+    disposable: DisposablePatterns = Field(default_factory=list)
     forge: Literal["local", "github"] | None = None
     reactions: dict[ReactionKey, ReactionConfig] = Field(default_factory=dict)
     auto_merge: bool = False

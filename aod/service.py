@@ -14,7 +14,10 @@ says how far it got, and `cleanup` can remove the rest):
 from __future__ import annotations
 
 import dataclasses
+import filecmp
+import os
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -47,6 +50,7 @@ from aod.protocol import (
 )
 from aod.outbox import Outbox
 from aod.store import NoFreePorts, StaleRevision, Store
+from aod.workfiles import MAX_SAVED_BYTES, is_disposable, work_left
 
 log = structlog.get_logger()
 
@@ -947,29 +951,44 @@ class SessionService:
         workspace = self.workspace_for(session.workspace_kind)
         has_workspace = path is not None and path.exists() and resolved is not None
         dirty = False
+        ignored: dict[str, int] = {}  # git-ignored files that are work: removal would delete them
         if has_workspace:
-            assert path is not None
+            assert path is not None and resolved is not None
             dirty = await workspace.is_dirty(path)
+            try:
+                ignored = await self._ignored_work(workspace, resolved, path)
+            except WorkspaceError as exc:
+                if not force:
+                    return CleanupItem(id=session.id, action="kept", reason=f"could not check the ignored files: {_reason(exc)}", workspace=str(path))
+        saveable = sorted(ignored) if sum(ignored.values()) <= MAX_SAVED_BYTES else []
+        left = work_left(dirty, ignored, saved=bool(saveable) or not ignored)
         if dry_run:
-            if dirty and not force:
-                return CleanupItem(id=session.id, action="kept", reason="uncommitted changes (use --force; they are saved to refs/ao/wip first)", workspace=str(path))
-            return CleanupItem(id=session.id, action="would-remove", workspace=str(path) if has_workspace else None)
+            if left and not force:
+                lost = "" if saveable or not ignored else "; the ignored ones would be lost"
+                return CleanupItem(id=session.id, action="kept", reason=f"{left} (use --force; they are saved to refs/ao/wip first{lost})", workspace=str(path))
+            return CleanupItem(id=session.id, action="would-remove", reason=left, workspace=str(path) if has_workspace else None)
         wip_ref = session.wip_ref
         if has_workspace:
             assert path is not None and resolved is not None
             try:
-                saved = await workspace.snapshot(resolved.path, path, session.id)
+                saved = await workspace.snapshot(resolved.path, path, session.id, also=saveable)
             except Exception as exc:  # noqa: BLE001
                 return CleanupItem(id=session.id, action="kept", reason=f"could not save uncommitted work: {_reason(exc)}", workspace=str(path))
             if saved:
                 wip_ref = saved
                 await self.update(session.id, lambda s: msgspec.structs.replace(s, wip_ref=saved))
-                await self.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "wip.saved", "ref": saved})
-            if dirty and not force:
+                await self.store.append_journal(
+                    session.id, {"time": utc_now_iso(), "kind": "wip.saved", "ref": saved, "ignored": saveable[:100]}
+                )
+            if left and not force:
+                how = (
+                    "saved to " + (wip_ref or "refs/ao/wip") if saveable or not ignored
+                    else "the rest is saved to " + (wip_ref or "refs/ao/wip") + "; move them out or declare them disposable"
+                )
                 return CleanupItem(
                     id=session.id,
                     action="kept",
-                    reason="uncommitted changes; they are saved, and --force removes the worktree",
+                    reason=f"{left}; {how}, and --force removes the worktree",
                     wip_ref=wip_ref,
                     workspace=str(path),
                 )
@@ -993,7 +1012,23 @@ class SessionService:
         await self.store.archive_session(session.id)
         self.bus.publish("session.archived", session=session.id, wip_ref=wip_ref)
         slog.info("cleaned up", wip_ref=wip_ref)
-        return CleanupItem(id=session.id, action="removed", wip_ref=wip_ref, workspace=str(path) if has_workspace else None)
+        if ignored and not saveable:
+            left += "; deleted with the worktree (--force)"
+        return CleanupItem(
+            id=session.id, action="removed", reason=left, wip_ref=wip_ref, workspace=str(path) if has_workspace else None
+        )
+
+    async def _ignored_work(self, workspace: Workspace, project: ResolvedProject, path: Path) -> dict[str, int]:
+        """The git-ignored files at `path` that are work: neither disposable (the project's
+        patterns) nor an unchanged copy of the project's own file (what `.worktreeinclude` put
+        there: the original still exists)."""
+
+        def leave_out(relative: str, is_dir: bool) -> bool:
+            if is_disposable(relative, is_dir, project.disposable):
+                return True
+            return not is_dir and _same_bytes(project.path / relative, path / relative)
+
+        return await workspace.ignored_files(path, leave_out)
 
     async def _mark_archived(self, session_id: str) -> str:
         """State `archived`, the reason keeping how the session ended (`merged: PR merged`), so
@@ -1047,6 +1082,17 @@ def _clean_label(value: str) -> bool:
 def _render_branch(template: str, session_id: str, issue: str | None, project: str) -> str:
     issue_part = (issue or "task").lstrip("#")
     return template.replace("{id}", session_id).replace("{issue}", issue_part).replace("{project}", project)
+
+
+def _same_bytes(original: Path, copy: Path) -> bool:
+    """Whether `copy` is a plain file with exactly the bytes of `original` (blocking I/O)."""
+    try:
+        theirs, ours = os.stat(original), os.lstat(copy)
+        if not (stat.S_ISREG(theirs.st_mode) and stat.S_ISREG(ours.st_mode)) or theirs.st_size != ours.st_size:
+            return False
+        return filecmp.cmp(original, copy, shallow=False)
+    except OSError:
+        return False
 
 
 def _reason(exc: BaseException) -> str:
