@@ -22,6 +22,7 @@ import structlog
 import trio
 
 from aod.activity import WAITING, Signals, judge
+from aod.errors import storage_error
 from aod.events import utc_now_iso
 from aod.model import Session
 from aod.plugins.agent import LaunchContext, ScreenReading
@@ -171,8 +172,12 @@ class Observer:
                     session = await self._observe(session, snapshots, stats, pr or _PRSeen())
             if observed is not None:
                 observed[session.id] = session
-        except Exception:
-            slog.exception("observing the session failed")
+        except Exception as exc:
+            if (full := storage_error(exc)) is not None:
+                # Not a bug: nothing of this look was recorded, nor acted on (intents come first).
+                slog.error("the disk refused a write; this session's look is not recorded", error=str(full))
+            else:
+                slog.exception("observing the session failed")
 
     async def _observe(
         self, session: Session, snapshots: Snapshots, stats: ObserveStats, pr: _PRSeen

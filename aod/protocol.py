@@ -68,6 +68,7 @@ class ErrorCode:
     NOT_FOUND: Final = -32020
     CONFLICT: Final = -32021
     UNAVAILABLE: Final = -32030
+    STORAGE: Final = -32040
 
 
 ERROR_DOCS: Final[dict[int, tuple[str, str]]] = {
@@ -103,6 +104,12 @@ ERROR_DOCS: Final[dict[int, tuple[str, str]]] = {
     ErrorCode.UNAVAILABLE: (
         "unavailable",
         "A tool or service aod needs is missing or unreachable; `message` says which.",
+    ),
+    ErrorCode.STORAGE: (
+        "storage",
+        "The disk refused a write: full (ENOSPC), over quota (EDQUOT) or read-only (EROFS); "
+        "`data.errno` says which, `data.path` names the file. What aod could not record it did "
+        "not do: free space (or make the disk writable) and retry.",
     ),
 }
 

@@ -30,7 +30,7 @@ import structlog
 import trio
 
 from aod.config import Config
-from aod.errors import RpcFailure, not_found
+from aod.errors import RpcFailure, not_found, storage_error, storage_failure
 from aod.events import EventBus, utc_now_iso
 from aod.model import Project, RuntimeHandle, Session, validate_project_name
 from aod.plugins.agent import Agent, AgentSettings, LaunchCommand, LaunchContext, ScreenPatterns
@@ -542,6 +542,7 @@ class SessionService:
             return await self.set_state(session_id, "errored", reason, workspace="")
 
         created_branch_at: str | None = None
+        started: RuntimeHandle | None = None
         try:
             from aod.plugins.workspace import bootstrap
             from aod.plugins.workspace import git as gitplug
@@ -591,22 +592,44 @@ class SessionService:
             await trio.to_thread.run_sync(plugin.prepare, launch_ctx, settings)
             await self.set_state(session_id, "spawning", "starting the agent")
             handle, command = await self._start_agent(runtime, plugin, settings, launch_ctx, env)
+            started = handle
+            # Recorded, and its first prompt queued, or undone: an agent must not run on a record
+            # that says `spawning` (a full disk), nor wait forever for a prompt never queued.
+            session = await self.set_state(session_id, "working", "", runtime=handle)
+            if command.prompt_mode == "paste":
+                await self.enqueue(session_id, prompt, source="prompt")
         except Exception as exc:
             # Expected failures (git, the setup hook, a missing tool) carry their own message;
             # anything else is a bug, logged with its traceback, and still undone.
-            expected = isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError))
+            full = storage_error(exc)
+            expected = full is not None or isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError))
             reason = _reason(exc)
             slog.warning("spawn failed", reason=reason, exc_info=not expected)
+            if started is not None:
+                with trio.CancelScope(shield=True):
+                    await self._stop_quietly(runtime, started)
             await self._undo_workspace(session, resolved, workspace, created_branch_at)
-            return await self.set_state(session_id, "errored", f"spawn failed: {reason}", workspace="")
+            if full is None:
+                return await self.set_state(session_id, "errored", f"spawn failed: {reason}", workspace="")
+            # The disk is full: say so (-32040). Record the failure if the disk lets us; if not,
+            # the next tick finds an interrupted spawn and `aoctl cleanup` clears it.
+            try:
+                await self.set_state(session_id, "errored", f"spawn failed: {reason}", workspace="")
+            except Exception:  # noqa: BLE001 - the same full disk
+                pass
+            raise storage_failure(full) from None
 
-        session = await self.set_state(session_id, "working", "", runtime=handle)
         slog.info("spawned", runtime=handle.kind, target=handle.pane_id or handle.name)
-        if command.prompt_mode == "paste":
-            await self.enqueue(session_id, prompt, source="prompt")
-        await self.store.append_journal(
-            session_id, {"time": utc_now_iso(), "kind": "spawned", "argv0": command.argv[0], "prompt_mode": command.prompt_mode}
-        )
+        try:
+            await self.store.append_journal(
+                session_id, {"time": utc_now_iso(), "kind": "spawned", "argv0": command.argv[0], "prompt_mode": command.prompt_mode}
+            )
+        except OSError as exc:
+            if storage_error(exc) is None:
+                raise
+            # The session runs and its record says so; telling the caller "failed" would only
+            # make them spawn it twice.
+            slog.warning("the disk is full; the spawn's journal entry is missing", error=str(exc))
         self.bus.publish("session.spawned", session=session_id, project=resolved.name)
         return session
 
@@ -625,6 +648,13 @@ class SessionService:
             log.info("first prompt too long for the command line; pasting it instead", session=ctx.session_id, detail=str(exc))
             command = plugin.launch(dataclasses.replace(settings, prompt="paste"), ctx)
             return await runtime.create(self._launch_spec(ctx, command, env)), command
+
+    @staticmethod
+    async def _stop_quietly(runtime: Runtime, handle: RuntimeHandle) -> None:
+        try:
+            await runtime.kill(handle)
+        except Exception as exc:  # noqa: BLE001 - best effort: the failure being undone is what counts
+            log.warning("could not stop the agent of a failed spawn", target=handle.pane_id or handle.name, error=str(exc))
 
     def _launch_spec(self, ctx: LaunchContext, command: LaunchCommand, env: dict[str, str]) -> LaunchSpec:
         return LaunchSpec(
@@ -829,22 +859,33 @@ class SessionService:
 
     async def kill(self, session_id: str) -> Session:
         session = await self.session(session_id)
+        # The record first, then the agent (intent before action, as the reactor does): a kill
+        # the disk cannot record fails before the agent is touched. The other way round, a full
+        # disk left a stopped agent on a record saying `working`, which the next tick then
+        # judged `errored: agent is gone` with an urgent notification.
+        # The last activity seen is not the agent's any more: it is stopped (or never ran).
+        activity = "exited" if session.runtime is not None else "unknown"
+        newly = session.state not in ENDED_STATES
+        if newly:
+            killed = await self.set_state(session_id, "killed", "killed by the user", activity=activity, activity_at=utc_now_iso())
+        elif session.activity != activity:
+            killed = await self.update(session_id, lambda s: msgspec.structs.replace(s, activity=activity, activity_at=utc_now_iso()))
+        else:
+            killed = session
         if session.runtime is not None:
             runtime = self.runtime_for(session.runtime.kind)
             try:
                 await runtime.kill(session.runtime)
             except ToolMissing as exc:
-                raise _failure(ErrorCode.UNAVAILABLE, str(exc)) from None
+                raise _failure(
+                    ErrorCode.UNAVAILABLE,
+                    f"session {session_id} is recorded as killed, but its agent could not be stopped: {exc}; "
+                    f"fix that and run `aoctl kill {session_id}` again",
+                ) from None
         log.info("killed", session=session_id)
-        # The last activity seen is not the agent's any more: it was stopped (or never ran).
-        activity = "exited" if session.runtime is not None else "unknown"
-        if session.state in ENDED_STATES:
-            if session.activity == activity:
-                return session
-            return await self.update(session_id, lambda s: msgspec.structs.replace(s, activity=activity, activity_at=utc_now_iso()))
-        killed = await self.set_state(session_id, "killed", "killed by the user", activity=activity, activity_at=utc_now_iso())
-        await self.outbox.cancel_pending(session_id, "the session was killed")
-        self.bus.publish("session.killed", session=session_id)
+        if newly:
+            await self.outbox.cancel_pending(session_id, "the session was killed")
+            self.bus.publish("session.killed", session=session_id)
         return killed
 
     async def queue_command(self, session_id: str, command: str) -> Session:

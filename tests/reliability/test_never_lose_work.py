@@ -8,12 +8,19 @@ which removing the worktree deletes just the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import errno
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.reliability.test_dirty_worktree import tree_digest
-from tests.support.aod_process import wait_for
-from tests.support.fleet import Fleet, git
+from tests.support.aod_process import AodProcess, wait_for
+from tests.support.fleet import Fleet, config_text, git, make_repo
+from tests.support.tmux import tmux_server
 
 IGNORE = ".env\nbuild/\n*.log\nnode_modules/\n__pycache__/\n"
 
@@ -126,3 +133,134 @@ def test_the_cleanup_after_a_merge_keeps_ignored_work(make_fleet: Callable[..., 
     assert str(done.get("outcome", "")).startswith("kept") and "build/notes.txt" in str(done), done
     assert (workspace / "build" / "notes.txt").read_text() == "my notes\n"
     assert fleet.session(sid)["state"] == "merged"
+
+
+# -- R12: a full or read-only state directory ---------------------------------------------------
+
+
+class TinyDisk:
+    """A small tmpfs mounted over aod's state directory, and ways to fill it or make it read-only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.filler = path / "filler.bin"
+
+    def fill(self) -> None:
+        """Take every free page (again: aod frees some when it deletes a delivered message)."""
+        fd = os.open(self.filler, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            for size in (65536, 4096, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        self.filler.unlink()
+
+    @contextmanager
+    def read_only(self, directory: str) -> Iterator[None]:
+        """`directory` (under the disk) read-only, through a read-only bind mount over it: the
+        disk itself cannot be remounted while aod holds its lock file open for writing."""
+        target = str(self.path / directory)
+        subprocess.run(["mount", "--bind", target, target], check=True, capture_output=True)
+        try:
+            subprocess.run(["mount", "-o", "remount,bind,ro", target], check=True, capture_output=True)
+            yield
+        finally:
+            subprocess.run(["umount", target], check=True, capture_output=True)
+
+
+@pytest.fixture
+def tiny_disk_fleet(make_aod: Callable[..., AodProcess]) -> Iterator[tuple[Fleet, TinyDisk]]:
+    """A fleet whose state directory is a 4 MB tmpfs (skipped where mounting is not allowed)."""
+    aod = make_aod()
+    aod.state_dir.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(aod.state_dir)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        with tmux_server() as tmux:
+            records = aod.root / "records"
+            records.mkdir()
+            aod.write_config(config_text(tmux, records))
+            aod.start()
+            fleet = Fleet(aod, tmux, make_repo(aod.root / "demo"))
+            fleet.ok("project", "add", str(fleet.repo), "--name", "demo")
+            yield fleet, TinyDisk(aod.state_dir)
+            aod.stop()
+    finally:
+        aod.stop()
+        subprocess.run(["umount", "-l", str(aod.state_dir)], capture_output=True)
+
+
+def refused_for_storage(fleet: Fleet, *args: str) -> str:
+    result = fleet.fails(*args)
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert "internal error" not in result.stderr, result.stderr
+    return result.stderr
+
+
+def pane_alive(fleet: Fleet, sid: str) -> bool:
+    return sid in fleet.tmux_sessions()
+
+
+# The bug: ENOSPC from the store escaped as -32603 "internal error, see log" (send, spawn, issue
+# add, kill); kill stopped the agent first and then failed to record it, so once space returned
+# the tick found a `working` record with its agent gone: `errored: agent is gone`, urgent.
+def test_a_full_state_directory_is_a_clear_error_and_nothing_is_misrecorded(
+    tiny_disk_fleet: tuple[Fleet, TinyDisk],
+) -> None:
+    fleet, disk = tiny_disk_fleet
+    sid = fleet.ok("spawn", "--task", "work")["id"]
+    wait_for(lambda: fleet.received(sid), 30, "the first prompt")
+    # Settled: the first prompt's queue entry deleted (a deletion frees a page of the disk).
+    fleet.wait_state(sid, lambda s: s["activity"] in ("idle", "ready") and s["pending_messages"] == 0, "the agent at its prompt")
+    before = fleet.tmux_sessions()
+
+    for args in (("send", sid, "a message that cannot be queued"), ("issue", "add", "--title", "no room"), ("kill", sid)):
+        disk.fill()
+        stderr = refused_for_storage(fleet, *args)
+        assert "the state directory is full (No space left on device); free some space and retry" in stderr, stderr
+    disk.fill()
+    reply = fleet.aod.call("session.send", {"id": sid, "message": "raw"})
+    assert reply["error"]["code"] == -32040 and reply["error"]["data"]["errno"] == "ENOSPC", reply
+    disk.fill()
+    assert "full" in refused_for_storage(fleet, "spawn", "--task", "no room for this one")
+    assert pane_alive(fleet, sid)  # the kill that could not be recorded did not stop the agent
+    assert fleet.tmux_sessions() == before  # and the spawn that could not be recorded started none
+
+    disk.free()
+    start = fleet.aod.result("daemon.status")["last_tick"]["count"]
+    wait_for(lambda: fleet.aod.result("daemon.status")["last_tick"]["count"] >= start + 5, 30, "five ticks")
+    info = fleet.session(sid)
+    assert info["state"] == "working" and info["activity"] in ("idle", "ready"), info
+    assert not [e for e in fleet.journal(sid) if str(e.get("kind", "")).startswith("reaction")]
+    # The spawn refused for want of space left no live session behind (at most an errored record).
+    assert all(s["state"] == "errored" for s in fleet.ok("status") if s["id"] != sid)
+    fleet.ok("send", sid, "room again")
+    fleet.wait_received(sid, "room again")
+    fleet.ok("kill", sid)
+    assert fleet.session(sid)["state"] == "killed" and not pane_alive(fleet, sid)
+    log = fleet.aod.log()
+    assert "handler crashed" not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_a_read_only_state_directory_is_a_clear_error(tiny_disk_fleet: tuple[Fleet, TinyDisk]) -> None:
+    fleet, disk = tiny_disk_fleet
+    sid = fleet.ok("spawn", "--task", "work")["id"]
+    wait_for(lambda: fleet.received(sid), 30, "the first prompt")
+    with disk.read_only("sessions"):
+        for args in (("send", sid, "nowhere to put this"), ("kill", sid)):
+            stderr = refused_for_storage(fleet, *args)
+            assert "read-only (Read-only file system); make it writable" in stderr, stderr
+            assert f"{fleet.aod.state_dir}/sessions/{sid}/" in stderr  # where the write was refused
+        assert pane_alive(fleet, sid)
+        assert fleet.session(sid)["state"] == "working"
+    fleet.ok("kill", sid)
+    assert not pane_alive(fleet, sid)
