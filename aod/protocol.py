@@ -188,6 +188,8 @@ class TickInfo(msgspec.Struct, kw_only=True):
     captures: int = 0
     forge_requests: int = 0
     """Requests the last tick made to forges (one batched query per repository)."""
+    longest_gap_ms: float = 0.0
+    """The longest time between two tick starts since aod started."""
 
 
 class StatusResult(msgspec.Struct, kw_only=True):
