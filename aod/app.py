@@ -155,6 +155,14 @@ class App:
                 f"config has {len(exc.errors)} error(s); the running config is unchanged",
                 {"errors": exc.errors},
             ) from None
+        if self.loaded.loaded and not new.loaded:
+            # The file aod runs on is gone (moved, deleted by a checkout, a mount not back yet):
+            # reloading would put every setting back to its default, the tmux socket and the
+            # agents with them. Keep what runs; a file put back is read by the next reload.
+            why = f"{new.path} has disappeared; the running config is unchanged (put the file back and reload)"
+            log.error("config reload refused; keeping the running config", path=str(new.path), reason="the config file has disappeared")
+            self.bus.publish("config.invalid", errors=[why])
+            raise RpcFailure(ErrorCode.CONFIG_INVALID, why, {"errors": [why]})
         changed = changed_keys(self.loaded.config, new.config)
         self.loaded = new
         self.bus.buffer = new.config.api.subscriber_queue

@@ -48,6 +48,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails
 
+from aod.branch_names import MAX_BRANCH_NAME_BYTES, valid_branch_name
+from aod.workfiles import DEFAULT_DISPOSABLE, pattern_problem
+
 KiB = 1024
 MiB = 1024 * KiB
 MINUTE = 60.0
@@ -191,6 +194,17 @@ def _branch_template(value: str) -> str:
         raise ValueError(f"unknown placeholder(s) {sorted(unknown)}: use {{id}}, {{issue}}, {{project}}")
     if "{id}" not in value:
         raise ValueError("must contain {id}, so that every session gets its own branch")
+    # What a spawn will make of it, with short and with the longest ids and project names: a
+    # template that renders to `-abc-1` (an option to git), `../../abc-1` or a name over the
+    # limit fails here, at config time, not at the first spawn.
+    for session_id, issue, project in (("abc-1", "42", "demo"), ("a" * 63, "task", "p" * 63)):
+        rendered = value.replace("{id}", session_id).replace("{issue}", issue).replace("{project}", project)
+        if not valid_branch_name(rendered):
+            raise ValueError(
+                f"renders to the branch name {rendered!r}, which git or aod refuses: use letters, "
+                "digits, '-', '_', '.' and '/' (no leading '-' or '.', no '..', no spaces, at most "
+                f"{MAX_BRANCH_NAME_BYTES} bytes with a 63-character session id and project name)"
+            )
     return value
 
 
@@ -204,10 +218,22 @@ class RuntimeConfig(_Section):
     probe_timeout: Annotated[PositiveDuration, _at_most(MINUTE)] = 5.0
 
 
+def _disposable_pattern(value: str) -> str:
+    problem = pattern_problem(value)
+    if problem:
+        raise ValueError(f"the pattern {value!r} {problem}")
+    return value
+
+
+DisposablePatterns = list[Annotated[str, AfterValidator(_disposable_pattern)]]
+
+
 class WorkspaceConfig(_Section):
     kind: Literal["worktree", "clone"] = "worktree"
     # Where workspaces go: <root>/<project>/<session>. Default: $XDG_DATA_HOME/ao/worktrees.
     root: Path | None = None
+    # Ignored files that are NOT work: cleanup removes them without a word (aod/workfiles.py).
+    disposable: DisposablePatterns = Field(default_factory=lambda: list(DEFAULT_DISPOSABLE))
 
 
 def _regex(value: str) -> str:
@@ -553,6 +579,8 @@ class ProjectConfig(_Section):
     setup: Argv | None = None
     setup_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 300.0
     rules_file: str | None = None
+    # Added to workspace.disposable for this project's sessions.
+    disposable: DisposablePatterns = Field(default_factory=list)
     forge: Literal["local", "github"] | None = None
     reactions: dict[ReactionKey, ReactionConfig] = Field(default_factory=dict)
     auto_merge: bool = False

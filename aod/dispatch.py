@@ -14,7 +14,7 @@ import msgspec
 import structlog
 import trio
 
-from aod.errors import RpcFailure
+from aod.errors import RpcFailure, storage_error, storage_failure
 from aod.protocol import (
     JSONRPC,
     METHODS,
@@ -126,7 +126,11 @@ class Dispatcher:
             result = await self._handlers[method_name](params, call)
         except RpcFailure as exc:
             reply: Any = _error(request_id, exc.code, exc.message, exc.data)
-        except Exception:
+        except Exception as exc:
+            if (full := storage_error(exc)) is not None:
+                failure = storage_failure(full)
+                log.error("a write was refused by the disk", method=method_name, error=str(full))
+                return _error(request_id, failure.code, failure.message, failure.data) if has_id else _NO_REPLY
             log.exception("handler crashed", method=method_name)
             reply = _error(
                 request_id,

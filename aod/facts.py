@@ -75,6 +75,9 @@ class PRFacts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     mergeable: Mergeability = "unknown"
     comments: tuple[CommentFact, ...] = ()
     """Review comments not yet sent to the agent (the forge plugin filters seen ids)."""
+    local: bool = False
+    """The PR is on aod's local forge: its head and base are branches of the project repository
+    itself, with no remote to fetch from or push to (the messages to the agent say so)."""
 
 
 class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -235,7 +235,7 @@ class _Decider:
                 Trigger(
                     key="merge-conflicts",
                     subject=f"{pr.head_sha}:{pr.base_sha}",
-                    facts={"base": pr.base, "base_sha": pr.base_sha, **where},
+                    facts={"base": pr.base, "base_sha": pr.base_sha, **({"local": True} if pr.local else {}), **where},
                 )
             )
 

@@ -1,6 +1,7 @@
 """The tick's look at every session: liveness, activity, queued messages.
 
-Cost per tick: ONE runtime probe per runtime kind in use (tmux: one `list-panes -a`), plus one
+Cost per tick: ONE runtime probe per runtime server in use (tmux: one `list-panes -a` per socket
+that sessions were started on; normally one), plus one
 `capture-pane` per pane whose output changed since the last tick, plus the agents' own files
 (read incrementally in worker threads). Never one probe per session per tick.
 
@@ -21,6 +22,7 @@ import structlog
 import trio
 
 from aod.activity import WAITING, Signals, judge
+from aod.errors import storage_error
 from aod.events import utc_now_iso
 from aod.model import Session
 from aod.plugins.agent import ScreenReading
@@ -94,16 +96,18 @@ class Observer:
         everything = await self.service.store.list_sessions()
         sessions = [s for s in everything if s.state not in ENDED_STATES]
         stats.sessions = len(sessions)
-        kinds = {s.runtime.kind for s in sessions if s.runtime is not None}
-        snapshots: dict[str, dict[str, PaneState] | None] = {}
-        for kind in kinds:
+        # One probe per server in use: a session is judged on the server it was started on,
+        # which is not the configured one any more once `runtime.tmux_socket` changed.
+        servers = {_server_key(self.service, s) for s in sessions if s.runtime is not None}
+        snapshots: Snapshots = {}
+        for kind, server in sorted(servers):
             runtime = self.service.runtime_for(kind)
             stats.probes += 1
             try:
-                snapshots[kind] = await runtime.snapshot()
+                snapshots[(kind, server)] = await runtime.snapshot(server)
             except Exception as exc:  # noqa: BLE001 - an unknown answer, never a dead one
-                log.warning("runtime probe failed", runtime=kind, error=str(exc))
-                snapshots[kind] = None
+                log.warning("runtime probe failed", runtime=kind, server=server, error=str(exc))
+                snapshots[(kind, server)] = None
         by_project: dict[str, list[Session]] = {}
         for session in sessions:
             by_project.setdefault(session.project, []).append(session)
@@ -126,7 +130,7 @@ class Observer:
         return stats
 
     async def _observe_project(
-        self, name: str, group: list[Session], snapshots: dict[str, dict[str, PaneState] | None], stats: ObserveStats
+        self, name: str, group: list[Session], snapshots: Snapshots, stats: ObserveStats
     ) -> None:
         """ONE forge look at the project's PRs, then each of its sessions."""
         facts: dict[str, PRFacts | None] | None = None
@@ -156,7 +160,7 @@ class Observer:
     async def _observe_one(
         self,
         session: Session,
-        snapshots: dict[str, dict[str, PaneState] | None],
+        snapshots: Snapshots,
         stats: ObserveStats,
         pr: _PRSeen | None = None,
         observed: dict[str, Session] | None = None,
@@ -168,11 +172,15 @@ class Observer:
                     session = await self._observe(session, snapshots, stats, pr or _PRSeen())
             if observed is not None:
                 observed[session.id] = session
-        except Exception:
-            slog.exception("observing the session failed")
+        except Exception as exc:
+            if (full := storage_error(exc)) is not None:
+                # Not a bug: nothing of this look was recorded, nor acted on (intents come first).
+                slog.error("the disk refused a write; this session's look is not recorded", error=str(full))
+            else:
+                slog.exception("observing the session failed")
 
     async def _observe(
-        self, session: Session, snapshots: dict[str, dict[str, PaneState] | None], stats: ObserveStats, pr: _PRSeen
+        self, session: Session, snapshots: Snapshots, stats: ObserveStats, pr: _PRSeen
     ) -> Session:
         service = self.service
         if session.state == "spawning":
@@ -197,7 +205,7 @@ class Observer:
         if session.runtime is None:
             return session
         runtime = service.runtime_for(session.runtime.kind)
-        snapshot = snapshots.get(session.runtime.kind)
+        snapshot = snapshots.get(_server_key(service, session))
         liveness = runtime.liveness(session.runtime, snapshot)
         pane = (snapshot or {}).get(session.runtime.name)
         exit_status = pane.exit_status if pane and liveness == "dead" else None
@@ -345,6 +353,15 @@ class Observer:
                 "session.activity", session=session.id, activity=reading.activity, detail=reading.detail
             )
         return updated
+
+
+Snapshots = dict[tuple[str, str], dict[str, PaneState] | None]
+"""(runtime kind, server) -> what that server's one probe saw this tick (None: it did not say)."""
+
+
+def _server_key(service: SessionService, session: Session) -> tuple[str, str]:
+    assert session.runtime is not None
+    return session.runtime.kind, service.runtime_for(session.runtime.kind).server_of(session.runtime)
 
 
 def last_commit_time(workspace: Path) -> float | None:

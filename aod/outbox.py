@@ -176,7 +176,7 @@ class Outbox:
             stable_for=max(STABLE_FOR, settle), also=ASKING if from_a_person else frozenset(),
         )
         if readiness != "ready":
-            if runtime.liveness(handle, await runtime.snapshot()) == "dead":
+            if runtime.liveness(handle, await runtime.snapshot(runtime.server_of(handle))) == "dead":
                 slog.info("the agent is gone; the message waits for a restore")
                 return False
             if readiness in ASKING and not from_a_person:

@@ -26,6 +26,9 @@ class TickStats:
     skipped: int = 0
     last_started_at: str | None = None
     last_duration: float | None = None
+    longest_gap: float = 0.0
+    """The longest time between two tick starts since aod started (docs/reliability.md R2:
+    at most 2 s under load)."""
 
 
 class Ticker:
@@ -45,9 +48,13 @@ class Ticker:
 
     async def run(self) -> None:
         next_at = trio.current_time()
+        previous_start: float | None = None
         while True:
             started = trio.current_time()
             started_wall = utc_now_iso()
+            if previous_start is not None:
+                self.stats.longest_gap = max(self.stats.longest_gap, started - previous_start)
+            previous_start = started
             try:
                 await self._tick()
             except Exception:

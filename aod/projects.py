@@ -38,6 +38,8 @@ class ResolvedProject:
     merge_method: str = "merge"
     ci: list[str] | None = None
     ci_timeout: float = 600.0
+    disposable: tuple[str, ...] = ()
+    """Ignored files cleanup may remove without saving them: workspace.disposable + the project's."""
 
 
 class ProjectProblem(Exception):
@@ -85,6 +87,7 @@ def resolve(name: str, record: Project | None, config: Config) -> ResolvedProjec
         merge_method=s.merge_method,
         ci=list(s.ci) if s.ci else None,
         ci_timeout=s.ci_timeout,
+        disposable=(*config.workspace.disposable, *s.disposable),
     )
 
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
 PROTOCOL_VERSION: Final = 1
 JSONRPC: Final = "2.0"
 DEFAULT_MAX_MESSAGE_BYTES: Final = 1024 * 1024
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+"""How many lines or entries a caller asks for: a negative count is refused (-32602)."""
 
 # ---------------------------------------------------------------------------------------------
 # Where the socket is. Part of the contract: every client must find the same socket as aod.
@@ -121,6 +124,7 @@ class ErrorCode:
     NOT_FOUND: Final = -32020
     CONFLICT: Final = -32021
     UNAVAILABLE: Final = -32030
+    STORAGE: Final = -32040
 
 
 ERROR_DOCS: Final[dict[int, tuple[str, str]]] = {
@@ -161,6 +165,12 @@ ERROR_DOCS: Final[dict[int, tuple[str, str]]] = {
     ErrorCode.UNAVAILABLE: (
         "unavailable",
         "A tool or service aod needs is missing or unreachable; `message` says which.",
+    ),
+    ErrorCode.STORAGE: (
+        "storage",
+        "The disk refused a write: full (ENOSPC), over quota (EDQUOT) or read-only (EROFS); "
+        "`data.errno` says which, `data.path` names the file. What aod could not record it did "
+        "not do: free space (or make the disk writable) and retry.",
     ),
 }
 
@@ -239,6 +249,8 @@ class TickInfo(msgspec.Struct, kw_only=True):
     captures: int = 0
     forge_requests: int = 0
     """Requests the last tick made to forges (one batched query per repository)."""
+    longest_gap_ms: float = 0.0
+    """The longest time between two tick starts since aod started."""
 
 
 class StatusResult(msgspec.Struct, kw_only=True):
@@ -444,7 +456,7 @@ class IssueListParams(Params):
     labels: list[str] = []
     assignee: str | None = None
     milestone: str | None = None
-    limit: int = 100
+    limit: Count = 100
     cwd: str | None = None
 
 
@@ -596,7 +608,7 @@ class HookResult(msgspec.Struct, kw_only=True):
 
 class LogsParams(Params):
     id: str
-    lines: int = 50
+    lines: Count = 50
 
 
 class LogsResult(msgspec.Struct, kw_only=True):
@@ -687,7 +699,7 @@ class StopAllResult(msgspec.Struct, kw_only=True):
 
 class HistoryParams(Params):
     id: str
-    lines: int = 100
+    lines: Count = 100
 
 
 class HistoryResult(msgspec.Struct, kw_only=True):
@@ -700,7 +712,7 @@ class HistoryResult(msgspec.Struct, kw_only=True):
 
 
 class RecentEventsParams(Params):
-    limit: int = 100
+    limit: Count = 100
     kinds: list[str] | None = None
 
 

@@ -434,11 +434,11 @@ def agent_message(key: str, facts: Mapping[str, object], tag: str, template: str
     if template:
         body = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template).strip()
     else:
-        body = _default_message(key, values)
+        body = _default_message(key, values, local=facts.get("local") is True)
     return f"{tag} {body}"
 
 
-def _default_message(key: str, v: Mapping[str, str]) -> str:
+def _default_message(key: str, v: Mapping[str, str], *, local: bool = False) -> str:
     pr = f"PR #{v['number']}" if v.get("number") else "your PR"
     if key == "ci-failed":
         return (
@@ -454,6 +454,15 @@ def _default_message(key: str, v: Mapping[str, str]) -> str:
         )
     if key == "merge-conflicts":
         base = v.get("base") or "the base branch"
+        if local:
+            # aod's local forge: the base is a branch of this very repository; there is no
+            # remote to fetch from, and the forge reads the branch's new head by itself.
+            return (
+                f"{pr} has merge conflicts with {base}. Please rebase your branch onto the local "
+                f"{base} (`git rebase {base}`: the PR lives on aod's local forge, in this "
+                "repository, so there is nothing to fetch or push), resolve the conflicts, run the "
+                "tests and finish the rebase; aod sees the new head of your branch by itself."
+            )
         return (
             f"{pr} has merge conflicts with {base}. Please fetch, rebase your branch onto the latest "
             f"{base}, resolve the conflicts, run the tests, and push (with --force-with-lease)."

@@ -14,7 +14,10 @@ says how far it got, and `cleanup` can remove the rest):
 from __future__ import annotations
 
 import dataclasses
+import filecmp
+import os
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -28,13 +31,13 @@ import trio
 
 from aod import redact
 from aod.config import Config
-from aod.errors import RpcFailure, not_found
+from aod.errors import RpcFailure, not_found, storage_error, storage_failure
 from aod.events import EventBus, utc_now_iso
-from aod.model import Project, Session, validate_project_name
-from aod.plugins.agent import Agent, AgentSettings, LaunchContext, ScreenPatterns
+from aod.model import Project, RuntimeHandle, Session, validate_project_name
+from aod.plugins.agent import Agent, AgentSettings, LaunchCommand, LaunchContext, ScreenPatterns
 from aod.plugins.agent.patterns import with_patterns
 from aod.plugins.agent.registry import UnknownAgent, available_agent_names, get_agent
-from aod.plugins.runtime import LaunchSpec, Runtime
+from aod.plugins.runtime import CommandTooLong, LaunchSpec, Runtime
 from aod.plugins.workspace import DirtyWorkspace, Workspace, WorkspaceError, WorkspaceSpec
 from aod.proc import ToolMissing, ToolTimeout
 from aod.projects import ProjectProblem, ResolvedProject, all_names, resolve
@@ -49,6 +52,7 @@ from aod.protocol import (
 from aod.outbox import Outbox
 from aod.redact import Redactor
 from aod.store import NoFreePorts, StaleRevision, Store
+from aod.workfiles import MAX_SAVED_BYTES, is_disposable, work_left
 
 log = structlog.get_logger()
 
@@ -539,6 +543,7 @@ class SessionService:
             return await self.set_state(session_id, "errored", reason, workspace="")
 
         created_branch_at: str | None = None
+        started: RuntimeHandle | None = None
         try:
             from aod.plugins.workspace import bootstrap
             from aod.plugins.workspace import git as gitplug
@@ -584,33 +589,46 @@ class SessionService:
             prompt = self._compose_prompt(session, resolved)
             launch_ctx = self.agent_context(session, prompt)
             await trio.to_thread.run_sync(plugin.prepare, launch_ctx, settings)
-            command = plugin.launch(settings, launch_ctx)
             await self.set_state(session_id, "spawning", "starting the agent")
-            handle = await runtime.create(
-                LaunchSpec(
-                    name=session_id,
-                    argv=command.argv,
-                    cwd=path,
-                    env={**command.env, **env},
-                    log_path=self.store.session_dir(session_id) / "output.log",
-                )
-            )
+            handle, command = await self._start_agent(runtime, plugin, settings, launch_ctx, env)
+            started = handle
+            # Recorded, and its first prompt queued, or undone: an agent must not run on a record
+            # that says `spawning` (a full disk), nor wait forever for a prompt never queued.
+            session = await self.set_state(session_id, "working", "", runtime=handle)
+            if command.prompt_mode == "paste":
+                await self.enqueue(session_id, prompt, source="prompt")
         except Exception as exc:
             # Expected failures (git, the setup hook, a missing tool) carry their own message;
             # anything else is a bug, logged with its traceback, and still undone.
-            expected = isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError))
+            full = storage_error(exc)
+            expected = full is not None or isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError))
             reason = _reason(exc)
             slog.warning("spawn failed", reason=reason, exc_info=not expected)
+            if started is not None:
+                with trio.CancelScope(shield=True):
+                    await self._stop_quietly(runtime, started)
             await self._undo_workspace(session, resolved, workspace, created_branch_at)
-            return await self.set_state(session_id, "errored", f"spawn failed: {reason}", workspace="")
+            if full is None:
+                return await self.set_state(session_id, "errored", f"spawn failed: {reason}", workspace="")
+            # The disk is full: say so (-32040). Record the failure if the disk lets us; if not,
+            # the next tick finds an interrupted spawn and `aoctl cleanup` clears it.
+            try:
+                await self.set_state(session_id, "errored", f"spawn failed: {reason}", workspace="")
+            except Exception:  # noqa: BLE001 - the same full disk
+                pass
+            raise storage_failure(full) from None
 
-        session = await self.set_state(session_id, "working", "", runtime=handle)
         slog.info("spawned", runtime=handle.kind, target=handle.pane_id or handle.name)
-        if command.prompt_mode == "paste":
-            await self.enqueue(session_id, prompt, source="prompt")
-        await self.store.append_journal(
-            session_id, {"time": utc_now_iso(), "kind": "spawned", "argv0": command.argv[0], "prompt_mode": command.prompt_mode}
-        )
+        try:
+            await self.store.append_journal(
+                session_id, {"time": utc_now_iso(), "kind": "spawned", "argv0": command.argv[0], "prompt_mode": command.prompt_mode}
+            )
+        except OSError as exc:
+            if storage_error(exc) is None:
+                raise
+            # The session runs and its record says so; telling the caller "failed" would only
+            # make them spawn it twice.
+            slog.warning("the disk is full; the spawn's journal entry is missing", error=str(exc))
         self.bus.publish("session.spawned", session=session_id, project=resolved.name)
         return session
 
@@ -630,6 +648,38 @@ class SessionService:
             home=self.home,
             hook=self._hook_argv(session.agent),
             env=self.agent_env(session.agent),
+        )
+
+    async def _start_agent(
+        self, runtime: Runtime, plugin: Agent, settings: AgentSettings, ctx: LaunchContext, env: dict[str, str]
+    ) -> tuple[RuntimeHandle, LaunchCommand]:
+        """Start the agent in its runtime. A first prompt too long for the command line (tmux
+        takes about 16 KB per command) is pasted once the agent is ready instead: the same
+        words reach the agent either way, and a long task must not fail the spawn."""
+        command = plugin.launch(settings, ctx)
+        try:
+            return await runtime.create(self._launch_spec(ctx, command, env)), command
+        except CommandTooLong as exc:
+            if command.prompt_mode != "argv" or not ctx.prompt:
+                raise
+            log.info("first prompt too long for the command line; pasting it instead", session=ctx.session_id, detail=str(exc))
+            command = plugin.launch(dataclasses.replace(settings, prompt="paste"), ctx)
+            return await runtime.create(self._launch_spec(ctx, command, env)), command
+
+    @staticmethod
+    async def _stop_quietly(runtime: Runtime, handle: RuntimeHandle) -> None:
+        try:
+            await runtime.kill(handle)
+        except Exception as exc:  # noqa: BLE001 - best effort: the failure being undone is what counts
+            log.warning("could not stop the agent of a failed spawn", target=handle.pane_id or handle.name, error=str(exc))
+
+    def _launch_spec(self, ctx: LaunchContext, command: LaunchCommand, env: dict[str, str]) -> LaunchSpec:
+        return LaunchSpec(
+            name=ctx.session_id,
+            argv=command.argv,
+            cwd=ctx.workspace,
+            env={**command.env, **env},
+            log_path=self.store.session_dir(ctx.session_id) / "output.log",
         )
 
     def _hook_argv(self, agent_name: str) -> list[str]:
@@ -803,7 +853,7 @@ class SessionService:
         if session.runtime is None:
             raise _failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state}: {session.reason})")
         runtime = self.runtime_for(session.runtime.kind)
-        snapshot = await runtime.snapshot()
+        snapshot = await runtime.snapshot(runtime.server_of(session.runtime))
         alive = runtime.liveness(session.runtime, snapshot)
         try:
             text = await runtime.capture(session.runtime, max(1, min(lines, 10_000)))
@@ -826,22 +876,33 @@ class SessionService:
 
     async def kill(self, session_id: str) -> Session:
         session = await self.session(session_id)
+        # The record first, then the agent (intent before action, as the reactor does): a kill
+        # the disk cannot record fails before the agent is touched. The other way round, a full
+        # disk left a stopped agent on a record saying `working`, which the next tick then
+        # judged `errored: agent is gone` with an urgent notification.
+        # The last activity seen is not the agent's any more: it is stopped (or never ran).
+        activity = "exited" if session.runtime is not None else "unknown"
+        newly = session.state not in ENDED_STATES
+        if newly:
+            killed = await self.set_state(session_id, "killed", "killed by the user", activity=activity, activity_at=utc_now_iso())
+        elif session.activity != activity:
+            killed = await self.update(session_id, lambda s: msgspec.structs.replace(s, activity=activity, activity_at=utc_now_iso()))
+        else:
+            killed = session
         if session.runtime is not None:
             runtime = self.runtime_for(session.runtime.kind)
             try:
                 await runtime.kill(session.runtime)
             except ToolMissing as exc:
-                raise _failure(ErrorCode.UNAVAILABLE, str(exc)) from None
+                raise _failure(
+                    ErrorCode.UNAVAILABLE,
+                    f"session {session_id} is recorded as killed, but its agent could not be stopped: {exc}; "
+                    f"fix that and run `aoctl kill {session_id}` again",
+                ) from None
         log.info("killed", session=session_id)
-        # The last activity seen is not the agent's any more: it was stopped (or never ran).
-        activity = "exited" if session.runtime is not None else "unknown"
-        if session.state in ENDED_STATES:
-            if session.activity == activity:
-                return session
-            return await self.update(session_id, lambda s: msgspec.structs.replace(s, activity=activity, activity_at=utc_now_iso()))
-        killed = await self.set_state(session_id, "killed", "killed by the user", activity=activity, activity_at=utc_now_iso())
-        await self.outbox.cancel_pending(session_id, "the session was killed")
-        self.bus.publish("session.killed", session=session_id)
+        if newly:
+            await self.outbox.cancel_pending(session_id, "the session was killed")
+            self.bus.publish("session.killed", session=session_id)
         return killed
 
     async def queue_command(self, session_id: str, command: str) -> Session:
@@ -875,7 +936,7 @@ class SessionService:
         session = await self.session(session_id)
         if session.runtime is not None:
             runtime = self.runtime_for(session.runtime.kind)
-            if runtime.liveness(session.runtime, await runtime.snapshot()) == "alive":
+            if runtime.liveness(session.runtime, await runtime.snapshot(runtime.server_of(session.runtime))) == "alive":
                 raise _failure(
                     ErrorCode.CONFLICT,
                     f"session {session_id}'s agent is still running; `aoctl attach {session_id}` "
@@ -900,19 +961,10 @@ class SessionService:
         prompt = "" if resume else self._compose_prompt(session, resolved)
         ctx = self.agent_context(session, prompt, resume)
         await trio.to_thread.run_sync(plugin.prepare, ctx, settings)
-        command = plugin.launch(settings, ctx)
         if session.runtime is not None:
             await runtime.kill(session.runtime)  # a dead pane kept for its output goes now
         try:
-            handle = await runtime.create(
-                LaunchSpec(
-                    name=session_id,
-                    argv=command.argv,
-                    cwd=path,
-                    env={**command.env, **self._session_env(session)},
-                    log_path=self.store.session_dir(session_id) / "output.log",
-                )
-            )
+            handle, command = await self._start_agent(runtime, plugin, settings, ctx, self._session_env(session))
         except (ToolMissing, ToolTimeout, Exception) as exc:  # noqa: BLE001
             raise _failure(ErrorCode.UNAVAILABLE, f"cannot restart the agent: {_reason(exc)}") from None
         restored = await self.set_state(
@@ -954,29 +1006,44 @@ class SessionService:
         workspace = self.workspace_for(session.workspace_kind)
         has_workspace = path is not None and path.exists() and resolved is not None
         dirty = False
+        ignored: dict[str, int] = {}  # git-ignored files that are work: removal would delete them
         if has_workspace:
-            assert path is not None
+            assert path is not None and resolved is not None
             dirty = await workspace.is_dirty(path)
+            try:
+                ignored = await self._ignored_work(workspace, resolved, path)
+            except WorkspaceError as exc:
+                if not force:
+                    return CleanupItem(id=session.id, action="kept", reason=f"could not check the ignored files: {_reason(exc)}", workspace=str(path))
+        saveable = sorted(ignored) if sum(ignored.values()) <= MAX_SAVED_BYTES else []
+        left = work_left(dirty, ignored, saved=bool(saveable) or not ignored)
         if dry_run:
-            if dirty and not force:
-                return CleanupItem(id=session.id, action="kept", reason="uncommitted changes (use --force; they are saved to refs/ao/wip first)", workspace=str(path))
-            return CleanupItem(id=session.id, action="would-remove", workspace=str(path) if has_workspace else None)
+            if left and not force:
+                lost = "" if saveable or not ignored else "; the ignored ones would be lost"
+                return CleanupItem(id=session.id, action="kept", reason=f"{left} (use --force; they are saved to refs/ao/wip first{lost})", workspace=str(path))
+            return CleanupItem(id=session.id, action="would-remove", reason=left, workspace=str(path) if has_workspace else None)
         wip_ref = session.wip_ref
         if has_workspace:
             assert path is not None and resolved is not None
             try:
-                saved = await workspace.snapshot(resolved.path, path, session.id)
+                saved = await workspace.snapshot(resolved.path, path, session.id, also=saveable)
             except Exception as exc:  # noqa: BLE001
                 return CleanupItem(id=session.id, action="kept", reason=f"could not save uncommitted work: {_reason(exc)}", workspace=str(path))
             if saved:
                 wip_ref = saved
                 await self.update(session.id, lambda s: msgspec.structs.replace(s, wip_ref=saved))
-                await self.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "wip.saved", "ref": saved})
-            if dirty and not force:
+                await self.store.append_journal(
+                    session.id, {"time": utc_now_iso(), "kind": "wip.saved", "ref": saved, "ignored": saveable[:100]}
+                )
+            if left and not force:
+                how = (
+                    "saved to " + (wip_ref or "refs/ao/wip") if saveable or not ignored
+                    else "the rest is saved to " + (wip_ref or "refs/ao/wip") + "; move them out or declare them disposable"
+                )
                 return CleanupItem(
                     id=session.id,
                     action="kept",
-                    reason="uncommitted changes; they are saved, and --force removes the worktree",
+                    reason=f"{left}; {how}, and --force removes the worktree",
                     wip_ref=wip_ref,
                     workspace=str(path),
                 )
@@ -1000,7 +1067,23 @@ class SessionService:
         await self.store.archive_session(session.id)
         self.bus.publish("session.archived", session=session.id, wip_ref=wip_ref)
         slog.info("cleaned up", wip_ref=wip_ref)
-        return CleanupItem(id=session.id, action="removed", wip_ref=wip_ref, workspace=str(path) if has_workspace else None)
+        if ignored and not saveable:
+            left += "; deleted with the worktree (--force)"
+        return CleanupItem(
+            id=session.id, action="removed", reason=left, wip_ref=wip_ref, workspace=str(path) if has_workspace else None
+        )
+
+    async def _ignored_work(self, workspace: Workspace, project: ResolvedProject, path: Path) -> dict[str, int]:
+        """The git-ignored files at `path` that are work: neither disposable (the project's
+        patterns) nor an unchanged copy of the project's own file (what `.worktreeinclude` put
+        there: the original still exists)."""
+
+        def leave_out(relative: str, is_dir: bool) -> bool:
+            if is_disposable(relative, is_dir, project.disposable):
+                return True
+            return not is_dir and _same_bytes(project.path / relative, path / relative)
+
+        return await workspace.ignored_files(path, leave_out)
 
     async def _mark_archived(self, session_id: str) -> str:
         """State `archived`, the reason keeping how the session ended (`merged: PR merged`), so
@@ -1054,6 +1137,17 @@ def _clean_label(value: str) -> bool:
 def _render_branch(template: str, session_id: str, issue: str | None, project: str) -> str:
     issue_part = (issue or "task").lstrip("#")
     return template.replace("{id}", session_id).replace("{issue}", issue_part).replace("{project}", project)
+
+
+def _same_bytes(original: Path, copy: Path) -> bool:
+    """Whether `copy` is a plain file with exactly the bytes of `original` (blocking I/O)."""
+    try:
+        theirs, ours = os.stat(original), os.lstat(copy)
+        if not (stat.S_ISREG(theirs.st_mode) and stat.S_ISREG(ours.st_mode)) or theirs.st_size != ours.st_size:
+            return False
+        return filecmp.cmp(original, copy, shallow=False)
+    except OSError:
+        return False
 
 
 def _reason(exc: BaseException) -> str:

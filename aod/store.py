@@ -52,6 +52,7 @@ from aod.model import (
     validate_project_name,
     validate_session_id,
 )
+from aod.lanes import thread_limiter
 from aod.paths import ensure_private_dir
 from aod.redact import DEFAULT as NO_EXTRA_REDACTION
 from aod.redact import Redactor, fields
@@ -532,7 +533,7 @@ class Store:
     async def _in_thread(self, work: Callable[[list[Quarantined]], T]) -> T:
         found: list[Quarantined] = []
         try:
-            return await trio.to_thread.run_sync(work, found)
+            return await trio.to_thread.run_sync(work, found, limiter=thread_limiter())
         finally:
             self._announce(found)
 

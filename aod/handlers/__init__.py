@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aod.app import App
+from aod.lanes import in_request_lane
 from aod.protocol import METHODS
 from aod.server import Connection
 
@@ -41,7 +42,8 @@ def all_handlers() -> dict[str, Callable[[Any, Call], Awaitable[Any]]]:
 
     def bind(fn: HandlerFn) -> Callable[[Any, Call], Awaitable[Any]]:
         async def call(params: Any, c: Call) -> Any:
-            return await fn(c.app, params, c)
+            with in_request_lane():  # its file work never queues the tick's (aod/lanes.py)
+                return await fn(c.app, params, c)
 
         return call
 

@@ -32,6 +32,7 @@ async def status(app: App, _params: NoParams, _call: Call) -> StatusResult:
             started_at=stats.last_started_at,
             duration_ms=round(stats.last_duration * 1000, 3),
             skipped=stats.skipped,
+            longest_gap_ms=round(stats.longest_gap * 1000, 3),
         )
         observed = app.last_observed
         if observed is not None:

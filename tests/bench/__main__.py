@@ -1,6 +1,6 @@
 """Run every benchmark and write the results into docs/performance.md.
 
-    python -m tests.bench [--only status,tick,spawn,forge,reaction] [--no-write]
+    python -m tests.bench [--only status,tick,spawn,forge,reaction,load] [--no-write]
 
 Each benchmark runs as its own process (so one's children and memory never count in another's
 figures); its markdown goes to stdout as it finishes and, unless --no-write, replaces that
@@ -32,6 +32,7 @@ BENCHES: dict[str, tuple[str, list[str], bool]] = {
     "spawn": ("tests.bench.bench_spawn", [], True),
     "forge": ("tests.bench.bench_forge_requests", [], False),
     "reaction": ("tests.bench.bench_reaction", [], True),
+    "load": ("tests.bench.bench_tick_load", [], True),
 }
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tests.support.aod_process import AodProcess, short_tempdir, wait_for
 from tests.support.fleet import make_repo
-from tests.support.seed import seed_sessions  # noqa: F401 - re-exported for the benchmarks
+from tests.support.seed import make_idle_panes, seed_sessions  # noqa: F401 - re-exported for the benchmarks
 from tests.support.tmux import kill_tmux_server, tmux_socket_name
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -150,31 +150,6 @@ class Bench:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def make_idle_panes(tmux: str, names: Sequence[str], batch: int = 50) -> dict[str, tuple[str, int]]:
-    """One tmux session per name on server `tmux`, each running an idle program that shows a
-    prompt (`> `), as an agent waiting at its prompt does. Returns name -> (pane id, pid)."""
-    program = ["sh", "-c", 'printf "> "; exec sleep 1000000']
-    for start in range(0, len(names), batch):
-        args: list[str] = ["tmux", "-L", tmux, "-f", "/dev/null"]
-        for i, name in enumerate(names[start:start + batch]):
-            if i:
-                args.append(";")
-            args += ["new-session", "-d", "-s", name, "-x", "120", "-y", "40", "--", *program]
-        subprocess.run(args, check=True, capture_output=True, timeout=60)
-    out = subprocess.run(
-        ["tmux", "-L", tmux, "list-panes", "-a", "-F", "#{session_name} #{pane_id} #{pane_pid}"],
-        check=True, capture_output=True, text=True, timeout=60,
-    ).stdout
-    panes = {}
-    for line in out.splitlines():
-        name, pane_id, pid = line.split()
-        panes[name] = (pane_id, int(pid))
-    missing = set(names) - set(panes)
-    if missing:
-        raise RuntimeError(f"tmux did not start {len(missing)} panes")
-    return panes
 
 
 def wait_ticks(aod: AodProcess, count: int, timeout: float = 120.0) -> dict:

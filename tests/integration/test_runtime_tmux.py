@@ -91,6 +91,28 @@ async def test_no_server_is_definitely_empty(runtime: TmuxRuntime) -> None:
     assert runtime.liveness(handle, None) == "unknown"
 
 
+async def test_a_session_is_judged_and_reached_on_the_server_it_started_on(tmp_path: Path) -> None:
+    """After `runtime.tmux_socket` changes, a handle from the old server is probed, captured,
+    sent to and killed there; a look at the new server says nothing about it."""
+    with tmux_server() as old_socket, tmux_server() as new_socket:
+        old = TmuxRuntime(old_socket, config_file="/dev/null")
+        handle = await old.create(spec("ao-5", tmp_path, sys.executable, "-c", WAIT_FOREVER))
+        reconfigured = TmuxRuntime(new_socket, config_file="/dev/null")
+        assert reconfigured.server_of(handle) == old_socket
+        on_new = await reconfigured.snapshot()
+        assert on_new == {}  # no server there at all: definitely empty, but not this session's
+        assert reconfigured.liveness(handle, on_new) == "unknown"
+        assert reconfigured.liveness(handle, await reconfigured.snapshot(reconfigured.server_of(handle))) == "alive"
+
+        async def shows_up() -> bool:
+            return (await reconfigured.capture(handle)).endswith("up")
+
+        await eventually(shows_up, "the agent's output, read on its own server")
+        await reconfigured.kill(handle)
+        assert reconfigured.liveness(handle, await reconfigured.snapshot(old_socket)) == "dead"
+        assert reconfigured.attach_argv(handle)[:3] == ["tmux", "-L", old_socket]
+
+
 async def test_dead_agent_keeps_its_pane_and_exit_status(
     runtime: TmuxRuntime, tmp_path: Path
 ) -> None:

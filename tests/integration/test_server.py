@@ -132,15 +132,18 @@ def test_a_stale_socket_is_replaced_but_a_regular_file_is_not(short_dir: Path) -
 async def test_drain_lets_in_flight_requests_finish(harness: Harness) -> None:
     client = await harness.connect()
     await client.send("daemon.shutdown", id=1)
-    async with trio.open_nursery() as nursery:
-        await harness.started.wait()  # the request is in flight
-        nursery.start_soon(harness.server.drain, 10.0)
-        while await accepts(harness.path):  # drain is under way once nobody new gets in
-            await trio.sleep(0.01)
-        harness.release.set()
-        reply = await client.receive()
-    assert reply == {"jsonrpc": "2.0", "id": 1, "result": {"released": True}}
-    assert await client.receive() is None  # then the connection is closed
+    # Every wait here has a deadline: a drain that never stops accepting must fail the test,
+    # not hang the suite.
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await harness.started.wait()  # the request is in flight
+            nursery.start_soon(harness.server.drain, 10.0)
+            while await accepts(harness.path):  # drain is under way once nobody new gets in
+                await trio.sleep(0.01)
+            harness.release.set()
+            reply = await client.receive()
+        assert reply == {"jsonrpc": "2.0", "id": 1, "result": {"released": True}}
+        assert await client.receive() is None  # then the connection is closed
 
 
 async def test_drain_gives_up_after_the_grace_period(harness: Harness) -> None:

@@ -70,7 +70,10 @@ def test_sigkill_mid_write_never_leaves_a_torn_record(tmp_path: Path) -> None:
     Store(root).prepare()
     quarantined: list[tuple[Path, Path, str]] = []
     reader_store = Store(root, on_quarantine=lambda *args: quarantined.append(args))
-    rng = random.Random()
+    # Seeded, printed and replayable (AOD_SEED=N), as tests/reliability/test_crash.py.
+    seed = int(os.environ.get("AOD_SEED", "0")) or random.randrange(1, 1 << 30)
+    print(f"seed {seed} (AOD_SEED={seed} replays the kill points)")
+    rng = random.Random(seed)
     server = subprocess.Popen(
         [sys.executable, str(WRITER), str(root), SESSION_ID, str(PAYLOAD_BYTES)],
         stdin=subprocess.PIPE,
@@ -103,10 +106,10 @@ def test_sigkill_mid_write_never_leaves_a_torn_record(tmp_path: Path) -> None:
             known_leftovers = leftovers
 
             record = reader_store.get_session_sync(SESSION_ID)
-            assert record is not None and quarantined == [], quarantined
+            assert record is not None and quarantined == [], f"seed {seed}: {quarantined}"
             last_reported = int(reported)
-            assert record.rev in (last_reported, last_reported + 1)
-            assert record.project == payload_for(record.rev, PAYLOAD_BYTES)
+            assert record.rev in (last_reported, last_reported + 1), f"seed {seed}"
+            assert record.project == payload_for(record.rev, PAYLOAD_BYTES), f"seed {seed}"
     finally:
         if victim is not None:
             os.kill(victim, signal.SIGKILL)
@@ -117,7 +120,7 @@ def test_sigkill_mid_write_never_leaves_a_torn_record(tmp_path: Path) -> None:
 
     # The kills must have hit the window that matters, or this test would pass just as well
     # without atomic writes.
-    assert kills_mid_write >= MIN_KILLS_MID_WRITE, f"{kills_mid_write} of {kills} kills hit a write"
+    assert kills_mid_write >= MIN_KILLS_MID_WRITE, f"seed {seed}: {kills_mid_write} of {kills} kills hit a write"
 
     # Whatever the kills left behind, plus a planted leftover, goes at the next start-up.
     planted = root / "sessions" / SESSION_ID / ".session.json.planted.tmp"

@@ -382,6 +382,40 @@ async def test_snapshot_saves_work_without_touching_the_workspace(
     assert sh(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/main"  # repo untouched
 
 
+@pytest.mark.parametrize("kind", ["worktree", "clone"])
+async def test_ignored_files_are_listed_and_saved_when_asked(tmp_path: Path, repo: Path, kind: str) -> None:
+    """`ignored_files` sees what git status does not; the caller prunes directories before they
+    are walked; `snapshot(also=...)` saves the names literally (a `*` in a name is a `*`)."""
+    workspace = WorktreeWorkspace(timeout=30) if kind == "worktree" else CloneWorkspace(timeout=30)
+    path = tmp_path / "s1"
+    await workspace.create(spec(repo, path))
+    (path / "cfg" / "deep").mkdir(parents=True)
+    (path / "cfg" / "deep" / "notes.txt").write_text("notes\n")
+    (path / "cfg" / "cache").mkdir()
+    (path / "cfg" / "cache" / "blob").write_bytes(b"x" * 10)
+    (path / "run*.log").write_text("odd name\n")
+    (path / "cfg" / "link").symlink_to("deep/notes.txt")
+    asked: list[tuple[str, bool]] = []
+
+    def leave_out(relative: str, is_dir: bool) -> bool:
+        asked.append((relative, is_dir))
+        return relative == "cfg/cache"
+
+    found = await workspace.ignored_files(path, leave_out)
+    assert sorted(found) == ["cfg/deep/notes.txt", "cfg/link", "run*.log"]
+    assert found["cfg/deep/notes.txt"] == 6
+    assert ("cfg/cache", True) in asked and not any(r.startswith("cfg/cache/") for r, _ in asked)
+    assert not await workspace.is_dirty(path)
+
+    ref = await workspace.snapshot(repo, path, "s1", also=sorted(found))
+    assert ref == "refs/ao/wip/s1"
+    assert sh(repo, "show", f"{ref}:cfg/deep/notes.txt") == "notes\n"
+    assert sh(repo, "show", f"{ref}:run*.log") == "odd name\n"
+    assert "120000" in sh(repo, "ls-tree", f"{ref}:cfg", "link")  # saved as the link it is
+    assert "cache" not in sh(repo, "ls-tree", "-r", "--name-only", ref)
+    assert sh(path, "status", "--porcelain") == ""  # the workspace's index is untouched
+
+
 async def test_second_snapshot_keeps_the_first_reachable(
     tmp_path: Path, repo: Path, ws: WorktreeWorkspace
 ) -> None:

@@ -47,13 +47,11 @@ def make_every_kind_of_dirt(workspace: Path) -> None:
     (workspace / "half.txt").write_text("second version, not staged\n")  # index != tree
     (workspace / "new" / "deep").mkdir(parents=True)
     (workspace / "new" / "deep" / "untracked.txt").write_text("untracked ünïcødé\n")
-    (workspace / ".env").write_text("SECRET=2\n")  # ignored: not part of the work
+    (workspace / ".env").write_text("SECRET=2\n")  # ignored, but edited: work too (R7b)
 
 
 def expected_files(workspace: Path) -> dict[str, str]:
-    files = tree_digest(workspace)
-    files.pop(".env", None)  # ignored files are not saved (docs/sessions.md)
-    return files
+    return tree_digest(workspace)  # every file, the ignored `.env` included (docs/sessions.md)
 
 
 def fresh_checkout(fleet: Fleet, ref: str, where: Path) -> Path:

@@ -1,8 +1,11 @@
 """Session records written straight into a state dir with aod's own store, for tests and
-benchmarks that need many sessions without spawning agents (aod must not be running)."""
+benchmarks that need many sessions without spawning agents (aod must not be running), and idle
+tmux panes for them to point at."""
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,3 +59,28 @@ def seed_sessions(state_dir: Path, count: int, project: str = "bench", panes: di
         return ids
     finally:
         store.release_lock()
+
+
+def make_idle_panes(tmux: str, names: Sequence[str], batch: int = 50) -> dict[str, tuple[str, int]]:
+    """One tmux session per name on server `tmux`, each running an idle program that shows a
+    prompt (`> `), as an agent waiting at its prompt does. Returns name -> (pane id, pid)."""
+    program = ["sh", "-c", 'printf "> "; exec sleep 1000000']
+    for start in range(0, len(names), batch):
+        args: list[str] = ["tmux", "-L", tmux, "-f", "/dev/null"]
+        for i, name in enumerate(names[start:start + batch]):
+            if i:
+                args.append(";")
+            args += ["new-session", "-d", "-s", name, "-x", "120", "-y", "40", "--", *program]
+        subprocess.run(args, check=True, capture_output=True, timeout=60)
+    out = subprocess.run(
+        ["tmux", "-L", tmux, "list-panes", "-a", "-F", "#{session_name} #{pane_id} #{pane_pid}"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout
+    panes = {}
+    for line in out.splitlines():
+        name, pane_id, pid = line.split()
+        panes[name] = (pane_id, int(pid))
+    missing = set(names) - set(panes)
+    if missing:
+        raise RuntimeError(f"tmux did not start {len(missing)} panes")
+    return panes

@@ -72,3 +72,52 @@ async def test_broken_lsp(chunks: list[bytes]) -> None:
 def test_frame_round_trip() -> None:
     assert frame(Framing.LINE, b"{}") == b"{}\n"
     assert frame(Framing.LSP, b"{}") == b"Content-Length: 2\r\n\r\n{}"
+
+
+class Chunks:
+    """A byte source that hands out one chunk per read, as a slow writer's packets arrive: the
+    reader sees a line's body before its newline."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = list(chunks)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        return self._chunks.pop(0) if self._chunks else b""
+
+
+async def read_chunks(chunks: list[bytes], limit: int = 1024) -> list[bytes]:
+    reader = FrameReader(Chunks(chunks), limit)
+    messages = []
+    while (message := await reader.next()) is not None:
+        messages.append(message)
+    return messages
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"x" * 1024 + b"\n"],
+        [b"x" * 1024, b"\n"],  # the body alone fills the buffer to the limit: not over it
+        [b"x" * 1000, b"x" * 24, b"\n{}\n"],
+        [b"x" * 1024],  # the last message, without its newline
+        [b"Content-Length: 1024\r\n\r\n" + b"x" * 1024],
+        [b"Content-Length: 1024\r\n\r\n", b"x" * 1024],
+    ],
+)
+async def test_exactly_the_limit_is_accepted(chunks: list[bytes]) -> None:
+    messages = await read_chunks(chunks)
+    assert messages[0] == b"x" * 1024
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"x" * 1025 + b"\n"],
+        [b"x" * 1025],  # no newline yet: over the limit is over, whatever comes next
+        [b"x" * 1024, b"x\n"],
+        [b"Content-Length: 1025\r\n\r\n" + b"x" * 1025],
+    ],
+)
+async def test_one_byte_over_the_limit_is_refused(chunks: list[bytes]) -> None:
+    with pytest.raises(FrameTooLarge):
+        await read_chunks(chunks)

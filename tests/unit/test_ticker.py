@@ -45,6 +45,7 @@ async def test_an_overrunning_tick_skips_instead_of_stacking(autojump_clock: Moc
     assert [round(t - origin, 6) for t in started] == [0, 5, 20, 25, 30]
     assert ticker.stats.skipped == 2
     assert ticker.stats.last_duration == 0
+    assert ticker.stats.longest_gap == pytest.approx(15.0)  # from the start at 5 to the one at 20
 
 
 async def test_a_failing_tick_does_not_stop_the_next(autojump_clock: MockClock) -> None:
@@ -78,3 +79,17 @@ async def test_poke_runs_a_tick_now_and_new_interval_applies(autojump_clock: Moc
         await trio.sleep(2.5)
         nursery.cancel_scope.cancel()
     assert [round(t - origin, 6) for t in started] == [0, 5, 7, 8, 9]
+
+
+async def test_requests_take_worker_threads_from_their_own_pool() -> None:
+    """aod/lanes.py: inside a request, the store's blocking work uses the requests' small pool;
+    the tick (any other task) uses trio's default limiter, which requests never fill."""
+    from aod.lanes import REQUEST_THREADS, in_request_lane, thread_limiter
+
+    assert thread_limiter() is None
+    with in_request_lane():
+        pool = thread_limiter()
+        assert pool is not None and pool.total_tokens == REQUEST_THREADS
+        assert pool is not trio.to_thread.current_default_thread_limiter()
+        assert thread_limiter() is pool  # one pool for every request of the run
+    assert thread_limiter() is None

@@ -263,6 +263,7 @@ class LocalForge:
             review_id=review_id,
             mergeable=mergeable,
             comments=tuple(comments),
+            local=True,
         )
 
     async def _checks(self, repo: RepoTarget, pr: LocalPR, head: str) -> tuple[Any, tuple[CheckFact, ...]]:

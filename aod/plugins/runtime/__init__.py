@@ -21,6 +21,12 @@ class RuntimeError_(Exception):
     """A runtime command failed; the message says what and what to do."""
 
 
+class CommandTooLong(RuntimeError_):
+    """The agent's command line is longer than the runtime can pass (tmux: about 16 KB for a
+    whole command; the kernel: 128 KB for one argument). Nothing was started: the caller may
+    try again with a shorter one (the first prompt pasted instead of passed in argv)."""
+
+
 @dataclass(frozen=True)
 class LaunchSpec:
     name: str
@@ -52,6 +58,15 @@ class PaneState:
     """The agent's terminal (`/dev/pts/3`), when it has one: what it reads its input from."""
 
 
+class Snapshot(dict[str, PaneState]):
+    """What one probe saw: every session on one server, by name. `server` names the server
+    that was probed (tmux: its socket name; "" for a runtime that has only one)."""
+
+    def __init__(self, panes: Mapping[str, PaneState] | None = None, server: str = "") -> None:
+        super().__init__(panes or {})
+        self.server = server
+
+
 @dataclass(frozen=True)
 class Look:
     """A capture plus what the runtime knows of the cursor."""
@@ -73,13 +88,21 @@ class Runtime(Protocol):
         """Start `spec.argv`. Raises RuntimeError_ (or ToolMissing) when it cannot."""
         ...
 
-    async def snapshot(self) -> dict[str, PaneState] | None:
-        """Every session this runtime holds, by name, in ONE probe (tmux: one list-panes -a).
-        None when the probe itself failed or timed out: liveness is then unknown, not dead."""
+    def server_of(self, handle: RuntimeHandle) -> str:
+        """The server that holds `handle`'s session: tmux, the socket it was started on (which
+        may no longer be the configured one); "" for a runtime with a single server. Callers
+        probe each distinct server once and judge each session on its own server's answer."""
+        ...
+
+    async def snapshot(self, server: str = "") -> dict[str, PaneState] | None:
+        """Every session on `server` ("": the one new sessions start on), by name, in ONE probe
+        (tmux: one list-panes -a). None when the probe itself failed or timed out: liveness
+        is then unknown, not dead."""
         ...
 
     def liveness(self, handle: RuntimeHandle, snapshot: dict[str, PaneState] | None) -> Liveness:
-        """alive / dead / unknown for one session, from a snapshot (no I/O)."""
+        """alive / dead / unknown for one session, from a snapshot (no I/O). A snapshot of
+        another server than the session's says nothing about it: unknown."""
         ...
 
     async def capture(self, handle: RuntimeHandle, lines: int = 50) -> str:

@@ -44,7 +44,7 @@ from typing import Final
 import trio
 
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import LaunchSpec, Liveness, Look, PaneState, RuntimeError_
+from aod.plugins.runtime import CommandTooLong, LaunchSpec, Liveness, Look, PaneState, RuntimeError_
 from aod.plugins.runtime.tmux import sanitize_paste_text, validate_name
 from aod.proc import ToolMissing, child_env
 
@@ -256,6 +256,8 @@ class ProcessRuntime:
                 raise RuntimeError_(f"the working directory {spec.cwd} does not exist") from None
             raise ToolMissing(argv[0]) from None
         except OSError as exc:
+            if exc.errno == errno.E2BIG:
+                raise CommandTooLong(f"the agent's command line is too long to start {argv[0]!r}") from None
             raise RuntimeError_(f"cannot start {argv[0]!r} in {spec.cwd}: {exc}") from None
         finally:
             os.close(stdin_fd)
@@ -274,7 +276,10 @@ class ProcessRuntime:
         self._children[name] = child
         return RuntimeHandle(kind=self.kind, name=name, pid=child.pid, log_path=str(log))
 
-    async def snapshot(self) -> dict[str, PaneState] | None:
+    def server_of(self, handle: RuntimeHandle) -> str:
+        return ""  # one state directory holds every process session
+
+    async def snapshot(self, server: str = "") -> dict[str, PaneState] | None:
         try:
             return await trio.to_thread.run_sync(self._snapshot_sync)
         except OSError:

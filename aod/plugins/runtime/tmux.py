@@ -5,7 +5,10 @@ Rules this module keeps (LESSONS.md, "Processes and tmux" and "Talking to agents
 - Exact targets only. A session's pane is `=NAME:` (`=` turns off tmux's prefix and pattern
   matching, so a dead `ao-1` never resolves to a live `ao-10`), and the pane id (`%12`) once it
   is known.
-- One fork per tick for liveness: `snapshot()` is a single `list-panes -a`.
+- One fork per tick for liveness: `snapshot()` is a single `list-panes -a` of one server.
+- Each session is addressed on the server it was started on (`RuntimeHandle.socket`), not on
+  the configured one: after `runtime.tmux_socket` changes, old sessions live on the old server,
+  and a probe of the new one says nothing about them (`liveness()` answers unknown).
 - Three answers, never two: a probe that timed out or failed oddly is "unknown", not "dead".
 - Text goes in through a named buffer loaded from stdin and a bracketed paste; never through
   argv, `send-keys` or a temp file.
@@ -48,7 +51,7 @@ from typing import Final
 import trio
 
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import LaunchSpec, Liveness, Look, PaneState, RuntimeError_
+from aod.plugins.runtime import CommandTooLong, LaunchSpec, Liveness, Look, PaneState, RuntimeError_, Snapshot
 from aod.proc import Result, ToolTimeout, child_env, run
 
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]+")
@@ -173,19 +176,25 @@ class TmuxRuntime:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _base(self) -> list[str]:
-        base = [self.tmux, "-L", self.socket_name]
+    def _base(self, socket: str | None = None) -> list[str]:
+        base = [self.tmux, "-L", socket or self.socket_name]
         if self.config_file is not None:
             base += ["-f", self.config_file]
         return base
 
-    async def _tmux(self, *args: str, stdin: bytes | None = None) -> Result:
+    async def _tmux(self, *args: str, stdin: bytes | None = None, socket: str | None = None) -> Result:
+        """One tmux client on `socket` (None: the configured server, where sessions start)."""
         # The first command may start the server, whose environment every agent inherits:
         # the user's environment minus systemd's private handles (not the tool defaults).
         env = child_env(tool=False)
         for key in _TMUX_CLIENT_VARIABLES:
             env.pop(key, None)
-        return await run([*self._base(), *args], timeout=self.timeout, env=env, stdin=stdin)
+        return await run([*self._base(socket), *args], timeout=self.timeout, env=env, stdin=stdin)
+
+    def server_of(self, handle: RuntimeHandle) -> str:
+        """The socket the session was started on. A record from before aod stored it is taken
+        to be on the configured one."""
+        return handle.socket or self.socket_name
 
     @staticmethod
     def _target(handle: RuntimeHandle) -> str:
@@ -193,9 +202,9 @@ class TmuxRuntime:
             return handle.pane_id
         return f"={validate_name(handle.name)}:"
 
-    def _fail(self, what: str, result: Result) -> RuntimeError_:
+    def _fail(self, what: str, result: Result, socket: str | None = None) -> RuntimeError_:
         detail = result.err or result.out.strip() or f"exit status {result.returncode}"
-        return RuntimeError_(f"tmux -L {self.socket_name} {what} failed: {detail}")
+        return RuntimeError_(f"tmux -L {socket or self.socket_name} {what} failed: {detail}")
 
     # -- Runtime ----------------------------------------------------------------------------
 
@@ -230,6 +239,10 @@ class TmuxRuntime:
                 break
             await trio.sleep(0.02 * attempt)
         if not result.ok:
+            if "command too long" in result.err:
+                # tmux packs a command into one message of at most 16 KB; it starts nothing.
+                size = sum(len(a.encode("utf-8", "surrogateescape")) + 1 for a in args)
+                raise CommandTooLong(f"the agent's command line ({size} bytes) is too long for tmux")
             raise self._fail(f"new-session -s {name}", result)
         first = result.out.strip().splitlines()[0] if result.out.strip() else ""
         pane_id, _, pid_text = first.partition(" ")
@@ -243,14 +256,15 @@ class TmuxRuntime:
             socket=self.socket_name,
         )
 
-    async def snapshot(self) -> dict[str, PaneState] | None:
+    async def snapshot(self, server: str = "") -> dict[str, PaneState] | None:
+        socket = server or self.socket_name
         try:
-            result = await self._tmux("list-panes", "-a", "-F", _SNAPSHOT_FORMAT)
+            result = await self._tmux("list-panes", "-a", "-F", _SNAPSHOT_FORMAT, socket=socket)
         except ToolTimeout:
             return None
         if not result.ok:
-            return {} if _is_no_server(result) else None
-        panes: dict[str, PaneState] = {}
+            return Snapshot(server=socket) if _is_no_server(result) else None
+        panes = Snapshot(server=socket)
         unreaped: set[int] = set()
         for line in result.out.splitlines():
             fields = line.split(_SEP)
@@ -286,6 +300,10 @@ class TmuxRuntime:
     def liveness(self, handle: RuntimeHandle, snapshot: dict[str, PaneState] | None) -> Liveness:
         if snapshot is None:
             return "unknown"
+        if isinstance(snapshot, Snapshot) and snapshot.server != self.server_of(handle):
+            # A look at another server (the socket was reconfigured since this session started)
+            # says nothing about this session: never "dead" without looking where it runs.
+            return "unknown"
         state = snapshot.get(handle.name)
         if state is None or state.dead:
             return "dead"
@@ -298,9 +316,10 @@ class TmuxRuntime:
         trailing whitespace of each line and trailing blank lines removed."""
         lines = max(1, int(lines))
         target = self._target(handle)
-        result = await self._tmux("capture-pane", "-p", "-J", "-t", target, "-S", f"-{lines}")
+        socket = self.server_of(handle)
+        result = await self._tmux("capture-pane", "-p", "-J", "-t", target, "-S", f"-{lines}", socket=socket)
         if not result.ok:
-            raise self._fail(f"capture-pane -t {target}", result)
+            raise self._fail(f"capture-pane -t {target}", result, socket)
         rows = [row.rstrip() for row in result.out.split("\n")]
         while rows and not rows[-1]:
             rows.pop()
@@ -318,9 +337,10 @@ class TmuxRuntime:
             "display-message", "-p", "-t", target, cut, ";",
             "capture-pane", "-p", "-t", target, ";",
             "display-message", "-p", "-t", target, f"{cut} #{{cursor_x}} #{{cursor_y}}",
+            socket=self.server_of(handle),
         )  # fmt: skip
         if not result.ok:
-            raise self._fail(f"capture-pane -t {target}", result)
+            raise self._fail(f"capture-pane -t {target}", result, self.server_of(handle))
         parts = result.out.split("\n")
         marks = [i for i, row in enumerate(parts) if row.startswith(cut)]
         if len(marks) != 2:
@@ -343,32 +363,34 @@ class TmuxRuntime:
         data = sanitize_paste_text(text)
         if not data:
             return
-        loaded = await self._tmux("load-buffer", "-b", buffer, "-", stdin=data)
+        socket = self.server_of(handle)
+        loaded = await self._tmux("load-buffer", "-b", buffer, "-", stdin=data, socket=socket)
         if not loaded.ok:
-            raise self._fail(f"load-buffer -b {buffer}", loaded)
-        pasted = await self._tmux("paste-buffer", "-p", "-d", "-b", buffer, "-t", target)
+            raise self._fail(f"load-buffer -b {buffer}", loaded, socket)
+        pasted = await self._tmux("paste-buffer", "-p", "-d", "-b", buffer, "-t", target, socket=socket)
         if not pasted.ok:
-            await self._tmux("delete-buffer", "-b", buffer)
-            raise self._fail(f"paste-buffer -t {target}", pasted)
+            await self._tmux("delete-buffer", "-b", buffer, socket=socket)
+            raise self._fail(f"paste-buffer -t {target}", pasted, socket)
 
     async def press_enter(self, handle: RuntimeHandle) -> None:
         target = self._target(handle)
-        result = await self._tmux("send-keys", "-t", target, "Enter")
+        socket = self.server_of(handle)
+        result = await self._tmux("send-keys", "-t", target, "Enter", socket=socket)
         if not result.ok:
-            raise self._fail(f"send-keys -t {target}", result)
+            raise self._fail(f"send-keys -t {target}", result, socket)
 
     async def kill(self, handle: RuntimeHandle) -> None:
         name = validate_name(handle.name)
-        result = await self._tmux("kill-session", "-t", f"={name}")
+        socket = self.server_of(handle)
+        result = await self._tmux("kill-session", "-t", f"={name}", socket=socket)
         gone = _is_no_server(result) or _server_went_away(result)
         if result.ok or gone or "can't find session" in result.err:
             return
-        raise self._fail(f"kill-session -t ={name}", result)
+        raise self._fail(f"kill-session -t ={name}", result, socket)
 
     def attach_argv(self, handle: RuntimeHandle) -> list[str] | None:
         name = validate_name(handle.name)
-        socket = handle.socket or self.socket_name
-        return [self.tmux, "-L", socket, "attach-session", "-t", f"={name}"]
+        return [self.tmux, "-L", self.server_of(handle), "attach-session", "-t", f"={name}"]
 
 
 def _nudge_reaper(server_pid: int) -> None:

@@ -7,6 +7,7 @@ refused here too (defence in depth), but whether to remove is the caller's decis
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -47,10 +48,17 @@ class Workspace(Protocol):
         """Uncommitted changes, staged or not, or untracked files that are not ignored."""
         ...
 
-    async def snapshot(self, repo: Path, path: Path, session_id: str) -> str | None:
-        """Commit the uncommitted work (tracked changes and untracked, non-ignored files) to
-        `refs/ao/wip/<session_id>` in `repo` WITHOUT changing the workspace, its index or its
-        branch. Returns the ref name, or None when there was nothing to save."""
+    async def ignored_files(self, path: Path, leave_out: Callable[[str, bool], bool]) -> dict[str, int]:
+        """The git-ignored files at `path` (relative path -> size), which `is_dirty` does not
+        see but a removal deletes; `leave_out(relative, is_dir)` prunes what the caller does not
+        count (a left-out directory is not walked)."""
+        ...
+
+    async def snapshot(self, repo: Path, path: Path, session_id: str, also: Sequence[str] = ()) -> str | None:
+        """Commit the uncommitted work (tracked changes and untracked, non-ignored files, and
+        the ignored files named in `also`) to `refs/ao/wip/<session_id>` in `repo` WITHOUT
+        changing the workspace, its index or its branch. Returns the ref name, or None when
+        there was nothing to save."""
         ...
 
     async def remove(self, repo: Path, path: Path, *, force: bool) -> None:

@@ -20,6 +20,7 @@ that project.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
@@ -27,6 +28,7 @@ import trio
 
 from aod.plugins.workspace import DirtyWorkspace, WorkspaceError, WorkspaceSpec
 from aod.plugins.workspace.git import GitFailed, git, is_git_repo, rev_parse, valid_branch_name
+from aod.plugins.workspace.ignored import LeaveOut, ignored_files
 from aod.plugins.workspace.worktree import (
     ROLLBACK_TIMEOUT,
     SLOW_GIT_TIMEOUT,
@@ -161,9 +163,12 @@ class CloneWorkspace:
     async def is_dirty(self, path: Path) -> bool:
         return await is_dirty(Path(path))
 
+    async def ignored_files(self, path: Path, leave_out: LeaveOut) -> dict[str, int]:
+        return await ignored_files(Path(path), leave_out, ceiling_env(Path(path)))
+
     # -------------------------------------------------------------------------------- snapshot
 
-    async def snapshot(self, repo: Path, path: Path, session_id: str) -> str | None:
+    async def snapshot(self, repo: Path, path: Path, session_id: str, also: Sequence[str] = ()) -> str | None:
         ref = wip_ref(session_id)
         repo = Path(os.path.abspath(repo))
         path = Path(os.path.abspath(path))
@@ -176,7 +181,7 @@ class CloneWorkspace:
             # Chain onto the project's latest snapshot, even one this clone never saw.
             await git(path, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(repo),
                       f"+{ref}:{ref}", env=env, timeout=self.timeout)
-        saved = await write_snapshot(path, session_id, timeout=self.timeout)
+        saved = await write_snapshot(path, session_id, timeout=self.timeout, also=also)
         if saved is not None:
             await git(repo, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(path),
                       f"+{ref}:{ref}", timeout=self.timeout)

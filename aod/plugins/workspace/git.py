@@ -11,12 +11,12 @@ redirect every command.
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from aod import proc
+from aod.branch_names import MAX_BRANCH_NAME_BYTES, valid_branch_name
 from aod.plugins.workspace import WorkspaceError
 
 GIT_TIMEOUT = 30.0
@@ -36,13 +36,6 @@ _REPOSITORY_VARIABLES = (
     "GIT_DISCOVERY_ACROSS_FILESYSTEM",
 )
 
-# aod's own limit on a branch name, in UTF-8 bytes. git has none, but the file system does (a
-# loose ref is a file; its last component plus ".lock" must fit in 255 bytes), and a forge or a
-# terminal title does not want a novel either.
-MAX_BRANCH_NAME_BYTES = 200
-
-# Characters git forbids anywhere in a ref name (plus the space, which it forbids too).
-_FORBIDDEN_CHARACTERS = frozenset(" ~^:?*[\\")
 
 
 class GitFailed(WorkspaceError):
@@ -275,43 +268,6 @@ async def default_branch(repo: str | os.PathLike[str]) -> str:
         f"cannot tell the default branch of {os.fspath(repo)}: no remote HEAD, HEAD is detached "
         "and there is no main or master branch; set the project's default branch explicitly"
     )
-
-
-def valid_branch_name(name: str) -> bool:
-    """Whether `name` is acceptable as a session branch.
-
-    Follows `git check-ref-format --branch` (applied to `refs/heads/<name>`): no empty
-    component, no component starting with `.` or ending with `.lock`, no `..`, no `@{`, not
-    `@` or `HEAD`, no trailing `.` or `/`, no ASCII control character, space, `~ ^ : ? * [ \\`.
-    Stricter than git where a name would be a trap: no leading `-` (it reads as an option), no
-    Unicode control, format (bidi overrides, zero-width) or other space characters, at most
-    MAX_BRANCH_NAME_BYTES bytes of UTF-8.
-    """
-    if not isinstance(name, str) or not name:
-        return False
-    try:
-        encoded = name.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates
-        return False
-    if len(encoded) > MAX_BRANCH_NAME_BYTES:
-        return False
-    if name.startswith("-") or name in ("@", "HEAD"):
-        return False
-    if ".." in name or "@{" in name:
-        return False
-    if name.endswith((".", "/")) or name.startswith("/"):
-        return False
-    for char in name:
-        if char in _FORBIDDEN_CHARACTERS or char.isspace():
-            return False
-        if ord(char) < 0x20 or ord(char) == 0x7F:
-            return False
-        if ord(char) > 0x7F and unicodedata.category(char).startswith(("C", "Z")):
-            return False
-    for component in name.split("/"):
-        if not component or component.startswith(".") or component.endswith(".lock"):
-            return False
-    return True
 
 
 async def check_branch_name(repo: str | os.PathLike[str], name: str) -> bool:

@@ -33,6 +33,7 @@ from aod.plugins.workspace.git import (
     rev_parse,
     valid_branch_name,
 )
+from aod.plugins.workspace.ignored import LeaveOut, ignored_files
 
 log = structlog.get_logger()
 
@@ -123,9 +124,12 @@ async def _identity_args(path: Path, env: dict[str, str]) -> list[str]:
     return args
 
 
-async def write_snapshot(path: Path, session_id: str, *, timeout: float = SLOW_GIT_TIMEOUT) -> str | None:
+async def write_snapshot(
+    path: Path, session_id: str, *, timeout: float = SLOW_GIT_TIMEOUT, also: Sequence[str] = ()
+) -> str | None:
     """Commit the uncommitted work of the working tree at `path` to `refs/ao/wip/<id>` in the
-    repository `path` belongs to, leaving its files, index and HEAD as they were.
+    repository `path` belongs to, leaving its files, index and HEAD as they were. `also`: ignored
+    files (relative paths) that are work too, saved with the rest.
 
     How: a copy of the workspace's index (so unchanged files are not re-hashed, and sparse or
     intent-to-add entries keep their meaning) gets `git add --all` under GIT_INDEX_FILE; its
@@ -157,6 +161,13 @@ async def write_snapshot(path: Path, session_id: str, *, timeout: float = SLOW_G
             await git(path, "read-tree", head, env=index_env, timeout=timeout)
         staged_tree = (await git(path, "write-tree", env=index_env, timeout=timeout)).out.strip()
         await git(path, "add", "--all", env=index_env, timeout=timeout)
+        if also:
+            # Literal names from stdin: no argv limit, and a `*` in a file name is just a `*`.
+            await git(
+                path, "add", "--force", "--pathspec-from-file=-", "--pathspec-file-nul",
+                stdin=b"\0".join(os.fsencode(name) for name in also),
+                env={**index_env, "GIT_LITERAL_PATHSPECS": "1"}, timeout=timeout,
+            )  # fmt: skip
         work_tree = (await git(path, "write-tree", env=index_env, timeout=timeout)).out.strip()
     if work_tree == head_tree and staged_tree == head_tree:
         return None
@@ -185,7 +196,8 @@ async def write_snapshot(path: Path, session_id: str, *, timeout: float = SLOW_G
         described.append("the staged (index) state")
     message = (
         f"aod: uncommitted work of session {session_id} at {now}\n\n"
-        "The tree is the working tree: tracked changes and untracked, non-ignored files.\n"
+        "The tree is the working tree: tracked changes, untracked files, and the ignored files\n"
+        "that are not disposable.\n"
         + "".join(f"Parent {n}: {what}.\n" for n, what in enumerate(described, start=1))
     )
     commit = await _commit_tree(path, identity, work_tree, parents, message, env)
@@ -466,7 +478,10 @@ class WorktreeWorkspace:
     async def is_dirty(self, path: Path) -> bool:
         return await is_dirty(Path(path))
 
-    async def snapshot(self, repo: Path, path: Path, session_id: str) -> str | None:
+    async def ignored_files(self, path: Path, leave_out: LeaveOut) -> dict[str, int]:
+        return await ignored_files(Path(path), leave_out, ceiling_env(Path(path)))
+
+    async def snapshot(self, repo: Path, path: Path, session_id: str, also: Sequence[str] = ()) -> str | None:
         wip_ref(session_id)
         path = Path(os.path.abspath(path))
         if not path.is_dir():
@@ -474,7 +489,7 @@ class WorktreeWorkspace:
         repo_common = await common_dir(Path(repo))
         if repo_common is None or await common_dir(path) != repo_common:
             raise WorkspaceError(f"{path} is not a worktree of {repo}; not saving its work there")
-        return await write_snapshot(path, session_id, timeout=self.timeout)
+        return await write_snapshot(path, session_id, timeout=self.timeout, also=also)
 
     async def remove(self, repo: Path, path: Path, *, force: bool) -> None:
         repo = Path(os.path.abspath(repo))
