@@ -7,7 +7,6 @@ handler lives in `aod/handlers/` under the same namespace (see docs/architecture
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -101,7 +100,7 @@ def _error_details(exc: RpcError) -> list[str]:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--socket",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(dir_okay=False),
     envvar=SOCKET_ENV,
     show_envvar=True,
     help="aod's socket (default: $XDG_RUNTIME_DIR/ao/aod.sock).",
@@ -109,7 +108,7 @@ def _error_details(exc: RpcError) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.version_option(__version__, prog_name="aoctl")
 @click.pass_context
-def cli(ctx: click.Context, socket: Path | None, as_json: bool) -> None:
+def cli(ctx: click.Context, socket: str | None, as_json: bool) -> None:
     """Drive aod, the orchestrator of your AI coding agents.
 
     \b

@@ -6,29 +6,40 @@ import itertools
 import os
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
 from aod.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
-    ErrorResponse,
+    ErrorObject,
     Notification,
     Request,
-    Response,
     peer_uid,
     socket_dir_problem,
 )
 
 T = TypeVar("T")
 
-_incoming = msgspec.json.Decoder(dict[str, Any])
+
+class _Incoming(msgspec.Struct):
+    """Any message from aod, decoded once: `result` and `params` stay JSON text until the caller
+    says what they are (decoded straight into the result's type, or passed through by --json)."""
+
+    jsonrpc: str = ""
+    id: Any = None
+    result: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    error: ErrorObject | msgspec.UnsetType = msgspec.UNSET
+    method: str | msgspec.UnsetType = msgspec.UNSET
+    params: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+_incoming = msgspec.json.Decoder(_Incoming)
 _encoder = msgspec.json.Encoder()
 
 
 class DaemonNotRunning(Exception):
-    def __init__(self, path: Path, why: str) -> None:
+    def __init__(self, path: str, why: str) -> None:
         super().__init__(f"aod is not running at {path} ({why})")
         self.path = path
         self.why = why
@@ -37,7 +48,7 @@ class DaemonNotRunning(Exception):
 class NotYourDaemon(Exception):
     """The socket is there but refuses us: it belongs to another user's aod."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         super().__init__(f"permission denied at {path}")
         self.path = path
 
@@ -46,7 +57,7 @@ class UntrustedSocket(Exception):
     """The socket may not be aod's own: its directory can be written by others, or the process
     listening on it runs as another user. Nothing was sent to it."""
 
-    def __init__(self, path: Path, why: str) -> None:
+    def __init__(self, path: str, why: str) -> None:
         super().__init__(f"refusing to talk to {path}: {why}")
         self.path = path
         self.why = why
@@ -65,7 +76,7 @@ class RpcError(Exception):
 
 
 class Client:
-    def __init__(self, path: Path, timeout: float | None = 30.0) -> None:
+    def __init__(self, path: str, timeout: float | None = 30.0) -> None:
         self.path = path
         self._ids = itertools.count(1)
         self._pending: list[Notification] = []
@@ -114,31 +125,37 @@ class Client:
     def set_timeout(self, timeout: float | None) -> None:
         self._sock.settimeout(timeout)
 
-    def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
-        """Send one request and return its `result`, or raise RpcError with aod's error."""
+    def call_raw(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> bytes:
+        """Send one request and return its `result` as aod's JSON text, or raise RpcError."""
         request_id = next(self._ids)
         self._send(
             Request(method=method, params=msgspec.UNSET if params is None else params, id=request_id)
         )
         while True:
             message = self._receive()
-            if isinstance(message, Notification):
-                self._pending.append(message)
+            if message.method is not msgspec.UNSET:
+                self._pending.append(_notification(message))
                 continue
             if message.id != request_id:
                 raise ProtocolError(f"reply to request {message.id!r}, expected {request_id}")
-            if isinstance(message, ErrorResponse):
-                err = message.error
-                raise RpcError(err.code, err.message, err.data)
-            return message.result
+            if message.error is not msgspec.UNSET:
+                raise RpcError(message.error.code, message.error.message, message.error.data)
+            if message.result is msgspec.UNSET:
+                raise ProtocolError(f"aod's reply to {method} has neither a result nor an error")
+            return bytes(message.result)
+
+    def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
+        """Send one request and return its `result` as plain values, or raise RpcError."""
+        return msgspec.json.decode(self.call_raw(method, params))
 
     def call_as(
         self, result_type: type[T], method: str, params: dict[str, Any] | None = None
     ) -> T:
-        result = self.call(method, params)
+        """The result decoded straight into `result_type` (one pass, checked)."""
+        raw = self.call_raw(method, params)
         try:
-            return msgspec.convert(result, result_type)
-        except msgspec.ValidationError as exc:
+            return msgspec.json.decode(raw, type=result_type)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise ProtocolError(f"unexpected result for {method}: {exc}") from None
 
     def notifications(self) -> Iterator[Notification]:
@@ -149,8 +166,8 @@ class Client:
             message = self._receive(eof_ok=True)
             if message is None:
                 return
-            if isinstance(message, Notification):
-                yield message
+            if message.method is not msgspec.UNSET:
+                yield _notification(message)
 
     def _send(self, request: Request) -> None:
         try:
@@ -172,11 +189,11 @@ class Client:
                 return None
             raise ProtocolError("aod closed the connection before answering")
         try:
-            raw = _incoming.decode(line)
-            if "method" in raw:
-                return msgspec.convert(raw, Notification)
-            if "error" in raw:
-                return msgspec.convert(raw, ErrorResponse)
-            return msgspec.convert(raw, Response)
+            return _incoming.decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ProtocolError(f"aod sent an invalid message: {exc}") from None
+
+
+def _notification(message: _Incoming) -> Notification:
+    params = msgspec.json.decode(message.params) if message.params is not msgspec.UNSET else None
+    return Notification(method=str(message.method), params=params)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
@@ -16,11 +15,17 @@ from aoctl.client import Client
 
 @dataclass
 class Context:
-    socket_path: Path
+    socket_path: str
+    """A plain string: `pathlib` would cost every command's start-up."""
     as_json: bool = False
 
     def client(self, timeout: float | None = 30.0) -> Client:
         return Client(self.socket_path, timeout=timeout)
+
+    def emit_json(self, raw: bytes) -> None:
+        """Print JSON text as --json prints results (indented, one trailing newline)."""
+        sys.stdout.write(msgspec.json.format(raw, indent=2).decode())
+        sys.stdout.write("\n")
 
     def emit(self, result: Any, render: Callable[[Any], str]) -> None:
         """Print `result` as JSON with --json, else as the human rendering."""

@@ -84,7 +84,7 @@ class RenderInputs:
         return cls(
             aod_executable=aod,
             path=service_path(env.get("PATH", os.defpath), aod.parent),
-            socket_path=default_socket_path(dict(env)),
+            socket_path=Path(default_socket_path(dict(env))),
         )
 
 

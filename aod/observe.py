@@ -299,8 +299,9 @@ class Observer:
             # tmux stamps activity in whole seconds: output later in the second we captured in
             # leaves the stamp unchanged, so look again while the stamp is that recent.
             or activity_at >= seen[1] - 1.0
-            or session.activity in ("unknown", "exited")
         )
+        # A pane whose output did not move is not captured again, whatever its agent's reading:
+        # the last reading is kept (`_screen`), and an agent that prints nothing costs nothing.
         on_screen = self._screen.get(session.id)
         if screen_changed or on_screen is None:
             stats.captures += 1

@@ -52,7 +52,7 @@ class Locations:
             state_dir=(state_dir or _xdg(env, "XDG_STATE_HOME", ".local/state") / APP)
             .expanduser()
             .absolute(),
-            socket_path=(socket or default_socket_path(env)).expanduser().absolute(),
+            socket_path=Path(socket or default_socket_path(env)).expanduser().absolute(),
             data_dir=(_xdg(env, "XDG_DATA_HOME", ".local/share") / APP).absolute(),
         )
 

@@ -12,7 +12,6 @@ Wire format (see docs/protocol.md): one UTF-8 JSON text per line, or LSP-style
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
@@ -32,27 +31,27 @@ SOCKET_ENV: Final = "AOD_SOCKET"
 SOCKET_NAME: Final = "aod.sock"
 
 
-def default_socket_path(environ: dict[str, str] | None = None) -> Path:
+def default_socket_path(environ: dict[str, str] | None = None) -> str:
     """`$AOD_SOCKET`, else `$XDG_RUNTIME_DIR/ao/aod.sock`, else a per-uid dir under the temp dir.
 
     The temp-dir fallback is named by uid and must be owned by that uid with mode 0700; aod
     checks that before it binds, and a client must check it (`socket_dir_problem`) and who
     listens (`peer_uid`) before it sends anything: another user can create that directory
-    first and listen in it.
+    first and listen in it. A plain string (os.path): `pathlib` costs a client's start-up ~6 ms.
     """
     env = os.environ if environ is None else environ
     explicit = env.get(SOCKET_ENV)
     if explicit:
-        return Path(explicit).expanduser()
+        return os.path.expanduser(explicit)
     runtime = env.get("XDG_RUNTIME_DIR")
-    if runtime and Path(runtime).is_absolute():
-        return Path(runtime) / "ao" / SOCKET_NAME
+    if runtime and os.path.isabs(runtime):
+        return os.path.join(runtime, "ao", SOCKET_NAME)
     import tempfile  # only here: it costs aoctl's start-up ~4 ms otherwise
 
-    return Path(tempfile.gettempdir()) / f"ao-{os.getuid()}" / SOCKET_NAME
+    return os.path.join(tempfile.gettempdir(), f"ao-{os.getuid()}", SOCKET_NAME)
 
 
-def socket_dir_problem(path: Path) -> str | None:
+def socket_dir_problem(path: str | os.PathLike[str]) -> str | None:
     """Why the directory holding the socket at `path` cannot be trusted, or None.
 
     It must be owned by this user and writable by no one else: whoever can write it can put
@@ -61,17 +60,18 @@ def socket_dir_problem(path: Path) -> str | None:
     so."""
     import stat
 
+    parent = os.path.dirname(os.path.abspath(os.fspath(path)))
     try:
-        info = os.stat(path.parent)
+        info = os.stat(parent)
     except (FileNotFoundError, PermissionError):
         return None  # connecting fails too, and says why (not running / not yours)
     except OSError as exc:
-        return f"cannot inspect {path.parent}: {exc.strerror or exc}"
+        return f"cannot inspect {parent}: {exc.strerror or exc}"
     uid = os.getuid()
     if info.st_uid != uid:
-        return f"{path.parent} belongs to uid {info.st_uid}, not to you (uid {uid})"
+        return f"{parent} belongs to uid {info.st_uid}, not to you (uid {uid})"
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"{path.parent} is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+        return f"{parent} is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
     return None
 
 

@@ -121,7 +121,7 @@ def start(ctx: Context, log_file: Path | None) -> None:
         return
     except (DaemonNotRunning, ProtocolError):
         pass
-    log_path = log_file or ctx.socket_path.parent / "aod.log"
+    log_path = log_file or Path(ctx.socket_path).parent / "aod.log"
     log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     aod = [sys.executable, "-m", "aod", "--socket", str(ctx.socket_path)]
     with open(log_path, "ab") as log_out, open(os.devnull, "rb") as devnull:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import sys
 
 import click
+import msgspec
 
 from aoctl.commands._render import pr_table, sessions_table
 from aoctl.context import Context, json_option
 from aod.protocol import SessionListResult
+
+
+class _SessionsRaw(msgspec.Struct):
+    sessions: msgspec.Raw
+
+
+_Sessions = msgspec.json.Decoder(_SessionsRaw)
 
 
 @click.command("status")
@@ -27,11 +35,12 @@ def command(ctx: Context, project: str | None, watch: bool, cost: bool, prs: boo
         params["cost"] = True
     if not watch:
         with ctx.client() as client:
+            if ctx.as_json:
+                # aod's own JSON, re-indented: nothing decoded and encoded again (flat in sessions).
+                ctx.emit_json(_Sessions.decode(client.call_raw("session.list", params)).sessions)
+                return
             result = client.call_as(SessionListResult, "session.list", params)
-        if ctx.as_json:
-            ctx.emit(result.sessions, str)
-        else:
-            click.echo(_table(result, cost, prs))
+        click.echo(_table(result, cost, prs))
         return
     # --watch: one connection subscribed to session events; redraw on each, never poll.
     with ctx.client(timeout=None) as events, ctx.client() as client:

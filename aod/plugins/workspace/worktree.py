@@ -72,6 +72,19 @@ def same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+def registered_at(worktrees: list[WorktreeEntry], path: Path) -> list[WorktreeEntry]:
+    """The registrations of `path` among `worktrees`. Strings are compared first and only an
+    entry of the same name is resolved: resolving every entry of a repository with hundreds of
+    worktrees made each spawn slower as the fleet grew."""
+    given, real = os.fspath(path), os.path.realpath(path)
+    return [
+        entry
+        for entry in worktrees
+        if os.fspath(entry.path) in (given, real)
+        or (os.path.basename(entry.path) == path.name and os.path.realpath(entry.path) == real)
+    ]
+
+
 def is_within(child: str | os.PathLike[str], parent: str | os.PathLike[str]) -> bool:
     """Whether `child` is `parent` or below it, after resolving both."""
     child_real, parent_real = os.path.realpath(child), os.path.realpath(parent)
@@ -380,9 +393,7 @@ class WorktreeWorkspace:
     async def _clear_stale_registration(self, repo: Path, path: Path, worktrees: list[WorktreeEntry]) -> bool:
         """Prune a registration left at `path` by a worktree whose directory is gone (an
         interrupted spawn, a manual `rm -rf`). Returns whether it pruned."""
-        for entry in worktrees:
-            if not same_path(entry.path, path):
-                continue
+        for entry in registered_at(worktrees, path):
             if (path / ".git").exists():
                 raise WorkspaceError(f"{path} is already a worktree of {repo}; remove it first")
             if entry.locked:
@@ -448,8 +459,8 @@ class WorktreeWorkspace:
         except OSError as exc:
             log.warning("workspace.rollback_step_failed", step="remove directory", error=str(exc))
         try:
-            for entry in await list_worktrees(repo):
-                if same_path(entry.path, path) and entry.locked:
+            for entry in registered_at(await list_worktrees(repo), path):
+                if entry.locked:
                     # A `worktree add` killed half-way leaves its registration locked.
                     await git(repo, "worktree", "unlock", str(path), check=False)
             await git(repo, "worktree", "prune", check=False)
@@ -473,7 +484,7 @@ class WorktreeWorkspace:
             worktrees = await list_worktrees(repo)
         except WorkspaceError:
             return False
-        return any(same_path(entry.path, path) for entry in worktrees[1:])
+        return bool(registered_at(worktrees[1:], Path(path)))
 
     async def is_dirty(self, path: Path) -> bool:
         return await is_dirty(Path(path))
@@ -499,7 +510,7 @@ class WorktreeWorkspace:
         if not os.path.lexists(path):
             await git(repo, "worktree", "prune", check=False)
             return
-        entry = next((e for e in await list_worktrees(repo) if same_path(e.path, path)), None)
+        entry = next(iter(registered_at(await list_worktrees(repo), path)), None)
         if entry is None:
             raise WorkspaceError(f"{path} is not a worktree of {repo}; not removing it")
         if not (path / ".git").exists():
