@@ -1,9 +1,9 @@
-"""The operations behind the session API: projects, spawn, send, kill, restore, cleanup, doctor.
+"""The operations behind the session API: projects, spawn, send, kill, restore, cleanup.
 
-This is the imperative shell around the plugins. Each operation reads what it needs from disk,
-calls plugins, and writes the outcome back with compare-and-set (`_update`), so a concurrent
-tick never loses a user's kill and vice versa. Nothing here is kept only in memory except
-caches and the set of running delivery workers, which the tick re-creates after a restart.
+This is the imperative shell around the plugins, on the session core (aod/sessions.py: the
+lookups, `update` with compare-and-set, the outbox's front door). Each operation reads what it
+needs from disk, calls plugins, and writes the outcome back with compare-and-set, so a
+concurrent tick never loses a user's kill and vice versa.
 
 Order of a spawn (each step recorded before the next, so an interruption leaves a record that
 says how far it got, and `cleanup` can remove the rest):
@@ -18,10 +18,8 @@ import filecmp
 import os
 import shutil
 import stat
-import sys
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,83 +27,25 @@ import msgspec
 import structlog
 import trio
 
-from aod import redact
-from aod.config import Config
-from aod.errors import RpcFailure, not_found, storage_error, storage_failure
-from aod.events import EventBus, utc_now_iso
+from aod.errors import RpcFailure, failure, first_line, not_found, storage_error, storage_failure
+from aod.events import utc_now_iso
 from aod.model import Project, RuntimeHandle, Session, validate_project_name
-from aod.plugins.agent import Agent, AgentSettings, LaunchCommand, LaunchContext, ScreenPatterns
-from aod.plugins.agent.patterns import with_patterns
-from aod.plugins.agent.registry import UnknownAgent, available_agent_names, get_agent
+from aod.plugins.agent import Agent, AgentSettings, LaunchCommand, LaunchContext
 from aod.plugins.runtime import CommandTooLong, LaunchSpec, Runtime
 from aod.plugins.workspace import DirtyWorkspace, Workspace, WorkspaceError, WorkspaceSpec
 from aod.proc import ToolMissing, ToolTimeout
 from aod.projects import ProjectProblem, ResolvedProject, all_names, resolve
 from aod.prompt import PromptInputs, compose
-from aod.protocol import (
-    CleanupItem,
-    ErrorCode,
-    ProjectInfo,
-    RuntimeInfo,
-    SessionInfo,
-)
-from aod.outbox import Outbox
-from aod.redact import Redactor
-from aod.store import NoFreePorts, StaleRevision, Store
+from aod.protocol import CleanupItem, ErrorCode, ProjectInfo
+from aod.sessions import ENDED_STATES, LIVE_STATES, MAX_MESSAGE_BYTES, Plugins, Sessions, session_info
+from aod.store import NoFreePorts, StaleRevision
 from aod.workfiles import MAX_SAVED_BYTES, is_disposable, work_left
+
+__all__ = ["ENDED_STATES", "LIVE_STATES", "MAX_MESSAGE_BYTES", "Plugins", "SessionService", "Sessions", "session_info"]
 
 log = structlog.get_logger()
 
-# Sessions in these states have no running agent that aod looks after; cleanup may remove them
-# (an `archived` one still here is an archive a crash interrupted: cleanup finishes it).
-ENDED_STATES = frozenset({"killed", "errored", "done", "merged", "closed", "archived"})
-# Sessions in these states are still someone's work in progress (batch-spawn skips their issue).
-LIVE_STATES = frozenset(
-    {
-        "spawning", "working", "needs_input", "stuck", "paused", "pr_open", "ci_failed",
-        "review_pending", "changes_requested", "approved", "mergeable", "merge_failed",
-    }
-)
-MAX_MESSAGE_BYTES = 1024 * 1024
 SETUP_OUTPUT_JOURNAL_BYTES = 16 * 1024
-REMOTE_RECHECK = 60.0
-"""Seconds a detected remote (or its absence) is trusted before git is asked again."""
-
-
-def session_info(session: Session, pending: int = 0) -> SessionInfo:
-    runtime = None
-    if session.runtime is not None:
-        runtime = RuntimeInfo(
-            kind=session.runtime.kind,
-            name=session.runtime.name,
-            pane_id=session.runtime.pane_id,
-            pid=session.runtime.pid,
-        )
-    return SessionInfo(
-        id=session.id,
-        project=session.project,
-        state=session.state,
-        reason=session.reason,
-        activity=session.activity,
-        agent=session.agent,
-        issue=session.issue,
-        task=session.task,
-        title=session.title,
-        branch=session.branch,
-        workspace=session.workspace,
-        runtime=runtime,
-        created_at=session.created_at,
-        updated_at=session.updated_at,
-        since=session.since,
-        wip_ref=session.wip_ref,
-        pending_messages=pending,
-        pr_number=session.pr_number,
-        pr_url=session.pr_url,
-        pr_state=session.pr.state if session.pr else None,
-        pr_checks=session.pr.checks if session.pr else None,
-        pr_review=session.pr.review if session.pr else None,
-        pr_mergeable=session.pr.mergeable if session.pr else None,
-    )
 
 
 def project_info(project: ResolvedProject) -> ProjectInfo:
@@ -123,202 +63,12 @@ def project_info(project: ResolvedProject) -> ProjectInfo:
     )
 
 
-def _failure(code: int, message: str, **data: Any) -> RpcFailure:
-    return RpcFailure(code, message, data or None)
-
-
-@dataclass
-class Plugins:
-    """Factories for the plugin instances a config asks for (swapped only by config reload)."""
-
-    runtimes: dict[str, Runtime]
-    workspaces: dict[str, Workspace]
-
-
 @dataclass(eq=False)
-class SessionService:
-    store: Store
-    bus: EventBus
-    config: Callable[[], Config]
-    plugins: Plugins
-    data_dir: Path
-    socket_path: Path
-    home: Path = field(default_factory=Path.home)
-    # Delivery workers: at most one per session (one message in flight), started on demand.
-    nursery: trio.Nursery | None = None
-    # Sessions whose spawn is running in this process; the tick leaves them alone.
-    spawning: set[str] = field(default_factory=set)
-    # The agent plugin instances, by name: some keep incremental read offsets (transcripts).
-    _agents: dict[str, Agent] = field(default_factory=dict)
+class SessionService(Sessions):
     # (project, issue id) -> the issue, from the project's forge (set by the app; None: no lookup).
     issue_lookup: Callable[[ResolvedProject, str], Awaitable[Any]] | None = None
-    # Repository path -> (when detected, remote, url): remotes of projects whose record has none.
-    _remotes: dict[Path, tuple[float, str | None, str | None]] = field(default_factory=dict)
-    outbox: Outbox = field(init=False)
-    # What takes secrets out of text aod shows (the app sets the config's).
-    redactor: Callable[[], Redactor] = lambda: redact.DEFAULT
-
-    def __post_init__(self) -> None:
-        self.outbox = Outbox(self)
 
     # -- lookups ---------------------------------------------------------------------------------
-
-    def agent_settings(self) -> dict[str, AgentSettings]:
-        table = {}
-        for name, cfg in self.config().agents.items():
-            table[name] = AgentSettings(
-                name=name,
-                command=list(cfg.command) if cfg.command else None,
-                args=list(cfg.args),
-                env=dict(cfg.env),
-                prompt=cfg.prompt,
-                model=cfg.model,
-                permissions=cfg.permissions,
-                screen=ScreenPatterns(
-                    idle=tuple(cfg.screen.idle),
-                    working=tuple(cfg.screen.working),
-                    waiting=tuple(cfg.screen.waiting),
-                    input=cfg.screen.input,
-                ),
-            )
-        return table
-
-    def agent(self, name: str) -> tuple[Agent, AgentSettings]:
-        try:
-            plugin, settings = get_agent(name, self.agent_settings())
-        except UnknownAgent as exc:
-            raise _failure(
-                ErrorCode.INVALID_PARAMS, str(exc), valid=available_agent_names(self.agent_settings())
-            ) from None
-        # Keep one instance per name so its caches (transcript offsets) live across ticks.
-        cached = self._agents.get(name)
-        if cached is None or type(cached) is not type(plugin):
-            self._agents[name] = plugin
-            cached = plugin
-        return with_patterns(cached, settings.screen), settings
-
-    async def project(self, name: str | None, cwd: str | None = None) -> ResolvedProject:
-        records = await self.store.list_projects()
-        config = self.config()
-        names = all_names(records, config)
-        if name is None:
-            name = self._guess_project(records, config, names, cwd)
-        if name not in names:
-            raise not_found("project", name, names)
-        record = next((r for r in records if r.name == name), None)
-        try:
-            return await self._with_remote(resolve(name, record, config))
-        except ProjectProblem as exc:
-            raise _failure(ErrorCode.INVALID_PARAMS, str(exc)) from None
-
-    async def _with_remote(self, project: ResolvedProject) -> ResolvedProject:
-        """The project with its repository's remote when its record names none: a project only
-        in config.yaml (never `project add`ed), or one whose remote was added after. Detected
-        once and cached, so the tick does not run git for it each time."""
-        if project.remote_url is not None:
-            return project
-        from aod.plugins.workspace import git as gitplug
-
-        now = time.monotonic()
-        cached = self._remotes.get(project.path)
-        if cached is None or now - cached[0] > REMOTE_RECHECK:
-            try:
-                remote, url = await gitplug.default_remote(project.path)
-            except WorkspaceError:
-                remote, url = None, None
-            self._remotes[project.path] = cached = (now, remote, url)
-        _, remote, url = cached
-        return dataclasses.replace(project, remote=remote, remote_url=url) if url else project
-
-    def _guess_project(
-        self, records: list[Project], config: Config, names: list[str], cwd: str | None
-    ) -> str:
-        if cwd:
-            here = Path(cwd)
-            containing: dict[Path, list[str]] = {}
-            for name in names:
-                record = next((r for r in records if r.name == name), None)
-                try:
-                    path = resolve(name, record, config).path
-                except ProjectProblem:
-                    continue
-                if here == path or path in here.parents:
-                    containing.setdefault(path, []).append(name)
-            if containing:
-                # The innermost repository wins (a project inside another); one path shared by
-                # several projects is ambiguous, and guessing would put work in the wrong one.
-                innermost = containing[max(containing, key=lambda p: len(p.parts))]
-                if len(innermost) == 1:
-                    return innermost[0]
-                raise _failure(
-                    ErrorCode.INVALID_PARAMS,
-                    f"{here} belongs to {len(innermost)} projects ({', '.join(innermost)}); "
-                    f"say which with -p NAME (e.g. -p {innermost[0]})",
-                    valid=innermost,
-                )
-        if len(names) == 1:
-            return names[0]
-        if not names:
-            raise _failure(
-                ErrorCode.NOT_FOUND, "no projects yet: add one with `aoctl project add PATH`"
-            )
-        raise _failure(
-            ErrorCode.INVALID_PARAMS,
-            f"which project? use -p NAME (one of: {', '.join(names)})",
-            valid=names,
-        )
-
-    async def session(self, session_id: str) -> Session:
-        try:
-            session = await self.store.get_session(session_id)
-        except ValueError:
-            session = None
-        if session is None:
-            known = [s.id for s in await self.store.list_sessions()]
-            raise not_found("session", session_id, known[-20:])
-        return session
-
-    def runtime_for(self, kind: str) -> Runtime:
-        try:
-            return self.plugins.runtimes[kind]
-        except KeyError:
-            raise _failure(ErrorCode.UNAVAILABLE, f"runtime {kind!r} is not available") from None
-
-    def workspace_for(self, kind: str) -> Workspace:
-        try:
-            return self.plugins.workspaces[kind]
-        except KeyError:
-            raise _failure(ErrorCode.UNAVAILABLE, f"workspace kind {kind!r} is not available") from None
-
-    def workspace_root(self) -> Path:
-        configured = self.config().workspace.root
-        return Path(configured).expanduser() if configured else self.data_dir / "worktrees"
-
-    async def update(self, session_id: str, change: Callable[[Session], Session | None]) -> Session:
-        """Read-modify-write with compare-and-set, retried when another writer got there first.
-        `change` returns the new record, or None to leave it as it is."""
-        for _ in range(20):
-            current = await self.session(session_id)
-            new = change(current)
-            if new is None:
-                return current
-            new = msgspec.structs.replace(new, updated_at=utc_now_iso())
-            try:
-                return await self.store.put_session(new, current.rev)
-            except StaleRevision:
-                await trio.sleep(0)
-                continue
-        raise _failure(ErrorCode.CONFLICT, f"session {session_id} is changing too fast; try again")
-
-    async def set_state(self, session_id: str, state: str, reason: str = "", **changes: Any) -> Session:
-        def change(s: Session) -> Session:
-            since = utc_now_iso() if s.state != state else s.since
-            return msgspec.structs.replace(s, state=state, reason=reason, since=since, **changes)
-
-        session = await self.update(session_id, change)
-        self.bus.publish("session.updated", session=session_id, state=state, reason=reason)
-        return session
-
     # -- projects ------------------------------------------------------------------------------
 
     async def add_project(
@@ -333,11 +83,11 @@ class SessionService:
 
         repo = Path(path).expanduser()
         if not repo.is_absolute():
-            raise _failure(ErrorCode.INVALID_PARAMS, f"project path must be absolute: {path!r}")
+            raise failure(ErrorCode.INVALID_PARAMS, f"project path must be absolute: {path!r}")
         if not repo.is_dir():
-            raise _failure(ErrorCode.INVALID_PARAMS, f"{repo} is not a directory")
+            raise failure(ErrorCode.INVALID_PARAMS, f"{repo} is not a directory")
         if not await gitplug.is_git_repo(repo):
-            raise _failure(
+            raise failure(
                 ErrorCode.INVALID_PARAMS,
                 f"{repo} is not a git repository; `git init` it (with a first commit) or pick another",
             )
@@ -348,18 +98,18 @@ class SessionService:
         try:
             validate_project_name(name)
         except ValueError as exc:
-            raise _failure(ErrorCode.INVALID_PARAMS, f"{exc}; choose one with --name") from None
+            raise failure(ErrorCode.INVALID_PARAMS, f"{exc}; choose one with --name") from None
         if agent is not None:
             self.agent(agent)  # unknown agent → a clear error listing the valid ones
         if await self.store.get_project(name) is not None:
-            raise _failure(
+            raise failure(
                 ErrorCode.CONFLICT,
                 f"a project named {name!r} already exists; `aoctl project remove {name}` first "
                 "or choose another --name",
             )
         branch = default_branch or await gitplug.default_branch(repo)
         if not await gitplug.branch_exists(repo, branch):
-            raise _failure(
+            raise failure(
                 ErrorCode.INVALID_PARAMS,
                 f"{repo} has no branch {branch!r} (does it have a first commit?); "
                 "pass --default-branch",
@@ -378,7 +128,7 @@ class SessionService:
         try:
             stored = await self.store.put_project(record, 0)
         except StaleRevision:
-            raise _failure(ErrorCode.CONFLICT, f"a project named {name!r} already exists") from None
+            raise failure(ErrorCode.CONFLICT, f"a project named {name!r} already exists") from None
         self.bus.publish("project.added", name=name, path=str(repo))
         log.info("project added", project=name, path=str(repo), default_branch=branch)
         return project_info(resolve(name, stored, self.config()))
@@ -390,7 +140,7 @@ class SessionService:
         for name in all_names(records, config):
             record = next((r for r in records if r.name == name), None)
             try:
-                out.append(project_info(await self._with_remote(resolve(name, record, config))))
+                out.append(project_info(await self.with_remote(resolve(name, record, config))))
             except ProjectProblem:
                 continue
         return out
@@ -399,17 +149,17 @@ class SessionService:
         try:
             validate_project_name(name)
         except ValueError as exc:
-            raise _failure(ErrorCode.INVALID_PARAMS, str(exc)) from None
+            raise failure(ErrorCode.INVALID_PARAMS, str(exc)) from None
         live = [s.id for s in await self.store.list_sessions() if s.project == name and s.state in LIVE_STATES]
         if live:
-            raise _failure(
+            raise failure(
                 ErrorCode.CONFLICT,
                 f"project {name!r} has live sessions ({', '.join(live)}); kill them first "
                 "(`aoctl kill ID`) or `aoctl stop --all`",
             )
         if not await self.store.remove_project(name):
             if name in self.config().projects:
-                raise _failure(
+                raise failure(
                     ErrorCode.CONFLICT,
                     f"project {name!r} comes from config.yaml; remove it there",
                 )
@@ -433,19 +183,19 @@ class SessionService:
         """`base`: the ref to branch from, when the caller fetched it already (a batch fetches
         once); by default the project's base branch is fetched now."""
         if issue is None and not task:
-            raise _failure(ErrorCode.INVALID_PARAMS, "give an ISSUE or --task TEXT (or both)")
+            raise failure(ErrorCode.INVALID_PARAMS, "give an ISSUE or --task TEXT (or both)")
         if issue is not None and not _clean_label(issue):
-            raise _failure(
+            raise failure(
                 ErrorCode.INVALID_PARAMS,
                 f"invalid issue {issue!r}: use a number or id like 42, GH-12 or PROJ-7",
             )
         if task is not None and "\x00" in task:
-            raise _failure(ErrorCode.INVALID_PARAMS, "the task text contains a NUL byte")
+            raise failure(ErrorCode.INVALID_PARAMS, "the task text contains a NUL byte")
         if branch is not None:
             from aod.plugins.workspace.git import valid_branch_name
 
             if not valid_branch_name(branch):
-                raise _failure(
+                raise failure(
                     ErrorCode.INVALID_PARAMS,
                     f"invalid branch name {branch!r}: see `git check-ref-format --branch`",
                 )
@@ -455,7 +205,7 @@ class SessionService:
         runtime = self.runtime_for(resolved.runtime)
         workspace = self.workspace_for(resolved.workspace)
         if not resolved.path.is_dir():
-            raise _failure(
+            raise failure(
                 ErrorCode.UNAVAILABLE,
                 f"project {resolved.name}'s repository {resolved.path} is gone; "
                 "fix `path` or re-add the project",
@@ -503,7 +253,7 @@ class SessionService:
         except BaseException as exc:
             await self.store.release_session_id(session_id)
             if isinstance(exc, NoFreePorts):
-                raise _failure(ErrorCode.UNAVAILABLE, str(exc)) from None
+                raise failure(ErrorCode.UNAVAILABLE, str(exc)) from None
             raise
         session = Session(
             id=session_id,
@@ -602,7 +352,7 @@ class SessionService:
             # anything else is a bug, logged with its traceback, and still undone.
             full = storage_error(exc)
             expected = full is not None or isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError))
-            reason = _reason(exc)
+            reason = first_line(exc)
             slog.warning("spawn failed", reason=reason, exc_info=not expected)
             if started is not None:
                 with trio.CancelScope(shield=True):
@@ -631,24 +381,6 @@ class SessionService:
             slog.warning("the disk is full; the spawn's journal entry is missing", error=str(exc))
         self.bus.publish("session.spawned", session=session_id, project=resolved.name)
         return session
-
-    def agent_env(self, agent_name: str) -> dict[str, str]:
-        """The agent's own environment settings (`agents.NAME.env`)."""
-        settings = self.agent_settings().get(agent_name)
-        return dict(settings.env) if settings is not None else {}
-
-    def agent_context(self, session: Session, prompt: str = "", resume: str | None = None) -> LaunchContext:
-        """What the agent plugin needs to know of a session: where it works, with which
-        environment, and (for a launch) its prompt, conversation to resume and hook."""
-        return LaunchContext(
-            session_id=session.id,
-            workspace=Path(session.workspace),
-            prompt=prompt,
-            resume=resume,
-            home=self.home,
-            hook=self._hook_argv(session.agent),
-            env=self.agent_env(session.agent),
-        )
 
     async def _start_agent(
         self, runtime: Runtime, plugin: Agent, settings: AgentSettings, ctx: LaunchContext, env: dict[str, str]
@@ -682,14 +414,6 @@ class SessionService:
             log_path=self.store.session_dir(ctx.session_id) / "output.log",
         )
 
-    def _hook_argv(self, agent_name: str) -> list[str]:
-        """`aoctl hook AGENT`, run with this interpreter (the agent's PATH may have no aoctl);
-        empty when the user turned hooks off for the agent."""
-        cfg = self.config().agents.get(agent_name)
-        if cfg is not None and not cfg.hooks:
-            return []
-        return [sys.executable, "-I", "-m", "aoctl", "hook", agent_name]
-
     async def fresh_base(self, project: ResolvedProject) -> str:
         """The ref new sessions of `project` branch from: its default branch fetched from its
         remote just now, so work merged on the forge is in it. Without a remote: the local
@@ -703,7 +427,7 @@ class SessionService:
         except WorkspaceError as exc:
             log.warning(
                 "could not fetch the base branch; new sessions start from the local one",
-                project=project.name, remote=project.remote, branch=project.default_branch, error=_reason(exc),
+                project=project.name, remote=project.remote, branch=project.default_branch, error=first_line(exc),
             )
             return project.default_branch
 
@@ -797,27 +521,6 @@ class SessionService:
 
     # -- talking to agents -----------------------------------------------------------------------
 
-    async def enqueue(
-        self, session_id: str, text: str, source: str = "user", *, fingerprint: str = "", marker: str = ""
-    ) -> tuple[int, int]:
-        if "\x00" in text:
-            raise _failure(ErrorCode.INVALID_PARAMS, "the message contains a NUL byte, which a terminal cannot carry")
-        if not text.strip():
-            raise _failure(ErrorCode.INVALID_PARAMS, "the message is empty")
-        if len(text.encode()) > MAX_MESSAGE_BYTES:
-            raise _failure(ErrorCode.INVALID_PARAMS, f"the message is larger than {MAX_MESSAGE_BYTES} bytes")
-        session = await self.session(session_id)
-        if session.state in ENDED_STATES or session.state == "archived":
-            raise _failure(
-                ErrorCode.CONFLICT,
-                f"session {session_id} is {session.state}; `aoctl restore {session_id}` first",
-            )
-        delivery = await self.store.enqueue(session_id, text, source, utc_now_iso(), fingerprint, marker)
-        pending = await self.store.pending_deliveries(session_id)
-        self.bus.publish("session.queued", session=session_id, seq=delivery.seq, source=source)
-        self.kick_delivery(session_id)
-        return delivery.seq, len(pending)
-
     async def hook_reported(self, session_id: str, agent: str, event: str, kind: str, message: str) -> str:
         """An agent's hook (`aoctl hook`) said what it is doing: kept on the record, where the
         tick weighs it against the other signals while it is fresh (aod/activity.py)."""
@@ -838,20 +541,12 @@ class SessionService:
         log.debug("hook", session=session_id, hook_event=event, activity=reading.activity)
         return reading.activity
 
-    def kick_delivery(self, session_id: str) -> None:
-        """Make sure a delivery worker drains this session's outbox (aod/outbox.py)."""
-        self.outbox.kick(session_id)
-
-    def ready_timeout(self, agent_name: str) -> float:
-        cfg = self.config().agents.get(agent_name)
-        return cfg.ready_timeout if cfg else 60.0
-
     # -- seeing ----------------------------------------------------------------------------------
 
     async def logs(self, session_id: str, lines: int) -> tuple[str, str]:
         session = await self.session(session_id)
         if session.runtime is None:
-            raise _failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state}: {session.reason})")
+            raise failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state}: {session.reason})")
         runtime = self.runtime_for(session.runtime.kind)
         snapshot = await runtime.snapshot(runtime.server_of(session.runtime))
         alive = runtime.liveness(session.runtime, snapshot)
@@ -860,16 +555,16 @@ class SessionService:
         except Exception as exc:  # noqa: BLE001
             if alive == "dead":
                 return "", alive
-            raise _failure(ErrorCode.UNAVAILABLE, f"cannot read session {session_id}'s screen: {_reason(exc)}") from None
+            raise failure(ErrorCode.UNAVAILABLE, f"cannot read session {session_id}'s screen: {first_line(exc)}") from None
         return self.redactor().text(text), alive
 
     async def attach_argv(self, session_id: str) -> list[str]:
         session = await self.session(session_id)
         if session.runtime is None:
-            raise _failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state})")
+            raise failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state})")
         argv = self.runtime_for(session.runtime.kind).attach_argv(session.runtime)
         if not argv:
-            raise _failure(ErrorCode.CONFLICT, f"the {session.runtime.kind} runtime cannot be attached to")
+            raise failure(ErrorCode.CONFLICT, f"the {session.runtime.kind} runtime cannot be attached to")
         return argv
 
     # -- stopping --------------------------------------------------------------------------------
@@ -894,7 +589,7 @@ class SessionService:
             try:
                 await runtime.kill(session.runtime)
             except ToolMissing as exc:
-                raise _failure(
+                raise failure(
                     ErrorCode.UNAVAILABLE,
                     f"session {session_id} is recorded as killed, but its agent could not be stopped: {exc}; "
                     f"fix that and run `aoctl kill {session_id}` again",
@@ -910,11 +605,11 @@ class SessionService:
         session = await self.session(session_id)
         if session.state in ENDED_STATES:
             what = "mark done" if command == "done" else command
-            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state} ({session.reason}); nothing to {what}")
+            raise failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state} ({session.reason}); nothing to {what}")
         if command == "pause" and session.state == "paused":
-            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is already paused ({session.reason})")
+            raise failure(ErrorCode.CONFLICT, f"session {session_id} is already paused ({session.reason})")
         if command == "resume" and session.state != "paused" and "pause" not in session.commands:
-            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state}, not paused")
+            raise failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state}, not paused")
 
         def change(current: Session) -> Session:
             commands = [c for c in current.commands if c not in ("pause", "resume")]
@@ -937,14 +632,14 @@ class SessionService:
         if session.runtime is not None:
             runtime = self.runtime_for(session.runtime.kind)
             if runtime.liveness(session.runtime, await runtime.snapshot(runtime.server_of(session.runtime))) == "alive":
-                raise _failure(
+                raise failure(
                     ErrorCode.CONFLICT,
                     f"session {session_id}'s agent is still running; `aoctl attach {session_id}` "
                     f"to see it, or `aoctl kill {session_id}` first",
                 )
         path = Path(session.workspace) if session.workspace else None
         if path is None or not path.is_dir():
-            raise _failure(
+            raise failure(
                 ErrorCode.CONFLICT,
                 f"session {session_id} has no workspace to restore into"
                 + (f" ({session.reason})" if session.reason else "")
@@ -966,7 +661,7 @@ class SessionService:
         try:
             handle, command = await self._start_agent(runtime, plugin, settings, ctx, self._session_env(session))
         except (ToolMissing, ToolTimeout, Exception) as exc:  # noqa: BLE001
-            raise _failure(ErrorCode.UNAVAILABLE, f"cannot restart the agent: {_reason(exc)}") from None
+            raise failure(ErrorCode.UNAVAILABLE, f"cannot restart the agent: {first_line(exc)}") from None
         restored = await self.set_state(
             session_id, "working", "restored", runtime=handle, activity="unknown", agent_session=resume
         )
@@ -1014,7 +709,7 @@ class SessionService:
                 ignored = await self._ignored_work(workspace, resolved, path)
             except WorkspaceError as exc:
                 if not force:
-                    return CleanupItem(id=session.id, action="kept", reason=f"could not check the ignored files: {_reason(exc)}", workspace=str(path))
+                    return CleanupItem(id=session.id, action="kept", reason=f"could not check the ignored files: {first_line(exc)}", workspace=str(path))
         saveable = sorted(ignored) if sum(ignored.values()) <= MAX_SAVED_BYTES else []
         left = work_left(dirty, ignored, saved=bool(saveable) or not ignored)
         if dry_run:
@@ -1028,7 +723,7 @@ class SessionService:
             try:
                 saved = await workspace.snapshot(resolved.path, path, session.id, also=saveable)
             except Exception as exc:  # noqa: BLE001
-                return CleanupItem(id=session.id, action="kept", reason=f"could not save uncommitted work: {_reason(exc)}", workspace=str(path))
+                return CleanupItem(id=session.id, action="kept", reason=f"could not save uncommitted work: {first_line(exc)}", workspace=str(path))
             if saved:
                 wip_ref = saved
                 await self.update(session.id, lambda s: msgspec.structs.replace(s, wip_ref=saved))
@@ -1051,11 +746,11 @@ class SessionService:
                 try:
                     await self.runtime_for(session.runtime.kind).kill(session.runtime)
                 except Exception as exc:  # noqa: BLE001
-                    slog.warning("could not stop the runtime before cleanup", error=_reason(exc))
+                    slog.warning("could not stop the runtime before cleanup", error=first_line(exc))
             try:
                 await workspace.remove(resolved.path, path, force=True)
             except (DirtyWorkspace, WorkspaceError, Exception) as exc:  # noqa: BLE001
-                return CleanupItem(id=session.id, action="kept", reason=f"could not remove the worktree: {_reason(exc)}", wip_ref=wip_ref, workspace=str(path))
+                return CleanupItem(id=session.id, action="kept", reason=f"could not remove the worktree: {first_line(exc)}", wip_ref=wip_ref, workspace=str(path))
         elif session.runtime is not None:
             try:
                 await self.runtime_for(session.runtime.kind).kill(session.runtime)
@@ -1149,7 +844,3 @@ def _same_bytes(original: Path, copy: Path) -> bool:
     except OSError:
         return False
 
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:500] if text else type(exc).__name__
