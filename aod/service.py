@@ -19,7 +19,7 @@ import os
 import shutil
 import stat
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +27,19 @@ import msgspec
 import structlog
 import trio
 
-from aod.errors import RpcFailure, failure, first_line, not_found, storage_error, storage_failure
+from aod.errors import RpcFailure, failure, first_line, storage_error, storage_failure
 from aod.events import utc_now_iso
-from aod.model import Project, RuntimeHandle, Session, validate_project_name
+from aod.model import RuntimeHandle, Session
 from aod.plugins.agent import Agent, AgentSettings, LaunchCommand, LaunchContext
 from aod.plugins.runtime import CommandTooLong, LaunchSpec, Runtime
 from aod.plugins.workspace import DirtyWorkspace, Workspace, WorkspaceError, WorkspaceSpec
 from aod.proc import ToolMissing, ToolTimeout
-from aod.projects import ProjectProblem, ResolvedProject, all_names, resolve
+from aod.projects import ResolvedProject
 from aod.prompt import PromptInputs, compose
-from aod.protocol import CleanupItem, ErrorCode, ProjectInfo
+from aod.protocol import CleanupItem, ErrorCode
+from aod.projects_service import ProjectRegistry
 from aod.sessions import ENDED_STATES, LIVE_STATES, MAX_MESSAGE_BYTES, Plugins, Sessions, session_info
-from aod.store import NoFreePorts, StaleRevision
+from aod.store import NoFreePorts
 from aod.workfiles import MAX_SAVED_BYTES, is_disposable, work_left
 
 __all__ = ["ENDED_STATES", "LIVE_STATES", "MAX_MESSAGE_BYTES", "Plugins", "SessionService", "Sessions", "session_info"]
@@ -48,124 +49,15 @@ log = structlog.get_logger()
 SETUP_OUTPUT_JOURNAL_BYTES = 16 * 1024
 
 
-def project_info(project: ResolvedProject) -> ProjectInfo:
-    return ProjectInfo(
-        name=project.name,
-        path=str(project.path),
-        default_branch=project.default_branch,
-        remote=project.remote,
-        remote_url=project.remote_url,
-        agent=project.agent,
-        forge=project.forge,
-        workspace=project.workspace,
-        runtime=project.runtime,
-        source=project.source,
-    )
-
-
 @dataclass(eq=False)
 class SessionService(Sessions):
     # (project, issue id) -> the issue, from the project's forge (set by the app; None: no lookup).
     issue_lookup: Callable[[ResolvedProject, str], Awaitable[Any]] | None = None
+    projects: ProjectRegistry = field(init=False)
 
-    # -- lookups ---------------------------------------------------------------------------------
-    # -- projects ------------------------------------------------------------------------------
-
-    async def add_project(
-        self,
-        path: str,
-        name: str | None,
-        agent: str | None,
-        forge: str | None,
-        default_branch: str | None,
-    ) -> ProjectInfo:
-        from aod.plugins.workspace import git as gitplug
-
-        repo = Path(path).expanduser()
-        if not repo.is_absolute():
-            raise failure(ErrorCode.INVALID_PARAMS, f"project path must be absolute: {path!r}")
-        if not repo.is_dir():
-            raise failure(ErrorCode.INVALID_PARAMS, f"{repo} is not a directory")
-        if not await gitplug.is_git_repo(repo):
-            raise failure(
-                ErrorCode.INVALID_PARAMS,
-                f"{repo} is not a git repository; `git init` it (with a first commit) or pick another",
-            )
-        toplevel = await gitplug.git(repo, "rev-parse", "--show-toplevel", check=False)
-        if toplevel.ok and toplevel.out.strip():
-            repo = Path(toplevel.out.strip())
-        name = name or repo.name
-        try:
-            validate_project_name(name)
-        except ValueError as exc:
-            raise failure(ErrorCode.INVALID_PARAMS, f"{exc}; choose one with --name") from None
-        if agent is not None:
-            self.agent(agent)  # unknown agent → a clear error listing the valid ones
-        if await self.store.get_project(name) is not None:
-            raise failure(
-                ErrorCode.CONFLICT,
-                f"a project named {name!r} already exists; `aoctl project remove {name}` first "
-                "or choose another --name",
-            )
-        branch = default_branch or await gitplug.default_branch(repo)
-        if not await gitplug.branch_exists(repo, branch):
-            raise failure(
-                ErrorCode.INVALID_PARAMS,
-                f"{repo} has no branch {branch!r} (does it have a first commit?); "
-                "pass --default-branch",
-            )
-        remote, remote_url = await gitplug.default_remote(repo)
-        record = Project(
-            name=name,
-            path=str(repo),
-            default_branch=branch,
-            remote=remote,
-            remote_url=remote_url,
-            agent=agent,
-            forge=forge or "local",
-            created_at=utc_now_iso(),
-        )
-        try:
-            stored = await self.store.put_project(record, 0)
-        except StaleRevision:
-            raise failure(ErrorCode.CONFLICT, f"a project named {name!r} already exists") from None
-        self.bus.publish("project.added", name=name, path=str(repo))
-        log.info("project added", project=name, path=str(repo), default_branch=branch)
-        return project_info(resolve(name, stored, self.config()))
-
-    async def list_projects(self) -> list[ProjectInfo]:
-        records = await self.store.list_projects()
-        config = self.config()
-        out = []
-        for name in all_names(records, config):
-            record = next((r for r in records if r.name == name), None)
-            try:
-                out.append(project_info(await self.with_remote(resolve(name, record, config))))
-            except ProjectProblem:
-                continue
-        return out
-
-    async def remove_project(self, name: str) -> str:
-        try:
-            validate_project_name(name)
-        except ValueError as exc:
-            raise failure(ErrorCode.INVALID_PARAMS, str(exc)) from None
-        live = [s.id for s in await self.store.list_sessions() if s.project == name and s.state in LIVE_STATES]
-        if live:
-            raise failure(
-                ErrorCode.CONFLICT,
-                f"project {name!r} has live sessions ({', '.join(live)}); kill them first "
-                "(`aoctl kill ID`) or `aoctl stop --all`",
-            )
-        if not await self.store.remove_project(name):
-            if name in self.config().projects:
-                raise failure(
-                    ErrorCode.CONFLICT,
-                    f"project {name!r} comes from config.yaml; remove it there",
-                )
-            raise not_found("project", name, [p.name for p in await self.store.list_projects()])
-        self.bus.publish("project.removed", name=name)
-        return name
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.projects = ProjectRegistry(self)
 
     # -- spawn -----------------------------------------------------------------------------------
 
