@@ -360,7 +360,7 @@ class Reactor:
             await service.update(session_id, lambda s: msgspec.structs.replace(s, paused_until=until))
             return f"paused until {until}" if until else "paused"
         if action.kind == "restart":
-            await service.restore(session_id)
+            await service.spawner.restore(session_id)
             return "restarted"
         if action.kind == "cleanup":
             item = await service.cleanup_session(session_id)

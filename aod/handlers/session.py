@@ -37,7 +37,7 @@ from aod.service import session_info
 
 @handler("session.spawn")
 async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
-    session = await app.sessions.spawn(
+    session = await app.sessions.spawner.spawn(
         project=params.project,
         issue=params.issue,
         task=params.task,
@@ -50,7 +50,7 @@ async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
 
 @handler("session.batch_spawn")
 async def batch_spawn(app: App, params: BatchSpawnParams, _call: Call) -> BatchSpawnResult:
-    spawned, skipped, failed = await app.sessions.batch_spawn(
+    spawned, skipped, failed = await app.sessions.spawner.batch_spawn(
         params.issues, params.project, params.agent, params.cwd
     )
     return BatchSpawnResult(
@@ -158,7 +158,7 @@ async def kill(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
 
 @handler("session.restore")
 async def restore(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
-    return session_info(await app.sessions.restore(params.id))
+    return session_info(await app.sessions.spawner.restore(params.id))
 
 
 @handler("session.cleanup")
