@@ -153,7 +153,7 @@ async def _apply_command(app: App, session_id: str, command: str) -> SessionInfo
 
 @handler("session.kill")
 async def kill(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
-    return session_info(await app.sessions.kill(params.id))
+    return session_info(await app.sessions.teardown.kill(params.id))
 
 
 @handler("session.restore")
@@ -163,7 +163,7 @@ async def restore(app: App, params: SessionIdParams, _call: Call) -> SessionInfo
 
 @handler("session.cleanup")
 async def cleanup(app: App, params: CleanupParams, _call: Call) -> CleanupResult:
-    items = await app.sessions.cleanup(
+    items = await app.sessions.teardown.cleanup(
         dry_run=params.dry_run, force=params.force, project=params.project
     )
     return CleanupResult(items=items)
@@ -171,7 +171,7 @@ async def cleanup(app: App, params: CleanupParams, _call: Call) -> CleanupResult
 
 @handler("session.stop_all")
 async def stop_all(app: App, _params: NoParams, _call: Call) -> StopAllResult:
-    return StopAllResult(killed=await app.sessions.stop_all())
+    return StopAllResult(killed=await app.sessions.teardown.stop_all())
 
 
 @handler("session.history")
