@@ -1,31 +1,30 @@
-"""The operations behind the session API: projects, spawn, send, kill, restore, cleanup.
+"""The session API as one object: the session core (aod/sessions.py) with each job's operations
+beside it. A handler calls the operation itself, in one line: `app.sessions.spawner.spawn(...)`,
+`app.sessions.teardown.kill(id)`, `app.sessions.projects.add(...)`, `app.sessions.running.logs(...)`;
+the lookups and `enqueue` are the core's own (`app.sessions.session(id)`).
 
-This is the imperative shell around the plugins, on the session core (aod/sessions.py: the
-lookups, `update` with compare-and-set, the outbox's front door). Each operation reads what it
-needs from disk, calls plugins, and writes the outcome back with compare-and-set, so a
-concurrent tick never loses a user's kill and vice versa. Spawn and restore: aod/spawn.py;
-kill and cleanup: aod/teardown.py.
+The jobs, each in its module, each built on the core alone (none knows another):
+- `projects`: aod/projects_service.py, `project.add`, `project.list`, `project.remove`;
+- `spawner`: aod/spawn.py, `spawn`, `batch-spawn` (all or nothing) and `restore`;
+- `teardown`: aod/teardown.py, `kill`, `stop --all`, `cleanup` (work saved first), orphans;
+- `running`: aod/running.py, hook reports, user commands for the tick, logs, attach.
+
+May import: sessions and the job modules. Used by the app (which builds it), the handlers, the
+reactor (restart, cleanup) and the doctor; the observer, forges, branch sync and meter need only
+the core.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import msgspec
-import structlog
-
-from aod.errors import failure, first_line
-from aod.events import utc_now_iso
-from aod.model import Session
-from aod.protocol import ErrorCode
 from aod.projects_service import ProjectRegistry
+from aod.running import Running
 from aod.sessions import ENDED_STATES, LIVE_STATES, MAX_MESSAGE_BYTES, Plugins, Sessions, session_info
 from aod.spawn import Spawner
 from aod.teardown import Teardown
 
 __all__ = ["ENDED_STATES", "LIVE_STATES", "MAX_MESSAGE_BYTES", "Plugins", "SessionService", "Sessions", "session_info"]
-
-log = structlog.get_logger()
 
 
 @dataclass(eq=False)
@@ -33,76 +32,11 @@ class SessionService(Sessions):
     projects: ProjectRegistry = field(init=False)
     spawner: Spawner = field(init=False)
     teardown: Teardown = field(init=False)
+    running: Running = field(init=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.projects = ProjectRegistry(self)
         self.spawner = Spawner(self)
         self.teardown = Teardown(self)
-
-    # -- talking to agents -----------------------------------------------------------------------
-
-    async def hook_reported(self, session_id: str, agent: str, event: str, kind: str, message: str) -> str:
-        """An agent's hook (`aoctl hook`) said what it is doing: kept on the record, where the
-        tick weighs it against the other signals while it is fresh (aod/activity.py)."""
-        session = await self.session(session_id)
-        if session.state in ENDED_STATES or agent != session.agent:
-            return ""
-        plugin, _settings = self.agent(session.agent)
-        reader = getattr(plugin, "read_hook", None)
-        reading = reader(event, kind, message[:300]) if reader is not None else None
-        if reading is None:
-            return ""
-        now = utc_now_iso()
-
-        def change(current: Session) -> Session:
-            return msgspec.structs.replace(current, hook_activity=reading.activity, hook_detail=reading.detail, hook_at=now)
-
-        await self.update(session_id, change)
-        log.debug("hook", session=session_id, hook_event=event, activity=reading.activity)
-        return reading.activity
-
-    # -- seeing ----------------------------------------------------------------------------------
-
-    async def logs(self, session_id: str, lines: int) -> tuple[str, str]:
-        session = await self.session(session_id)
-        if session.runtime is None:
-            raise failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state}: {session.reason})")
-        runtime = self.runtime_for(session.runtime.kind)
-        snapshot = await runtime.snapshot(runtime.server_of(session.runtime))
-        alive = runtime.liveness(session.runtime, snapshot)
-        try:
-            text = await runtime.capture(session.runtime, max(1, min(lines, 10_000)))
-        except Exception as exc:  # noqa: BLE001
-            if alive == "dead":
-                return "", alive
-            raise failure(ErrorCode.UNAVAILABLE, f"cannot read session {session_id}'s screen: {first_line(exc)}") from None
-        return self.redactor().text(text), alive
-
-    async def attach_argv(self, session_id: str) -> list[str]:
-        session = await self.session(session_id)
-        if session.runtime is None:
-            raise failure(ErrorCode.CONFLICT, f"session {session_id} has no runtime ({session.state})")
-        argv = self.runtime_for(session.runtime.kind).attach_argv(session.runtime)
-        if not argv:
-            raise failure(ErrorCode.CONFLICT, f"the {session.runtime.kind} runtime cannot be attached to")
-        return argv
-
-    async def queue_command(self, session_id: str, command: str) -> Session:
-        """Put a user command (`pause`, `resume`, `done`) on the record for the next tick's lifecycle."""
-        session = await self.session(session_id)
-        if session.state in ENDED_STATES:
-            what = "mark done" if command == "done" else command
-            raise failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state} ({session.reason}); nothing to {what}")
-        if command == "pause" and session.state == "paused":
-            raise failure(ErrorCode.CONFLICT, f"session {session_id} is already paused ({session.reason})")
-        if command == "resume" and session.state != "paused" and "pause" not in session.commands:
-            raise failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state}, not paused")
-
-        def change(current: Session) -> Session:
-            commands = [c for c in current.commands if c not in ("pause", "resume")]
-            return msgspec.structs.replace(current, commands=[*commands, command])
-
-        updated = await self.update(session_id, change)
-        await self.store.append_journal(session_id, {"time": utc_now_iso(), "kind": "command", "command": command})
-        return updated
+        self.running = Running(self)

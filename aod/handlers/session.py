@@ -100,19 +100,19 @@ async def send(app: App, params: SendParams, _call: Call) -> SendResult:
 
 @handler("session.hook")
 async def hook(app: App, params: HookParams, _call: Call) -> HookResult:
-    activity = await app.sessions.hook_reported(params.id, params.agent, params.event, params.kind, params.message)
+    activity = await app.sessions.running.hook_reported(params.id, params.agent, params.event, params.kind, params.message)
     return HookResult(id=params.id, activity=activity)
 
 
 @handler("session.logs")
 async def logs(app: App, params: LogsParams, _call: Call) -> LogsResult:
-    text, alive = await app.sessions.logs(params.id, params.lines)
+    text, alive = await app.sessions.running.logs(params.id, params.lines)
     return LogsResult(id=params.id, text=text, alive=alive)
 
 
 @handler("session.attach")
 async def attach(app: App, params: SessionIdParams, _call: Call) -> AttachResult:
-    return AttachResult(id=params.id, argv=await app.sessions.attach_argv(params.id))
+    return AttachResult(id=params.id, argv=await app.sessions.running.attach_argv(params.id))
 
 
 @handler("session.pause")
@@ -142,7 +142,7 @@ async def done(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
 async def _apply_command(app: App, session_id: str, command: str) -> SessionInfo:
     """Queue the command on the record; the tick applies it (the lifecycle owns the state).
     The reply waits for that tick, so the caller sees the new state."""
-    await app.sessions.queue_command(session_id, command)
+    await app.sessions.running.queue_command(session_id, command)
     if app.ticker is not None:
         app.ticker.poke()
     with trio.move_on_after(max(10.0, 3 * app.config.poll_interval)):
