@@ -12,7 +12,8 @@ record says why (`errored`); a full disk is -32040 with nothing half-done.
 Both a spawn and a restore start the agent the same way: the first prompt composed (aod/prompt.py),
 the session's environment, and a prompt too long for the command line pasted instead.
 
-May import: sessions, plugins (agent, runtime, workspace), prompt, proc, store, errors.
+May import: sessions, plugins (agent, runtime, workspace), projects, prompt, model, proc, store,
+errors, protocol.
 """
 
 from __future__ import annotations
@@ -264,6 +265,110 @@ class Spawner:
         self.sessions.bus.publish("session.spawned", session=session_id, project=resolved.name)
         return session
 
+    async def batch_spawn(
+        self, issues: list[str], project: str | None, agent_name: str | None, cwd: str | None
+    ) -> tuple[list[Session], list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+        resolved = await self.sessions.project(project, cwd)
+        agent_name = agent_name or resolved.agent
+        self.sessions.agent(agent_name)
+        existing = {
+            (s.issue, s.agent): s.id
+            for s in await self.sessions.store.list_sessions()
+            if s.project == resolved.name and s.state in LIVE_STATES and s.issue is not None
+        }
+        spawned: list[Session] = []
+        skipped: list[tuple[str, str, str | None]] = []
+        failed: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        base: str | None = None  # fetched once for the whole batch, before its first spawn
+        for issue in issues:
+            if issue in seen:
+                skipped.append((issue, "listed twice in this batch", None))
+                continue
+            seen.add(issue)
+            if (issue, agent_name) in existing:
+                skipped.append((issue, "already has a live session", existing[(issue, agent_name)]))
+                continue
+            if base is None:
+                base = await self.fresh_base(resolved)
+            try:
+                session = await self.spawn(
+                    project=resolved.name, issue=issue, task=None, agent_name=agent_name, branch=None, base=base
+                )
+            except RpcFailure as exc:
+                failed.append((issue, exc.message))
+                continue
+            if session.state == "errored":
+                failed.append((issue, session.reason))
+            else:
+                spawned.append(session)
+        return spawned, skipped, failed
+
+    async def restore(self, session_id: str) -> Session:
+        """The agent again in the session's workspace: its conversation resumed where the agent
+        can, else the first prompt again. Refused while the agent still runs."""
+        session = await self.sessions.session(session_id)
+        if session.runtime is not None:
+            runtime = self.sessions.runtime_for(session.runtime.kind)
+            if runtime.liveness(session.runtime, await runtime.snapshot(runtime.server_of(session.runtime))) == "alive":
+                raise failure(
+                    ErrorCode.CONFLICT,
+                    f"session {session_id}'s agent is still running; `aoctl attach {session_id}` "
+                    f"to see it, or `aoctl kill {session_id}` first",
+                )
+        path = Path(session.workspace) if session.workspace else None
+        if path is None or not path.is_dir():
+            raise failure(
+                ErrorCode.CONFLICT,
+                f"session {session_id} has no workspace to restore into"
+                + (f" ({session.reason})" if session.reason else "")
+                + "; spawn a new session instead",
+            )
+        resolved = await self.sessions.project(session.project)
+        plugin, settings = self.sessions.agent(session.agent)
+        runtime = self.sessions.runtime_for(session.runtime.kind if session.runtime else resolved.runtime)
+        resume = session.agent_session
+        if resume is None and plugin.supports_resume:
+            finder = getattr(plugin, "resume_id", None)
+            if finder is not None:
+                resume = await trio.to_thread.run_sync(finder, self.sessions.agent_context(session))
+        prompt = "" if resume else self._compose_prompt(session, resolved)
+        ctx = self.sessions.agent_context(session, prompt, resume)
+        await trio.to_thread.run_sync(plugin.prepare, ctx, settings)
+        if session.runtime is not None:
+            await runtime.kill(session.runtime)  # a dead pane kept for its output goes now
+        try:
+            handle, command = await self._start_agent(runtime, plugin, settings, ctx, self._session_env(session))
+        except (ToolMissing, ToolTimeout, Exception) as exc:  # noqa: BLE001
+            raise failure(ErrorCode.UNAVAILABLE, f"cannot restart the agent: {first_line(exc)}") from None
+        restored = await self.sessions.set_state(
+            session_id, "working", "restored", runtime=handle, activity="unknown", agent_session=resume
+        )
+        if command.prompt_mode == "paste" and prompt:
+            await self.sessions.enqueue(session_id, prompt, source="prompt")
+        else:
+            self.sessions.kick_delivery(session_id)
+        await self.sessions.store.append_journal(session_id, {"time": utc_now_iso(), "kind": "restored", "resume": resume})
+        self.sessions.bus.publish("session.restored", session=session_id)
+        return restored
+
+    async def fresh_base(self, project: ResolvedProject) -> str:
+        """The ref new sessions of `project` branch from: its default branch fetched from its
+        remote just now, so work merged on the forge is in it. Without a remote: the local
+        branch; when the fetch fails (offline), the local branch and one warning."""
+        from aod.plugins.workspace import git as gitplug
+
+        if not project.remote:
+            return project.default_branch
+        try:
+            return await gitplug.fetch_branch(project.path, project.remote, project.default_branch)
+        except WorkspaceError as exc:
+            log.warning(
+                "could not fetch the base branch; new sessions start from the local one",
+                project=project.name, remote=project.remote, branch=project.default_branch, error=first_line(exc),
+            )
+            return project.default_branch
+
     async def _start_agent(
         self, runtime: Runtime, plugin: Agent, settings: AgentSettings, ctx: LaunchContext, env: dict[str, str]
     ) -> tuple[RuntimeHandle, LaunchCommand]:
@@ -295,23 +400,6 @@ class Spawner:
             env={**command.env, **env},
             log_path=self.sessions.store.session_dir(ctx.session_id) / "output.log",
         )
-
-    async def fresh_base(self, project: ResolvedProject) -> str:
-        """The ref new sessions of `project` branch from: its default branch fetched from its
-        remote just now, so work merged on the forge is in it. Without a remote: the local
-        branch; when the fetch fails (offline), the local branch and one warning."""
-        from aod.plugins.workspace import git as gitplug
-
-        if not project.remote:
-            return project.default_branch
-        try:
-            return await gitplug.fetch_branch(project.path, project.remote, project.default_branch)
-        except WorkspaceError as exc:
-            log.warning(
-                "could not fetch the base branch; new sessions start from the local one",
-                project=project.name, remote=project.remote, branch=project.default_branch, error=first_line(exc),
-            )
-            return project.default_branch
 
     def _session_env(self, session: Session) -> dict[str, str]:
         return {
@@ -362,90 +450,6 @@ class Spawner:
         except Exception as exc:  # noqa: BLE001 - best effort; cleanup reports what is left
             log.warning("could not undo a failed spawn's workspace", session=session.id, error=str(exc))
 
-    async def batch_spawn(
-        self, issues: list[str], project: str | None, agent_name: str | None, cwd: str | None
-    ) -> tuple[list[Session], list[tuple[str, str, str | None]], list[tuple[str, str]]]:
-        resolved = await self.sessions.project(project, cwd)
-        agent_name = agent_name or resolved.agent
-        self.sessions.agent(agent_name)
-        existing = {
-            (s.issue, s.agent): s.id
-            for s in await self.sessions.store.list_sessions()
-            if s.project == resolved.name and s.state in LIVE_STATES and s.issue is not None
-        }
-        spawned: list[Session] = []
-        skipped: list[tuple[str, str, str | None]] = []
-        failed: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        base: str | None = None  # fetched once for the whole batch, before its first spawn
-        for issue in issues:
-            if issue in seen:
-                skipped.append((issue, "listed twice in this batch", None))
-                continue
-            seen.add(issue)
-            if (issue, agent_name) in existing:
-                skipped.append((issue, "already has a live session", existing[(issue, agent_name)]))
-                continue
-            if base is None:
-                base = await self.fresh_base(resolved)
-            try:
-                session = await self.spawn(
-                    project=resolved.name, issue=issue, task=None, agent_name=agent_name, branch=None, base=base
-                )
-            except RpcFailure as exc:
-                failed.append((issue, exc.message))
-                continue
-            if session.state == "errored":
-                failed.append((issue, session.reason))
-            else:
-                spawned.append(session)
-        return spawned, skipped, failed
-
-    async def restore(self, session_id: str) -> Session:
-        session = await self.sessions.session(session_id)
-        if session.runtime is not None:
-            runtime = self.sessions.runtime_for(session.runtime.kind)
-            if runtime.liveness(session.runtime, await runtime.snapshot(runtime.server_of(session.runtime))) == "alive":
-                raise failure(
-                    ErrorCode.CONFLICT,
-                    f"session {session_id}'s agent is still running; `aoctl attach {session_id}` "
-                    f"to see it, or `aoctl kill {session_id}` first",
-                )
-        path = Path(session.workspace) if session.workspace else None
-        if path is None or not path.is_dir():
-            raise failure(
-                ErrorCode.CONFLICT,
-                f"session {session_id} has no workspace to restore into"
-                + (f" ({session.reason})" if session.reason else "")
-                + "; spawn a new session instead",
-            )
-        resolved = await self.sessions.project(session.project)
-        plugin, settings = self.sessions.agent(session.agent)
-        runtime = self.sessions.runtime_for(session.runtime.kind if session.runtime else resolved.runtime)
-        resume = session.agent_session
-        if resume is None and plugin.supports_resume:
-            finder = getattr(plugin, "resume_id", None)
-            if finder is not None:
-                resume = await trio.to_thread.run_sync(finder, self.sessions.agent_context(session))
-        prompt = "" if resume else self._compose_prompt(session, resolved)
-        ctx = self.sessions.agent_context(session, prompt, resume)
-        await trio.to_thread.run_sync(plugin.prepare, ctx, settings)
-        if session.runtime is not None:
-            await runtime.kill(session.runtime)  # a dead pane kept for its output goes now
-        try:
-            handle, command = await self._start_agent(runtime, plugin, settings, ctx, self._session_env(session))
-        except (ToolMissing, ToolTimeout, Exception) as exc:  # noqa: BLE001
-            raise failure(ErrorCode.UNAVAILABLE, f"cannot restart the agent: {first_line(exc)}") from None
-        restored = await self.sessions.set_state(
-            session_id, "working", "restored", runtime=handle, activity="unknown", agent_session=resume
-        )
-        if command.prompt_mode == "paste" and prompt:
-            await self.sessions.enqueue(session_id, prompt, source="prompt")
-        else:
-            self.sessions.kick_delivery(session_id)
-        await self.sessions.store.append_journal(session_id, {"time": utc_now_iso(), "kind": "restored", "resume": resume})
-        self.sessions.bus.publish("session.restored", session=session_id)
-        return restored
 
 def _issue_text(issue: Any) -> str:
     """The issue's body and its comments, as the first prompt shows them (bounded)."""
