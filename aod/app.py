@@ -82,7 +82,7 @@ class App:
         self.notifications = NotificationRouter(lambda: self.loaded.config)
         local = LocalForge(self.store, on_ci_done=lambda _project, _number, _check: self.poke_tick())
         self.forges = ForgeService(self.sessions, local, github_factory=self._github)
-        self.sessions.issue_lookup = self.forges.get_issue
+        self.sessions.spawner.issue_lookup = self.forges.get_issue
         self.reactor = Reactor(
             self.sessions, self.notifications, merge=self.forges.merge_for_reaction, comment=self.forges.comment_on_pr
         )

@@ -30,7 +30,7 @@ from aod.model import BranchAttempt, Session
 from aod.plugins.workspace import WorkspaceError
 from aod.plugins.workspace import git as gitplug
 from aod.projects import ResolvedProject
-from aod.service import ENDED_STATES, SessionService
+from aod.sessions import ENDED_STATES, Sessions
 
 if TYPE_CHECKING:
     from aod.forges import ForgeService
@@ -49,7 +49,7 @@ class _Candidate:
 
 @dataclass(eq=False)
 class BranchSync:
-    service: SessionService
+    service: Sessions
     forges: ForgeService
     clock: Callable[[], float] = field(default=time.time)
 

@@ -74,7 +74,7 @@ async def run_checks(
 ) -> list[DoctorCheck]:
     """`github`: a callable returning the GitHub forge (started on demand), for its token check."""
     config = service.config()
-    projects = await service.list_projects()
+    projects = await service.projects.list_all()
     uses_tmux = config.runtime.kind == "tmux" or any(p.runtime == "tmux" for p in projects)
     checks = [
         await _tool("git", ["git", "--version"], MIN_GIT, "install git (apt install git / brew install git)", False),

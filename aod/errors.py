@@ -23,6 +23,17 @@ class RpcFailure(Exception):
         self.data = data
 
 
+def failure(code: int, message: str, **data: Any) -> RpcFailure:
+    """An expected error, with its fields (`valid=[...]`) as the error's data."""
+    return RpcFailure(code, message, data or None)
+
+
+def first_line(exc: BaseException) -> str:
+    """What went wrong, in one line a user can read (the exception's type when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__
+
+
 def not_found(what: str, name: object, valid: list[str] | None = None) -> RpcFailure:
     hint = f"; known: {', '.join(valid)}" if valid else ""
     return RpcFailure(ErrorCode.NOT_FOUND, f"no {what} {name!r}{hint}", {"what": what})

@@ -26,7 +26,7 @@ from aod.projects import ResolvedProject
 from aod.protocol import CheckInfo, ErrorCode, IssueCommentInfo, IssueInfo, PrInfo
 
 if TYPE_CHECKING:
-    from aod.service import SessionService
+    from aod.sessions import Sessions
 
 log = structlog.get_logger()
 
@@ -49,7 +49,7 @@ def _forge_failure(exc: ForgeError) -> RpcFailure:
 
 @dataclass(eq=False)
 class ForgeService:
-    sessions: SessionService
+    sessions: Sessions
     local: LocalForge
     github_factory: Callable[[], Forge] | None = None
     requests: int = 0

@@ -33,7 +33,7 @@ from aod.usage.prices import DEFAULT_PRICES, Price, cost_usd
 
 if TYPE_CHECKING:
     from aod.projects import ResolvedProject
-    from aod.service import SessionService
+    from aod.sessions import Sessions
 
 log = structlog.get_logger()
 
@@ -52,7 +52,7 @@ class MeterReading:
 
 @dataclass(eq=False)
 class Meter:
-    service: SessionService
+    service: Sessions
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     clock: Any = time.time
     _last_find: dict[str, float] = field(default_factory=dict)
@@ -215,7 +215,7 @@ class Meter:
                 self._spent[(project, period)] = self._spent.get((project, period), 0.0) + float(cost)
 
 
-def _base_agent(service: SessionService, name: str) -> str:
+def _base_agent(service: Sessions, name: str) -> str:
     """The agent whose records a configured agent writes: `agents.NAME.usage`, else the name."""
     configured = service.config().agents.get(name)
     if configured is not None and configured.usage is not None:

@@ -35,7 +35,7 @@ from aod.procinfo import foreground
 from aod.usage.limits import find_usage_limit
 from aod.projects import ResolvedProject
 from aod.reactor import Reactor, epoch
-from aod.service import ENDED_STATES, SessionService
+from aod.sessions import ENDED_STATES, Sessions
 
 if TYPE_CHECKING:
     from aod.forges import ForgeService
@@ -71,7 +71,7 @@ class ObserveStats:
 
 @dataclass
 class Observer:
-    service: SessionService
+    service: Sessions
     reactor: Reactor | None = None
     forges: ForgeService | None = None
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(8))
@@ -360,7 +360,7 @@ Snapshots = dict[tuple[str, str], dict[str, PaneState] | None]
 """(runtime kind, server) -> what that server's one probe saw this tick (None: it did not say)."""
 
 
-def _server_key(service: SessionService, session: Session) -> tuple[str, str]:
+def _server_key(service: Sessions, session: Session) -> tuple[str, str]:
     assert session.runtime is not None
     return session.runtime.kind, service.runtime_for(session.runtime.kind).server_of(session.runtime)
 

@@ -43,7 +43,7 @@ from aod.store import NoSuchSession, Store
 
 
 class Sessions(Protocol):
-    """What the workers need of the session service (aod/service.py), which owns them."""
+    """What the workers need of the session core (aod/sessions.py), which owns them."""
 
     store: Store
     bus: EventBus

@@ -360,10 +360,10 @@ class Reactor:
             await service.update(session_id, lambda s: msgspec.structs.replace(s, paused_until=until))
             return f"paused until {until}" if until else "paused"
         if action.kind == "restart":
-            await service.restore(session_id)
+            await service.spawner.restore(session_id)
             return "restarted"
         if action.kind == "cleanup":
-            item = await service.cleanup_session(session_id)
+            item = await service.teardown.cleanup_session(session_id)
             return f"{item.action}: {item.reason}" if item.reason else item.action
         if action.kind == "auto-merge":
             return await self._auto_merge(session_id, action)

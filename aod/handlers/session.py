@@ -37,7 +37,7 @@ from aod.service import session_info
 
 @handler("session.spawn")
 async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
-    session = await app.sessions.spawn(
+    session = await app.sessions.spawner.spawn(
         project=params.project,
         issue=params.issue,
         task=params.task,
@@ -50,7 +50,7 @@ async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
 
 @handler("session.batch_spawn")
 async def batch_spawn(app: App, params: BatchSpawnParams, _call: Call) -> BatchSpawnResult:
-    spawned, skipped, failed = await app.sessions.batch_spawn(
+    spawned, skipped, failed = await app.sessions.spawner.batch_spawn(
         params.issues, params.project, params.agent, params.cwd
     )
     return BatchSpawnResult(
@@ -100,19 +100,19 @@ async def send(app: App, params: SendParams, _call: Call) -> SendResult:
 
 @handler("session.hook")
 async def hook(app: App, params: HookParams, _call: Call) -> HookResult:
-    activity = await app.sessions.hook_reported(params.id, params.agent, params.event, params.kind, params.message)
+    activity = await app.sessions.running.hook_reported(params.id, params.agent, params.event, params.kind, params.message)
     return HookResult(id=params.id, activity=activity)
 
 
 @handler("session.logs")
 async def logs(app: App, params: LogsParams, _call: Call) -> LogsResult:
-    text, alive = await app.sessions.logs(params.id, params.lines)
+    text, alive = await app.sessions.running.logs(params.id, params.lines)
     return LogsResult(id=params.id, text=text, alive=alive)
 
 
 @handler("session.attach")
 async def attach(app: App, params: SessionIdParams, _call: Call) -> AttachResult:
-    return AttachResult(id=params.id, argv=await app.sessions.attach_argv(params.id))
+    return AttachResult(id=params.id, argv=await app.sessions.running.attach_argv(params.id))
 
 
 @handler("session.pause")
@@ -142,7 +142,7 @@ async def done(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
 async def _apply_command(app: App, session_id: str, command: str) -> SessionInfo:
     """Queue the command on the record; the tick applies it (the lifecycle owns the state).
     The reply waits for that tick, so the caller sees the new state."""
-    await app.sessions.queue_command(session_id, command)
+    await app.sessions.running.queue_command(session_id, command)
     if app.ticker is not None:
         app.ticker.poke()
     with trio.move_on_after(max(10.0, 3 * app.config.poll_interval)):
@@ -153,17 +153,17 @@ async def _apply_command(app: App, session_id: str, command: str) -> SessionInfo
 
 @handler("session.kill")
 async def kill(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
-    return session_info(await app.sessions.kill(params.id))
+    return session_info(await app.sessions.teardown.kill(params.id))
 
 
 @handler("session.restore")
 async def restore(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
-    return session_info(await app.sessions.restore(params.id))
+    return session_info(await app.sessions.spawner.restore(params.id))
 
 
 @handler("session.cleanup")
 async def cleanup(app: App, params: CleanupParams, _call: Call) -> CleanupResult:
-    items = await app.sessions.cleanup(
+    items = await app.sessions.teardown.cleanup(
         dry_run=params.dry_run, force=params.force, project=params.project
     )
     return CleanupResult(items=items)
@@ -171,7 +171,7 @@ async def cleanup(app: App, params: CleanupParams, _call: Call) -> CleanupResult
 
 @handler("session.stop_all")
 async def stop_all(app: App, _params: NoParams, _call: Call) -> StopAllResult:
-    return StopAllResult(killed=await app.sessions.stop_all())
+    return StopAllResult(killed=await app.sessions.teardown.stop_all())
 
 
 @handler("session.history")

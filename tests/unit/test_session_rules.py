@@ -11,7 +11,7 @@ from aod.config import Config, parse_config
 from aod.model import Project
 from aod.projects import ProjectProblem, resolve, session_prefix_for
 from aod.prompt import PromptInputs, compose
-from aod.service import _clean_label, _render_branch
+from aod.spawn import _clean_label, _render_branch
 
 
 def test_config_wins_over_the_registry_and_defaults_fill_the_rest() -> None:
