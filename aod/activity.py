@@ -41,7 +41,7 @@ WAITING: Final = frozenset({"waiting_input", "blocked"})
 @dataclass(frozen=True)
 class Signals:
     screen: ScreenReading | None = None
-    """The plugin's reading of this look at the screen (None: the screen was not looked at)."""
+    """The plugin's reading of the screen (None: not looked at, or no evidence: `screen_evidence`)."""
     native: ScreenReading | None = None
     hook: ScreenReading | None = None
     hook_age: float | None = None
@@ -73,6 +73,16 @@ def judge(signals: Signals, *, hook_fresh: float = HOOK_FRESH) -> ScreenReading 
     if hook is not None:
         return hook
     return screen
+
+
+def screen_evidence(reading: ScreenReading | None, *, looked_now: bool) -> ScreenReading | None:
+    """What the screen says this tick. A screen captured now says what the plugin read; one not
+    captured again because nothing on it moved still shows what it showed: a prompt or a
+    question stays as it was until something happens. Not so "active" (a spinner that stopped
+    moving is no sign of work) or "unknown": for those the other signals decide."""
+    if reading is None or looked_now:
+        return reading
+    return reading if reading.activity not in ("active", "unknown") else None
 
 
 def ready_for_a_message(signals: Signals, *, knows_its_prompt: bool) -> str:

@@ -21,21 +21,22 @@ import msgspec
 import structlog
 import trio
 
-from aod.activity import WAITING, Signals, judge
+from aod.activity import Signals, judge, screen_evidence
 from aod.errors import storage_error
 from aod.events import utc_now_iso
 from aod.model import Session
-from aod.plugins.agent import ScreenReading
+from aod.plugins.agent import Agent, LaunchContext, ScreenReading
 from aod.facts import Observation, PRFacts
 from aod.branch_sync import BranchSync
-from aod.plugins.runtime import PaneState, Runtime
+from aod.plugins.runtime import PaneState
 from aod.metering import Meter, tz_local
 from aod.proc import COUNTER
-from aod.procinfo import foreground
+from aod.procinfo import State, foreground
 from aod.usage.limits import find_usage_limit
 from aod.projects import ResolvedProject
 from aod.reactor import Reactor, epoch
 from aod.sessions import ENDED_STATES, Sessions
+from aod.store import TickRead
 
 if TYPE_CHECKING:
     from aod.forges import ForgeService
@@ -50,6 +51,28 @@ class _PRSeen:
     facts: PRFacts | None = None
     known_without_pr: bool = False
     """The forge answered, and there is no PR for the branch (not: the forge did not answer)."""
+
+@dataclass(frozen=True)
+class _Read:
+    """What the tick read of one session's files before looking at it."""
+
+    stored: TickRead | None
+    native: ScreenReading | None = None
+    committed: float | None = None
+    process: State | None = None
+    """What the agent's process does (`procinfo.foreground`), read where its screen said
+    nothing definite."""
+
+
+@dataclass(frozen=True)
+class _Look:
+    """Everything gathered for one session before its look: the forge's word on its PR, its
+    files, and whether its screen was captured this tick (it moved)."""
+
+    pr: _PRSeen = _PRSeen()
+    read: _Read | None = None
+    captured: bool = False
+
 
 CAPTURE_LINES = 40
 _DIGITS = re.compile(r"[0-9]")
@@ -143,6 +166,10 @@ class Observer:
             if project is not None:
                 facts, requests = await self.forges.facts_for(project, group)
                 stats.forge_requests += requests
+        # What every session's look needs from disk and screen, in O(1) worker-thread jobs and
+        # tmux clients for the whole project rather than several per session.
+        looked_at = await self._capture_changed(group, snapshots, stats)
+        reads = await self._read_files(group, snapshots)
         observed: dict[str, Session] = {}
         async with trio.open_nursery() as nursery:
             for session in group:
@@ -150,26 +177,124 @@ class Observer:
                     facts=facts.get(session.id) if facts else None,
                     known_without_pr=facts is not None and session.id in facts and facts[session.id] is None,
                 )
-                nursery.start_soon(self._observe_one, session, snapshots, stats, seen, observed)
+                look = _Look(seen, reads.get(session.id), session.id in looked_at)
+                nursery.start_soon(self._observe_one, session, snapshots, stats, look, observed)
         if project is not None and self.forges is not None:
             # `push: auto` / `open_pr: auto`: one look at the project's branches, then the due tries.
             if self._branches is None:
                 self._branches = BranchSync(self.service, self.forges)
             await self._branches.tick(project, [observed.get(s.id, s) for s in group], facts)
 
+    async def _read_files(self, group: list[Session], snapshots: Snapshots) -> dict[str, _Read]:
+        """Each session's ledger and outbox (one store job), and its agent's own files and its
+        worktree's last commit (one worker-thread job), for the whole group."""
+        try:
+            stored = await self.service.store.tick_reads([s.id for s in group])
+        except Exception as exc:
+            if storage_error(exc) is None:
+                raise
+            log.warning("reading the sessions' files failed; each is read alone", error=str(exc))
+            stored = {}
+        asks: list[tuple[str, Agent, LaunchContext, int | None, str | None, str]] = []
+        for session in group:
+            if session.runtime is None or session.state == "spawning":
+                continue
+            pane = (snapshots.get(_server_key(self.service, session)) or {}).get(session.runtime.name)
+            plugin, _settings = self.service.agent(session.agent)
+            pid = pane.pid if pane else session.runtime.pid
+            on_screen = self._screen.get(session.id)
+            # What the process does counts only where the screen says nothing definite.
+            tty = (pane.tty if pane else None) if on_screen is None or on_screen.activity == "unknown" or on_screen.guess else None
+            asks.append((session.id, plugin, self.service.agent_context(session), pid, tty, session.workspace))
+
+        def read_local() -> dict[str, tuple[ScreenReading | None, float | None, State | None]]:
+            local = {}
+            for session_id, plugin, ctx, pid, tty, workspace in asks:
+                try:
+                    native = plugin.read_native(ctx, pid)
+                except Exception:  # noqa: BLE001 - one agent's unreadable files must not hide the others'
+                    log.exception("reading the agent's own files failed", session=session_id)
+                    native = None
+                committed = last_commit_time(Path(workspace)) if workspace else None
+                local[session_id] = (native, committed, foreground(pid, tty) if tty else None)
+            return local
+
+        local = await trio.to_thread.run_sync(read_local) if asks else {}
+        return {
+            s.id: _Read(stored.get(s.id), *local.get(s.id, (None, None, None)))
+            for s in group
+            if s.id in stored or s.id in local
+        }
+
+    async def _capture_changed(
+        self, group: list[Session], snapshots: Snapshots, stats: ObserveStats
+    ) -> set[str]:
+        """Capture the live panes whose output moved since their last capture (and those never
+        captured), one tmux client per server for all of them, and read what they show; return
+        the sessions looked at. A pane whose output did not move is not captured again, whatever
+        its agent's reading: its last reading is kept (`_screen`), and an agent that prints
+        nothing costs nothing."""
+        wanted: dict[tuple[str, str], list[tuple[Session, PaneState | None]]] = {}
+        for session in group:
+            if session.runtime is None or session.state == "spawning":
+                continue
+            key = _server_key(self.service, session)
+            snapshot = snapshots.get(key)
+            if self.service.runtime_for(session.runtime.kind).liveness(session.runtime, snapshot) != "alive":
+                continue
+            pane = (snapshot or {}).get(session.runtime.name)
+            if self._screen_moved(session.id, pane) or session.id not in self._screen:
+                wanted.setdefault(key, []).append((session, pane))
+        looked_at: set[str] = set()
+        now = time.time()
+        for (kind, _server), items in wanted.items():
+            runtime = self.service.runtime_for(kind)
+            handles = [s.runtime for s, _pane in items if s.runtime is not None]
+            try:
+                captured = await runtime.capture_many(handles, CAPTURE_LINES)
+            except Exception as exc:  # noqa: BLE001 - not looked at this tick; the last reading stays
+                log.warning("capturing the screens failed", runtime=kind, panes=len(handles), error=str(exc))
+                continue
+            for session, pane in items:
+                assert session.runtime is not None
+                screen = captured.get(session.runtime.name)
+                if screen is None:
+                    continue  # the pane went away or refused: looked at again next tick
+                stats.captures += 1
+                looked_at.add(session.id)
+                activity_at = pane.activity_at if pane else None
+                self._seen_activity[session.id] = (activity_at, now)
+                plugin, _settings = self.service.agent(session.agent)
+                self._screen[session.id] = plugin.read_screen(screen)
+                self._note_content(session.id, screen, activity_at, now)
+                self._note_usage_limit(session.id, screen)
+        return looked_at
+
+    def _screen_moved(self, session_id: str, pane: PaneState | None) -> bool:
+        activity_at = pane.activity_at if pane else None
+        seen = self._seen_activity.get(session_id)
+        return (
+            seen is None
+            or activity_at is None
+            or seen[0] != activity_at
+            # tmux stamps activity in whole seconds: output later in the second we captured in
+            # leaves the stamp unchanged, so look again while the stamp is that recent.
+            or activity_at >= seen[1] - 1.0
+        )
+
     async def _observe_one(
         self,
         session: Session,
         snapshots: Snapshots,
         stats: ObserveStats,
-        pr: _PRSeen | None = None,
+        look: _Look | None = None,
         observed: dict[str, Session] | None = None,
     ) -> None:
         slog = log.bind(session=session.id)
         try:
             async with self.limiter:
                 with trio.move_on_after(self.service.config().runtime.probe_timeout * 2):
-                    session = await self._observe(session, snapshots, stats, pr or _PRSeen())
+                    session = await self._observe(session, snapshots, stats, look or _Look())
             if observed is not None:
                 observed[session.id] = session
         except Exception as exc:
@@ -179,10 +304,9 @@ class Observer:
             else:
                 slog.exception("observing the session failed")
 
-    async def _observe(
-        self, session: Session, snapshots: Snapshots, stats: ObserveStats, pr: _PRSeen
-    ) -> Session:
+    async def _observe(self, session: Session, snapshots: Snapshots, stats: ObserveStats, look: _Look) -> Session:
         service = self.service
+        pr, read = look.pr, look.read
         if session.state == "spawning":
             if session.id not in service.spawning and session.runtime is None:
                 # aod stopped in the middle of this spawn; cleanup removes what it left. Judged on
@@ -221,12 +345,13 @@ class Observer:
             detail = f"agent exited (status {exit_status})" if exit_status is not None else "agent is gone"
             session = await self._record(session, ScreenReading("exited", detail))
         elif liveness == "alive":
-            reading = await self._activity(session, runtime, pane, stats)
+            reading = await self._activity(session, pane, look)
             if reading is not None:
                 if reading.activity == "idle" and session.delivered_seq == 0:
                     reading = ScreenReading("ready", reading.detail)
                 session = await self._record(session, reading)
-            if await service.store.pending_deliveries(session.id):
+            pending = read.stored.pending if read is not None and read.stored is not None else None
+            if pending if pending is not None else await service.store.pending_deliveries(session.id):
                 service.kick_delivery(session.id)
         if self.reactor is None or session.state in ENDED_STATES:
             return session
@@ -246,11 +371,12 @@ class Observer:
             activity=session.activity,
             activity_since=epoch(session.activity_at) if session.activity_at else None,
             exit_status=exit_status,
-            last_progress=await self._last_progress(session, pane),
+            last_progress=await self._last_progress(session, pane, read),
             commands=tuple(session.commands),
             undelivered=_newest_undelivered(session),
         )
-        return await self.reactor.step(session, observation)
+        ledger = read.stored.ledger if read is not None and read.stored is not None else None
+        return await self.reactor.step(session, observation, ledger)
 
     def _note_usage_limit(self, session_id: str, screen: str) -> None:
         """The plan's usage limit, from the bottom of the screen (an old message scrolled up is
@@ -266,7 +392,7 @@ class Observer:
         reset_at = found.reset_at if found.reset_at is not None else time.time() + UNKNOWN_RESET_WAIT
         self._usage_limit[session_id] = (found.text, reset_at)
 
-    async def _last_progress(self, session: Session, pane: PaneState | None) -> float | None:
+    async def _last_progress(self, session: Session, pane: PaneState | None, read: _Read | None) -> float | None:
         """The newest sign of progress: a change of what the screen shows, an activity change,
         or a commit (the worktree's HEAD reflog grows on each; one stat, no subprocess)."""
         candidates = [epoch(session.activity_at)] if session.activity_at else []
@@ -276,50 +402,30 @@ class Observer:
         elif pane is not None and pane.activity_at is not None:
             candidates.append(pane.activity_at)
         if session.workspace:
-            committed = await trio.to_thread.run_sync(last_commit_time, Path(session.workspace))
+            committed = (
+                read.committed if read is not None else await trio.to_thread.run_sync(last_commit_time, Path(session.workspace))
+            )
             if committed is not None:
                 candidates.append(committed)
         return max(candidates) if candidates else None
 
-    async def _activity(
-        self, session: Session, runtime: Runtime, pane: PaneState | None, stats: ObserveStats
-    ) -> ScreenReading | None:
-        plugin, _settings = self.service.agent(session.agent)
-        ctx = self.service.agent_context(session)
+    async def _activity(self, session: Session, pane: PaneState | None, look: _Look) -> ScreenReading | None:
         assert session.runtime is not None
         pid = pane.pid if pane else session.runtime.pid
-        native = await trio.to_thread.run_sync(plugin.read_native, ctx, pid)
-        activity_at = pane.activity_at if pane else None
-        seen = self._seen_activity.get(session.id)
-        now = time.time()
-        screen_changed = (
-            seen is None
-            or activity_at is None
-            or seen[0] != activity_at
-            # tmux stamps activity in whole seconds: output later in the second we captured in
-            # leaves the stamp unchanged, so look again while the stamp is that recent.
-            or activity_at >= seen[1] - 1.0
-        )
-        # A pane whose output did not move is not captured again, whatever its agent's reading:
-        # the last reading is kept (`_screen`), and an agent that prints nothing costs nothing.
         on_screen = self._screen.get(session.id)
-        if screen_changed or on_screen is None:
-            stats.captures += 1
-            screen = await runtime.capture(session.runtime, CAPTURE_LINES)
-            self._seen_activity[session.id] = (activity_at, now)
-            on_screen = plugin.read_screen(screen)
-            self._screen[session.id] = on_screen
-            self._note_content(session.id, screen, activity_at, now)
-            self._note_usage_limit(session.id, screen)
-        process = None
-        if on_screen.activity == "unknown" or on_screen.guess:
-            process = foreground(pid, pane.tty if pane else None)
+        if look.read is not None:
+            native, process = look.read.native, look.read.process
+        else:  # the group's reads failed: this session's, alone
+            plugin, _settings = self.service.agent(session.agent)
+            native = await trio.to_thread.run_sync(plugin.read_native, self.service.agent_context(session), pid)
+            process = None
+            if on_screen is None or on_screen.activity == "unknown" or on_screen.guess:
+                process = foreground(pid, pane.tty if pane else None)
+        now = time.time()
         changed_at = self._content.get(session.id, (0, now))[1]
         hook = ScreenReading(session.hook_activity, session.hook_detail) if session.hook_activity else None
         signals = Signals(
-            # The screen's reading counts when it was looked at this tick, or says a person is
-            # needed (a question stays on screen until answered).
-            screen=on_screen if screen_changed or on_screen.activity in WAITING else None,
+            screen=screen_evidence(on_screen, looked_now=look.captured),
             native=native,
             hook=hook,
             hook_age=_hook_age(session.hook_at, now, self.started_at),

@@ -104,7 +104,10 @@ class Reactor:
 
     # -- one session, one tick ----------------------------------------------------------------
 
-    async def step(self, session: Session, observation: Observation) -> Session:
+    async def step(self, session: Session, observation: Observation, ledger: SessionLedger | None = None) -> Session:
+        """One tick's decision for `session`. `ledger`: the session's ledger as the tick read it
+        (`Store.tick_reads`), saving a read of its own; a stale one costs nothing but a retry,
+        since the ledger is written compare-and-set."""
         now = self.clock()
         policies = self.policies(session)
         stuck = policies["agent-stuck"].threshold
@@ -118,9 +121,10 @@ class Reactor:
         if observation.pr is not None and (observation.pr.comments or observation.pr.review_id):
             # Review items already told to the agent are not new (the ledger remembers them).
             try:
-                told = (await self.service.store.get_ledger(session.id)).entries.get("changes-requested")
+                read = ledger if ledger is not None else await self.service.store.get_ledger(session.id)
             except NoSuchSession:
                 return session
+            told = read.entries.get("changes-requested")
             entry = msgspec.convert(told, LedgerEntry) if told else None
             observation = msgspec.structs.replace(observation, seen=reactions.told_items(entry))
         if observation.pr is not None:
@@ -129,23 +133,30 @@ class Reactor:
             observation = msgspec.structs.replace(observation, pr=_pr_without_secrets(observation.pr, self.service.redactor()))
         result = lifecycle.step(view, observation, now, stuck_after=stuck if stuck else 600.0)
         try:
-            recorded = await self._record_decision(session.id, result, policies, now)
+            recorded, ledger = await self._record_decision(session.id, result, policies, now, ledger)
         except NoSuchSession:
             return session  # archived meanwhile
         if recorded:
             await failpoint("after-intent")  # intents on disk, nothing done, state not written
         session = await self._persist_state(session, result, now)
+        if ledger is not None and not any(i.state == "pending" for i in ledger.intents):
+            # Nothing to perform: the ledger this step read or wrote has no pending intent. One
+            # recorded by someone else since is performed by the next tick, as if written after.
+            if self._waiting is not None:
+                self._waiting.discard(session.id)
+            return session
         await self.finish_pending(session.id)
         return session
 
     async def _record_decision(
-        self, session_id: str, result: Step, policies: Mapping[str, ReactionPolicy], now: float
-    ) -> int:
+        self, session_id: str, result: Step, policies: Mapping[str, ReactionPolicy], now: float,
+        known: SessionLedger | None = None,
+    ) -> tuple[int, SessionLedger | None]:
         """Decide the reactions and write the ledger with the new intents, in one atomic write;
-        return how many intents are new."""
+        return how many intents are new, and the ledger as it now is (None: not known)."""
         store = self.service.store
         for _attempt in range(10):
-            ledger = await store.get_ledger(session_id)
+            ledger, known = (known, None) if known is not None else (await store.get_ledger(session_id), None)
             entries = {k: msgspec.convert(v, LedgerEntry) for k, v in ledger.entries.items()}
             decision = reactions.decide(session_id, result.triggers, result.resolved, entries, policies, now)
             redactor = self.service.redactor()
@@ -163,12 +174,12 @@ class Reactor:
                 if a.fingerprint not in known
             ]
             if not decision.ledger and not new_intents:
-                return 0
+                return 0, ledger
             merged = dict(ledger.entries)
             for entry in decision.ledger:
                 merged[entry.key] = msgspec.to_builtins(entry)
             try:
-                await store.put_ledger(
+                written = await store.put_ledger(
                     msgspec.structs.replace(ledger, entries=merged, intents=_bounded([*ledger.intents, *new_intents])),
                     ledger.rev,
                 )
@@ -184,9 +195,9 @@ class Reactor:
                     {"time": utc_now_iso(), "kind": "reaction.intent", "key": intent.key, "action": intent.kind,
                      "subject": intent.subject, "fingerprint": intent.fingerprint},
                 )
-            return len(new_intents)
+            return len(new_intents), written
         log.warning("the reaction ledger kept changing; deciding again next tick", session=session_id)
-        return 0
+        return 0, None
 
     async def _persist_state(self, session: Session, result: Step, now: float) -> Session:
         if result.state == session.state and result.reason == session.reason and not session.commands:

@@ -170,6 +170,15 @@ def encode_record(record: msgspec.Struct) -> bytes:
 R = TypeVar("R", bound=msgspec.Struct)
 
 
+@dataclass(frozen=True)
+class TickRead:
+    """What the tick reads of one session's files besides its record (`Store.tick_reads`)."""
+
+    ledger: SessionLedger
+    pending: int
+    """Messages waiting in the session's outbox."""
+
+
 def _decode_session(data: bytes, path: Path, expected_id: str) -> Session:
     session = _decode_record(data, path, Session)
     if session.id != expected_id:
@@ -1110,6 +1119,25 @@ class Store:
 
     def get_ledger_sync(self, session_id: str) -> SessionLedger:
         return self._inline(lambda found: self._get_ledger(session_id, found))
+
+    # -- what one tick reads of every session ------------------------------------------------------
+
+    def _tick_reads(self, session_ids: list[str], found: list[Quarantined]) -> dict[str, TickRead]:
+        reads = {}
+        for session_id in session_ids:
+            try:
+                reads[session_id] = TickRead(
+                    ledger=self._get_ledger(session_id, found), pending=len(self._pending(session_id, found))
+                )
+            except (NoSuchSession, ValueError):
+                continue  # archived meanwhile, or not an id: the tick reads it alone, or not at all
+        return reads
+
+    async def tick_reads(self, session_ids: list[str]) -> dict[str, TickRead]:
+        """Each session's ledger and how many messages wait in its outbox, in ONE worker-thread
+        job for all of them: a tick that asked per session and per file spent most of its time
+        handing small jobs to threads and back. A session missing from the answer is read alone."""
+        return await self._in_thread(lambda found: self._tick_reads(list(session_ids), found))
 
     # -- the local forge -----------------------------------------------------------------------------
     # forge/<project>/issues/<n>.json, forge/<project>/prs/<n>.json, forge/<project>/next.json

@@ -54,6 +54,13 @@ async def eventually(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+async def every_screen_shows(runtime: TmuxRuntime, handles: list[RuntimeHandle], text: str) -> bool:
+    for handle in handles:
+        if text not in await runtime.capture(handle):
+            return False
+    return True
+
+
 def spec(name: str, cwd: Path, *argv: str, **env: str) -> LaunchSpec:
     return LaunchSpec(name=name, argv=list(argv), cwd=cwd, env=env, width=100, height=30)
 
@@ -237,6 +244,58 @@ async def test_capture_returns_the_last_lines_without_trailing_blanks(
     assert await runtime.capture(handle, lines=5) == "95\n96\n97\n98\n99"
     by_name = RuntimeHandle(kind="tmux", name="ao-8", socket=runtime.socket_name)
     assert await runtime.capture(by_name, lines=2) == "98\n99"
+
+
+async def test_capture_many_reads_each_pane_from_one_client_even_a_pane_that_forges_markers(
+    runtime: TmuxRuntime, tmp_path: Path
+) -> None:
+    # One pane prints lines shaped like capture_many's separators (with a guessed marker): they
+    # stay that pane's text and never split or relabel the others.
+    forger = "import sys\nprint('ao-cut-0000000000000000 0'); print('ao-cut- 1'); print('end-f', flush=True); sys.stdin.read()"
+    plain = "import sys\nprint('line-{n}'); print('end-{n}', flush=True); sys.stdin.read()"
+    handles = [await runtime.create(spec("ao-f", tmp_path, sys.executable, "-c", forger))]
+    for n in range(3):
+        handles.append(await runtime.create(spec(f"ao-p{n}", tmp_path, sys.executable, "-c", plain.format(n=n))))
+
+    await eventually(lambda: every_screen_shows(runtime, handles, "end-"), "every pane's output")
+    from aod.proc import COUNTER
+
+    before = COUNTER.started
+    screens = await runtime.capture_many(handles, lines=10)
+    assert COUNTER.started - before == 1
+    assert screens == {h.name: await runtime.capture(h, lines=10) for h in handles}
+    assert screens["ao-f"] == "ao-cut-0000000000000000 0\nao-cut- 1\nend-f"
+    assert screens["ao-p2"] == "line-2\nend-2"
+
+
+async def test_capture_many_leaves_out_a_pane_gone_since_the_snapshot_and_reads_the_rest(
+    runtime: TmuxRuntime, tmp_path: Path
+) -> None:
+    script = "import sys\nprint('here-{n}', flush=True); sys.stdin.read()"
+    handles = [await runtime.create(spec(f"ao-g{n}", tmp_path, sys.executable, "-c", script.format(n=n))) for n in range(4)]
+
+    await eventually(lambda: every_screen_shows(runtime, handles, "here"), "every pane's output")
+    await runtime.kill(handles[1])  # tmux stops a command list at its first failing command
+    screens = await runtime.capture_many(handles, lines=5)
+    assert screens == {"ao-g0": "here-0", "ao-g2": "here-2", "ao-g3": "here-3"}
+
+
+async def test_capture_many_splits_what_does_not_fit_one_tmux_command(
+    runtime: TmuxRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aod.plugins.runtime.tmux as tmux_module
+
+    monkeypatch.setattr(tmux_module, "CAPTURE_COMMAND_BUDGET", 250)  # two panes per client
+    script = "import sys\nprint('pane-{n}', flush=True); sys.stdin.read()"
+    handles = [await runtime.create(spec(f"ao-s{n}", tmp_path, sys.executable, "-c", script.format(n=n))) for n in range(5)]
+
+    await eventually(lambda: every_screen_shows(runtime, handles, "pane"), "every pane's output")
+    from aod.proc import COUNTER
+
+    before = COUNTER.started
+    screens = await runtime.capture_many(handles, lines=5)
+    assert COUNTER.started - before == 3
+    assert screens == {f"ao-s{n}": f"pane-{n}" for n in range(5)}
 
 
 @pytest.mark.parametrize("name", ["", "a.b", "a:b", "a b", "=a", "a/b", "ä"])

@@ -17,10 +17,12 @@ def now_iso() -> str:
 
 
 def seed_sessions(state_dir: Path, count: int, project: str = "bench", panes: dict[str, tuple[str, int]] | None = None,
-                  tmux_socket: str | None = None, workspace: str = "") -> list[str]:
+                  tmux_socket: str | None = None, workspace: str = "",
+                  workspaces: dict[str, str] | None = None) -> list[str]:
     """Write `count` live session records straight into `state_dir` with aod's own store (no
     aod running). With `panes` (tmux session name -> (pane id, pid)), each record points at
-    its pane; without, the records have no runtime (nothing to probe: enough for listings)."""
+    its pane; without, the records have no runtime (nothing to probe: enough for listings).
+    `workspaces` (session id -> path) overrides `workspace` for the sessions it names."""
     from aod.model import RuntimeHandle, Session
     from aod.store import Store
 
@@ -48,7 +50,7 @@ def seed_sessions(state_dir: Path, count: int, project: str = "bench", panes: di
                 agent="fake",
                 branch=f"ao/{sid}",
                 base_branch="main",
-                workspace=workspace,
+                workspace=(workspaces or {}).get(sid, workspace),
                 runtime=runtime,
                 activity="idle",
                 activity_at=now,
@@ -61,10 +63,23 @@ def seed_sessions(state_dir: Path, count: int, project: str = "bench", panes: di
         store.release_lock()
 
 
-def make_idle_panes(tmux: str, names: Sequence[str], batch: int = 50) -> dict[str, tuple[str, int]]:
-    """One tmux session per name on server `tmux`, each running an idle program that shows a
-    prompt (`> `), as an agent waiting at its prompt does. Returns name -> (pane id, pid)."""
-    program = ["sh", "-c", 'printf "> "; exec sleep 1000000']
+# What the panes of `make_idle_panes` run, by the kind of agent they stand for.
+PANE_PROGRAMS: dict[str, list[str]] = {
+    # waiting at its prompt
+    "prompt": ["sh", "-c", 'printf "> "; exec sleep 1000000'],
+    # a custom command or a long build that prints nothing at all
+    "silent": ["sh", "-c", "exec sleep 1000000"],
+    # at work: a new line of output every second (letters too: changing digits alone are a
+    # clock, not progress, to aod)
+    "busy": ["sh", "-c", "while :; do head -c 9 /dev/urandom | base64; sleep 1; done"],
+}
+
+
+def make_idle_panes(tmux: str, names: Sequence[str], batch: int = 50, kind: str = "prompt") -> dict[str, tuple[str, int]]:
+    """One tmux session per name on server `tmux`, each running the program of `kind`
+    (`PANE_PROGRAMS`; by default one that shows a prompt, `> `, as an agent waiting at its
+    prompt does). Returns name -> (pane id, pid)."""
+    program = PANE_PROGRAMS[kind]
     for start in range(0, len(names), batch):
         args: list[str] = ["tmux", "-L", tmux, "-f", "/dev/null"]
         for i, name in enumerate(names[start:start + batch]):

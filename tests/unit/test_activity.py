@@ -69,3 +69,18 @@ def test_a_hook_report_from_before_this_aod_started_is_stale() -> None:
     stale = _hook_age("1970-01-12T13:46:35Z", started + 10, started)  # 999_995: while aod was down
     assert stale == float("inf")
     assert judge(Signals(screen=IDLE, hook=ACTIVE, hook_age=stale)).activity == "idle"  # type: ignore[union-attr]
+
+
+def test_a_screen_that_did_not_move_still_shows_its_prompt_but_not_its_spinner() -> None:
+    from aod.activity import screen_evidence
+
+    idle, asking, busy = ScreenReading("idle", ""), ScreenReading("waiting_input", "y/n"), ScreenReading("active", "")
+    assert screen_evidence(busy, looked_now=True) == busy
+    assert screen_evidence(idle, looked_now=False) == idle
+    assert screen_evidence(asking, looked_now=False) == asking
+    assert screen_evidence(busy, looked_now=False) is None
+    assert screen_evidence(ScreenReading("unknown", ""), looked_now=False) is None
+    # The regression: an agent back at its prompt, its pane unchanged since, and a hook report
+    # from before aod restarted saying "active": the prompt wins, the stale hook does not.
+    stale = Signals(screen=screen_evidence(idle, looked_now=False), hook=busy, hook_age=float("inf"))
+    assert judge(stale) == idle

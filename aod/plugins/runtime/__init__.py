@@ -109,6 +109,12 @@ class Runtime(Protocol):
         """The last `lines` lines of the session's screen/output, as plain text."""
         ...
 
+    async def capture_many(self, handles: Sequence[RuntimeHandle], lines: int = 50) -> dict[str, str]:
+        """`capture()` of several sessions at once, by handle name, in O(1) probes (tmux: one
+        client per server for as many panes as fit one command). A session that could not be
+        captured is missing from the answer; raises only when the probe itself failed."""
+        ...
+
     async def look(self, handle: RuntimeHandle, lines: int = 50) -> Look:
         """`capture()` and the cursor's row in one probe."""
         ...

@@ -38,6 +38,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -297,24 +298,37 @@ class ProcessRuntime:
 
     async def capture(self, handle: RuntimeHandle, lines: int = 50) -> str:
         """The tail of the output log as plain lines (see the module docstring)."""
+        return await trio.to_thread.run_sync(self._tail, handle, max(1, int(lines)))
+
+    async def capture_many(self, handles: Sequence[RuntimeHandle], lines: int = 50) -> dict[str, str]:
+        """`capture()` of each, in one worker-thread job; a log that cannot be read is left out."""
         lines = max(1, int(lines))
+
+        def tails() -> dict[str, str]:
+            screens = {}
+            for handle in handles:
+                try:
+                    screens[handle.name] = self._tail(handle, lines)
+                except (OSError, RuntimeError_):
+                    continue
+            return screens
+
+        return await trio.to_thread.run_sync(tails)
+
+    def _tail(self, handle: RuntimeHandle, lines: int) -> str:
         path = self._log_path(handle)
-
-        def tail() -> str:
-            want = 256 * lines + 65536
-            try:
-                with open(path, "rb") as f:
-                    size = f.seek(0, os.SEEK_END)
-                    f.seek(max(0, size - want))
-                    raw = f.read()
-            except FileNotFoundError:
-                raise RuntimeError_(f"no output log for {handle.name!r} at {path}") from None
-            rows = _screen_text(raw)
-            while rows and not rows[-1]:
-                rows.pop()
-            return "\n".join(rows[-lines:])
-
-        return await trio.to_thread.run_sync(tail)
+        want = 256 * lines + 65536
+        try:
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - want))
+                raw = f.read()
+        except FileNotFoundError:
+            raise RuntimeError_(f"no output log for {handle.name!r} at {path}") from None
+        rows = _screen_text(raw)
+        while rows and not rows[-1]:
+            rows.pop()
+        return "\n".join(rows[-lines:])
 
     async def look(self, handle: RuntimeHandle, lines: int = 50) -> Look:
         return Look(await self.capture(handle, lines))

@@ -44,7 +44,7 @@ import re
 import secrets
 import signal
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -56,6 +56,8 @@ from aod.proc import Result, ToolTimeout, child_env, run
 
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]+")
 CREATE_ATTEMPTS: Final = 6
+# tmux refuses a whole command (every argument of a client) over about 16 KB.
+CAPTURE_COMMAND_BUDGET: Final = 12_000
 
 # Variables tmux itself reads from the client's environment; an aod that runs inside somebody's
 # tmux must not make the dedicated server think it is nested.
@@ -320,10 +322,56 @@ class TmuxRuntime:
         result = await self._tmux("capture-pane", "-p", "-J", "-t", target, "-S", f"-{lines}", socket=socket)
         if not result.ok:
             raise self._fail(f"capture-pane -t {target}", result, socket)
-        rows = [row.rstrip() for row in result.out.split("\n")]
-        while rows and not rows[-1]:
-            rows.pop()
-        return "\n".join(rows[-lines:])
+        return _tidy(result.out.split("\n"), lines)
+
+    async def capture_many(self, handles: Sequence[RuntimeHandle], lines: int = 50) -> dict[str, str]:
+        """`capture()` of many panes, by session name, from one tmux client per server for as
+        many panes as fit one tmux command: each capture is followed by a marker line (random,
+        so no screen can forge one) naming which pane it was. A pane that fails (gone since the
+        snapshot) ends tmux's command list there; the panes after it are asked again."""
+        lines = max(1, int(lines))
+        by_server: dict[str, list[RuntimeHandle]] = {}
+        for handle in handles:
+            by_server.setdefault(self.server_of(handle), []).append(handle)
+        screens: dict[str, str] = {}
+        for socket, group in by_server.items():
+            remaining = group
+            while remaining:
+                chunk = _fitting(remaining, lambda h: 96 + 2 * len(self._target(h)), CAPTURE_COMMAND_BUDGET)
+                got = await self._capture_chunk(socket, chunk, lines)
+                screens.update(got)
+                failed = next((i for i, h in enumerate(chunk) if h.name not in got), None)
+                # A whole chunk answered: go on after it. Else skip the pane that failed (it is
+                # left out) and ask again from the one after it.
+                rest = chunk[failed + 1 :] if failed is not None else []
+                remaining = [h for h in rest if h.name not in got] + remaining[len(chunk) :]
+        return screens
+
+    async def _capture_chunk(self, socket: str, chunk: list[RuntimeHandle], lines: int) -> dict[str, str]:
+        args: list[str] = []
+        for number, handle in enumerate(chunk):
+            target = self._target(handle)
+            if args:
+                args.append(";")
+            args += [
+                "capture-pane", "-p", "-J", "-t", target, "-S", f"-{lines}", ";",
+                "display-message", "-p", "-t", target, f"{self._cut} {number}",
+            ]  # fmt: skip
+        try:
+            result = await self._tmux(*args, socket=socket)
+        except ToolTimeout:
+            return {}
+        screens: dict[str, str] = {}
+        start = 0
+        parts = result.out.split("\n")
+        for index, row in enumerate(parts):
+            if not row.startswith(self._cut + " "):
+                continue
+            number = row[len(self._cut) + 1 :].strip()
+            if number.isdigit() and int(number) < len(chunk):
+                screens[chunk[int(number)].name] = _tidy(parts[start:index], lines)
+            start = index + 1
+        return screens
 
     async def look(self, handle: RuntimeHandle, lines: int = 50) -> Look:
         """The capture, and the cursor's row up to the cursor, from one tmux client: the
@@ -402,6 +450,25 @@ def _nudge_reaper(server_pid: int) -> None:
         os.kill(server_pid, signal.SIGCHLD)
     except OSError:
         pass
+
+
+def _tidy(rows: list[str], lines: int) -> str:
+    """A capture as aod reads it: trailing whitespace of each line and trailing blank lines
+    removed, the last `lines` lines."""
+    kept = [row.rstrip() for row in rows]
+    while kept and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept[-lines:])
+
+
+def _fitting(items: list[RuntimeHandle], size: Callable[[RuntimeHandle], int], budget: int) -> list[RuntimeHandle]:
+    """The longest head of `items` whose sizes fit `budget` (at least one item)."""
+    total = 0
+    for count, item in enumerate(items):
+        total += size(item)
+        if count and total > budget:
+            return items[:count]
+    return items
 
 
 def _cells_prefix(row: str, cells: int) -> str:
