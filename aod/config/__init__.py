@@ -50,140 +50,33 @@ from pydantic_core import ErrorDetails, InitErrorDetails
 
 from aod.branch_names import MAX_BRANCH_NAME_BYTES, valid_branch_name
 from aod.workfiles import DEFAULT_DISPOSABLE, pattern_problem
-
-KiB = 1024
-MiB = 1024 * KiB
-MINUTE = 60.0
-HOUR = 60 * MINUTE
-
-# ---------------------------------------------------------------------------------------------
-# Durations
+from aod.config.fields import *  # noqa: F403  (while the split is under way)
 
 
-_UNIT_SECONDS = {"d": 86400.0, "h": HOUR, "m": MINUTE, "s": 1.0, "ms": 0.001}
-_NUMBER = r"\d+(?:\.\d+)?"
-# Units appear at most once each, largest first ("1h30m", not "30m1h" or "1m1m"), which the
-# fixed order of the optional groups enforces.
-_DURATION = re.compile("".join(rf"(?:(?P<{unit}>{_NUMBER}){unit})?" for unit in _UNIT_SECONDS))
-DURATION_FORMS = "a number of seconds, or a number with units like 250ms, 5s, 10m, 2h, 1h30m, 1d"
 
 
-def parse_duration(value: str | int | float) -> float:
-    """Seconds in `value`: a plain number of seconds, or text such as `250ms` or `1h30m`."""
-    if isinstance(value, bool):  # a subclass of int, and YAML 1.1 turns `yes`/`on` into one
-        raise ValueError(f"expected a duration ({DURATION_FORMS}), got {_show(value)}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        seconds = _parse_duration_text(value)
-    else:
-        raise ValueError(f"expected a duration ({DURATION_FORMS}), got {_show(value)}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"a duration must be a finite number, 0 or more (got {_show(value)})")
-    return seconds
-
-
-def _parse_duration_text(text: str) -> float:
-    text = text.strip()
-    if re.fullmatch(_NUMBER, text):
-        return float(text)
-    match = _DURATION.fullmatch(text)
-    if not text or match is None:
-        raise ValueError(f"invalid duration {text!r}: expected {DURATION_FORMS}")
-    amounts = match.groupdict().items()
-    return sum(float(amount) * _UNIT_SECONDS[unit] for unit, amount in amounts if amount)
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest readable form of `seconds` that `parse_duration` reads back: 90 -> '1m30s'."""
-    if seconds == 0:
-        return "0s"
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    parts: list[str] = []
-    remaining = seconds
-    for unit in ("d", "h", "m"):
-        count, remaining = divmod(remaining, _UNIT_SECONDS[unit])
-        if count:
-            parts.append(f"{count:.0f}{unit}")
-    if remaining:
-        parts.append(f"{remaining:g}s")
-    return "".join(parts)
-
-
-def _at_most(limit: float) -> AfterValidator:
-    def check(seconds: float) -> float:
-        if seconds > limit:
-            shown = format_duration(seconds)
-            raise ValueError(f"must be at most {format_duration(limit)} (got {shown})")
-        return seconds
-
-    return AfterValidator(check)
-
-
-def _not_zero(seconds: float) -> float:
-    if seconds == 0:
-        raise ValueError("must be more than 0s")
-    return seconds
-
-
-def _no_bool(value: Any) -> Any:
-    # pydantic's lax mode reads True as 1; in a YAML file that is `yes` or `on`, never a count.
-    if isinstance(value, bool):
-        raise ValueError(f"must be a whole number (got {_show(value)})")
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-PositiveDuration = Annotated[Duration, AfterValidator(_not_zero)]
-Integer = Annotated[int, BeforeValidator(_no_bool)]
-
-# ---------------------------------------------------------------------------------------------
-# The schema
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_means_defaults(cls, data: Any) -> Any:
-        # `log:` with every line under it commented out is null in YAML; it means "defaults".
-        return {} if data is None else data
-
-
-class LogConfig(_Section):
+class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 
 
-class ApiConfig(_Section):
+class ApiConfig(Section):
     max_message_bytes: Annotated[Integer, Field(ge=KiB, le=64 * MiB)] = MiB
     # A client that stops reading would otherwise hold its events (and our memory) forever.
-    write_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 10.0
+    write_timeout: Annotated[PositiveDuration, at_most(HOUR)] = 10.0
     subscriber_queue: Annotated[Integer, Field(ge=1, le=1_000_000)] = 1000
     # Kept under systemd's default stop timeout (90 s) so aod exits on its own, not by SIGKILL.
-    shutdown_grace: Annotated[Duration, _at_most(MINUTE)] = 5.0
+    shutdown_grace: Annotated[Duration, at_most(MINUTE)] = 5.0
     max_connections: Annotated[Integer, Field(ge=1, le=65_536)] = 256
     # Slots held by clients that send nothing must come back (slowloris): see docs/protocol.md.
-    first_frame_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 10.0
-    idle_timeout: Annotated[PositiveDuration, _at_most(24 * HOUR)] = 300.0
+    first_frame_timeout: Annotated[PositiveDuration, at_most(HOUR)] = 10.0
+    idle_timeout: Annotated[PositiveDuration, at_most(24 * HOUR)] = 300.0
     max_subscriptions: Annotated[Integer, Field(ge=1, le=10_000)] = 16
 
 
-def _argv(value: Any) -> Any:
-    # A command is a list of arguments, never a string a shell would split: `[npm, test]`.
-    if isinstance(value, str):
-        raise ValueError(f"must be a list of arguments like [{value.split()[0] if value.split() else 'cmd'}, ...], not one string (aod never runs a shell)")
-    return value
-
-
-Argv = Annotated[list[str], BeforeValidator(_argv), Field(min_length=1)]
-AGENT_NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 BUILTIN_AGENTS = ("claude-code", "codex", "aider", "goose", "opencode", "custom")
 """The agent names aod knows without a `command` (`custom` is the one that still needs one).
 Kept equal to aod/plugins/agent/registry.py BUILTIN by a test: config must not import plugins."""
-PROJECT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 # `{id}` is the session id, `{issue}` the issue number or "task".
 _TEMPLATE_FIELDS = re.compile(r"\{(\w*)\}")
 
@@ -211,24 +104,14 @@ def _branch_template(value: str) -> str:
 BranchTemplate = Annotated[str, AfterValidator(_branch_template)]
 
 
-class RuntimeConfig(_Section):
+class RuntimeConfig(Section):
     kind: Literal["tmux", "process"] = "tmux"
     # The tmux server aod starts agents on (`tmux -L ao`), apart from your own sessions.
     tmux_socket: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "ao"
-    probe_timeout: Annotated[PositiveDuration, _at_most(MINUTE)] = 5.0
+    probe_timeout: Annotated[PositiveDuration, at_most(MINUTE)] = 5.0
 
 
-def _disposable_pattern(value: str) -> str:
-    problem = pattern_problem(value)
-    if problem:
-        raise ValueError(f"the pattern {value!r} {problem}")
-    return value
-
-
-DisposablePatterns = list[Annotated[str, AfterValidator(_disposable_pattern)]]
-
-
-class WorkspaceConfig(_Section):
+class WorkspaceConfig(Section):
     kind: Literal["worktree", "clone"] = "worktree"
     # Where workspaces go: <root>/<project>/<session>. Default: $XDG_DATA_HOME/ao/worktrees.
     root: Path | None = None
@@ -236,29 +119,13 @@ class WorkspaceConfig(_Section):
     disposable: DisposablePatterns = Field(default_factory=lambda: list(DEFAULT_DISPOSABLE))
 
 
-def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from None
-    return value
-
-
-def _one_or_many(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
 def _input_regex(value: str) -> str:
-    if "(?P<input>" not in _regex(value):
+    if "(?P<input>" not in valid_regex(value):
         raise ValueError("needs a group named input, like '^mybot> (?P<input>.*)$'")
     return value
 
 
-Regex = Annotated[str, AfterValidator(_regex)]
-Regexes = Annotated[list[Regex], BeforeValidator(_one_or_many)]
-
-
-class ScreenConfig(_Section):
+class ScreenConfig(Section):
     """`agents.NAME.screen`: what this agent's screen looks like, as regular expressions searched
     in each of the bottom lines (a string or a list of them)."""
 
@@ -268,7 +135,7 @@ class ScreenConfig(_Section):
     input: Annotated[str, AfterValidator(_input_regex)] | None = None
 
 
-class AgentConfig(_Section):
+class AgentConfig(Section):
     """`agents.NAME`: for a built-in NAME, extends it; for another NAME, `command` makes a custom agent."""
 
     # Whose usage records this agent writes (a custom wrapper around claude, say); built-ins know.
@@ -281,7 +148,7 @@ class AgentConfig(_Section):
     model: str | None = None
     permissions: Literal["default", "bypass"] = "bypass"
     # How long a message waits for the agent's prompt to appear before it is pasted anyway.
-    ready_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 60.0
+    ready_timeout: Annotated[PositiveDuration, at_most(HOUR)] = 60.0
     screen: ScreenConfig = Field(default_factory=ScreenConfig)
     # Agents with hooks (Claude Code, Codex) report turns to aod through them, per session.
     hooks: bool = True
@@ -299,7 +166,6 @@ ReactionKey = Literal[
     "review-pending",
     "delivery-failed",
 ]
-Priority = Literal["urgent", "action", "warning", "info"]
 
 
 def _count_or_duration(value: Any) -> Any:
@@ -311,7 +177,7 @@ def _count_or_duration(value: Any) -> Any:
     return parse_duration(value)
 
 
-class ReactionConfig(_Section):
+class ReactionConfig(Section):
     """`reactions.KEY` (and `projects.NAME.reactions.KEY`): deep-merged over the defaults."""
 
     action: Literal["send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup", "none"] | None = None
@@ -350,11 +216,11 @@ def _ntfy_topic(value: str) -> str:
     return value
 
 
-class NotifierConfig(_Section):
+class NotifierConfig(Section):
     """`notifiers.NAME`: one destination. `kind` picks the plugin; the rest are its settings.
 
     This is the part every kind shares; each kind below adds its own keys, and `extra="forbid"`
-    (from `_Section`) makes a key of another kind, or a typo, an error with its line.
+    (from `Section`) makes a key of another kind, or a typo, an error with its line.
     """
 
     kind: str
@@ -363,25 +229,13 @@ class NotifierConfig(_Section):
         default_factory=lambda: ["urgent", "action", "warning", "info"]
     )
     # Each attempt; a receiver that hangs must not hold the notification (or aod) hostage.
-    timeout: Annotated[PositiveDuration, _at_most(MINUTE)] = 10.0
+    timeout: Annotated[PositiveDuration, at_most(MINUTE)] = 10.0
     # Attempts after the first, with exponential backoff (for 429, 5xx, timeouts, no network).
     retries: Annotated[Integer, Field(ge=0, le=20)] = 4
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line or a reply (the router redacts them)."""
         return []
-
-
-def _http_url(value: str) -> str:
-    # The URL may carry a credential (Slack's and Discord's do), so the message never shows it.
-    try:
-        parts = urllib.parse.urlsplit(value) if value.isprintable() and " " not in value else None
-        host = parts.hostname if parts is not None else None
-    except ValueError:  # a malformed [IPv6] host or port
-        parts = host = None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    return value
 
 
 def _bearer_token(value: SecretStr) -> SecretStr:
@@ -392,13 +246,6 @@ def _bearer_token(value: SecretStr) -> SecretStr:
     return value
 
 
-def _secret_http_url(value: SecretStr) -> SecretStr:
-    _http_url(value.get_secret_value())
-    return value
-
-
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
-SecretHttpUrl = Annotated[SecretStr, AfterValidator(_secret_http_url)]
 # Set by the webhook notifier itself; a user header must not replace them.
 _OWN_HEADERS = ("content-type", "content-length", "host", "user-agent")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # RFC 9110 token
@@ -547,7 +394,7 @@ def _usd(value: Any) -> Any:
 Usd = Annotated[float, BeforeValidator(_usd), Field(gt=0, le=1_000_000)]
 
 
-class BudgetConfig(_Section):
+class BudgetConfig(Section):
     """`budgets` (and `projects.NAME.budgets`): spending limits in US dollars. On reaching one,
     aod pauses the session (state `paused`, reason `budget`) and tells you; `aoctl resume` lifts it."""
 
@@ -556,7 +403,7 @@ class BudgetConfig(_Section):
     project_month: Usd | None = None
 
 
-class PriceConfig(_Section):
+class PriceConfig(Section):
     """`prices.MODEL`: USD per million tokens; MODEL is a model name or a prefix of one."""
 
     input: Annotated[float, Field(ge=0)]
@@ -566,7 +413,7 @@ class PriceConfig(_Section):
     cache_write_1h: Annotated[float, Field(ge=0)] | None = None
 
 
-class ProjectConfig(_Section):
+class ProjectConfig(Section):
     """`projects.NAME`: settings for a project (registered with `aoctl project add`, or here with `path`)."""
 
     path: Path | None = None
@@ -577,7 +424,7 @@ class ProjectConfig(_Section):
     branch: BranchTemplate | None = None
     session_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9]{0,15}$")] | None = None
     setup: Argv | None = None
-    setup_timeout: Annotated[PositiveDuration, _at_most(HOUR)] = 300.0
+    setup_timeout: Annotated[PositiveDuration, at_most(HOUR)] = 300.0
     rules_file: str | None = None
     # Added to workspace.disposable for this project's sessions.
     disposable: DisposablePatterns = Field(default_factory=list)
@@ -593,14 +440,14 @@ class ProjectConfig(_Section):
     merge_method: Literal["merge", "squash", "rebase"] = "merge"
     # The local forge's CI: run in a throwaway checkout of each new PR head, never in the worktree.
     ci: Argv | None = None
-    ci_timeout: Annotated[PositiveDuration, _at_most(24 * HOUR)] = 600.0
+    ci_timeout: Annotated[PositiveDuration, at_most(24 * HOUR)] = 600.0
     budgets: BudgetConfig = Field(default_factory=BudgetConfig)
 
 
-class DefaultsConfig(_Section):
+class DefaultsConfig(Section):
     agent: Annotated[str, Field(pattern=AGENT_NAME)] = "claude-code"
     # After a plan's usage limit resets, wait this much longer before telling the agent to go on.
-    usage_limit_margin: Annotated[Duration, _at_most(HOUR)] = 60.0
+    usage_limit_margin: Annotated[Duration, at_most(HOUR)] = 60.0
     branch: BranchTemplate = "ao/{id}"
     # Each session gets AO_PORT_BASE = port_base + n * port_block, for dev servers that must not clash
     # (n: the lowest block no session of any project holds; see Store.allocate_ports).
@@ -608,7 +455,7 @@ class DefaultsConfig(_Section):
     port_block: Annotated[Integer, Field(ge=1, le=1000)] = 10
 
 
-class GithubConfig(_Section):
+class GithubConfig(Section):
     """`github`: how aod talks to GitHub for projects with `forge: github` (docs/forges.md)."""
 
     # GitHub Enterprise Server: https://HOST/api/v3 (aod then uses https://HOST/api/graphql).
@@ -616,13 +463,13 @@ class GithubConfig(_Section):
     # Unset: derived from api_url (api.github.com/graphql, or HOST/api/graphql for Enterprise).
     graphql_url: HttpUrl | None = None
     # One call to GitHub, its retries included; a slow GitHub never holds up the tick longer.
-    timeout: Annotated[PositiveDuration, _at_most(10 * MINUTE)] = 10.0
+    timeout: Annotated[PositiveDuration, at_most(10 * MINUTE)] = 10.0
     # Retries after a 5xx or a network error (rate limits are never retried: aod waits them out).
     retries: Annotated[Integer, Field(ge=0, le=10)] = 2
-    retry_backoff: Annotated[PositiveDuration, _at_most(MINUTE)] = 1.0
+    retry_backoff: Annotated[PositiveDuration, at_most(MINUTE)] = 1.0
     # Re-read every tracked PR at least this often, even when GitHub says nothing changed
     # (a resolved thread or a moved base branch does not change a PR's `updated_at`).
-    refresh: Annotated[PositiveDuration, _at_most(HOUR)] = 300.0
+    refresh: Annotated[PositiveDuration, at_most(HOUR)] = 300.0
     # Asked for a token when neither GH_TOKEN nor GITHUB_TOKEN is set (argv, never a shell).
     token_command: Argv = Field(default_factory=lambda: ["gh", "auth", "token"])
     # The most of a failing CI job's log that is sent to the agent.
@@ -636,12 +483,12 @@ def _env_name(value: str) -> str:
 
 
 def _redact_pattern(value: str) -> str:
-    if re.compile(_regex(value)).fullmatch(""):
+    if re.compile(valid_regex(value)).fullmatch(""):
         raise ValueError("matches the empty string, so it would redact everywhere; make it match the secret itself")
     return value
 
 
-class RedactConfig(_Section):
+class RedactConfig(Section):
     # Values of these environment variables (as aod's environment has them) are redacted
     # wherever aod stores, shows or forwards text; a built-in list of the usual ones is always on.
     env: list[Annotated[str, AfterValidator(_env_name)]] = Field(default_factory=list)
@@ -649,8 +496,8 @@ class RedactConfig(_Section):
     patterns: list[Annotated[str, AfterValidator(_redact_pattern)]] = Field(default_factory=list)
 
 
-class Config(_Section):
-    poll_interval: Annotated[PositiveDuration, _at_most(HOUR)] = 5.0
+class Config(Section):
+    poll_interval: Annotated[PositiveDuration, at_most(HOUR)] = 5.0
     log: LogConfig = Field(default_factory=LogConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
@@ -748,21 +595,21 @@ def parse_config(
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError([_yaml_problem(exc, text).render(source)]) from None
+        raise ConfigError([yaml_problem(exc, text).render(source)]) from None
     except RecursionError:  # PyYAML's composer recurses once per level of nesting
-        raise ConfigError([_Problem(1, "yaml", "nested too deeply").render(source)]) from None
-    reader = _TreeReader(env)
-    if root is None or _is_null(root):  # nothing but comments, or a lone `~`
+        raise ConfigError([Problem(1, "yaml", "nested too deeply").render(source)]) from None
+    reader = TreeReader(env)
+    if root is None or is_null(root):  # nothing but comments, or a lone `~`
         data: Any = {}
     elif isinstance(root, yaml.MappingNode):
         try:
             data = reader.read(root, ())
-        except _TooLarge as exc:
+        except TooLarge as exc:
             raise ConfigError([exc.problem.render(source)]) from None
     else:
         kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
         message = f"the file must be a mapping of `key: value` lines, not {kind}"
-        raise ConfigError([_Problem(_line(root), "", message).render(source)])
+        raise ConfigError([Problem(node_line(root), "", message).render(source)])
     problems = list(reader.problems)
     try:
         result = model.model_validate(data)
@@ -777,7 +624,7 @@ def parse_config(
     return result
 
 
-def _agent_name_problems(data: Any, reader: _TreeReader) -> list[_Problem]:
+def _agent_name_problems(data: Any, reader: TreeReader) -> list[Problem]:
     """Agents that `aoctl spawn` would refuse as unknown: a non-built-in `agents.NAME` without a
     `command`, and `defaults.agent` / `projects.NAME.agent` naming an agent defined nowhere.
     Read from the plain data (not the validated model), so these show up beside every other error."""
@@ -796,7 +643,7 @@ def _agent_name_problems(data: Any, reader: _TreeReader) -> list[_Problem]:
         elif name not in builtins:
             what = "the `custom` agent" if name == "custom" else f"{name!r} is not a built-in agent ({', '.join(builtins)}), so it"
             message = f"{what} needs a `command` (a list of arguments like [my-agent, --flag])"
-            problems.append(_Problem(reader.key_lines.get(("agents", name), 1), f"agents.{name}", message))
+            problems.append(Problem(reader.key_lines.get(("agents", name), 1), f"agents.{name}", message))
     named: list[tuple[Loc, Any]] = [(("defaults", "agent"), mapping(top.get("defaults")).get("agent"))]
     for project, settings in mapping(top.get("projects")).items():
         named.append((("projects", project, "agent"), mapping(settings).get("agent")))
@@ -805,7 +652,7 @@ def _agent_name_problems(data: Any, reader: _TreeReader) -> list[_Problem]:
             continue  # absent, or already wrong as a name
         if name not in runnable and name not in agents:  # (a defined one without command: said above)
             message = f"no agent named {name!r}: use one of {', '.join(sorted(runnable))}, or define agents.{name}.command"
-            problems.append(_Problem(reader.value_lines.get(loc, 1), _dotted(loc), message))
+            problems.append(Problem(reader.value_lines.get(loc, 1), dotted(loc), message))
     return problems
 
 
@@ -872,7 +719,7 @@ _SEQ_TAG = "tag:yaml.org,2002:seq"
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-class _Problem(NamedTuple):
+class Problem(NamedTuple):
     line: int
     key: str  # the dotted key path; "" for problems with the file as a whole
     message: str
@@ -882,19 +729,19 @@ class _Problem(NamedTuple):
         return f"{where} {self.key}: {self.message}" if self.key else f"{where} {self.message}"
 
 
-class _TooLarge(Exception):
+class TooLarge(Exception):
     """A tree too big or too deep to be a config file; reading stops at once."""
 
-    def __init__(self, problem: _Problem) -> None:
+    def __init__(self, problem: Problem) -> None:
         self.problem = problem
 
 
-class _TreeReader:
+class TreeReader:
     """Turns a composed YAML tree into plain data, noting where each key and value was written."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
-        self.problems: list[_Problem] = []
+        self.problems: list[Problem] = []
         self.value_lines: dict[Loc, int] = {}
         self.key_lines: dict[Loc, int] = {}
         self._reported: set[Loc] = set()  # already explained; pydantic's view of them is noise
@@ -906,11 +753,11 @@ class _TreeReader:
         self._nodes += 1
         if self._nodes > _MAX_NODES:
             message = f"more than {_MAX_NODES} values (aliases included)"
-            raise _TooLarge(_Problem(_line(node), "yaml", message))
+            raise TooLarge(Problem(node_line(node), "yaml", message))
         if len(loc) > _MAX_DEPTH:
             message = f"nested more than {_MAX_DEPTH} levels deep"
-            raise _TooLarge(_Problem(_line(node), "yaml", message))
-        self.value_lines[loc] = _line(node)
+            raise TooLarge(Problem(node_line(node), "yaml", message))
+        self.value_lines[loc] = node_line(node)
         if not _plain_tag(node):
             return self._report(node, loc, f"unsupported YAML tag {_short_tag(node.tag)}")
         if isinstance(node, yaml.MappingNode):
@@ -934,7 +781,7 @@ class _TreeReader:
             if key in result:
                 self._add(key_node, path, f"duplicate key (first at line {self.key_lines[path]})")
                 continue
-            self.key_lines[path] = _line(key_node)
+            self.key_lines[path] = node_line(key_node)
             result[key] = self.read(value_node, path)
         return result
 
@@ -985,7 +832,7 @@ class _TreeReader:
             raise ValueError(f"{node.value!r} is not a valid {_short_tag(node.tag)}") from None
 
     def _add(self, node: yaml.Node, loc: Loc, message: str) -> None:
-        self.problems.append(_Problem(_line(node), _dotted(loc) or "(top level)", message))
+        self.problems.append(Problem(node_line(node), dotted(loc) or "(top level)", message))
 
     def _report(self, node: yaml.Node, loc: Loc, message: str) -> None:
         """A value that is wrong already: note the problem, and keep pydantic quiet about it."""
@@ -995,21 +842,21 @@ class _TreeReader:
     def reported(self, loc: Loc) -> bool:
         return any(loc[: len(done)] == done for done in self._reported)
 
-    def explain(self, error: ErrorDetails, model: type[BaseModel]) -> _Problem:
+    def explain(self, error: ErrorDetails, model: type[BaseModel]) -> Problem:
         """One pydantic error as a line number and a short sentence."""
         loc: Loc = tuple(error["loc"])
         kind = error["type"]
         if kind == "extra_forbidden":
             line = self.key_lines.get(loc) or self._line_of(loc)
-            return _Problem(line, _dotted(loc), _unknown_key(loc, model))
+            return Problem(line, dotted(loc), _unknown_key(loc, model))
         if kind == "missing":  # nothing to point at: point at the mapping that lacks it
-            return _Problem(self._line_of(loc[:-1]), _dotted(loc), "required key is missing")
+            return Problem(self._line_of(loc[:-1]), dotted(loc), "required key is missing")
         message = _message(error)
         if error["input"] is None:
             message = "is empty; give it a value or remove the key"
         elif kind != "value_error" and loc not in self._from_env:
-            message += f" (got {_show(error['input'])})"
-        return _Problem(self._line_of(loc), _dotted(loc), message)
+            message += f" (got {show_value(error['input'])})"
+        return Problem(self._line_of(loc), dotted(loc), message)
 
     def _line_of(self, loc: Loc) -> int:
         while loc not in self.value_lines and loc:
@@ -1084,39 +931,24 @@ def _short_tag(tag: str) -> str:
     return tag.replace("tag:yaml.org,2002:", "!!")
 
 
-def _line(node: yaml.Node) -> int:
+def node_line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def _is_null(node: yaml.Node) -> bool:
+def is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
-def _dotted(loc: Loc) -> str:
+def dotted(loc: Loc) -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
 
-def _show(value: Any) -> str:
-    """A value as the user would have written it in YAML."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:37] + "...")
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return str(value)
-
-
 def _yaml_kind(value: Any) -> str:
     if isinstance(value, bool):
-        return f"the boolean {_show(value)}"
+        return f"the boolean {show_value(value)}"
     if value is None:
         return "null"
     if isinstance(value, int | float):
@@ -1131,14 +963,14 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     return "; ".join(parts) or "invalid YAML"
 
 
-def _yaml_problem(exc: yaml.YAMLError, text: str) -> _Problem:
+def yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        return _Problem(mark.line + 1 if mark else 1, "yaml", _yaml_message(exc))
+        return Problem(mark.line + 1 if mark else 1, "yaml", _yaml_message(exc))
     if isinstance(exc, yaml.reader.ReaderError):
         line = text.count("\n", 0, exc.position) + 1
-        return _Problem(line, "yaml", f"control character U+{exc.character:04X} is not allowed")
-    return _Problem(1, "yaml", str(exc).splitlines()[0])
+        return Problem(line, "yaml", f"control character U+{exc.character:04X} is not allowed")
+    return Problem(1, "yaml", str(exc).splitlines()[0])
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -1147,4 +979,4 @@ def _decode(raw: bytes, source: str) -> str:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         message = f"not UTF-8 text (byte 0x{raw[exc.start]:02x})"
-        raise ConfigError([_Problem(line, "yaml", message).render(source)]) from None
+        raise ConfigError([Problem(line, "yaml", message).render(source)]) from None
