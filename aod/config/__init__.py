@@ -55,6 +55,7 @@ from aod.config.yaml_tree import *  # noqa: F403  (while the split is under way)
 from aod.config.notifiers import *  # noqa: F403  (while the split is under way)
 from aod.config.agents import *  # noqa: F403  (while the split is under way)
 from aod.config.reactions import *  # noqa: F403  (while the split is under way)
+from aod.config.budgets import *  # noqa: F403  (while the split is under way)
 
 
 
@@ -103,36 +104,6 @@ def _branch_template(value: str) -> str:
 
 
 BranchTemplate = Annotated[str, AfterValidator(_branch_template)]
-
-
-def _usd(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("must be an amount in US dollars, like 5 or 2.50")
-    if isinstance(value, str) and value.strip().startswith("$"):
-        value = value.strip()[1:]
-    return value
-
-
-Usd = Annotated[float, BeforeValidator(_usd), Field(gt=0, le=1_000_000)]
-
-
-class BudgetConfig(Section):
-    """`budgets` (and `projects.NAME.budgets`): spending limits in US dollars. On reaching one,
-    aod pauses the session (state `paused`, reason `budget`) and tells you; `aoctl resume` lifts it."""
-
-    session: Usd | None = None
-    project_day: Usd | None = None
-    project_month: Usd | None = None
-
-
-class PriceConfig(Section):
-    """`prices.MODEL`: USD per million tokens; MODEL is a model name or a prefix of one."""
-
-    input: Annotated[float, Field(ge=0)]
-    output: Annotated[float, Field(ge=0)]
-    cache_read: Annotated[float, Field(ge=0)] = 0.0
-    cache_write: Annotated[float, Field(ge=0)] = 0.0
-    cache_write_1h: Annotated[float, Field(ge=0)] | None = None
 
 
 class ProjectConfig(Section):
