@@ -12,7 +12,17 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from aod.config.fields import HOUR, MINUTE, Argv, DisposablePatterns, PositiveDuration, Regexes, Section, at_most, valid_regex
+from aod.config.fields import (
+    HOUR,
+    MINUTE,
+    Argv,
+    DisposablePatterns,
+    PositiveDuration,
+    Regexes,
+    Section,
+    at_most,
+    valid_regex,
+)
 from aod.workfiles import DEFAULT_DISPOSABLE
 
 

@@ -12,7 +12,18 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from aod.config.fields import HOUR, MINUTE, Duration, Integer, KiB, MiB, PositiveDuration, Section, at_most, valid_regex
+from aod.config.fields import (
+    HOUR,
+    MINUTE,
+    Duration,
+    Integer,
+    KiB,
+    MiB,
+    PositiveDuration,
+    Section,
+    at_most,
+    valid_regex,
+)
 
 
 class LogConfig(Section):

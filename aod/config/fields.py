@@ -16,7 +16,15 @@ import re
 import urllib.parse
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
 
 from aod.workfiles import pattern_problem
 
@@ -112,6 +120,8 @@ Integer = Annotated[int, BeforeValidator(_no_bool)]
 
 
 class Section(BaseModel):
+    """A config section: unknown keys are errors (a typo must not pass silently), values frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="before")
@@ -124,8 +134,10 @@ class Section(BaseModel):
 # ---------------------------------------------------------------------------------------------
 # Names, commands, patterns, URLs
 
+# What an agent (and a notifier) may be called, and a project; used as keys of their sections.
 AGENT_NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 PROJECT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+# A notification's priority: a reaction gives one, a notifier subscribes to some.
 Priority = Literal["urgent", "action", "warning", "info"]
 
 
