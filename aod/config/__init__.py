@@ -25,46 +25,17 @@ from aod.config.agents import BUILTIN_AGENTS, AgentConfig, RuntimeConfig, Screen
 from aod.config.budgets import BudgetConfig, PriceConfig, Usd
 from aod.config.daemon import ApiConfig, LogConfig, RedactConfig
 from aod.config.fields import (
-    AGENT_NAME,
-    DURATION_FORMS,
-    HOUR,
-    MINUTE,
-    PROJECT_NAME,
-    Argv,
-    DisposablePatterns,
-    Duration,
-    HttpUrl,
-    Integer,
-    KiB,
-    MiB,
-    PositiveDuration,
-    Priority,
-    Regex,
-    Regexes,
-    SecretHttpUrl,
-    Section,
-    format_duration,
-    parse_duration,
+    AGENT_NAME, DURATION_FORMS, HOUR, MINUTE, PROJECT_NAME, Argv, DisposablePatterns, Duration,
+    HttpUrl, Integer, KiB, MiB, PositiveDuration, Priority, Regex, Regexes, SecretHttpUrl,
+    Section, format_duration, parse_duration,
 )
 from aod.config.loader import (
-    ConfigError,
-    LoadedConfig,
-    check_file,
-    check_main,
-    load_config,
-    parse_config,
+    ConfigError, LoadedConfig, check_file, check_main, load_config, parse_config,
 )
 from aod.config.notifiers import (
-    BUILTIN_NOTIFIER,
-    NOTIFIER_KINDS,
-    AnyNotifierConfig,
-    DesktopNotifierConfig,
-    DiscordNotifierConfig,
-    LogNotifierConfig,
-    NotifierConfig,
-    NtfyNotifierConfig,
-    SlackNotifierConfig,
-    WebhookNotifierConfig,
+    BUILTIN_NOTIFIER, NOTIFIER_KINDS, AnyNotifierConfig, DesktopNotifierConfig,
+    DiscordNotifierConfig, LogNotifierConfig, NotifierConfig, NtfyNotifierConfig,
+    SlackNotifierConfig, WebhookNotifierConfig,
 )
 from aod.config.projects import BranchTemplate, DefaultsConfig, GithubConfig, ProjectConfig
 from aod.config.reactions import REACTION_KEYS, ReactionConfig, ReactionKey
