@@ -1,12 +1,12 @@
 """Run every benchmark and write the results into docs/performance.md.
 
-    python -m tests.bench [--only status,tick,spawn,forge,reaction,load] [--no-write]
+    python -m tests.bench [--only status,tick,spawn,forge,reaction,load,events] [--no-write]
 
 Each benchmark runs as its own process (so one's children and memory never count in another's
 figures); its markdown goes to stdout as it finishes and, unless --no-write, replaces that
 benchmark's section between the `bench:results` markers of docs/performance.md, headed by the
 machine (nproc, CPU model, RAM), the date and the git commit. With --only, the other sections stay
-as they were (each says when and where it was measured). About 3 minutes on 2 cores.
+as they were (each says when and where it was measured). About 15 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ BENCHES: dict[str, tuple[str, list[str], bool]] = {
     "forge": ("tests.bench.bench_forge_requests", [], False),
     "reaction": ("tests.bench.bench_reaction", [], True),
     "load": ("tests.bench.bench_tick_load", [], True),
+    "events": ("tests.bench.bench_events", [], True),
 }
 
 
