@@ -158,7 +158,7 @@ async def _watchdog(systemd: SystemdEnv) -> None:
 async def _tick(app: App) -> None:
     stats = await app.observer.tick()
     app.last_observed = stats
-    app.session_count = await app.store.count_sessions()
+    app.session_count = stats.recorded  # the tick listed every record already
     if stats.sessions:
         log.debug("observed", sessions=stats.sessions, probes=stats.probes, captures=stats.captures)
 

@@ -78,12 +78,16 @@ CAPTURE_LINES = 40
 _DIGITS = re.compile(r"[0-9]")
 USAGE_LIMIT_LINES = 15
 UNKNOWN_RESET_WAIT = 3600.0
+PROCESS_RECHECK = 15.0
+"""Seconds between two looks at the process of an agent whose pane did not move."""
 UNREAPED_GRACE = 10.0
 """Seconds a dead pane may go without an exit status before the agent counts as gone."""
 
 
 @dataclass
 class ObserveStats:
+    recorded: int = 0
+    """Session records in the state dir, ended ones included (what `daemon.status` reports)."""
     sessions: int = 0
     probes: int = 0
     captures: int = 0
@@ -111,6 +115,8 @@ class Observer:
     # Caches of the last look at each screen: the plugin's reading, and (digest, when it changed).
     _screen: dict[str, ScreenReading] = field(default_factory=dict)
     _content: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # What each agent's process was doing at the last look (`procinfo.foreground`), and when.
+    _process: dict[str, tuple[State | None, float]] = field(default_factory=dict)
     _branches: BranchSync | None = None
 
     async def tick(self) -> ObserveStats:
@@ -118,7 +124,7 @@ class Observer:
         started = COUNTER.started
         everything = await self.service.store.list_sessions()
         sessions = [s for s in everything if s.state not in ENDED_STATES]
-        stats.sessions = len(sessions)
+        stats.recorded, stats.sessions = len(everything), len(sessions)
         # One probe per server in use: a session is judged on the server it was started on,
         # which is not the configured one any more once `runtime.tmux_socket` changed.
         servers = {_server_key(self.service, s) for s in sessions if s.runtime is not None}
@@ -143,7 +149,7 @@ class Observer:
             del self._seen_activity[stale]
         for stale in set(self._dead_without_status) - live_ids:
             del self._dead_without_status[stale]
-        for cache in (self._usage_limit, self._screen, self._content):
+        for cache in (self._usage_limit, self._screen, self._content, self._process):
             for stale in set(cache) - live_ids:
                 del cache[stale]
         if self.reactor is not None:
@@ -169,7 +175,7 @@ class Observer:
         # What every session's look needs from disk and screen, in O(1) worker-thread jobs and
         # tmux clients for the whole project rather than several per session.
         looked_at = await self._capture_changed(group, snapshots, stats)
-        reads = await self._read_files(group, snapshots)
+        reads = await self._read_files(group, snapshots, looked_at)
         observed: dict[str, Session] = {}
         async with trio.open_nursery() as nursery:
             for session in group:
@@ -185,9 +191,10 @@ class Observer:
                 self._branches = BranchSync(self.service, self.forges)
             await self._branches.tick(project, [observed.get(s.id, s) for s in group], facts)
 
-    async def _read_files(self, group: list[Session], snapshots: Snapshots) -> dict[str, _Read]:
-        """Each session's ledger and outbox (one store job), and its agent's own files and its
-        worktree's last commit (one worker-thread job), for the whole group."""
+    async def _read_files(self, group: list[Session], snapshots: Snapshots, looked_at: set[str]) -> dict[str, _Read]:
+        """Each session's ledger and outbox (one store job), and its agent's own files, its
+        worktree's last commit and what its process does (one worker-thread job), for the whole
+        group."""
         try:
             stored = await self.service.store.tick_reads([s.id for s in group])
         except Exception as exc:
@@ -196,6 +203,8 @@ class Observer:
             log.warning("reading the sessions' files failed; each is read alone", error=str(exc))
             stored = {}
         asks: list[tuple[str, Agent, LaunchContext, int | None, str | None, str]] = []
+        now = time.monotonic()
+        reused: set[str] = set()
         for session in group:
             if session.runtime is None or session.state == "spawning":
                 continue
@@ -203,8 +212,19 @@ class Observer:
             plugin, _settings = self.service.agent(session.agent)
             pid = pane.pid if pane else session.runtime.pid
             on_screen = self._screen.get(session.id)
-            # What the process does counts only where the screen says nothing definite.
-            tty = (pane.tty if pane else None) if on_screen is None or on_screen.activity == "unknown" or on_screen.guess else None
+            tty, reuse = None, False
+            # What the process does counts only where the screen says nothing definite; on a
+            # pane that did not move it is looked at again only every PROCESS_RECHECK seconds
+            # (a program that starts work without input or output is rare), so a fleet of
+            # quiet agents costs no /proc reads most ticks.
+            if on_screen is None or on_screen.activity == "unknown" or on_screen.guess:
+                known = self._process.get(session.id)
+                if known is None or session.id in looked_at or now - known[1] >= PROCESS_RECHECK:
+                    tty = pane.tty if pane else None
+                else:
+                    reuse = True
+            if reuse:
+                reused.add(session.id)
             asks.append((session.id, plugin, self.service.agent_context(session), pid, tty, session.workspace))
 
         def read_local() -> dict[str, tuple[ScreenReading | None, float | None, State | None]]:
@@ -220,6 +240,11 @@ class Observer:
             return local
 
         local = await trio.to_thread.run_sync(read_local) if asks else {}
+        for session_id, _plugin, _ctx, _pid, tty, _workspace in asks:
+            if tty:
+                self._process[session_id] = (local[session_id][2], now)
+            elif session_id in reused:
+                local[session_id] = (*local[session_id][:2], self._process[session_id][0])
         return {
             s.id: _Read(stored.get(s.id), *local.get(s.id, (None, None, None)))
             for s in group
