@@ -3,7 +3,7 @@ StateDir, the instance lock, and every operation under the name callers use, its
 and sync (`x_sync`) faces made by aod.store.faces from the one body its record kind's module
 marks @operation("x"). `help(Store)` lists them.
 
-May import: the modules of aod.store.
+May import: the modules of aod.store, and aod.redact (a type).
 """
 
 from __future__ import annotations

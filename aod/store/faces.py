@@ -8,7 +8,7 @@ after the worker thread has finished).
     @operation("get_session")            # in aod/store/sessions.py, on SessionRecords.get
     install(Store, (SessionRecords, ...))  # Store.get_session and Store.get_session_sync
 
-May import: trio, aod.lanes, aod.store.state.
+May import: trio, aod.lanes, aod.store.state, aod.store.files.
 """
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ class _InThread(_Face):
 
 class _Inline(_Face):
     def face(self, state: StateDir, body: Callable[..., Any]) -> Callable[..., Any]:
-        return lambda *args, **kwargs: run_inline(state, functools.partial(body, *args, **kwargs))
+        return lambda *args, **kwargs: _run_inline(state, functools.partial(body, *args, **kwargs))
 
 
-def run_inline(state: StateDir, call: Callable[[], Any]) -> Any:
+def _run_inline(state: StateDir, call: Callable[[], Any]) -> Any:
     """Run `call` in this thread as one operation: what it quarantines is reported on return."""
     found: list[Quarantined] = []
     try:
