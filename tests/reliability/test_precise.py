@@ -127,7 +127,7 @@ def session_record(session_id: str = "demo-1") -> Any:
     return Session(id=session_id, project="demo", state="working", reason="", since=now, created_at=now, updated_at=now)
 
 
-# The mutation: aod/store.py replace_atomically without the fsync of the temp file, or without the
+# The mutation: aod/store/files.py replace_atomically without the fsync of the temp file, or without the
 # fsync of the directory after os.replace. A SIGKILL cannot tell (the page cache survives it); a
 # power cut can. So the order is checked here, on the real files.
 def test_a_record_is_written_fsync_then_replace_then_fsync_of_its_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

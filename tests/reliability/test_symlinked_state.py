@@ -202,15 +202,15 @@ def test_the_lock_file_link_is_not_truncated(tmp_path: Path, outside: Path) -> N
 RECORDS: dict[str, tuple[Callable[[Store], Path], Callable[[Store], object]]] = {
     "reaction ledger": (
         lambda s: s.root / "sessions" / "demo-1" / "reactions.json",
-        lambda s: s._inline(lambda f: s._put_ledger(SessionLedger(session="demo-1"), 0, f)),
+        lambda s: s.put_ledger_sync(SessionLedger(session="demo-1"), 0),
     ),
     "usage": (
         lambda s: s.root / "sessions" / "demo-1" / "usage.json",
-        lambda s: s._inline(lambda f: s._put_usage(SessionUsage(session="demo-1"), 0, f)),
+        lambda s: s.put_usage_sync(SessionUsage(session="demo-1"), 0),
     ),
     "project record": (
         lambda s: s.root / "projects" / "web.json",
-        lambda s: s._inline(lambda f: s._put_project(Project(name="web", path="/nowhere", default_branch="main"), 0, f)),
+        lambda s: s.put_project_sync(Project(name="web", path="/nowhere", default_branch="main"), 0),
     ),
     "ports": (
         lambda s: s.root / "ports.json",
@@ -218,7 +218,7 @@ RECORDS: dict[str, tuple[Callable[[Store], Path], Callable[[Store], object]]] = 
     ),
     "id counter": (
         lambda s: s.root / "counters" / "demo.json",
-        lambda s: s._inline(lambda f: s._reserve_session_id("demo")),
+        lambda s: s.reserve_session_id_sync("demo"),
     ),
 }
 

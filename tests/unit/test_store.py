@@ -627,7 +627,7 @@ async def test_an_allocator_starts_from_the_blocks_sessions_already_have(store: 
 
 
 def test_concurrent_allocations_never_share_a_block(store: Store) -> None:
-    ids = [store._reserve_session_id(f"p{n}") for n in range(16)]
+    ids = [store.reserve_session_id_sync(f"p{n}") for n in range(16)]
     got: list[int] = []
     threads = [threading.Thread(target=lambda sid=sid: got.append(store.allocate_ports_sync(sid, 30000, 5))) for sid in ids]
     for thread in threads:
