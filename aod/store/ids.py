@@ -40,7 +40,9 @@ class SessionIds:
             while True:
                 session_id = f"{prefix}-{n}"
                 n += 1
-                if self.state.exists(root / ARCHIVE_DIR / session_id):
+                # Taken ids are stepped over with a look, not a write of the counter each (a
+                # counter behind its sessions, e.g. restored from a backup, cost a write per id).
+                if self.state.exists(root / ARCHIVE_DIR / session_id) or self.state.exists(root / SESSIONS_DIR / session_id):
                     continue
                 self.state.replace(counter, msgspec.json.encode({"next": n}))
                 self.state.guard(root / SESSIONS_DIR / session_id)

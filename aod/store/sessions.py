@@ -6,6 +6,8 @@ May import: aod.store.state, aod.store.codec, aod.store.errors, aod.store.files,
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import msgspec
@@ -29,6 +31,12 @@ class SessionRecords:
     def __init__(self, state: StateDir) -> None:
         self.state = state
         self._newer_reported: set[str] = set()
+        # The last record read or written of each session, by its file's identity: listing a
+        # thousand sessions costs a stat each, not a read and a decode each. This aod is the only
+        # writer (the instance lock); its own writes refresh the entry, and a file changed by
+        # anything else has another identity (a new inode, size or times), so it is read again.
+        # (Not seen: a rewrite in place to the same size within one tick of the kernel's clock.)
+        self._known: dict[str, tuple[tuple[int, int, int, int], Session, bytes]] = {}
 
     @operation("count_sessions")
     def count(self) -> int:
@@ -69,7 +77,22 @@ class SessionRecords:
         """The record and its exact bytes; None if absent or just quarantined. Caller holds the
         session's lock (quarantining moves the file)."""
         path = self.state.session_dir(session_id) / SESSION_FILE
-        return self.state.read_decoded(path, lambda data: _decode_session(data, path, session_id))
+        self.state.guard(path)  # a link on the way (a moved directory) is no session, cached or not
+        try:
+            info = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            self._known.pop(session_id, None)
+            return None
+        identity = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
+        known = self._known.get(session_id)
+        if known is not None and known[0] == identity and stat.S_ISREG(info.st_mode):
+            return known[1], known[2]
+        loaded = self.state.read_decoded(path, lambda data: _decode_session(data, path, session_id))
+        if loaded is None:
+            self._known.pop(session_id, None)
+        else:
+            self._known[session_id] = (identity, *loaded)
+        return loaded
 
     @operation("put_session")
     def put(self, session: Session, expected_rev: int) -> Session:
@@ -89,8 +112,18 @@ class SessionRecords:
             new = msgspec.structs.replace(session, schema=SCHEMA_VERSION, rev=expected_rev + 1)
             directory = self.state.session_dir(session_id)
             self.state.mkdir(directory)
-            self.state.replace(directory / SESSION_FILE, encode_record(new))
+            data = encode_record(new)
+            self.state.replace(directory / SESSION_FILE, data)
+            self._remember(session_id, directory / SESSION_FILE, new, data)
             return new
+
+    def _remember(self, session_id: str, path: Path, session: Session, data: bytes) -> None:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            self._known.pop(session_id, None)
+            return
+        self._known[session_id] = ((info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size), session, data)
 
     @operation("archive_session")
     def archive(self, id: str) -> Path:
@@ -102,6 +135,7 @@ class SessionRecords:
         with self.state.lock_for(id):
             if not self.state.is_dir(source):
                 raise NoSuchSession(id)
+            self._known.pop(id, None)
             self.state.mkdir(archive)
             # A directory may replace an empty one: the placeholder move_into claims.
             return move_into(archive, source, id, as_directory=True)

@@ -204,6 +204,30 @@ async def test_corrupt_record_is_quarantined_and_the_rest_still_listed(
     assert await store.count_sessions() == 2
 
 
+async def test_a_record_changed_behind_the_stores_back_is_read_again(store: Store) -> None:
+    # Listing remembers each record by its file's identity; a change made by anything else
+    # (another inode from an atomic replace, or the same file rewritten in place) is read anew,
+    # and a record broken in place is quarantined, not served from memory.
+    from aod.store import encode_record, replace_atomically
+
+    first = await store.put_session(new_session("alpha"), expected_rev=0)
+    assert await store.list_sessions() == [first]
+    path = session_file(store, "alpha")
+    changed = msgspec.structs.replace(first, reason="edited outside", rev=7)
+    replace_atomically(path, encode_record(changed))
+    assert await store.list_sessions() == [changed]
+    again = msgspec.structs.replace(changed, reason="edited in place", rev=8)
+    with open(path, "r+b") as f:  # the same inode, written over
+        f.truncate(0)
+        f.write(encode_record(again))
+    assert await store.get_session("alpha") == again
+    with open(path, "ab") as f:  # broken where it lies (a size of its own)
+        f.write(b"\x00garbage")
+    with capture_logs():
+        assert await store.list_sessions() == []
+    assert not path.exists()
+
+
 async def test_quarantine_never_overwrites_an_earlier_file(tmp_path: Path) -> None:
     moved: list[Path] = []
     store = Store(tmp_path / "state", on_quarantine=lambda _o, to, _r: moved.append(to))
