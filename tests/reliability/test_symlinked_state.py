@@ -186,6 +186,17 @@ def test_a_session_record_link_is_not_read_or_written_through(store: Store, repo
     only_the_link_was_quarantined(reported, link)
 
 
+def test_a_session_record_link_found_by_a_listing_is_quarantined(store: Store, reported: list, outside: Path) -> None:
+    # Listed once first: the record is in the store's cache when the link replaces it.
+    first = store.put_session_sync(session(), 0)
+    assert [s.id for s in store.list_sessions_sync()] == ["demo-1"]
+    (outside / "file").write_bytes(msgspec.json.encode(first))
+    link = store.root / "sessions" / "demo-1" / "session.json"
+    plant(link, outside / "file")
+    assert store.list_sessions_sync() == []
+    only_the_link_was_quarantined(reported, link)
+
+
 def test_the_lock_file_link_is_not_truncated(tmp_path: Path, outside: Path) -> None:
     root = tmp_path / "state"
     root.mkdir(mode=0o700)
