@@ -11,6 +11,7 @@ only a definite "not there" or "exited" marks an agent `exited` (LESSONS.md).
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -117,6 +118,8 @@ class Observer:
     _content: dict[str, tuple[int, float]] = field(default_factory=dict)
     # What each agent's process was doing at the last look (`procinfo.foreground`), and when.
     _process: dict[str, tuple[State | None, float]] = field(default_factory=dict)
+    # Where each workspace's reflog is (`last_commit_time`), by workspace path.
+    _reflogs: dict[str, str] = field(default_factory=dict)
     _branches: BranchSync | None = None
 
     async def tick(self) -> ObserveStats:
@@ -152,6 +155,8 @@ class Observer:
         for cache in (self._usage_limit, self._screen, self._content, self._process):
             for stale in set(cache) - live_ids:
                 del cache[stale]
+        for stale in set(self._reflogs) - {s.workspace for s in sessions}:
+            self._reflogs.pop(stale, None)
         if self.reactor is not None:
             await self.reactor.finish_left_over(s for s in everything if s.state in ENDED_STATES)
         stats.subprocesses = COUNTER.started - started
@@ -177,14 +182,25 @@ class Observer:
         looked_at = await self._capture_changed(group, snapshots, stats)
         reads = await self._read_files(group, snapshots, looked_at)
         observed: dict[str, Session] = {}
+
+        def look_for(session: Session) -> _Look:
+            seen = _PRSeen(
+                facts=facts.get(session.id) if facts else None,
+                known_without_pr=facts is not None and session.id in facts and facts[session.id] is None,
+            )
+            return _Look(seen, reads.get(session.id), session.id in looked_at)
+
+        # As many workers as the limiter lets look at once, each taking the next session: the
+        # same concurrency as a task per session, without 1,000 tasks queueing on the limiter.
+        queue = iter(group)
+
+        async def worker() -> None:
+            for session in queue:
+                await self._observe_one(session, snapshots, stats, look_for(session), observed)
+
         async with trio.open_nursery() as nursery:
-            for session in group:
-                seen = _PRSeen(
-                    facts=facts.get(session.id) if facts else None,
-                    known_without_pr=facts is not None and session.id in facts and facts[session.id] is None,
-                )
-                look = _Look(seen, reads.get(session.id), session.id in looked_at)
-                nursery.start_soon(self._observe_one, session, snapshots, stats, look, observed)
+            for _ in range(min(len(group), int(self.limiter.total_tokens))):
+                nursery.start_soon(worker)
         if project is not None and self.forges is not None:
             # `push: auto` / `open_pr: auto`: one look at the project's branches, then the due tries.
             if self._branches is None:
@@ -235,7 +251,7 @@ class Observer:
                 except Exception:  # noqa: BLE001 - one agent's unreadable files must not hide the others'
                     log.exception("reading the agent's own files failed", session=session_id)
                     native = None
-                committed = last_commit_time(Path(workspace)) if workspace else None
+                committed = last_commit_time(Path(workspace), self._reflogs) if workspace else None
                 local[session_id] = (native, committed, foreground(pid, tty) if tty else None)
             return local
 
@@ -496,10 +512,21 @@ def _server_key(service: Sessions, session: Session) -> tuple[str, str]:
     return session.runtime.kind, service.runtime_for(session.runtime.kind).server_of(session.runtime)
 
 
-def last_commit_time(workspace: Path) -> float | None:
+def last_commit_time(workspace: Path, reflogs: dict[str, str] | None = None) -> float | None:
     """When HEAD last moved in `workspace` (a commit, a reset, a checkout), from the mtime of its
     reflog: `.git/logs/HEAD` in a clone, `<gitdir>/logs/HEAD` for a worktree (whose `.git` is a
-    file naming its gitdir). None when there is no reflog to look at."""
+    file naming its gitdir). None when there is no reflog to look at.
+
+    `reflogs` (workspace -> its reflog's path) remembers where the reflog was found: a tick then
+    costs one stat per workspace, not a read of its `.git` file too. A remembered path that is
+    gone is looked for again."""
+    if reflogs is not None:
+        known = reflogs.get(str(workspace))
+        if known is not None:
+            try:
+                return os.stat(known).st_mtime
+            except OSError:
+                reflogs.pop(str(workspace), None)
     dot_git = workspace / ".git"
     try:
         if dot_git.is_file():
@@ -511,9 +538,13 @@ def last_commit_time(workspace: Path) -> float | None:
                 gitdir = workspace / gitdir
         else:
             gitdir = dot_git
-        return (gitdir / "logs" / "HEAD").stat().st_mtime
+        reflog = gitdir / "logs" / "HEAD"
+        mtime = reflog.stat().st_mtime
     except OSError:
         return None
+    if reflogs is not None:
+        reflogs[str(workspace)] = str(reflog)
+    return mtime
 
 
 def _newest_undelivered(session: Session) -> tuple[int, str, str] | None:

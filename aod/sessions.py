@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Callable
+from types import MappingProxyType
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,18 @@ class Plugins:
 
 
 @dataclass(eq=False)
+class _AgentTables:
+    """What one config says of agents, worked out once (see `Sessions._agents_table`)."""
+
+    config: Config
+    settings: Mapping[str, AgentSettings]
+    agents: dict[str, tuple[Agent, AgentSettings]] = field(default_factory=dict)
+    """Name -> (plugin with its screen patterns, settings)."""
+    contexts: dict[tuple[str, str, str], LaunchContext] = field(default_factory=dict)
+    """(session id, workspace, agent) -> the context the tick reads the agent's files with."""
+
+
+@dataclass(eq=False)
 class Sessions:
     """The live objects and the lookups every operation and the tick share (one per daemon)."""
 
@@ -124,15 +137,28 @@ class Sessions:
     outbox: Outbox = field(init=False)
     # What takes secrets out of text aod shows (the app sets the config's).
     redactor: Callable[[], Redactor] = lambda: redact.DEFAULT
+    # The agents table and each name's (plugin, settings), made once per config object: the tick
+    # asks for every session's agent several times (a reload makes a new config, so a new table).
+    _agents_for: _AgentTables | None = None
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self)
 
     # -- agents ----------------------------------------------------------------------------------
 
-    def agent_settings(self) -> dict[str, AgentSettings]:
+    def agent_settings(self) -> Mapping[str, AgentSettings]:
+        return self._agents_table().settings
+
+    def _agents_table(self) -> _AgentTables:
+        config = self.config()
+        if self._agents_for is None or self._agents_for.config is not config:
+            self._agents_for = _AgentTables(config, MappingProxyType(self._settings_of(config)))
+        return self._agents_for
+
+    @staticmethod
+    def _settings_of(config: Config) -> dict[str, AgentSettings]:
         table = {}
-        for name, cfg in self.config().agents.items():
+        for name, cfg in config.agents.items():
             table[name] = AgentSettings(
                 name=name,
                 command=list(cfg.command) if cfg.command else None,
@@ -151,18 +177,22 @@ class Sessions:
         return table
 
     def agent(self, name: str) -> tuple[Agent, AgentSettings]:
+        tables = self._agents_table()
+        table, resolved = tables.settings, tables.agents
+        known = resolved.get(name)
+        if known is not None:
+            return known
         try:
-            plugin, settings = get_agent(name, self.agent_settings())
+            plugin, settings = get_agent(name, table)
         except UnknownAgent as exc:
-            raise failure(
-                ErrorCode.INVALID_PARAMS, str(exc), valid=available_agent_names(self.agent_settings())
-            ) from None
+            raise failure(ErrorCode.INVALID_PARAMS, str(exc), valid=available_agent_names(table)) from None
         # Keep one instance per name so its caches (transcript offsets) live across ticks.
         cached = self._agents.get(name)
         if cached is None or type(cached) is not type(plugin):
             self._agents[name] = plugin
             cached = plugin
-        return with_patterns(cached, settings.screen), settings
+        known = resolved[name] = (with_patterns(cached, settings.screen), settings)
+        return known
 
     def agent_env(self, agent_name: str) -> dict[str, str]:
         """The agent's own environment settings (`agents.NAME.env`)."""
@@ -172,6 +202,20 @@ class Sessions:
     def agent_context(self, session: Session, prompt: str = "", resume: str | None = None) -> LaunchContext:
         """What the agent plugin needs to know of a session: where it works, with which
         environment, and (for a launch) its prompt, conversation to resume and hook."""
+        if not prompt and resume is None:
+            # What the tick asks for every session: the same until the config or the session's
+            # workspace or agent changes (frozen, so one object serves every tick).
+            contexts = self._agents_table().contexts
+            key = (session.id, session.workspace, session.agent)
+            known = contexts.get(key)
+            if known is None:
+                if len(contexts) > 20_000:  # sessions come and go over a config's life
+                    contexts.clear()
+                known = contexts[key] = self._context(session, "", None)
+            return known
+        return self._context(session, prompt, resume)
+
+    def _context(self, session: Session, prompt: str, resume: str | None) -> LaunchContext:
         return LaunchContext(
             session_id=session.id,
             workspace=Path(session.workspace),

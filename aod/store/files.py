@@ -180,22 +180,29 @@ class StateFiles:
     def __init__(self, root: Path, on_link: Callable[[Quarantined], None]) -> None:
         self.root = root
         self._on_link = on_link
+        self._root_text = os.fspath(root).rstrip(os.sep) or os.sep
+        self._root_prefix = self._root_text.rstrip(os.sep) + os.sep
 
     def guard(self, path: Path) -> None:
         """Make sure no component of `path` below the root is a symbolic link."""
-        try:
-            parts = path.relative_to(self.root).parts
-        except ValueError:
-            raise ValueError(f"{path} is not inside the state dir {self.root}") from None
-        current = self.root
-        for part in parts:
-            current = current / part
+        # Strings, not pathlib: every store operation guards its paths, and pathlib's joins were
+        # most of a tick's reads at 1,000 sessions (the lstats are the same).
+        text = os.fspath(path)
+        if text == self._root_text:
+            return
+        if not text.startswith(self._root_prefix):
+            raise ValueError(f"{path} is not inside the state dir {self.root}")
+        current = self._root_text.rstrip(os.sep)
+        for part in text[len(self._root_prefix) :].split(os.sep):
+            if not part:
+                continue
+            current = current + os.sep + part
             try:
                 info = os.lstat(current)
             except (FileNotFoundError, NotADirectoryError):
                 return  # nothing further down exists
             if stat.S_ISLNK(info.st_mode):
-                self.quarantine_link(current)
+                self.quarantine_link(Path(current))
                 return
 
     def quarantine_link(self, link: Path) -> None:

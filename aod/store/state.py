@@ -64,6 +64,7 @@ class StateDir(StateFiles):
         # record (or a journal append, or an archive move) is never interleaved with another on
         # the same record in this process.
         self._locks: dict[str, threading.Lock] = {}
+        self._session_dirs: dict[str, Path] = {}
         self._locks_guard = threading.Lock()
         # Files quarantined outside any operation (symbolic links found by the lock, say) or by
         # any thread, announced by the next operation to finish in its caller's thread.
@@ -78,7 +79,13 @@ class StateDir(StateFiles):
 
     def session_dir(self, session_id: str) -> Path:
         # The one place a session id becomes a path: validated here, so no caller can escape.
-        return self.root / SESSIONS_DIR / validate_session_id(session_id)
+        # Made once per id: a tick asks for every session's several times (pathlib joins are dear).
+        known = self._session_dirs.get(session_id)
+        if known is None:
+            if len(self._session_dirs) > 100_000:
+                self._session_dirs.clear()
+            known = self._session_dirs[session_id] = self.root / SESSIONS_DIR / validate_session_id(session_id)
+        return known
 
     def session_ids(self) -> list[str]:
         """Session directories, sorted. Entries that are not valid ids or not real directories

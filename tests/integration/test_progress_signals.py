@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from aod.observe import last_commit_time
 
 
@@ -16,24 +18,40 @@ def git(cwd: Path, *args: str) -> None:
     )
 
 
-def test_a_commit_in_a_worktree_or_a_clone_moves_the_last_commit_time(tmp_path: Path) -> None:
+@pytest.mark.parametrize("remembered", [False, True], ids=["looked-up", "remembered"])
+def test_a_commit_in_a_worktree_or_a_clone_moves_the_last_commit_time(tmp_path: Path, remembered: bool) -> None:
+    # remembered: the tick's way, where the reflog found once is only stat'ed afterwards.
+    reflogs: dict[str, str] | None = {} if remembered else None
     repo, tree = tmp_path / "repo", tmp_path / "tree"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     git(repo, "commit", "-q", "--allow-empty", "-m", "first")
     git(repo, "worktree", "add", "-q", str(tree), "-b", "ao/x")
     for workspace in (tree, repo):
-        reflog_time = last_commit_time(workspace)
+        reflog_time = last_commit_time(workspace, reflogs)
         assert reflog_time is not None
         # Pretend the last commit was long ago, then commit: the time must move to now.
         reflog = Path(subprocess.run(["git", "rev-parse", "--git-dir"], cwd=workspace, capture_output=True,
                                      text=True, check=True).stdout.strip())
         reflog = (workspace / reflog if not reflog.is_absolute() else reflog) / "logs" / "HEAD"
         os.utime(reflog, (1_000_000.0, 1_000_000.0))
-        assert last_commit_time(workspace) == 1_000_000.0
+        assert last_commit_time(workspace, reflogs) == 1_000_000.0
         git(workspace, "commit", "-q", "--allow-empty", "-m", "work")
-        moved = last_commit_time(workspace)
+        moved = last_commit_time(workspace, reflogs)
         assert moved is not None and moved > 1_000_000.0
+
+
+def test_a_remembered_reflog_that_went_away_is_looked_for_again(tmp_path: Path) -> None:
+    repo, tree = tmp_path / "repo", tmp_path / "tree"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "first")
+    git(repo, "worktree", "add", "-q", str(tree), "-b", "ao/x")
+    reflogs: dict[str, str] = {}
+    assert last_commit_time(tree, reflogs) is not None and str(tree) in reflogs
+    git(repo, "worktree", "remove", "--force", str(tree))
+    assert last_commit_time(tree, reflogs) is None
+    assert reflogs == {}
 
 
 def test_no_repository_means_no_signal(tmp_path: Path) -> None:
