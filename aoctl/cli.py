@@ -14,7 +14,7 @@ from aoctl import exitcodes
 from aoctl.client import DaemonNotRunning, NotYourDaemon, ProtocolError, RpcError, UntrustedSocket
 from aoctl.context import Context
 from aod import __version__
-from aod.protocol import SOCKET_ENV, default_socket_path
+from aod.wire import SOCKET_ENV, default_socket_path
 
 
 # Command name -> the module in aoctl/commands that defines it (as `command`). Imported only

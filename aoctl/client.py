@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import msgspec
 
-from aod.protocol import (
+from aod.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ErrorObject,
     Notification,
@@ -18,6 +17,17 @@ from aod.protocol import (
     peer_uid,
     socket_dir_problem,
 )
+
+try:
+    # The C module under `socket`: that one builds its enums on import, ~5 ms of every command's
+    # start-up with `selectors`. A blocking AF_UNIX stream needs nothing it adds but makefile(),
+    # and the line reader below does that job.
+    import _socket as socket
+except ImportError:  # pragma: no cover - an interpreter without it
+    import socket  # type: ignore[no-redef]
+
+_RECEIVE_CHUNK = 256 * 1024
+_MAX_LINE = DEFAULT_MAX_MESSAGE_BYTES * 64
 
 T = TypeVar("T")
 
@@ -110,7 +120,8 @@ class Client:
                 why = f"it is served by uid {listener}, not by you (uid {os.getuid()})"
             raise UntrustedSocket(path, why)
         self._sock = sock
-        self._reader = sock.makefile("rb")
+        self._buffer = bytearray()
+        self._scanned = 0  # how much of the buffer is known to hold no newline
 
     def __enter__(self) -> Client:
         return self
@@ -119,7 +130,6 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._reader.close()
         self._sock.close()
 
     def set_timeout(self, timeout: float | None) -> None:
@@ -177,9 +187,30 @@ class Client:
         except OSError as exc:
             raise ProtocolError(f"connection to aod lost while sending: {exc}") from None
 
+    def _read_line(self) -> bytes:
+        """The next line (with its newline), or what is left at end of stream (b"" when nothing)."""
+        buffer = self._buffer
+        while True:
+            end = buffer.find(b"\n", self._scanned)
+            if end >= _MAX_LINE or (end < 0 and len(buffer) > _MAX_LINE):
+                raise ProtocolError(f"aod sent a message over {_MAX_LINE} bytes")
+            if end >= 0:
+                line = bytes(buffer[: end + 1])
+                del buffer[: end + 1]
+                self._scanned = 0
+                return line
+            self._scanned = len(buffer)
+            chunk = self._sock.recv(_RECEIVE_CHUNK)
+            if not chunk:
+                rest = bytes(buffer)
+                buffer.clear()
+                self._scanned = 0
+                return rest
+            buffer += chunk
+
     def _receive(self, eof_ok: bool = False) -> Any:
         try:
-            line = self._reader.readline(DEFAULT_MAX_MESSAGE_BYTES * 64)
+            line = self._read_line()
         except TimeoutError:
             raise ProtocolError("timed out waiting for aod to answer") from None
         except OSError as exc:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 import msgspec
 
-from aoctl.commands._render import pr_table, sessions_table
 from aoctl.context import Context, json_option
-from aod.protocol import SessionListResult
+
+if TYPE_CHECKING:
+    from aod.protocol import SessionListResult
+
+# `status --json` (what scripts and editors run every few seconds) passes aod's JSON through:
+# the method's result types and the table renderer are imported only by the paths that decode.
 
 
 class _SessionsRaw(msgspec.Struct):
@@ -39,9 +44,10 @@ def command(ctx: Context, project: str | None, watch: bool, cost: bool, prs: boo
                 # aod's own JSON, re-indented: nothing decoded and encoded again (flat in sessions).
                 ctx.emit_json(_Sessions.decode(client.call_raw("session.list", params)).sessions)
                 return
-            result = client.call_as(SessionListResult, "session.list", params)
+            result = client.call_as(_result_type(), "session.list", params)
         click.echo(_table(result, cost, prs))
         return
+    SessionListResult = _result_type()
     # --watch: one connection subscribed to session events; redraw on each, never poll.
     with ctx.client(timeout=None) as events, ctx.client() as client:
         events.call("events.subscribe", {"kinds": ["session", "project"]})
@@ -50,7 +56,15 @@ def command(ctx: Context, project: str | None, watch: bool, cost: bool, prs: boo
             _draw(ctx, client.call_as(SessionListResult, "session.list", params), cost, prs)
 
 
+def _result_type() -> type[SessionListResult]:
+    from aod.protocol import SessionListResult
+
+    return SessionListResult
+
+
 def _table(result: SessionListResult, cost: bool, prs: bool) -> str:
+    from aoctl.commands._render import pr_table, sessions_table
+
     return pr_table(result.sessions) if prs else sessions_table(result.sessions, cost=cost)
 
 
