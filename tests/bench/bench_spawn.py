@@ -29,7 +29,7 @@ import shutil
 import time
 from pathlib import Path
 
-from tests.bench._common import fmt, md_table, median, p95
+from tests.bench._common import fmt, md_table, median, p95, wait_ticks
 from tests.support.aod_process import AodProcess, short_tempdir, wait_for
 from tests.support.fleet import Fleet, config_text, git, make_repo
 from tests.support.seed import make_idle_panes, seed_sessions
@@ -75,7 +75,9 @@ def run(spawns: int, batch: int, fleet_size: int) -> tuple[list[list[object]], l
             aod.stop()
             seed_fleet(aod, tmux, fleet.repo, fleet_size)
             aod.start()
-            fleet.ok("status")
+            # Timed once the fleet is steady, as a fleet that has been running is: the first
+            # ticks after a start record each seeded session's state as observed (a write each).
+            wait_ticks(aod, 3, timeout=300)
         returned: list[float] = []
         received: list[float] = []
         for n in range(spawns):

@@ -307,6 +307,17 @@ async def test_stale_registration_is_pruned(tmp_path: Path, repo: Path, ws: Work
     assert worktree_paths(repo) == [str(repo), str(path)]
 
 
+async def test_a_stale_registration_whose_branch_is_gone_is_pruned_too(tmp_path: Path, repo: Path, ws: WorktreeWorkspace) -> None:
+    # No branch to give it away: git refuses the add, and only then is the registration looked for.
+    path = tmp_path / "s1"
+    await ws.create(spec(repo, path))
+    subprocess.run(["rm", "-rf", str(path)], check=True)
+    sh(repo, "update-ref", "-d", "refs/heads/ao/s1")
+    await ws.create(spec(repo, path))
+    assert sh(path, "symbolic-ref", "--short", "HEAD").strip() == "ao/s1"
+    assert worktree_paths(repo) == [str(repo), str(path)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Worktree: dirty, snapshot, remove
 # ---------------------------------------------------------------------------------------------

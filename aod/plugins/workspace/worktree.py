@@ -359,26 +359,33 @@ class WorktreeWorkspace:
     async def create(self, spec: WorkspaceSpec) -> None:
         repo, path, branch, base_sha = await checked_spec(spec)
         path_existed = check_target_path(path, repo)
-        worktrees = await list_worktrees(repo)
-        if await self._clear_stale_registration(repo, path, worktrees):
+        # The registered worktrees are listed only when they matter: `git worktree list` reads
+        # every worktree's files (~90 ms beside 1,000 of them), and a new branch at a new path —
+        # nearly every spawn — needs none of it. A registration left at the path with its branch
+        # gone makes git refuse the add; it is looked for then (below).
+        old_sha = None
+        current = await rev_parse(repo, f"refs/heads/{branch}")
+        if current is not None:
             worktrees = await list_worktrees(repo)
-        old_sha = await self._reusable_branch(repo, branch, base_sha, worktrees)
+            if await self._clear_stale_registration(repo, path, worktrees):
+                worktrees = await list_worktrees(repo)
+            old_sha = await self._reusable_branch(repo, branch, current, base_sha, worktrees)
 
         created = missing_ancestors(path)
         log.info("workspace.create", kind=self.kind, path=str(path), branch=branch, base=spec.base,
                  reuse=old_sha is not None)
+        add = ["worktree", "add", "--no-track", "-b" if old_sha is None else "-B", branch, str(path), base_sha]
         try:
-            await git(
-                repo,
-                "worktree",
-                "add",
-                "--no-track",
-                "-b" if old_sha is None else "-B",
-                branch,
-                str(path),
-                base_sha,
-                timeout=self.timeout,
-            )
+            try:
+                await git(repo, *add, timeout=self.timeout)
+            except GitFailed:
+                worktrees = await list_worktrees(repo)
+                if old_sha is not None or not registered_at(worktrees, path) or (path / ".git").exists():
+                    raise  # not a registration left behind: the rollback below takes back what git made
+                # git made the branch before it refused the path: both go, then the add once more.
+                await git(repo, "update-ref", "-d", f"refs/heads/{branch}", base_sha, check=False)
+                await self._clear_stale_registration(repo, path, worktrees)
+                await git(repo, *add, timeout=self.timeout)
             head = await git(path, "symbolic-ref", "--quiet", "HEAD", env=ceiling_env(path), check=False)
             if head.out.strip() != f"refs/heads/{branch}":
                 raise WorkspaceError(f"the new worktree {path} is not on branch {branch}")
@@ -407,13 +414,10 @@ class WorktreeWorkspace:
         return False
 
     async def _reusable_branch(
-        self, repo: Path, branch: str, base_sha: str, worktrees: list[WorktreeEntry]
-    ) -> str | None:
-        """None when `branch` does not exist; its commit when it exists and may be reused (not
-        checked out anywhere and without commits of its own); raises otherwise."""
-        current = await rev_parse(repo, f"refs/heads/{branch}")
-        if current is None:
-            return None
+        self, repo: Path, branch: str, current: str, base_sha: str, worktrees: list[WorktreeEntry]
+    ) -> str:
+        """The existing `branch`'s commit (`current`) when it may be reused (not checked out
+        anywhere and without commits of its own); raises otherwise."""
         for entry in worktrees:
             if entry.branch == branch:
                 gone = (
