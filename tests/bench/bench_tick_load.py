@@ -1,4 +1,4 @@
-"""P7: the tick's cadence while 64 clients flood aod with requests.
+"""R2 load: the tick's cadence while 64 clients flood aod with requests.
 
     python -m tests.bench.bench_tick_load [--clients 64] [--requests 300] [--sessions 33]
 
@@ -66,7 +66,7 @@ def main() -> int:
     requests = len(load.latencies)
     ticks = during["count"] - before["count"]
     gap = after["longest_gap_ms"]
-    print("### P7: the tick under request load\n")
+    print("### R2 load: the tick under request load\n")
     print(
         f"{args.sessions} live sessions (idle panes), a 100 ms tick, {args.clients} clients x {args.requests} "
         "requests (`session.list` three in four, `daemon.ping`), each client on its own connection. "
