@@ -8,6 +8,7 @@ refused leaves no issue behind).
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -256,6 +257,18 @@ def test_the_token_comes_over_the_socket_only(dashboard: Dashboard) -> None:
     assert dashboard.token not in dashboard.aod.log()
 
 
+def test_dashboard_open_hands_the_address_to_the_browser(dashboard: Dashboard, tmp_path: Path) -> None:
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.py"
+    browser.write_text(f"import sys, pathlib\npathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
+    dashboard.aod.extra_env["BROWSER"] = f"{sys.executable} {browser} %s"  # webbrowser's own hook
+    shown = dashboard.aod.aoctl("dashboard", "--open")
+    assert shown.returncode == 0, shown.stderr
+    url = f"http://127.0.0.1:{dashboard.port}/#token={dashboard.token}"
+    assert shown.stdout.strip() == url
+    wait_for(lambda: opened.exists() and opened.read_text() == url, 10, "the browser to be given the address")
+
+
 def test_static_files_stay_inside_their_folder(dashboard: Dashboard) -> None:
     with dashboard.http() as client:
         assert client.get("/static/index.html").status_code == 200
@@ -321,6 +334,27 @@ def test_a_host_name_is_no_address_to_listen_on(make_aod: Callable[..., AodProce
     proc = configured.spawn()
     assert proc.wait(20) == 1
     assert "config.yaml:2: web.listen" in configured.log()
+
+
+def _can_unshare_the_network() -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "--net", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _can_unshare_the_network(), reason="needs `unshare --net` (root)")
+def test_a_non_loopback_address_is_the_user_s_explicit_choice_and_logged_loudly(make_aod: Callable[..., AodProcess]) -> None:
+    # In a network namespace of its own, 0.0.0.0 reaches no interface of this machine.
+    aod = make_aod(web_listen="0.0.0.0:0")
+    with open(aod.log_path, "ab") as log:
+        aod.proc = subprocess.Popen(
+            ["unshare", "--net", sys.executable, "-m", "aod", "--log-format", "json"],
+            env=aod.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )
+    aod.wait_ready()
+    web = aod.result("daemon.status")["web"]
+    assert web["state"] == "listening" and web["address"].startswith("0.0.0.0:")
+    warnings = [json.loads(line) for line in aod.log().splitlines() if "BEYOND THIS MACHINE" in line]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning" and "0.0.0.0:0" in warnings[0]["detail"]
 
 
 def test_disabled_then_enabled_by_a_reload(make_aod: Callable[..., AodProcess]) -> None:
