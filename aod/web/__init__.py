@@ -2,8 +2,10 @@
 
 No second API: the page speaks the socket's JSON-RPC through the daemon's one Dispatcher.
 
-- `server`         the listener in aod's nursery: bind (its failure leaves aod running), serve
-                   with hypercorn's trio worker, restart on a changed `web` config, drain on stop
+- `server`         the listener in aod's nursery: bind (its failure leaves aod running), restart
+                   on a changed `web` config, drain on stop
+- `connections`    the accept loop; hypercorn's protocol code on each connection, every write
+                   with a deadline (the only module that imports hypercorn)
 - `app`            the ASGI application: routes, and the Host / Origin / token checks first
 - `auth`           PURE: the token's cookie, the Host and Origin allow-lists, security headers
 - `asgi`           the few ASGI pieces the app needs (responses, bounded bodies, WebSockets)

@@ -122,9 +122,8 @@ class WebApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(receive, send)
-            return
+        if kind not in ("http", "websocket"):
+            return  # no lifespan events: aod/web/connections.py sends none
         headers = Headers(scope.get("headers", []))
         security = auth.security_headers(self.context.audience)
         websocket = kind == "websocket"
@@ -147,15 +146,6 @@ class WebApp:
             pass
         finally:
             self.connections -= 1
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     # -- HTTP -------------------------------------------------------------------------------------
 

@@ -1,28 +1,27 @@
 """The dashboard's listener, a task in aod's nursery.
 
-Why hypercorn's trio worker: HTTP/1.1 with keep-alive and WebSockets in one server, its limits
-(header size, WebSocket message size, idle keep-alive connections closed) already written, the
-sans-IO h11 / wsproto underneath, and it runs as a task of aod's own trio nursery (no thread, no
-second event loop). Our ASGI application (aod/web/app.py) is small enough to need no framework.
+Why hypercorn (its trio worker's parts, aod/web/connections.py): HTTP/1.1 with keep-alive and
+WebSockets in one server, its limits (header size, WebSocket message size, idle keep-alive
+connections closed) already written, the sans-IO h11 / wsproto underneath, and it runs as tasks
+of aod's own trio nursery (no thread, no second event loop). Our ASGI application
+(aod/web/app.py) is small enough to need no framework.
 
 What this module adds around it:
 - aod binds the socket itself (`web.listen`; port 0 picks a free one, whose number
-  `daemon.status` reports) and hands hypercorn the bound fd, so a port already taken is an
-  error aod reports — in its log and in `daemon.status` — and then runs on without the web;
+  `daemon.status` reports), so a port already taken is an error aod reports — in its log and in
+  `daemon.status` — and then runs on without the web;
 - a supervisor loop: a reload that changed `web` closes the listener and opens the new one;
 - an orderly stop: WebSockets stop reading, requests already read finish (up to
   `api.shutdown_grace`), keep-alive connections close;
 - the token, cached here (the store has it on disk), and the URL `aoctl dashboard` prints.
 
-May import: aod.web (app, auth), config (web), dispatch, lanes, protocol, store (through the app),
-hypercorn (lazily: an aod with the web disabled never loads it), trio, structlog.
+May import: aod.web (app, auth, connections: lazily, so an aod with the web disabled never loads
+hypercorn), config, dispatch, lanes, protocol, trio, structlog.
 """
 
 from __future__ import annotations
 
 import errno
-import logging
-import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -214,13 +213,12 @@ class WebServer:
             limits=self.app.server_limits,
         ))
         shutdown, done = trio.Event(), trio.Event()
-        fd = sock.detach()  # hypercorn owns (and closes) the socket from here on
         try:
-            await nursery.start(self._serve, fd, web_app, shutdown, done)
+            await nursery.start(self._serve, sock, web_app, shutdown, done)
         except Exception as exc:  # noqa: BLE001 - the web must never take aod down
+            sock.close()
             log.exception("the dashboard's server did not start")
             return self._failed(settings, f"the web server did not start: {exc}")
-        os.set_inheritable(fd, False)  # hypercorn marks it inheritable; agents must not get it
         self.web_app, self._audience = web_app, audience
         self._status = WebStatus(
             enabled=True, listen=settings.listen, state="listening", address=address, port=bound_port,
@@ -244,68 +242,24 @@ class WebServer:
         return None
 
     async def _serve(
-        self, fd: int, web_app: WebApp, shutdown: trio.Event, done: trio.Event, *, task_status: trio.TaskStatus[Any]
+        self, sock: socket.socket, web_app: WebApp, shutdown: trio.Event, done: trio.Event, *, task_status: trio.TaskStatus[None]
     ) -> None:
-        from hypercorn.config import Config as HypercornConfig
-        from hypercorn.trio import serve
+        from aod.web.connections import serve_connections
 
         api = self.app.config.api
-        config = HypercornConfig()
-        config.bind = [f"fd://{fd}"]
-        config.graceful_timeout = api.shutdown_grace
-        # Above the API's own limit, so that a message just over it gets the API's error
-        # (-32002, then the WebSocket is closed, as on the socket) rather than a bare close.
-        config.websocket_max_message_size = api.max_message_bytes + 64 * 1024
-        config.include_server_header = False
-        config.accesslog = None
-        config.logger_class = _logger_class()
         try:
-            await serve(web_app, config, shutdown_trigger=shutdown.wait, task_status=task_status)
+            await serve_connections(
+                sock, web_app, max_message_bytes=api.max_message_bytes, write_timeout=api.write_timeout,
+                grace=api.shutdown_grace, shutdown=shutdown, task_status=task_status,
+            )
         except Exception:  # noqa: BLE001 - after it started: logged, and aod runs on
             log.exception("the dashboard's server failed")
             self._status = msgspec.structs.replace(self._status, state="failed", reason="the web server failed; aod's log has the details")
         finally:
+            sock.close()
             done.set()
 
     async def _close(self, web_app: WebApp, shutdown: trio.Event, done: trio.Event) -> None:
         web_app.stop()
         shutdown.set()
         await done.wait()
-
-
-_LEVELS = {"critical": logging.CRITICAL, "error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
-
-
-def _logger_class() -> type:
-    """hypercorn's logger, writing to aod's structlog log (its access log stays off)."""
-    from hypercorn.logging import Logger
-
-    class HypercornToStructlog(Logger):
-        def __init__(self, config: Any) -> None:
-            self.access_logger = None
-            self.error_logger = None
-            self.access_log_format = config.access_log_format
-
-        async def access(self, request: Any, response: Any, request_time: float) -> None:
-            return None
-
-        async def log(self, level: int, message: str, *args: Any, **kwargs: Any) -> None:
-            text = message % args if args else message
-            if level >= logging.ERROR:
-                log.error("web server", message=text, exc_info=kwargs.get("exc_info", False))
-            elif level >= logging.WARNING:
-                log.warning("web server", message=text)
-            else:
-                log.debug("web server", message=text)
-
-    for name, level in _LEVELS.items():
-        async def at_level(self: Any, message: str, *args: Any, _level: int = level, **kwargs: Any) -> None:
-            await self.log(_level, message, *args, **kwargs)
-
-        setattr(HypercornToStructlog, name, at_level)
-
-    async def exception(self: Any, message: str, *args: Any, **kwargs: Any) -> None:
-        await self.log(logging.ERROR, message, *args, exc_info=True)
-
-    HypercornToStructlog.exception = exception  # type: ignore[method-assign]
-    return HypercornToStructlog

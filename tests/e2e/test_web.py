@@ -401,6 +401,35 @@ def test_stopping_closes_open_pages_in_order(dashboard: Dashboard) -> None:
     ws.close()
 
 
+def test_a_page_that_stops_reading_is_dropped_and_cannot_hold_aod_s_stop(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    aod = make_aod()
+    aod.write_config("api: {write_timeout: 1s, shutdown_grace: 1s}\n")
+    aod.start()
+    aod.result("project.add", {"path": str(make_repo(tmp_path / "demo"))})
+    big = aod.result("issue.add", {"title": "big", "body": "x" * 900_000, "project": "demo"})
+    dashboard = Dashboard(aod, aod.result("daemon.status")["web"]["port"], aod.result("web.token")["token"])
+    with dashboard.http() as client:
+        cookie = dashboard.sign_in(client)
+
+    def flood() -> WsClient:
+        """A page that asks for ~20 MB of answers and reads none of them."""
+        ws = WsClient(dashboard.port, "/rpc", origin=dashboard.origin, cookie=cookie, receive_buffer=4096)
+        ws.send_json({"jsonrpc": "2.0", "id": 0, "method": "events.subscribe"})
+        for n in range(1, 24):
+            ws.send_json({"jsonrpc": "2.0", "id": n, "method": "issue.show", "params": {"id": big["id"], "project": "demo"}})
+        return ws
+
+    stuck = flood()
+    wait_for(lambda: "stopped reading" in aod.log(), 20, "the page that does not read to be dropped")
+    wait_for(lambda: aod.result("daemon.status")["subscribers"] == 0, 10, "its subscription to end")
+    stuck.close()
+    second = flood()
+    wait_for(lambda: aod.result("daemon.status")["web"]["connections"] == 1, 10, "the second page")
+    aod.signal(signal.SIGTERM)
+    assert aod.wait_exit(15) == 0
+    second.close()
+
+
 @pytest.mark.skipif(
     subprocess.run([sys.executable, "-c", "import aod.web.terminal"], capture_output=True).returncode == 0,
     reason="the terminal bridge is installed: its own tests cover /term",

@@ -35,8 +35,17 @@ class Refused(Exception):
 
 class WsClient:
     def __init__(self, port: int, path: str, *, host: str | None = None, origin: str | None = None,
-                 cookie: str | None = None, headers: list[tuple[str, str]] | None = None, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+                 cookie: str | None = None, headers: list[tuple[str, str]] | None = None, timeout: float = 10.0,
+                 receive_buffer: int | None = None) -> None:
+        self.sock = socket.socket()
+        if receive_buffer is not None:  # before connecting: a page that reads slowly, or not at all
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect(("127.0.0.1", port))
+        except BaseException:
+            self.sock.close()
+            raise
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.closed: CloseConnection | None = None
         self._pending: list[str | bytes] = []
