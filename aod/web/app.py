@@ -104,6 +104,11 @@ class WebApp:
     connections: int = 0
     sockets: set[_OpenSocket] = field(default_factory=set)
     stopping: bool = False
+    security: list[tuple[bytes, bytes]] = field(init=False)
+    """The headers every answer carries (aod/web/auth.py), made once per listener."""
+
+    def __post_init__(self) -> None:
+        self.security = auth.security_headers(self.context.audience)
 
     # -- lifetime ---------------------------------------------------------------------------------
 
@@ -125,7 +130,7 @@ class WebApp:
         if kind not in ("http", "websocket"):
             return  # no lifespan events: aod/web/connections.py sends none
         headers = Headers(scope.get("headers", []))
-        security = auth.security_headers(self.context.audience)
+        security = self.security
         websocket = kind == "websocket"
         refuse = _refuser(send, security, websocket)
         # The Host allow-list before anything else, on every route (DNS rebinding).
