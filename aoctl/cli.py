@@ -21,7 +21,7 @@ from aod.wire import SOCKET_ENV, default_socket_path
 # when the command runs (or --help lists them): aoctl starts in the time of the one it needs.
 COMMANDS = {
     "attach": "attach", "batch-spawn": "batch_spawn", "cleanup": "cleanup", "config": "config",
-    "cost": "cost", "daemon": "daemon", "doctor": "doctor", "done": "done", "events": "events", "history": "history", "hook": "hook",
+    "cost": "cost", "daemon": "daemon", "dashboard": "dashboard", "doctor": "doctor", "done": "done", "events": "events", "history": "history", "hook": "hook",
     "issue": "issue", "kill": "kill", "logs": "logs", "merge": "merge", "notify": "notify",
     "pause": "pause", "ping": "ping", "pr": "pr", "project": "project", "restore": "restore",
     "resume": "resume", "review": "review", "rpc": "rpc", "send": "send", "service": "service",

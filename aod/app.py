@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from aod.observe import Observer, ObserveStats
     from aod.reactor import Reactor
     from aod.service import SessionService
+    from aod.web.server import WebServer
 
 log = structlog.get_logger()
 
@@ -54,6 +55,8 @@ class App:
     session_count: int = 0
     shutdown_requested: trio.Event = field(default_factory=trio.Event)
     ticker: Ticker | None = None
+    web: WebServer | None = None
+    """The dashboard's listener (aod/web/server.py), set by the daemon."""
     sessions: SessionService = field(init=False)
     notifications: NotificationRouter = field(init=False)
     forges: ForgeService = field(init=False)
@@ -171,6 +174,8 @@ class App:
             self.sessions.plugins = build_plugins(new.config, self.locations)
         if "poll_interval" in changed and self.ticker is not None:
             self.ticker.poke()
+        if self.web is not None and ("web" in changed or self.web.status().state == "failed"):
+            self.web.reconfigure()  # listens again as the config says (a taken port may be free now)
         log.info("config reloaded", path=str(new.path), loaded=new.loaded, changed=changed)
         self.bus.publish("config.reloaded", path=str(new.path), changed=changed)
         return ReloadResult(config_path=str(new.path), config_loaded=new.loaded, changed=changed)

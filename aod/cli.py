@@ -42,6 +42,14 @@ _path = click.Path(path_type=Path, dir_okay=False)
     default=None,
     help="JSON lines or readable console output (auto: console on a TTY).",
 )
+@click.option(
+    "--web-listen",
+    metavar="HOST:PORT",
+    envvar="AOD_WEB_LISTEN",  # aod.config.LISTEN_ENV, not imported here: it would load pydantic
+    show_envvar=True,
+    default=None,
+    help="Overrides `web.listen`: where the dashboard listens (e.g. 127.0.0.1:0 for any free port).",
+)
 @click.version_option(__version__, prog_name="aod")
 @click.pass_context
 def main(
@@ -51,6 +59,7 @@ def main(
     config: Path | None,
     log_level: str | None,
     log_format: str | None,
+    web_listen: str | None,
 ) -> None:
     """aod: the daemon that runs your AI coding agents from issue to merged PR.
 
@@ -63,7 +72,7 @@ def main(
     from aod.daemon import run
 
     locations = Locations.resolve(socket=socket, state_dir=state_dir, config=config)
-    sys.exit(run(locations, log_level=log_level, log_format=log_format))
+    sys.exit(run(locations, log_level=log_level, log_format=log_format, web_listen=web_listen))
 
 
 @main.command("check-config")

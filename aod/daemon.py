@@ -1,5 +1,6 @@
 """The composition root: lock, listener (bound or inherited from systemd), one nursery with the
-signal handler, the RPC server, the tick and the watchdog; then an orderly stop."""
+signal handler, the RPC server, the dashboard's listener, the tick and the watchdog; then an
+orderly stop."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import structlog
 import trio
 
 from aod.app import App, LogOverrides
-from aod.config import ConfigError, load_config
+from aod.config import LISTEN_ENV, ConfigError, load_config, parse_listen
 from aod.dispatch import Dispatcher
 from aod.events import EventBus
 from aod.handlers import Call, all_handlers
@@ -22,6 +23,7 @@ from aod.poller import Ticker
 from aod.server import RpcServer, bind_unix_socket
 from aod.store import AlreadyRunning, Store
 from aod.systemd import SystemdEnv, activated_socket
+from aod.web.server import WebServer
 
 log = structlog.get_logger()
 
@@ -29,10 +31,23 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
-def run(locations: Locations, *, log_level: str | None = None, log_format: str | None = None) -> int:
-    """Run aod in the foreground until it is told to stop. Returns the process exit code."""
+def run(
+    locations: Locations,
+    *,
+    log_level: str | None = None,
+    log_format: str | None = None,
+    web_listen: str | None = None,
+) -> int:
+    """Run aod in the foreground until it is told to stop. Returns the process exit code.
+    `web_listen` (`aod --web-listen`, `$AOD_WEB_LISTEN`) overrides `web.listen`."""
     systemd = SystemdEnv.take()
     configure_logging(log_level or "info", log_format or "auto")
+    if web_listen:
+        try:
+            parse_listen(web_listen)
+        except ValueError as exc:
+            print(f"aod: not starting: --web-listen / ${LISTEN_ENV}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     try:
         loaded = load_config(locations.config_file)
     except ConfigError as exc:
@@ -84,7 +99,7 @@ def run(locations: Locations, *, log_level: str | None = None, log_format: str |
         "store.quarantined", path=str(original), moved_to=str(moved), reason=reason
     )
     try:
-        trio.run(_serve, app, listen_sock, systemd)
+        trio.run(_serve, app, listen_sock, systemd, web_listen or None)
     finally:
         if not app.socket_activated:
             _unlink_socket(locations)
@@ -94,17 +109,21 @@ def run(locations: Locations, *, log_level: str | None = None, log_format: str |
     return EXIT_OK
 
 
-async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv) -> None:
+async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv, web_listen: str | None) -> None:
     dispatcher = Dispatcher(all_handlers())
     server = RpcServer(
         dispatcher, app.bus, app.server_limits, make_call=lambda conn: Call(app, conn)
     )
+    # The dashboard: the same dispatcher over HTTP and WebSockets; it failing to listen (a port
+    # taken) leaves aod running, and daemon.status says why.
+    app.web = WebServer(app, dispatcher, lambda peer: Call(app, peer), listen_override=web_listen)
     app.ticker = Ticker(lambda: app.config.poll_interval, lambda: _tick(app))
     # Signals are caught before anything else starts, so a SIGTERM during start-up is orderly.
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_handle_signals, app, signals, nursery.cancel_scope)
             await nursery.start(server.serve, listen_sock)
+            await nursery.start(app.web.run)
             app.sessions.nursery = nursery
             app.forges.local.nursery = nursery  # CI jobs run beside the tick
             nursery.start_soon(app.ticker.run)
@@ -118,12 +137,15 @@ async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv) -
                 state_dir=str(app.locations.state_dir),
                 config=str(app.loaded.path),
                 socket_activated=app.socket_activated,
+                web=app.web.status().address or app.web.status().state,
             )
             await app.shutdown_requested.wait()
             systemd.notify("STOPPING=1\nSTATUS=stopping")
             server.stop_accepting()
             app.bus.publish("daemon.stopping")
-            await server.drain(app.config.api.shutdown_grace)
+            async with trio.open_nursery() as draining:  # both transports at once, each in order
+                draining.start_soon(server.drain, app.config.api.shutdown_grace)
+                draining.start_soon(app.web.stop)
             nursery.cancel_scope.cancel()
         with trio.move_on_after(2):
             await app.notifications.aclose()

@@ -373,3 +373,17 @@ class SessionUsage(Record, kw_only=True, frozen=True):
     models: dict[str, ModelUsage] = {}
     cost_usd: float = 0.0
     updated_at: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The dashboard (issue 17).
+# ---------------------------------------------------------------------------------------------
+
+
+class WebToken(Record, kw_only=True, frozen=True):
+    """`web-token.json`: the dashboard's token. A browser exchanges it once for a cookie derived
+    from it (aod/web/auth.py), so a new token signs every browser out."""
+
+    token: str
+    """256 random bits, hex (64 characters)."""
+    created_at: str = ""

@@ -142,3 +142,64 @@ async def run(
     if check and not result.ok:
         raise ToolFailed(result, what)
     return result
+
+
+async def run_capped(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    limit: int,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Result, bool]:
+    """`run`, keeping at most `limit` bytes of stdout: a program that writes more is killed once
+    it passed the limit (its output is not wanted, and need not sit in memory). Returns the result
+    (stdout cut to `limit` bytes) and whether it was cut. Raises as `run` does."""
+    if not argv:
+        raise ValueError("empty argv")
+    COUNTER.started += 1
+    full_env = dict(env) if env is not None else child_env()
+    out, err = bytearray(), bytearray()
+    cut = False
+    try:
+        with trio.fail_after(timeout if math.isfinite(timeout) else 1e9):
+            process = await trio.lowlevel.open_process(
+                list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=cwd, env=full_env,
+            )
+            try:
+                async def read_out() -> None:
+                    nonlocal cut
+                    assert process.stdout is not None
+                    while chunk := await process.stdout.receive_some(65536):
+                        out.extend(chunk)
+                        if len(out) > limit:
+                            cut = True
+                            process.kill()
+                            return
+
+                async def read_err() -> None:
+                    assert process.stderr is not None
+                    while chunk := await process.stderr.receive_some(65536):
+                        if len(err) < 65536:
+                            err.extend(chunk)
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(read_out)
+                    nursery.start_soon(read_err)
+                returncode = await process.wait()
+            finally:
+                with trio.CancelScope(shield=True):
+                    if process.returncode is None:
+                        process.kill()
+                        await process.wait()
+                    for stream in (process.stdout, process.stderr):
+                        if stream is not None:
+                            await stream.aclose()
+    except FileNotFoundError:
+        raise ToolMissing(str(argv[0])) from None
+    except trio.TooSlowError:
+        raise ToolTimeout(argv, timeout) from None
+    if cut:
+        returncode = 0  # killed by us, not failed
+    return Result(list(map(str, argv)), returncode, bytes(out[:limit]), bytes(err)), cut

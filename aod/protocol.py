@@ -167,6 +167,25 @@ class StatusResult(msgspec.Struct, kw_only=True):
     protocol: int = PROTOCOL_VERSION
     forges: dict[str, Any] = {}
     """Per forge in use: its own status, e.g. GitHub's remaining rate-limit budget."""
+    web: WebStatus | None = None
+    """The dashboard's listener: where it listens, or why it does not."""
+
+
+class WebStatus(msgspec.Struct, kw_only=True):
+    enabled: bool
+    """`web.enabled`."""
+    listen: str
+    """The address asked for (`web.listen`, or `aod --web-listen`), e.g. `127.0.0.1:7433`."""
+    state: Literal["listening", "disabled", "failed", "starting", "stopped"]
+    address: str | None = None
+    """Where it listens (the real port when `listen` asked for port 0), e.g. `127.0.0.1:7433`."""
+    port: int | None = None
+    url: str | None = None
+    """The dashboard's address without a token, e.g. `http://127.0.0.1:7433/`."""
+    reason: str | None = None
+    """Why it does not listen (`failed`: the bind error and what to do; `disabled`: how to enable)."""
+    connections: int = 0
+    """Requests and WebSockets open right now."""
 
 
 class ShutdownResult(msgspec.Struct, kw_only=True):
@@ -250,10 +269,16 @@ class RuntimeInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     pid: int | None = None
 
 
+LANES: Final = ("working", "needs_you", "in_review", "ready", "done")
+"""The dashboard's lanes, in the order it shows them (aod/board.py puts each state in one)."""
+
+
 class SessionInfo(msgspec.Struct, kw_only=True):
     id: str
     project: str
     state: str
+    lane: str = "working"
+    """One of LANES: where the session stands for a person (aod/board.py decides from the state)."""
     reason: str
     activity: str
     agent: str
@@ -570,6 +595,59 @@ def _program_problem(path: str, program: str) -> str | None:
     return None
 
 
+class SessionDiffParams(Params):
+    id: str
+    max_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1024
+    """The most of the unified patch returned (capped at 16 MiB); the file list is always whole."""
+
+
+class DiffFile(msgspec.Struct, kw_only=True):
+    path: str
+    status: Literal["added", "modified", "deleted", "renamed", "copied", "type_changed"]
+    additions: int = 0
+    deletions: int = 0
+    old_path: str | None = None
+    """renamed / copied: where it came from."""
+    binary: bool = False
+    """A binary file: no line counts."""
+
+
+class SessionDiffResult(msgspec.Struct, kw_only=True):
+    id: str
+    base: str
+    """The branch the session started from, as compared against (`main`, or `origin/main` when
+    the remote's is further along)."""
+    base_sha: str
+    """The merge base: the commit of `base` the branch grew from."""
+    head: str
+    """The session's branch."""
+    head_sha: str
+    files: list[DiffFile]
+    patch: str
+    """`git diff` of base_sha..head_sha (committed work only), secrets redacted."""
+    truncated: bool
+    """The patch was cut at `max_bytes` (at a line's end); `files` still lists every file."""
+
+
+class WebTokenParams(Params):
+    rotate: bool = False
+    """Make a new token: every browser signed in with the old one is signed out."""
+
+
+class WebTokenResult(msgspec.Struct, kw_only=True):
+    url: str | None
+    """`http://127.0.0.1:PORT/#token=...` (None while the dashboard is not listening)."""
+    token: str
+    """256 bits, hex. Kept in the state dir (0600); never sent over HTTP by aod."""
+    listen: str
+    enabled: bool
+    listening: bool
+    reason: str | None = None
+    """Why there is no `url`, and how to change that."""
+    rotated: bool = False
+    created_at: str = ""
+
+
 class CleanupParams(Params):
     dry_run: bool = False
     force: bool = False
@@ -823,6 +901,20 @@ _METHOD_LIST: Final = (
     ),
     Method("events.recent", RecentEventsParams, RecentEventsResult, "The latest events aod published."),
     Method(
+        "session.diff",
+        SessionDiffParams,
+        SessionDiffResult,
+        "The session branch's committed changes against its base: the files and a unified patch (capped at max_bytes).",
+        (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE),
+    ),
+    Method(
+        "web.token",
+        WebTokenParams,
+        WebTokenResult,
+        "The dashboard's token and URL, the token minted on first use (`rotate`: a new one); answered on the Unix socket only.",
+        (ErrorCode.PERMISSION_DENIED,),
+    ),
+    Method(
         "notify.test",
         NotifyTestParams,
         NotifyTestResult,
@@ -885,7 +977,8 @@ def openrpc_document(version: str) -> dict[str, Any]:
         "info": {
             "title": "aod",
             "version": version,
-            "description": "aod's JSON-RPC 2.0 API over a Unix socket. Notifications pushed to "
+            "description": "aod's JSON-RPC 2.0 API over a Unix socket (and, for the dashboard, "
+            "POST /rpc and the WebSocket /rpc). Notifications pushed to "
             f"subscribers: `{EVENT_NOTIFICATION}` (params: Event) and "
             f"`{DROPPED_NOTIFICATION}` (params: DroppedParams).",
         },

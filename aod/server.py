@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import structlog
 import trio
 
@@ -23,10 +22,10 @@ from aod.dispatch import Dispatcher, error_reply
 from aod.events import EventBus, Subscription
 from aod.framing import BadFrame, Framing, FrameReader, FrameTooLarge, frame
 from aod.paths import check_socket_path, ensure_private_dir
-from aod.protocol import DROPPED_NOTIFICATION, DroppedParams, ErrorCode, Notification, peer_uid
+from aod.protocol import ErrorCode, peer_uid
+from aod.subscriptions import ConnectionClosed, Subscriptions, Transport
 
 log = structlog.get_logger()
-_encoder = msgspec.json.Encoder()
 MAX_IN_FLIGHT_PER_CONNECTION = 64
 
 
@@ -71,13 +70,9 @@ def bind_unix_socket(path: Path) -> stdsocket.socket:
 # ---------------------------------------------------------------------------------------------
 
 
-class ConnectionClosed(Exception):
-    pass
-
-
 @dataclass(eq=False)
 class Connection:
-    """What a handler may touch of the connection it serves (see `Call` in handlers)."""
+    """What a handler may touch of the connection it serves (see `Call` in handlers): a `Peer`."""
 
     id: int
     stream: trio.SocketStream
@@ -85,7 +80,6 @@ class Connection:
     limits: ServerLimits
     nursery: trio.Nursery
     framing: Framing = Framing.LINE
-    subscriptions: dict[int, Subscription] = field(default_factory=dict)
     closed: bool = False
     requests: int = 0
     """Requests read and not yet answered."""
@@ -94,10 +88,18 @@ class Connection:
     idle_since: float = field(default_factory=trio.current_time)
     idle_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     """Ends reading once the connection has been idle too long (see `_rearm`)."""
+    transport: Transport = "unix"
+    can_subscribe: bool = True
     _send_lock: trio.Lock = field(default_factory=trio.Lock)
+    events: Subscriptions = field(init=False)
 
     def __post_init__(self) -> None:
         self.idle_scope.deadline = self.idle_since + self.limits.first_frame_timeout
+        self.events = Subscriptions(self.bus, self.send, self.nursery, changed=self._rearm, label={"conn": self.id})
+
+    @property
+    def subscriptions(self) -> dict[int, Subscription]:
+        return self.events.by_id
 
     @property
     def idle(self) -> bool:
@@ -143,50 +145,14 @@ class Connection:
 
     def close(self) -> None:
         self.closed = True
-        for sub in list(self.subscriptions.values()):
-            self.bus.unsubscribe(sub)
-        self.subscriptions.clear()
+        self.events.clear()
         self.nursery.cancel_scope.cancel()
 
     def add_subscription(self, sub: Subscription) -> None:
-        self.subscriptions[sub.id] = sub
-        self._rearm()
-        self.nursery.start_soon(self._forward, sub)
+        self.events.add(sub)
 
     def remove_subscription(self, sub_id: int) -> bool:
-        sub = self.subscriptions.pop(sub_id, None)
-        if sub is None:
-            return False
-        self.bus.unsubscribe(sub)
-        self._rearm()
-        return True
-
-    async def _forward(self, sub: Subscription) -> None:
-        try:
-            async for seq, body in sub.receive:
-                if sub.lagged:
-                    break
-                await self.send(body)
-                sub.last_delivered_seq = seq
-            if sub.lagged:
-                self.subscriptions.pop(sub.id, None)
-                self._rearm()
-                log.warning(
-                    "subscriber fell behind; dropping its subscription",
-                    conn=self.id,
-                    subscription=sub.id,
-                    buffer=self.bus.buffer,
-                )
-                notice = DroppedParams(
-                    subscription=sub.id,
-                    last_seq=sub.last_delivered_seq,
-                    reason=f"more than {self.bus.buffer} events waiting; subscribe again",
-                )
-                await self.send(
-                    _encoder.encode(Notification(method=DROPPED_NOTIFICATION, params=notice))
-                )
-        except ConnectionClosed:
-            pass
+        return self.events.remove(sub_id)
 
 
 # ---------------------------------------------------------------------------------------------

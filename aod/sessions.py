@@ -10,7 +10,7 @@ the lookups and writes each operation and the tick start from.
 The operations live beside it, one job each: aod/projects_service.py, aod/spawn.py,
 aod/teardown.py, aod/running.py; aod/service.py puts them together.
 
-May import: store, config, model, events, errors, projects, protocol, redact, outbox, plugins.
+May import: store, config, model, events, errors, projects, protocol, redact, board, outbox, plugins.
 Never the operations or anything of the tick above it.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 import trio
 
-from aod import redact
+from aod import board, redact
 from aod.config import Config
 from aod.errors import failure, not_found
 from aod.events import EventBus, utc_now_iso
@@ -59,7 +59,9 @@ REMOTE_RECHECK = 60.0
 """Seconds a detected remote (or its absence) is trusted before git is asked again."""
 
 
-def session_info(session: Session, pending: int = 0) -> SessionInfo:
+def session_info(session: Session, pending: int = 0, *, ci_escalated: bool = False) -> SessionInfo:
+    """The session as the API shows it; `ci_escalated` (from its reaction ledger, see
+    aod/board.py) is needed only for a session in `ci_failed`."""
     runtime = None
     if session.runtime is not None:
         runtime = RuntimeInfo(
@@ -72,6 +74,7 @@ def session_info(session: Session, pending: int = 0) -> SessionInfo:
         id=session.id,
         project=session.project,
         state=session.state,
+        lane=board.lane(session.state, ci_escalated=ci_escalated),
         reason=session.reason,
         activity=session.activity,
         agent=session.agent,

@@ -55,6 +55,8 @@ def _render_status(s: StatusResult) -> str:
         ("state", s.state_dir),
         ("socket", s.socket_path + (" (socket-activated)" if s.socket_activated else "")),
     ]
+    if s.web is not None:
+        rows.append(("dashboard", s.web.url if s.web.state == "listening" and s.web.url else f"{s.web.state}: {s.web.reason}"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

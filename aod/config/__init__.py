@@ -11,6 +11,7 @@ The package, by job (each module's docstring says what it may import; none impor
 - `reactions`  `reactions.KEY`: the reaction keys and one reaction's overrides
 - `budgets`    `budgets`, `prices.MODEL`: money
 - `notifiers`  `notifiers.NAME`: where notifications go, one model per kind
+- `web`        `web`: the dashboard's listener; `parse_listen` reads a `HOST:PORT`
 - `schema`     `Config`, the whole file made of those sections, and the checks across them
 - `loader`     reading a file into `Config` (`load_config`, `parse_config`), `ConfigError`,
                `aod check-config`
@@ -40,12 +41,14 @@ from aod.config.notifiers import (
 from aod.config.projects import BranchTemplate, DefaultsConfig, GithubConfig, ProjectConfig
 from aod.config.reactions import REACTION_KEYS, ReactionConfig, ReactionKey
 from aod.config.schema import Config, changed_keys
+from aod.config.web import DEFAULT_LISTEN, LISTEN_ENV, WebConfig, is_loopback, parse_listen
 from aod.config.yaml_tree import interpolate
 
 __all__ = [
     "AGENT_NAME",
     "BUILTIN_AGENTS",
     "BUILTIN_NOTIFIER",
+    "DEFAULT_LISTEN",
     "DURATION_FORMS",
     "HOUR",
     "MINUTE",
@@ -69,6 +72,7 @@ __all__ = [
     "HttpUrl",
     "Integer",
     "KiB",
+    "LISTEN_ENV",
     "LoadedConfig",
     "LogConfig",
     "LogNotifierConfig",
@@ -90,6 +94,7 @@ __all__ = [
     "Section",
     "SlackNotifierConfig",
     "Usd",
+    "WebConfig",
     "WebhookNotifierConfig",
     "WorkspaceConfig",
     "changed_keys",
@@ -97,6 +102,8 @@ __all__ = [
     "check_main",
     "format_duration",
     "interpolate",
+    "is_loopback",
     "load_config",
     "parse_config",
+    "parse_listen",
 ]

@@ -26,6 +26,7 @@ from aod.config.fields import AGENT_NAME, HOUR, PROJECT_NAME, PositiveDuration, 
 from aod.config.notifiers import Notifiers
 from aod.config.projects import DefaultsConfig, GithubConfig, ProjectConfig
 from aod.config.reactions import ReactionConfig, ReactionKey
+from aod.config.web import WebConfig
 from aod.config.yaml_tree import Loc, Problem, TreeReader, dotted
 
 
@@ -46,6 +47,7 @@ class Config(Section):
     notifiers: Notifiers = Field(default_factory=dict)
     github: GithubConfig = Field(default_factory=GithubConfig)
     redact: RedactConfig = Field(default_factory=RedactConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
 
 def changed_keys(old: Config, new: Config) -> list[str]:

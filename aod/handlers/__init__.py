@@ -1,7 +1,8 @@
 """RPC handlers, one module per method namespace (`daemon.*` → handlers/daemon.py, ...).
 
 A handler is `async def (app, params, call) -> result`: `params` is the method's Params struct
-from aod/protocol.py, already validated; `call` is the connection it came on.
+from aod/protocol.py, already validated; `call` holds the connection it came on
+(`call.connection.transport`: `unix`, `websocket` or `http`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from aod.app import App
 from aod.lanes import in_request_lane
 from aod.protocol import METHODS
-from aod.server import Connection
+from aod.subscriptions import Peer
 
 HandlerFn = Callable[[App, Any, "Call"], Awaitable[Any]]
 _REGISTRY: dict[str, HandlerFn] = {}
@@ -22,7 +23,8 @@ _REGISTRY: dict[str, HandlerFn] = {}
 @dataclass
 class Call:
     app: App
-    connection: Connection
+    connection: Peer
+    """The socket's connection, or the dashboard's WebSocket or HTTP request (aod/web/)."""
 
 
 def handler(method: str) -> Callable[[HandlerFn], HandlerFn]:
@@ -38,7 +40,7 @@ def handler(method: str) -> Callable[[HandlerFn], HandlerFn]:
 
 def all_handlers() -> dict[str, Callable[[Any, Call], Awaitable[Any]]]:
     """Every handler, keyed by method name, adapted to the dispatcher's (params, call) shape."""
-    from aod.handlers import cost, daemon, events, issue, notify, pr, project, rpc, session  # noqa: F401
+    from aod.handlers import cost, daemon, events, issue, notify, pr, project, rpc, session, web  # noqa: F401
 
     def bind(fn: HandlerFn) -> Callable[[Any, Call], Awaitable[Any]]:
         async def call(params: Any, c: Call) -> Any:

@@ -55,6 +55,7 @@ async def status(app: App, _params: NoParams, _call: Call) -> StatusResult:
         socket_activated=app.socket_activated,
         subscribers=app.bus.subscriber_count,
         forges=app.forges.status(),
+        web=app.web.status() if app.web is not None else None,
     )
 
 

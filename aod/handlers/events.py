@@ -18,6 +18,12 @@ from aod.protocol import (
 
 @handler("events.subscribe")
 async def subscribe(app: App, params: SubscribeParams, call: Call) -> SubscribeResult:
+    if not call.connection.can_subscribe:
+        raise RpcFailure(
+            ErrorCode.INVALID_REQUEST,
+            "events.subscribe needs a connection that stays open to carry the notifications: "
+            "use the WebSocket /rpc (or the Unix socket), not a single HTTP POST",
+        )
     limit = call.connection.limits.max_subscriptions
     if len(call.connection.subscriptions) >= limit:
         # Each subscription holds a buffer of up to api.subscriber_queue events.

@@ -1,11 +1,12 @@
 """session.*: aoctl spawn, batch-spawn, status, send, logs, attach, pause, resume, done, kill,
-restore, cleanup, stop, history."""
+restore, cleanup, stop, history; session.diff (the dashboard's diff view)."""
 
 from __future__ import annotations
 
 import msgspec
 import trio
 
+from aod import board
 from aod.app import App
 from aod.errors import RpcFailure
 from aod.handlers import Call, handler
@@ -31,7 +32,10 @@ from aod.protocol import (
     HistoryResult,
     HookParams,
     HookResult,
+    SessionDiffParams,
+    SessionDiffResult,
 )
+from aod.model import Session
 from aod.service import session_info
 
 
@@ -66,11 +70,19 @@ async def list_(app: App, params: SessionListParams, _call: Call) -> SessionList
     if params.project is not None:
         sessions = [s for s in sessions if s.project == params.project]
     sessions.sort(key=lambda s: (s.created_at, s.id))
-    infos = [session_info(s) for s in sessions]
+    infos = [session_info(s, ci_escalated=await _ci_escalated(app, s)) for s in sessions]
     if params.cost:
         for info in infos:
             await _add_cost(app, info)
     return SessionListResult(sessions=infos)
+
+
+async def _ci_escalated(app: App, session: Session) -> bool:
+    """For the lane (aod/board.py): read only for a session in ci_failed, the one state whose
+    lane depends on its reaction ledger."""
+    if session.state != "ci_failed":
+        return False
+    return board.ci_escalated((await app.store.get_ledger(session.id)).entries)
 
 
 async def _add_cost(app: App, info: SessionInfo) -> None:
@@ -86,7 +98,7 @@ async def _add_cost(app: App, info: SessionInfo) -> None:
 async def get(app: App, params: SessionIdParams, _call: Call) -> SessionInfo:
     session = await app.sessions.session(params.id)
     pending = len(await app.store.pending_deliveries(session.id))
-    info = session_info(session, pending)
+    info = session_info(session, pending, ci_escalated=await _ci_escalated(app, session))
     info.journal = await app.store.journal_tail(session.id, 20)
     await _add_cost(app, info)
     return info
@@ -108,6 +120,13 @@ async def hook(app: App, params: HookParams, _call: Call) -> HookResult:
 async def logs(app: App, params: LogsParams, _call: Call) -> LogsResult:
     text, alive = await app.sessions.running.logs(params.id, params.lines)
     return LogsResult(id=params.id, text=text, alive=alive)
+
+
+@handler("session.diff")
+async def diff(app: App, params: SessionDiffParams, _call: Call) -> SessionDiffResult:
+    from aod.diffs import session_diff
+
+    return await session_diff(app.sessions, params.id, params.max_bytes)
 
 
 @handler("session.attach")

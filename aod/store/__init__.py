@@ -12,6 +12,7 @@
     <root>/archive/<id>/                 ended sessions, moved here whole and kept
     <root>/quarantine/                   files that failed to decode, moved aside, never deleted
     <root>/ports.json                    the port blocks held by sessions (AO_PORT_BASE)
+    <root>/web-token.json                the dashboard's token (a secret; 0600 like every file)
 
 Guarantees: a crash at any instant leaves every record old or new, never torn; a write based on
 a stale `rev` is refused (`StaleRevision`), so concurrent read-modify-write cycles cannot lose
@@ -20,8 +21,8 @@ updates; a record this aod cannot decode is quarantined and reported, and aod ca
 The package, bottom up: `files` (the file primitives; never through a symbolic link), `codec`
 (records as bytes), `errors`, `state` (the root every record kind shares: locks, quarantine
 reporting, compare-and-set), one module per record kind (`sessions`, `journal`, `outbox`,
-`session_files` for the ledger and usage, `tick` for what a tick reads of them, `cost`, `projects`, `ids`, `ports`, `forge`),
-`instance` (the lock, the layout), `faces` (each operation's async and sync face, written
+`session_files` for the ledger and usage, `tick` for what a tick reads of them, `cost`, `projects`, `ids`, `ports`, `forge`,
+`web_token`), `instance` (the lock, the layout), `faces` (each operation's async and sync face, written
 once) and `facade` (`Store`). Other modules import from `aod.store` only, the names below.
 
 May import: its own modules.

@@ -26,10 +26,11 @@ from aod.store.session_files import Ledgers, UsageReadings
 from aod.store.sessions import SessionRecords
 from aod.store.state import ARCHIVE_DIR, SESSIONS_DIR, QuarantineCallback, StateDir
 from aod.store.tick import TickReads
+from aod.store.web_token import WebTokens
 
 WRITTEN_DIRS = (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, FORGE_DIR)
 KEPT_DIRS = (ARCHIVE_DIR, QUARANTINE_DIR)  # never swept: left exactly as they are
-RECORD_KINDS = (SessionRecords, Journals, SessionIds, PortAllocator, Outbox, Ledgers, UsageReadings, CostLedger, ProjectRecords, ForgeRecords, TickReads)
+RECORD_KINDS = (SessionRecords, Journals, SessionIds, PortAllocator, Outbox, Ledgers, UsageReadings, CostLedger, ProjectRecords, ForgeRecords, TickReads, WebTokens)
 
 
 class Store:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.aod_process import AodProcess, wait_for
 
-HEAVY = ("trio", "pydantic", "yaml", "structlog")
+HEAVY = ("trio", "pydantic", "yaml", "structlog", "hypercorn")
 
 
 def test_not_running_is_exit_3_with_a_hint(make_aod: Callable[..., AodProcess]) -> None:
@@ -107,7 +107,7 @@ def test_daemon_start_reports_a_failing_aod(make_aod: Callable[..., AodProcess])
 
 def test_aoctl_never_imports_the_daemon_stack(aod: AodProcess) -> None:
     env = aod.env()
-    for args in (["ping"], ["daemon", "status"], ["--help"], ["rpc", "daemon.status"]):
+    for args in (["ping"], ["daemon", "status"], ["--help"], ["rpc", "daemon.status"], ["dashboard"]):
         result = subprocess.run(
             [sys.executable, "-X", "importtime", "-m", "aoctl", *args],
             env=env, capture_output=True, text=True, timeout=30,

@@ -45,6 +45,9 @@ class AodProcess:
     root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    web_listen: str | None = "127.0.0.1:0"
+    """$AOD_WEB_LISTEN: each test's aod on a free port of its own, never the real 7433 (a user's
+    aod, or another test's); None leaves `web.listen` to the test's config."""
 
     @property
     def socket_path(self) -> Path:
@@ -79,6 +82,8 @@ class AodProcess:
             HOME=str(self.root / "home"),
             PYTHONUNBUFFERED="1",
         )
+        if self.web_listen is not None:
+            env["AOD_WEB_LISTEN"] = self.web_listen
         env.update(self.extra_env)
         return env
 
