@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 import trio
 
+from aod.accepting import accept_forever
 from aod.dispatch import Dispatcher, error_reply
 from aod.events import EventBus, Subscription
 from aod.framing import BadFrame, Framing, FrameReader, FrameTooLarge, frame
@@ -191,15 +192,7 @@ class RpcServer:
             self._nursery = nursery
             task_status.started()
             with self._accept_scope:
-                async with listener:
-                    while True:
-                        try:
-                            stream = await listener.accept()
-                        except OSError as exc:  # e.g. EMFILE: back off instead of spinning
-                            log.error("accept failed", error=str(exc))
-                            await trio.sleep(0.1)
-                            continue
-                        nursery.start_soon(self._serve_connection, stream)
+                await accept_forever(listener, nursery, self._serve_connection, "socket")
 
     def stop_accepting(self) -> None:
         self._accept_scope.cancel()

@@ -25,6 +25,8 @@ from typing import Any
 import structlog
 import trio
 
+from aod.accepting import accept_forever
+
 log = structlog.get_logger()
 BACKLOG = 128
 
@@ -132,15 +134,7 @@ async def serve_connections(
 
         async def accept() -> None:
             with accepting:
-                async with listener:
-                    while True:
-                        try:
-                            stream = await listener.accept()
-                        except OSError as exc:  # e.g. EMFILE: back off instead of spinning
-                            log.error("dashboard accept failed", error=str(exc))
-                            await trio.sleep(0.1)
-                            continue
-                        connections.start_soon(connection, stream)
+                await accept_forever(listener, connections, connection, "dashboard")
 
         connections.start_soon(accept)
         task_status.started()
