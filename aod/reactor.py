@@ -41,6 +41,7 @@ from aod.redact import Redactor
 from aod.store import NoSuchSession, StaleRevision
 
 if TYPE_CHECKING:
+    from aod.config import Config
     from aod.notify import NotificationRouter
     from aod.service import SessionService
 
@@ -90,12 +91,25 @@ class Reactor:
     # Sessions with an intent that waits for its time (cleanup after a grace period); None
     # until the first tick has looked at every session's ledger once.
     _waiting: set[str] | None = None
+    # Each project's merged policies, worked out once per config object (the tick asks for every
+    # session's; a reload makes a new config).
+    _policies: tuple[object, dict[str, dict[str, ReactionPolicy]]] | None = None
 
     # -- policy --------------------------------------------------------------------------------
 
-    def policies(self, session: Session) -> dict[str, ReactionPolicy]:
+    def policies(self, session: Session) -> Mapping[str, ReactionPolicy]:
+        """The session's project's policies (shared between calls: read, never change)."""
         config = self.service.config()
-        project = config.projects.get(session.project)
+        if self._policies is None or self._policies[0] is not config:
+            self._policies = (config, {})
+        known = self._policies[1].get(session.project)
+        if known is None:
+            known = self._policies[1][session.project] = self._policies_of(config, session.project)
+        return known
+
+    @staticmethod
+    def _policies_of(config: Config, project_name: str) -> dict[str, ReactionPolicy]:
+        project = config.projects.get(project_name)
         global_overrides = {k: v.overrides() for k, v in config.reactions.items()}
         project_overrides = {k: v.overrides() for k, v in project.reactions.items()} if project else {}
         return reactions.policies_for(
