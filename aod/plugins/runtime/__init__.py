@@ -1,13 +1,15 @@
 """The runtime slot: where an agent process lives (a tmux pane, or a plain child process).
 
 A runtime answers: which of my sessions are alive (one call for all of them), what is on this
-one's screen; and performs: create, paste text, press Enter, kill. It decides nothing: when to
-retry Enter, what "ready" looks like, what a dead pane means, is the caller's business.
+one's screen; and performs: create, paste text, press Enter, kill; and gives each live viewer
+(the dashboard's terminal) a command of its own to watch or type through. It decides nothing:
+when to retry Enter, what "ready" looks like, what a dead pane means, is the caller's business.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -78,6 +80,23 @@ class Look:
     shows as typed so far. None when the runtime has no cursor to report."""
 
 
+@dataclass(frozen=True)
+class ViewerCommand:
+    """How a live viewer (the dashboard's terminal) watches one session: a command the caller
+    runs in a terminal of the viewer's own (a PTY), whose screen is what the viewer sees."""
+
+    argv: list[str]
+    env: dict[str, str]
+    """The command's whole environment (the caller adds only the terminal's TERM)."""
+    can_type: bool
+    """Whether `set_viewer_control` can switch this viewer to typing into the agent."""
+    readonly_reason: str | None = None
+    """When it cannot: why, in words for the viewer."""
+    ends_with_session: bool = True
+    """The command exits by itself when the session ends (tmux: the attach client does). False:
+    it would run on (`tail -f`), so the caller watches liveness to end it."""
+
+
 class Runtime(Protocol):
     kind: str
     echoes_input: bool
@@ -132,4 +151,23 @@ class Runtime(Protocol):
 
     def attach_argv(self, handle: RuntimeHandle) -> list[str] | None:
         """The command a user runs to watch and type into the session (None: cannot attach)."""
+        ...
+
+    def viewer_command(self, handle: RuntimeHandle, *, control: bool) -> ViewerCommand:
+        """The command one live viewer runs to watch the session (`control` False: nothing it
+        types reaches the agent, and its terminal's size changes nothing of the agent's) or to
+        type into it (`control` True, where the runtime can). Each viewer runs its own. Raises
+        RuntimeError_ when the session cannot be watched."""
+        ...
+
+    async def set_viewer_control(self, handle: RuntimeHandle, terminal: str, control: bool) -> None:
+        """Switch the running viewer whose terminal is `terminal` (a PTY's name, `/dev/pts/3`)
+        between watching and typing, without restarting it. Raises RuntimeError_ when it cannot."""
+        ...
+
+    def hold_window_size(self, handle: RuntimeHandle) -> AbstractAsyncContextManager[None]:
+        """While open, viewers started read-only never resize the agent's window, even when no
+        one else is attached (tmux: a size-setting control client beside them). Open it before
+        the viewer starts and close it after the viewer ended. Raises RuntimeError_ (or
+        ToolMissing) on entry when it cannot."""
         ...

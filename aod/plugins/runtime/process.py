@@ -38,14 +38,15 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
 
 import trio
 
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import CommandTooLong, LaunchSpec, Liveness, Look, PaneState, RuntimeError_
+from aod.plugins.runtime import CommandTooLong, LaunchSpec, Liveness, Look, PaneState, RuntimeError_, ViewerCommand
 from aod.plugins.runtime.tmux import sanitize_paste_text, validate_name
 from aod.proc import ToolMissing, child_env
 
@@ -60,6 +61,9 @@ _ESCAPES: Final = re.compile(
 # Cursor positioning and erasing the display start a new screen (or part of one): a line break.
 _SCREEN_BREAKS: Final = re.compile(r"\x1b\[[0-9;]*[HfJ]")
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+READONLY_REASON: Final = (
+    "the process runtime gives its agent no terminal to type into: send it a message instead (aoctl send)"
+)
 
 
 def _boot_id() -> str:
@@ -438,6 +442,24 @@ class ProcessRuntime:
     def attach_argv(self, handle: RuntimeHandle) -> list[str] | None:
         """Watch only: `tail -f` of the log. Send input with `aoctl send`."""
         return ["tail", "-n", "200", "-f", str(self._log_path(handle))]
+
+    def viewer_command(self, handle: RuntimeHandle, *, control: bool) -> ViewerCommand:
+        """The log followed, whatever `control` asks: there is no terminal to type into."""
+        return ViewerCommand(
+            argv=["tail", "-n", "200", "-f", str(self._log_path(handle))],
+            env=child_env(tool=False),
+            can_type=False,
+            readonly_reason=READONLY_REASON,
+            ends_with_session=False,  # tail -f follows the log after the agent is gone
+        )
+
+    async def set_viewer_control(self, handle: RuntimeHandle, terminal: str, control: bool) -> None:
+        if control:
+            raise RuntimeError_(READONLY_REASON)
+
+    @asynccontextmanager
+    async def hold_window_size(self, handle: RuntimeHandle) -> AsyncIterator[None]:
+        yield  # no window: a viewer's size changes nothing of the agent's
 
 
 def _is_other_process(record: dict[str, object]) -> bool:

@@ -45,13 +45,15 @@ import secrets
 import signal
 import unicodedata
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Final
 
 import trio
 
 from aod.model import RuntimeHandle
-from aod.plugins.runtime import CommandTooLong, LaunchSpec, Liveness, Look, PaneState, RuntimeError_, Snapshot
+from aod.plugins.runtime import CommandTooLong, LaunchSpec, Liveness, Look, PaneState, RuntimeError_, Snapshot, ViewerCommand
+from aod.plugins.runtime import tmux_viewers
 from aod.proc import Result, ToolTimeout, child_env, run
 
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]+")
@@ -82,6 +84,16 @@ _FIELDS: Final = _SNAPSHOT_FORMAT.count(_SEP) + 1
 # Bracketed-paste delimiters inside a message would end the paste early and turn the rest of
 # the message into keystrokes; NUL cannot travel through a terminal at all.
 _PASTE_UNSAFE: Final = re.compile("\x1b\\[20[01]~|\x00")
+
+
+def client_env() -> dict[str, str]:
+    """The environment of every tmux client aod runs. The first command may start the server,
+    whose environment every agent inherits: the user's environment minus systemd's private
+    handles (not the tool defaults), and minus tmux's own variables (see above)."""
+    env = child_env(tool=False)
+    for key in _TMUX_CLIENT_VARIABLES:
+        env.pop(key, None)
+    return env
 
 
 def validate_name(name: str) -> str:
@@ -186,12 +198,7 @@ class TmuxRuntime:
 
     async def _tmux(self, *args: str, stdin: bytes | None = None, socket: str | None = None) -> Result:
         """One tmux client on `socket` (None: the configured server, where sessions start)."""
-        # The first command may start the server, whose environment every agent inherits:
-        # the user's environment minus systemd's private handles (not the tool defaults).
-        env = child_env(tool=False)
-        for key in _TMUX_CLIENT_VARIABLES:
-            env.pop(key, None)
-        return await run([*self._base(socket), *args], timeout=self.timeout, env=env, stdin=stdin)
+        return await run([*self._base(socket), *args], timeout=self.timeout, env=client_env(), stdin=stdin)
 
     def server_of(self, handle: RuntimeHandle) -> str:
         """The socket the session was started on. A record from before aod stored it is taken
@@ -439,6 +446,17 @@ class TmuxRuntime:
     def attach_argv(self, handle: RuntimeHandle) -> list[str] | None:
         name = validate_name(handle.name)
         return [self.tmux, "-L", self.server_of(handle), "attach-session", "-t", f"={name}"]
+
+    # -- live viewers (the dashboard's terminal): aod/plugins/runtime/tmux_viewers.py ----------
+
+    def viewer_command(self, handle: RuntimeHandle, *, control: bool) -> ViewerCommand:
+        return tmux_viewers.viewer_command(self, handle, control=control)
+
+    async def set_viewer_control(self, handle: RuntimeHandle, terminal: str, control: bool) -> None:
+        await tmux_viewers.set_viewer_control(self, handle, terminal, control)
+
+    def hold_window_size(self, handle: RuntimeHandle) -> AbstractAsyncContextManager[None]:
+        return tmux_viewers.hold_window_size(self, handle)
 
 
 def _nudge_reaper(server_pid: int) -> None:
