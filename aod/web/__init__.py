@@ -11,6 +11,7 @@ No second API: the page speaks the socket's JSON-RPC through the daemon's one Di
 - `asgi`           the few ASGI pieces the app needs (responses, bounded bodies, WebSockets)
 - `rpc_transport`  `POST /rpc` and the WebSocket `/rpc` into the Dispatcher, events included
 - `terminal`       a session's terminal over a WebSocket (`serve_terminal`), imported lazily
+- `pty`            a program in a PTY of its own, read and written from trio (the terminal's)
 - `static/`        the page's own files; `assets/` npm's packages (xterm.js), never copied here
 
 Nothing else of aod imports this package but aod/daemon.py (the listener), aod/app.py (types
