@@ -47,7 +47,8 @@ import trio
 
 from aod.model import RuntimeHandle
 from aod.plugins.runtime import CommandTooLong, LaunchSpec, Liveness, Look, PaneState, RuntimeError_, ViewerCommand
-from aod.plugins.runtime.tmux import sanitize_paste_text, validate_name
+from aod.plugins.runtime.tmux import sanitize_paste_text
+from aod.plugins.runtime.tmux_client import validate_name
 from aod.proc import ToolMissing, child_env
 
 _PASTE_ON: Final = b"\x1b[?2004h"

@@ -54,16 +54,12 @@ import trio
 from aod.model import RuntimeHandle
 from aod.plugins.runtime import CommandTooLong, LaunchSpec, Liveness, Look, PaneState, RuntimeError_, Snapshot, ViewerCommand
 from aod.plugins.runtime import tmux_viewers
-from aod.proc import Result, ToolTimeout, child_env, run
+from aod.plugins.runtime.tmux_client import NAME_PATTERN, client_env, validate_name
+from aod.proc import Result, ToolTimeout, run
 
-NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]+")
 CREATE_ATTEMPTS: Final = 6
 # tmux refuses a whole command (every argument of a client) over about 16 KB.
 CAPTURE_COMMAND_BUDGET: Final = 12_000
-
-# Variables tmux itself reads from the client's environment; an aod that runs inside somebody's
-# tmux must not make the dedicated server think it is nested.
-_TMUX_CLIENT_VARIABLES: Final = ("TMUX", "TMUX_PANE")
 
 _SEP: Final = "\t"
 _SNAPSHOT_FORMAT: Final = _SEP.join(
@@ -84,29 +80,6 @@ _FIELDS: Final = _SNAPSHOT_FORMAT.count(_SEP) + 1
 # Bracketed-paste delimiters inside a message would end the paste early and turn the rest of
 # the message into keystrokes; NUL cannot travel through a terminal at all.
 _PASTE_UNSAFE: Final = re.compile("\x1b\\[20[01]~|\x00")
-
-
-def client_env() -> dict[str, str]:
-    """The environment of every tmux client aod runs. The first command may start the server,
-    whose environment every agent inherits: the user's environment minus systemd's private
-    handles (not the tool defaults), and minus tmux's own variables (see above)."""
-    env = child_env(tool=False)
-    for key in _TMUX_CLIENT_VARIABLES:
-        env.pop(key, None)
-    return env
-
-
-def validate_name(name: str) -> str:
-    """Return `name` if it is usable as a runtime session name, else raise RuntimeError_.
-
-    tmux gives `:` and `.` meaning in targets (and rewrites them in session names), so only
-    letters, digits, `_` and `-` are allowed.
-    """
-    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
-        raise RuntimeError_(
-            f"invalid runtime session name {name!r}: use letters, digits, '_' and '-' only"
-        )
-    return name
 
 
 def sanitize_paste_text(text: str) -> bytes:

@@ -30,18 +30,14 @@ import secrets
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 import trio
 
-# A module import, not names: tmux.py imports this module while it is itself being imported.
-import aod.plugins.runtime.tmux as tmux_module
 from aod.model import RuntimeHandle
 from aod.plugins.runtime import RuntimeError_, ViewerCommand
+from aod.plugins.runtime.tmux_client import client_env, validate_name
 from aod.proc import COUNTER, Result, ToolMissing, ToolTimeout
-
-if TYPE_CHECKING:
-    from aod.plugins.runtime.tmux import TmuxRuntime
 
 VIEWER_FLAGS: Final = "read-only,ignore-size"
 # The size-holding client's flags: it must size the window, so not ignore-size.
@@ -49,12 +45,23 @@ HOLDER_FLAGS: Final = "no-output,read-only"
 HOLDER_EXIT_GRACE: Final = 1.0
 
 
+class TmuxRuntime(Protocol):
+    """What the viewers need of aod/plugins/runtime/tmux.py's TmuxRuntime (which passes itself):
+    a protocol, so this module never imports the runtime that imports it."""
+
+    def _base(self, socket: str | None = None) -> list[str]: ...
+    async def _tmux(self, *args: str, stdin: bytes | None = None, socket: str | None = None) -> Result: ...
+    def server_of(self, handle: RuntimeHandle) -> str: ...
+    def _target(self, handle: RuntimeHandle) -> str: ...
+    def _fail(self, what: str, result: Result, socket: str | None = None) -> RuntimeError_: ...
+
+
 def viewer_command(runtime: TmuxRuntime, handle: RuntimeHandle, *, control: bool) -> ViewerCommand:
-    name = tmux_module.validate_name(handle.name)
+    name = validate_name(handle.name)
     flags = [] if control else ["-f", VIEWER_FLAGS]
     # -u: the browser's terminal is UTF-8 whatever aod's locale says (tmux would draw `_`).
     argv = [*runtime._base(runtime.server_of(handle)), "-u", "attach-session", "-E", *flags, "-t", f"={name}"]
-    return ViewerCommand(argv=argv, env=tmux_module.client_env(), can_type=True)
+    return ViewerCommand(argv=argv, env=client_env(), can_type=True)
 
 
 async def set_viewer_control(runtime: TmuxRuntime, handle: RuntimeHandle, terminal: str, control: bool) -> None:
@@ -69,7 +76,7 @@ async def set_viewer_control(runtime: TmuxRuntime, handle: RuntimeHandle, termin
         return  # already as asked: the toggle below would undo it
     # -t: without it tmux also moves the client to the session it likes best (an unattached
     # one: another agent's). -E: and would copy the client's environment into the session.
-    name = tmux_module.validate_name(handle.name)
+    name = validate_name(handle.name)
     toggled = await runtime._tmux("switch-client", "-c", terminal, "-r", "-E", "-t", f"={name}", socket=socket)
     if not toggled.ok:
         raise runtime._fail(f"switch-client -c {terminal} -r", toggled, socket)
@@ -77,7 +84,7 @@ async def set_viewer_control(runtime: TmuxRuntime, handle: RuntimeHandle, termin
 
 @asynccontextmanager
 async def hold_window_size(runtime: TmuxRuntime, handle: RuntimeHandle) -> AsyncIterator[None]:
-    name = tmux_module.validate_name(handle.name)
+    name = validate_name(handle.name)
     socket = runtime.server_of(handle)
     target = runtime._target(handle)
     sized = await runtime._tmux("display-message", "-p", "-t", target, "#{window_width}x#{window_height}", socket=socket)
@@ -98,7 +105,7 @@ async def hold_window_size(runtime: TmuxRuntime, handle: RuntimeHandle) -> Async
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=tmux_module.client_env(),
+            env=client_env(),
             start_new_session=True,
         )
     except FileNotFoundError:
