@@ -459,6 +459,12 @@ class SpawnParams(Params):
     branch: str | None = None
     cwd: str | None = None
     """The client's working directory, used to pick the project when none is named."""
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    """A key unique to this request: asking again with it returns the session the first request
+    started (or is starting) instead of a second one; for callers that retry (MCP tools, scripts)."""
+    reuse_live: bool = False
+    """With `issue`: when the issue already has a live session of this agent, return it instead of
+    starting another (as `session.batch_spawn` skips it)."""
 
 
 class BatchSpawnParams(Params):

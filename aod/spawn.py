@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,57 @@ class Spawner:
     sessions: Sessions
     # (project, issue id) -> the issue, from the project's forge (set by the app; None: no lookup).
     issue_lookup: Callable[[ResolvedProject, str], Awaitable[Any]] | None = None
+    # Claims (an idempotency key, or a project's issue and agent) of the spawns under way; the
+    # event is set when that spawn has ended, so a second request waits and then finds its session.
+    in_flight: dict[str, trio.Event] = field(default_factory=dict)
+
+    async def spawn_once(
+        self,
+        *,
+        idempotency_key: str | None,
+        reuse_live: bool,
+        project: str | None,
+        issue: str | None,
+        task: str | None,
+        agent_name: str | None,
+        branch: str | None,
+        cwd: str | None = None,
+    ) -> Session:
+        """`spawn`, unless the same request was made before (`idempotency_key`) or, with
+        `reuse_live`, the issue has a live session of this agent: then that session."""
+        if idempotency_key is None and not (reuse_live and issue is not None):
+            return await self.spawn(project=project, issue=issue, task=task, agent_name=agent_name, branch=branch, cwd=cwd)
+        resolved = await self.sessions.project(project, cwd)
+        agent_name = agent_name or resolved.agent
+        live_issue = issue if reuse_live else None
+        claims = [
+            *([f"key\0{idempotency_key}"] if idempotency_key is not None else []),
+            *([f"issue\0{resolved.name}\0{live_issue}\0{agent_name}"] if live_issue is not None else []),
+        ]
+        while True:
+            found = already_spawned(
+                await self.sessions.store.list_sessions(),
+                key=idempotency_key, project=resolved.name, issue=live_issue, agent=agent_name,
+            )
+            if found is not None:
+                log.info("spawn answered by an existing session", session=found.id, key=idempotency_key is not None)
+                return found
+            under_way = next((self.in_flight[c] for c in claims if c in self.in_flight), None)
+            if under_way is None:
+                break
+            await under_way.wait()
+        ended = trio.Event()
+        for claim in claims:
+            self.in_flight[claim] = ended
+        try:
+            return await self.spawn(
+                project=resolved.name, issue=issue, task=task, agent_name=agent_name, branch=branch,
+                idempotency_key=idempotency_key,
+            )
+        finally:
+            for claim in claims:
+                del self.in_flight[claim]
+            ended.set()
 
     async def spawn(
         self,
@@ -62,6 +113,7 @@ class Spawner:
         branch: str | None,
         cwd: str | None = None,
         base: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Session:
         """`base`: the ref to branch from, when the caller fetched it already (a batch fetches
         once); by default the project's base branch is fetched now."""
@@ -105,7 +157,7 @@ class Spawner:
         try:
             return await self._spawn(
                 session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch, title, body,
-                base,
+                base, idempotency_key,
             )
         finally:
             self.sessions.spawning.discard(session_id)
@@ -125,6 +177,7 @@ class Spawner:
         title: str | None = None,
         issue_body: str | None = None,
         base: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Session:
         slog = log.bind(session=session_id, project=resolved.name)
         now = utc_now_iso()
@@ -156,6 +209,7 @@ class Spawner:
             workspace=str(path),
             workspace_kind=resolved.workspace,
             port_base=port_base,
+            idempotency_key=idempotency_key,
         )
         try:
             session = await self.sessions.store.put_session(session, 0)
@@ -469,3 +523,20 @@ def _clean_label(value: str) -> bool:
 def _render_branch(template: str, session_id: str, issue: str | None, project: str) -> str:
     issue_part = (issue or "task").lstrip("#")
     return template.replace("{id}", session_id).replace("{issue}", issue_part).replace("{project}", project)
+
+
+def already_spawned(
+    sessions: list[Session], *, key: str | None, project: str, issue: str | None, agent: str
+) -> Session | None:
+    """The session that answers a spawn request: the one made with the same idempotency key (in
+    any state: the first request's outcome is the answer), else, when `issue` is given, a live
+    session of that project, issue and agent."""
+    if key is not None:
+        for session in sessions:
+            if session.idempotency_key == key:
+                return session
+    if issue is not None:
+        for session in sessions:
+            if session.project == project and session.issue == issue and session.agent == agent and session.state in LIVE_STATES:
+                return session
+    return None

@@ -18,13 +18,21 @@ from aod.protocol import SessionInfo
 @click.option("-p", "--project", help="Project name (default: the one you are in, or the only one).")
 @click.option("--agent", help="Agent to run (default: the project's).")
 @click.option("--branch", help="Branch name (default: from the project's template, ao/<id>).")
+@click.option("--key", "idempotency_key", help="A key unique to this request: run again with it, get the same session.")
+@click.option("--reuse-live", is_flag=True, help="If ISSUE already has a live session of this agent, show it instead.")
 @json_option
 @click.pass_obj
-def command(ctx: Context, issue: str | None, task: str | None, project: str | None, agent: str | None, branch: str | None) -> None:
+def command(
+    ctx: Context, issue: str | None, task: str | None, project: str | None, agent: str | None, branch: str | None,
+    idempotency_key: str | None, reuse_live: bool,
+) -> None:
     """Start an agent on ISSUE (or --task) in its own worktree, branch and tmux session."""
     if issue is None and task is None:
         raise click.UsageError("give an ISSUE or --task TEXT")
-    params = {"issue": issue, "task": task, "project": project, "agent": agent, "branch": branch, "cwd": os.getcwd()}
+    params = {
+        "issue": issue, "task": task, "project": project, "agent": agent, "branch": branch, "cwd": os.getcwd(),
+        "idempotency_key": idempotency_key, "reuse_live": reuse_live or None,
+    }
     # Creating a worktree and running the setup hook can take minutes: no client timeout.
     with ctx.client(timeout=None) as client:
         info = client.call_as(SessionInfo, "session.spawn", {k: v for k, v in params.items() if v is not None})

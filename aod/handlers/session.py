@@ -41,7 +41,9 @@ from aod.service import session_info
 
 @handler("session.spawn")
 async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
-    session = await app.sessions.spawner.spawn(
+    session = await app.sessions.spawner.spawn_once(
+        idempotency_key=params.idempotency_key,
+        reuse_live=params.reuse_live,
         project=params.project,
         issue=params.issue,
         task=params.task,

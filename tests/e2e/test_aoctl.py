@@ -107,10 +107,15 @@ def test_daemon_start_reports_a_failing_aod(make_aod: Callable[..., AodProcess])
 
 def test_aoctl_never_imports_the_daemon_stack(aod: AodProcess) -> None:
     env = aod.env()
-    for args in (["ping"], ["daemon", "status"], ["--help"], ["rpc", "daemon.status"], ["dashboard"]):
+    mcp_session = (
+        '{"jsonrpc":"2.0","id":1,"method":"tools/list"}\n'
+        '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"daemon_status","arguments":{}}}\n'
+    )
+    commands = (["ping"], ["daemon", "status"], ["--help"], ["rpc", "daemon.status"], ["dashboard"], ["mcp"])
+    for args in commands:
         result = subprocess.run(
             [sys.executable, "-X", "importtime", "-m", "aoctl", *args],
-            env=env, capture_output=True, text=True, timeout=30,
+            env=env, capture_output=True, text=True, timeout=30, input=mcp_session if args == ["mcp"] else "",
         )
         assert result.returncode == 0, result.stderr[-2000:]
         imported = {

@@ -82,3 +82,27 @@ def test_following_logs_prints_only_new_lines() -> None:
     assert new_lines(["a", "b", "c"], ["b", "c", "d", "e"]) == ["d", "e"]
     assert new_lines(["a", "b"], ["a", "b"]) == []
     assert new_lines(["a"], ["x", "y"]) == ["x", "y"]
+
+
+def test_a_spawn_request_is_answered_by_its_key_first_then_by_a_live_session_of_its_issue() -> None:
+    from aod.model import Session
+    from aod.spawn import already_spawned
+
+    def session(sid: str, **fields: object) -> Session:
+        base = dict(id=sid, project="web", state="working", reason="", since="t", created_at="t", updated_at="t",
+                    agent="fake", branch=f"ao/{sid}", workspace="/w")
+        return Session(**{**base, **fields})  # type: ignore[arg-type]
+
+    keyed = session("web-1", idempotency_key="k", state="errored", issue="7")
+    live = session("web-2", issue="7")
+    other_agent = session("web-3", issue="8", agent="codex")
+    killed = session("web-4", issue="9", state="killed")
+    fleet = [keyed, live, other_agent, killed]
+    find = lambda **kw: already_spawned(fleet, **{"key": None, "project": "web", "issue": None, "agent": "fake", **kw})  # noqa: E731
+    assert find(key="k") is keyed  # whatever became of it: the first request's outcome
+    assert find(key="k", issue="7") is keyed
+    assert find(key="other") is None
+    assert find(issue="7") is live
+    assert find(issue="8") is None  # another agent's session is not this request's
+    assert find(issue="9") is None  # not live
+    assert find(issue="7", project="api") is None
