@@ -7,6 +7,9 @@ time, and the most trusted one wins only while it is fresh):
 
 1. A question or a blocking dialog on screen wins over everything: some agents ask for approval
    only on screen (Codex records no prompts), and waiting is never being busy.
+1b. The agent's own report (`session.report`, `human.ask`): done, blocked, needs input. It
+   stands until the agent is sent a message or reports again, or a hook speaks after it
+   (`report_reading`); `working` is fresh only as long as a hook is.
 2. The agent's hooks (turn start / turn end / permission), while fresh (HOOK_FRESH seconds):
    the agent itself said it. A turn that died without its Stop hook goes stale and the other
    signals take over, so a session never stays "active" forever.
@@ -50,12 +53,34 @@ class Signals:
     """aod.procinfo.foreground(): `job`, `running`, `reading`, or None."""
     quiet_for: float | None = None
     """Seconds since what the screen shows last changed."""
+    report: ScreenReading | None = None
+    """The agent's standing report (`report_reading`)."""
+
+
+REPORTED_ACTIVITY: Final = {"working": "active", "done": "idle", "blocked": "blocked", "needs_input": "waiting_input"}
+_REPORT_DETAIL: Final = {"working": "reports it is working", "done": "reports it is done",
+                         "blocked": "reports it is blocked", "needs_input": "asks a question"}
+
+
+def report_reading(status: str, message: str, *, age: float | None, hook_spoke_since: bool,
+                   hook_fresh: float = HOOK_FRESH) -> ScreenReading | None:
+    """What an agent's report says now, or None when it no longer stands: a hook spoke after
+    it (the agent moved on by itself), or it said `working` longer ago than a hook stays fresh.
+    `age`: seconds since the report (None: unknown)."""
+    activity = REPORTED_ACTIVITY.get(status)
+    if activity is None or hook_spoke_since:
+        return None
+    if status == "working" and (age is None or age >= hook_fresh):
+        return None
+    return ScreenReading(activity, message or _REPORT_DETAIL[status])
 
 
 def judge(signals: Signals, *, hook_fresh: float = HOOK_FRESH) -> ScreenReading | None:
     screen, hook = signals.screen, signals.hook
     if screen is not None and screen.activity in WAITING:
         return screen
+    if signals.report is not None:
+        return signals.report
     if hook is not None and signals.hook_age is not None and signals.hook_age < hook_fresh:
         return hook
     if signals.native is not None:

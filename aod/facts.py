@@ -102,6 +102,10 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     """Review items already told to the agent (comment ids, `review:<id>`), from the ledger."""
     undelivered: tuple[int, str, str] | None = None
     """The newest message aod gave up delivering: (outbox seq, who sent it, what happened)."""
+    question: str | None = None
+    """The agent's own words while it reports being blocked or asks (`session.report`, `human.ask`)."""
+    reported_at: float | None = None
+    """Epoch seconds of that report: each question is its own episode."""
     commands: tuple[str, ...] = ()
     """User commands since the last step: `kill`, `pause`, `resume`, `done`, `merge_failed`
     (the actor reports a failed merge), `merged` (the actor merged)."""

@@ -328,7 +328,13 @@ class _Decider:
         # persisting; `since` is only the fallback.
         waiting_since = self.obs.activity_since
         subject = str(int(waiting_since)) if waiting_since is not None else self.since_or_now("needs_input")
-        return Trigger(key="agent-needs-input", subject=subject, facts={"activity": activity})
+        facts: dict[str, object] = {"activity": activity}
+        if self.obs.question is not None:
+            # The agent asked in words (`human.ask`): each question is told, even while it waits.
+            if self.obs.reported_at is not None:
+                subject = f"asked:{int(self.obs.reported_at)}"
+            facts["question"] = self.obs.question
+        return Trigger(key="agent-needs-input", subject=subject, facts=facts)
 
     def stuck(self) -> Trigger:
         facts: dict[str, object] = {"threshold": self.stuck_after}
@@ -351,6 +357,9 @@ class _Decider:
         activity = self.obs.activity
         if activity in WAITING_FOR_A_HUMAN:
             reason = "agent waits for input" if activity == "waiting_input" else "agent blocked on a dialog"
+            if self.obs.question is not None:
+                said = first_words(self.obs.question)
+                reason = f"agent asks: {said}" if activity == "waiting_input" else f"agent is blocked: {said}"
             return self.result("needs_input", reason, [self.needs_input(activity)])
         if activity in RESTING:
             return self.result("working", f"agent {activity}")
@@ -428,3 +437,9 @@ def _pr_ended(key: str, pr: PRFacts | None, session: SessionView) -> Trigger:
     if pr is None:
         return Trigger(key=key, subject=f"{session.id}:{key}")
     return Trigger(key=key, subject=pr.number, facts={"number": pr.number, "url": pr.url, "head_sha": pr.head_sha})
+
+
+def first_words(text: str, limit: int = 160) -> str:
+    """A report's text as one line for a state's reason."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -167,6 +167,13 @@ class BranchAttempt(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tru
     outcome: str = ""
 
 
+class AgentReport(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+    """`working`, `done`, `blocked`, `needs_input`."""
+    message: str = ""
+    at: str = ""
+
+
 class Session(Record, kw_only=True, frozen=True):
     """One agent working on one task in its own workspace, branch and runtime."""
 
@@ -222,6 +229,9 @@ class Session(Record, kw_only=True, frozen=True):
     """Budgets `aoctl resume` lifted for this session: `session`, `project_day:<day>`, `project_month:<month>`."""
     undelivered: list[Undelivered] = []
     """Messages given up on, newest last (bounded); each is told to a person once."""
+    report: AgentReport | None = None
+    """What the agent last said of its own work (`session.report`, `human.ask`); cleared when a
+    message reaches it (for `working`: stale after the hooks' freshness, aod/activity.py)."""
     hook_activity: str = ""
     """The activity the agent's own hooks last reported (`aoctl hook`), and when."""
     hook_detail: str = ""

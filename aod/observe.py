@@ -15,14 +15,14 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 
 import msgspec
 import structlog
 import trio
 
-from aod.activity import Signals, judge, screen_evidence
+from aod.activity import Signals, judge, report_reading, screen_evidence
 from aod.errors import storage_error
 from aod.events import utc_now_iso
 from aod.model import Session
@@ -415,6 +415,7 @@ class Observer:
             last_progress=await self._last_progress(session, pane, read),
             commands=tuple(session.commands),
             undelivered=_newest_undelivered(session),
+            **_reported_question(session, time.time()),
         )
         ledger = read.stored.ledger if read is not None and read.stored is not None else None
         return await self.reactor.step(session, observation, ledger)
@@ -472,6 +473,7 @@ class Observer:
             hook_age=_hook_age(session.hook_at, now, self.started_at),
             process=process,
             quiet_for=now - changed_at,
+            report=standing_report(session, now),
         )
         return judge(signals)
 
@@ -552,6 +554,31 @@ def _newest_undelivered(session: Session) -> tuple[int, str, str] | None:
         return None
     newest = session.undelivered[-1]
     return newest.seq, newest.source, newest.detail
+
+
+def standing_report(session: Session, now: float) -> ScreenReading | None:
+    """The agent's own report, while it stands (aod/activity.py, report_reading)."""
+    report = session.report
+    if report is None:
+        return None
+    at = epoch(report.at) if report.at else None
+    hook_at = epoch(session.hook_at) if session.hook_at else None
+    return report_reading(
+        report.status, report.message,
+        age=None if at is None else now - at,
+        hook_spoke_since=hook_at is not None and at is not None and hook_at > at,
+    )
+
+
+def _reported_question(session: Session, now: float) -> dict[str, Any]:
+    """The lifecycle's `question` and `reported_at`: the agent's words while its report of being
+    blocked or asking stands."""
+    report = session.report
+    if report is None or report.status not in ("blocked", "needs_input") or not report.message:
+        return {}
+    if standing_report(session, now) is None:
+        return {}
+    return {"question": report.message, "reported_at": epoch(report.at) if report.at else None}
 
 
 def _hook_age(hook_at: str, now: float, started_at: float) -> float | None:

@@ -241,9 +241,7 @@ class Outbox:
         await self._journal(session_id, item, "delivery.done", submitted=True,
                             enter_presses=result.enter_presses, detail=result.detail)
         await self.store.complete_delivery(session_id, item.seq)
-        await self.service.update(
-            session_id, lambda s: msgspec.structs.replace(s, delivered_seq=max(s.delivered_seq, item.seq))
-        )
+        await self.service.update(session_id, lambda s: _after_delivery(s, item.seq))
         self.service.bus.publish("session.delivered", session=session_id, seq=item.seq, submitted=True)
         log.info("delivered", session=session_id, seq=item.seq, enter_presses=result.enter_presses, detail=result.detail)
 
@@ -278,3 +276,9 @@ class Outbox:
                  "fingerprint": item.fingerprint, **fields}
         await self.store.append_journal(session_id, entry)
 
+
+def _after_delivery(session: Session, seq: int) -> Session:
+    """The record once message `seq` reached the agent: its report (done, blocked, a question)
+    no longer stands, for the agent has been told something since (an answer, a CI failure)."""
+    report = session.report if session.report is not None and session.report.status == "working" else None
+    return msgspec.structs.replace(session, delivered_seq=max(session.delivered_seq, seq), report=report)

@@ -308,6 +308,8 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     cost_usd: float | None = None
     """session.list with `cost`, and session.get: USD so far (None: not known for this agent)."""
     tokens: int | None = None
+    report: ReportInfo | None = None
+    """What the agent last said of its own work (`session.report`, `human.ask`), while it stands."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -512,6 +514,38 @@ class SendResult(msgspec.Struct, kw_only=True):
     """The message's place in the session's outbox; `session.delivered` events carry it."""
     queued: int
     """Messages waiting for this session, this one included."""
+
+
+ReportStatus = Literal["working", "done", "blocked", "needs_input"]
+REPORT_TEXT_LIMIT: Final = 4000
+
+
+class ReportInfo(msgspec.Struct, kw_only=True):
+    status: str
+    """`working`, `done`, `blocked` or `needs_input`."""
+    message: str = ""
+    """Why it is blocked, the question, or a summary of what was done (secrets redacted)."""
+    at: str = ""
+
+
+class ReportParams(Params):
+    id: str
+    """The session (aoctl and `aoctl mcp` take it from AO_SESSION_ID)."""
+    status: ReportStatus
+    message: Annotated[str, msgspec.Meta(max_length=REPORT_TEXT_LIMIT)] = ""
+
+
+class AskParams(Params):
+    id: str
+    """The session asking (aoctl and `aoctl mcp` take it from AO_SESSION_ID)."""
+    question: Annotated[str, msgspec.Meta(min_length=1, max_length=REPORT_TEXT_LIMIT)]
+
+
+class ReportResult(msgspec.Struct, kw_only=True):
+    id: str
+    status: str
+    activity: str
+    """The activity aod now records for the session (`active`, `idle`, `blocked`, `waiting_input`)."""
 
 
 class HookParams(Params):
@@ -833,6 +867,22 @@ _METHOD_LIST: Final = (
         HookResult,
         "An agent's hook reports a turn starting or ending, or a question (installed per session by aod).",
         (ErrorCode.NOT_FOUND,),
+    ),
+    Method(
+        "session.report",
+        ReportParams,
+        ReportResult,
+        "The agent says where its work stands: working, done, blocked (why) or needs_input (the "
+        "question). The most trusted signal of its state; it stands until the agent is sent a message.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
+    ),
+    Method(
+        "human.ask",
+        AskParams,
+        ReportResult,
+        "The agent asks the person supervising it a question: the session needs input, the question "
+        "is shown and notified, and the answer (`session.send`) reaches the agent.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
     ),
     Method(
         "session.logs",

@@ -396,6 +396,9 @@ def notification_text(session_id: str, key: str, facts: Mapping[str, object]) ->
             f"The agent is busy but nothing changed. `aoctl attach {s}` to look, `aoctl send {s} TEXT` to nudge it.",
         )
     if key == "agent-needs-input":
+        question = facts.get("question")
+        if isinstance(question, str) and question:
+            return f"{s} asks: {_one_line(question, 120)}", f"{question}\n\nAnswer with `aoctl send {s} TEXT` (or on the dashboard)."
         return f"{s} needs your input", f"The agent is waiting for a person. `aoctl attach {s}` to answer."
     if key == "agent-exited":
         status = facts.get("exit_status")
@@ -557,3 +560,8 @@ def _duration(seconds: float) -> str:
 
 def _utc(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _one_line(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,5 +1,6 @@
 """Operations on a session while its agent runs, that neither start nor end it: what the agent's
-hooks report (`session.hook`), the user's commands for the tick (`pause`, `resume`, `done`,
+hooks report (`session.hook`), what the agent says of its own work (`session.report`,
+`human.ask`), the user's commands for the tick (`pause`, `resume`, `done`,
 applied by the lifecycle), the screen (`session.logs`, redacted) and how to attach to it.
 
 May import: sessions, protocol, errors.
@@ -14,7 +15,7 @@ import structlog
 
 from aod.errors import failure, first_line
 from aod.events import utc_now_iso
-from aod.model import Session
+from aod.model import AgentReport, Session
 from aod.protocol import ErrorCode
 from aod.sessions import ENDED_STATES, Sessions
 
@@ -44,6 +45,23 @@ class Running:
         await self.sessions.update(session_id, change)
         log.debug("hook", session=session_id, hook_event=event, activity=reading.activity)
         return reading.activity
+
+    async def report(self, session_id: str, status: str, message: str, *, asked: bool = False) -> Session:
+        """The agent says where its work stands: kept on the record, where the tick weighs it
+        first (aod/activity.py), journalled, and published for the dashboard."""
+        session = await self.sessions.session(session_id)
+        if session.state in ENDED_STATES:
+            raise failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state} ({session.reason}); nothing to report")
+        said = self.sessions.redactor().text(message.replace("\x00", ""))
+        report = AgentReport(status=status, message=said, at=utc_now_iso())
+        updated = await self.sessions.update(session_id, lambda s: msgspec.structs.replace(s, report=report))
+        kind = "human.asked" if asked else "session.reported"
+        await self.sessions.store.append_journal(
+            session_id, {"time": report.at, "kind": kind, "status": status, "message": said}
+        )
+        self.sessions.bus.publish(kind, session=session_id, status=status, message=said)
+        log.info("agent reported", session=session_id, status=status, asked=asked)
+        return updated
 
     async def queue_command(self, session_id: str, command: str) -> Session:
         """Put a user command (`pause`, `resume`, `done`) on the record for the next tick's lifecycle."""

@@ -40,7 +40,7 @@ from aod.plugins.agent.registry import UnknownAgent, available_agent_names, get_
 from aod.plugins.runtime import Runtime
 from aod.plugins.workspace import Workspace, WorkspaceError
 from aod.projects import ProjectProblem, ResolvedProject, all_names, resolve
-from aod.protocol import ErrorCode, RuntimeInfo, SessionInfo
+from aod.protocol import ErrorCode, ReportInfo, RuntimeInfo, SessionInfo
 from aod.redact import Redactor
 from aod.store import StaleRevision, Store
 
@@ -95,6 +95,8 @@ def session_info(session: Session, pending: int = 0, *, ci_escalated: bool = Fal
         pr_checks=session.pr.checks if session.pr else None,
         pr_review=session.pr.review if session.pr else None,
         pr_mergeable=session.pr.mergeable if session.pr else None,
+        report=ReportInfo(status=session.report.status, message=session.report.message, at=session.report.at)
+        if session.report is not None else None,
     )
 
 

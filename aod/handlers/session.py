@@ -1,5 +1,5 @@
 """session.*: aoctl spawn, batch-spawn, status, send, logs, attach, pause, resume, done, kill,
-restore, cleanup, stop, history; session.diff (the dashboard's diff view)."""
+restore, cleanup, stop, history, report; session.diff (the dashboard's diff view)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ from aod.protocol import (
     HistoryResult,
     HookParams,
     HookResult,
+    ReportParams,
+    ReportResult,
     SessionDiffParams,
     SessionDiffResult,
 )
@@ -116,6 +118,18 @@ async def send(app: App, params: SendParams, _call: Call) -> SendResult:
 async def hook(app: App, params: HookParams, _call: Call) -> HookResult:
     activity = await app.sessions.running.hook_reported(params.id, params.agent, params.event, params.kind, params.message)
     return HookResult(id=params.id, activity=activity)
+
+
+@handler("session.report")
+async def report(app: App, params: ReportParams, _call: Call) -> ReportResult:
+    session = await app.sessions.running.report(params.id, params.status, params.message)
+    return ReportResult(id=params.id, status=params.status, activity=reported_activity(session))
+
+
+def reported_activity(session: Session) -> str:
+    from aod.activity import REPORTED_ACTIVITY
+
+    return REPORTED_ACTIVITY.get(session.report.status, session.activity) if session.report else session.activity
 
 
 @handler("session.logs")
