@@ -84,3 +84,20 @@ def test_a_screen_that_did_not_move_still_shows_its_prompt_but_not_its_spinner()
     # from before aod restarted saying "active": the prompt wins, the stale hook does not.
     stale = Signals(screen=screen_evidence(idle, looked_now=False), hook=busy, hook_age=float("inf"))
     assert judge(stale) == idle
+
+
+def test_the_agent_s_report_outranks_all_but_a_question_on_screen_while_it_stands() -> None:
+    from aod.activity import report_reading
+
+    blocked = report_reading("blocked", "no API key", age=5_000, hook_spoke_since=False)
+    assert blocked == ScreenReading("blocked", "no API key")  # stands however old: until a message
+    assert judge(Signals(screen=ACTIVE, native=ACTIVE, hook=ACTIVE, hook_age=1, report=blocked)).activity == "blocked"
+    assert judge(Signals(screen=ASKS, report=blocked)) == ASKS
+    assert report_reading("done", "", age=1, hook_spoke_since=False) == ScreenReading("idle", "reports it is done")
+    assert report_reading("needs_input", "which db?", age=1, hook_spoke_since=False).activity == "waiting_input"  # type: ignore[union-attr]
+    # The agent moved on by itself (a hook spoke after the report): it no longer stands.
+    assert report_reading("done", "", age=1, hook_spoke_since=True) is None
+    # `working` is only as fresh as a hook.
+    assert report_reading("working", "", age=1, hook_spoke_since=False) == ScreenReading("active", "reports it is working")
+    assert report_reading("working", "", age=HOOK_FRESH + 1, hook_spoke_since=False) is None
+    assert report_reading("finished", "", age=1, hook_spoke_since=False) is None

@@ -487,3 +487,21 @@ def test_a_head_is_tried_once_and_again_only_after_a_growing_backoff(
     from aod.lifecycle import attempt_due
 
     assert attempt_due(head, last_head, failures, last_at, now) is due
+
+
+def test_a_question_in_the_agent_s_words_is_the_reason_and_each_one_its_own_episode() -> None:
+    asked = step(session("working"), alive("waiting_input", question="Postgres 15 or 16?", reported_at=9_500.0, activity_since=9_400.0), NOW)
+    assert (asked.state, asked.reason) == ("needs_input", "agent asks: Postgres 15 or 16?")
+    [trigger] = asked.triggers
+    assert (trigger.key, trigger.subject) == ("agent-needs-input", "asked:9500")
+    assert trigger.facts == {"activity": "waiting_input", "question": "Postgres 15 or 16?"}
+    # Still waiting on the same question: the same subject (told once); a new question: a new one.
+    same = step(session("needs_input"), alive("waiting_input", question="Postgres 15 or 16?", reported_at=9_500.0), NOW + 60)
+    assert same.triggers[0].subject == "asked:9500"
+    other = step(session("needs_input"), alive("waiting_input", question="And the schema?", reported_at=9_900.0), NOW + 60)
+    assert other.triggers[0].subject == "asked:9900"
+    blocked = step(session("working"), alive("blocked", question="no API key\n  for staging", reported_at=9_500.0), NOW)
+    assert blocked.reason == "agent is blocked: no API key for staging"
+    # Without words (a dialog on screen) it is as before.
+    dialog = step(session("working"), alive("waiting_input", activity_since=9_400.0), NOW)
+    assert (dialog.reason, dialog.triggers[0].subject) == ("agent waits for input", "9400")
