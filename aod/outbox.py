@@ -184,6 +184,7 @@ class Outbox:
                 return False
             slog.info("agent not at its prompt; delivering anyway", activity=readiness)
         resuming = item.attempts > 0 or await self._was_started(session.id, item.seq)
+        started_at = utc_now_iso()
         await self._journal(session.id, item, "delivery.started", attempt=item.attempts + 1)
         result = await deliver(
             runtime,
@@ -199,7 +200,7 @@ class Outbox:
         if item.fingerprint:
             await failpoint("reaction-pasted")  # submitted, the outcome not yet recorded
         if result.submitted:
-            await self._done(session.id, item, result)
+            await self._done(session.id, item, result, started_at)
             return True
         return await self._unverified(session.id, item, result)
 
@@ -237,11 +238,11 @@ class Outbox:
         tail = await self.store.journal_tail(session_id, 200)
         return any(e.get("kind") == "delivery.started" and e.get("seq") == seq for e in tail)
 
-    async def _done(self, session_id: str, item: Delivery, result: DeliveryResult) -> None:
+    async def _done(self, session_id: str, item: Delivery, result: DeliveryResult, started_at: str) -> None:
         await self._journal(session_id, item, "delivery.done", submitted=True,
                             enter_presses=result.enter_presses, detail=result.detail)
         await self.store.complete_delivery(session_id, item.seq)
-        await self.service.update(session_id, lambda s: _after_delivery(s, item.seq))
+        await self.service.update(session_id, lambda s: _after_delivery(s, item.seq, started_at))
         self.service.bus.publish("session.delivered", session=session_id, seq=item.seq, submitted=True)
         log.info("delivered", session=session_id, seq=item.seq, enter_presses=result.enter_presses, detail=result.detail)
 
@@ -277,8 +278,12 @@ class Outbox:
         await self.store.append_journal(session_id, entry)
 
 
-def _after_delivery(session: Session, seq: int) -> Session:
-    """The record once message `seq` reached the agent: its report (done, blocked, a question)
-    no longer stands, for the agent has been told something since (an answer, a CI failure)."""
-    report = session.report if session.report is not None and session.report.status == "working" else None
+def _after_delivery(session: Session, seq: int, started_at: str) -> Session:
+    """The record once message `seq` reached the agent: a report (done, blocked, a question)
+    made before the message went in no longer stands, for the agent has been told something
+    since (an answer, a CI failure). One made after it is the agent's answer to the message,
+    however long aod took to prove the message arrived. (Both times: aod's clock, same format.)"""
+    report = session.report
+    if report is not None and report.status != "working" and report.at < started_at:
+        report = None
     return msgspec.structs.replace(session, delivered_seq=max(session.delivered_seq, seq), report=report)

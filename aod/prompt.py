@@ -42,8 +42,10 @@ def compose(inputs: PromptInputs) -> str:
     parts.append(
         f"You are working in session {inputs.session_id} of project {inputs.project}, on branch "
         f"{inputs.branch} (created from {inputs.base_branch}) in your own git worktree. Commit "
-        "your work on this branch as you go. When you are done, say so and stop; messages about "
-        "CI and review will reach you here."
+        "your work on this branch as you go. When you are done, stop and say so with "
+        "`aoctl report done \"SUMMARY\"`; messages about CI and review will reach you here. If you "
+        "are blocked or need a person to decide, ask with `aoctl ask \"QUESTION\"` and wait: the "
+        "answer comes here as a message. (With aod's MCP tools: session_report and human_ask.)"
     )
     if inputs.forge == "github":
         parts.append("When the work is ready for review, push the branch and open a pull request (`gh pr create --fill`).")

@@ -228,6 +228,8 @@ class Sessions:
             resume=resume,
             home=self.home,
             hook=self._hook_argv(session.agent),
+            mcp=self._mcp_argv(session.agent),
+            mcp_env={"AO_SESSION_ID": session.id, "AOD_SOCKET": str(self.socket_path)},
             env=self.agent_env(session.agent),
         )
 
@@ -238,6 +240,13 @@ class Sessions:
         if cfg is not None and not cfg.hooks:
             return []
         return [sys.executable, "-I", "-m", "aoctl", "hook", agent_name]
+
+    def _mcp_argv(self, agent_name: str) -> list[str]:
+        """`aoctl mcp`, run with this interpreter; empty when the user turned it off for the agent."""
+        cfg = self.config().agents.get(agent_name)
+        if cfg is not None and not cfg.mcp:
+            return []
+        return [sys.executable, "-I", "-m", "aoctl", "mcp"]
 
     # -- projects --------------------------------------------------------------------------------
 

@@ -79,3 +79,6 @@ class AgentConfig(Section):
     screen: ScreenConfig = Field(default_factory=ScreenConfig)
     # Agents with hooks (Claude Code, Codex) report turns to aod through them, per session.
     hooks: bool = True
+    # Agents that speak MCP (Claude Code, Codex, opencode) get `aoctl mcp` as the server `aod`,
+    # per session, so they can report, ask the human and see the fleet (docs/mcp.md).
+    mcp: bool = True

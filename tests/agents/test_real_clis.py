@@ -41,6 +41,7 @@ print("1 passed")
 GITCONFIG = "[user]\n\tname = Dev\n\temail = dev@example.com\n"
 STEP = 60.0
 """Seconds one step may take before the test fails with the screen (each takes seconds)."""
+SPEAKS_MCP = frozenset({"claude-code", "codex", "opencode"})
 DERAILED = frozenset({"needs_input", "stuck", "errored", "killed", "closed", "merge_failed"})
 """States that end a step at once: the CLI waits for a person, hangs or died."""
 
@@ -108,6 +109,12 @@ def test_the_whole_lifecycle_with_the_real_cli(make_aod: Callable[..., AodProces
             return git(repo, "log", "--format=%s", branch).splitlines()
 
         step("the first commit", lambda: len(commits()) > 2)
+        if cli.agent in SPEAKS_MCP:
+            # aod's MCP server (`aoctl mcp`, wired per session) reached the CLI, its tools were
+            # offered to the model, and the model's call came back to aod as this session's report.
+            step("the agent's report through aod's MCP tool", lambda: [
+                (e["status"], e["message"]) for e in fleet.journal(sid) if e["kind"] == "session.reported"
+            ] == [("done", "hello.py is written and committed")])
         step("CI to fail on the PR", lambda: fleet.session(sid)["state"] == "ci_failed")
         step("the CI log to reach the agent, and its fix", lambda: "fixed" in git(repo, "show", f"{branch}:hello.py"))
         step("CI green, waiting for review", lambda: fleet.session(sid)["state"] == "review_pending")
@@ -144,6 +151,9 @@ def report(fleet: Fleet, sid: str, stub: ModelStub) -> str:
     except AssertionError as exc:
         session, screen = {}, f"(no screen: {exc})"
     asked = [f"{method} {path}" for method, path, _body in stub.requests][-10:]
+    bodies = [body for _m, _p, body in stub.requests if isinstance(body, dict) and body.get("tools")]
+    offered = [t.get("name") or t.get("function", {}).get("name") or t.get("type") for t in bodies[-1]["tools"]] if bodies else []
+    asked.append(f"tools offered in the last request with tools: {offered}")
     journal = fleet.journal(sid)[-15:]
     return (
         f"session: {json.dumps(session)[:1500]}\n--- screen ---\n{screen}\n--- model requests (last 10) ---\n"

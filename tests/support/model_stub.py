@@ -15,7 +15,9 @@ working directory — one shell tool call that writes the file and commits it, t
 the tool's result is back. Which content depends on the prompt: aod's CI-failure message (it says
 "CI failed") gets a fixed file, a reviewer's note ("asked for changes") a file with a docstring,
 anything else the first version. aider gets the whole file in its reply and commits it itself.
-Side requests (a title, a JSON-schema answer) get a short answer.
+Side requests (a title, a JSON-schema answer) get a short answer. When the CLI offers aod's MCP
+tool `session_report` (aod wires `aoctl mcp` into every session of an agent that speaks MCP), the
+model reports `done` through it after the shell command, before it says "Done.".
 
 Every request is logged (`requests`: path and parsed body) for tests that look at what came.
 """
@@ -85,6 +87,14 @@ def _fill(schema: dict[str, Any], known: dict[str, Any]) -> dict[str, Any]:
 # -- what the model does, per protocol -------------------------------------------------------------
 
 
+REPORT = {"status": "done", "message": "hello.py is written and committed"}
+
+
+def report_tool(names: Any) -> str | None:
+    """aod's `session_report` as this CLI names MCP tools (`mcp__aod__session_report`, ...)."""
+    return next((n for n in names if isinstance(n, str) and n.endswith("session_report")), None)
+
+
 def anthropic_reply(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """(content blocks, stop reason) for a Messages request."""
     if (body.get("output_config") or {}).get("format", {}).get("type") == "json_schema":
@@ -97,6 +107,12 @@ def anthropic_reply(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         return [{"type": "text", "text": "OK."}], "end_turn"
     last = users[-1]["content"]
     if isinstance(last, list) and any(isinstance(p, dict) and p.get("type") == "tool_result" for p in last):
+        assistants = [m for m in body.get("messages", []) if m.get("role") == "assistant"]
+        used = [b.get("name") for b in (assistants[-1]["content"] if assistants and isinstance(assistants[-1]["content"], list) else [])
+                if isinstance(b, dict) and b.get("type") == "tool_use"]
+        report = report_tool(tools)
+        if report is not None and "Bash" in used:
+            return [{"type": "tool_use", "id": _new_id("toolu"), "name": report, "input": REPORT}], "tool_use"
         return [{"type": "text", "text": "Done: hello.py is written and committed."}], "end_turn"
     prompt = "\n".join(t for m in users for t in _texts(m["content"]) if not t.startswith("<system-reminder>"))
     latest = next((t for m in reversed(users) for t in reversed(_texts(m["content"])) if not t.startswith("<system-reminder>")), prompt)
@@ -110,7 +126,18 @@ def anthropic_reply(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
 def responses_reply(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Output items for a Responses request."""
     items = [i for i in body.get("input", []) if isinstance(i, dict)]
+    offered = {t.get("name"): t for t in body.get("tools") or [] if isinstance(t, dict)}
     if items and items[-1].get("type") in ("function_call_output", "custom_tool_call_output"):
+        answered = items[-1].get("call_id")
+        called = next((i.get("name") for i in items if i.get("type") == "function_call" and i.get("call_id") == answered), None)
+        found = _responses_report_tool(offered.values())
+        if found is not None and called is not None and not str(called).endswith("session_report"):
+            namespace, name = found
+            call = {"type": "function_call", "id": _new_id("fc"), "call_id": _new_id("call"), "name": name,
+                    "arguments": json.dumps(REPORT), "status": "completed"}
+            if namespace is not None:
+                call["namespace"] = namespace
+            return [call]
         return [_message("Done: hello.py is written and committed.")]
     prompts = [
         t
@@ -132,6 +159,20 @@ def responses_reply(body: dict[str, Any]) -> list[dict[str, Any]]:
     call = {"type": "function_call", "id": _new_id("fc"), "call_id": _new_id("call"), "name": name,
             "arguments": json.dumps(args), "status": "completed"}
     return [_message("Writing the file."), call]
+
+
+def _responses_report_tool(tools: Any) -> tuple[str | None, str] | None:
+    """(namespace, name) of `session_report` in a Responses request: Codex offers an MCP server's
+    tools inside a `namespace` tool named after the server (`mcp__aod`)."""
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        if report_tool([tool.get("name")]):
+            return None, tool["name"]
+        inner = report_tool([t.get("name") for t in tool.get("tools") or [] if isinstance(t, dict)])
+        if tool.get("type") == "namespace" and inner is not None:
+            return tool.get("name"), inner
+    return None
 
 
 def _message(text: str) -> dict[str, Any]:
@@ -157,6 +198,12 @@ def chat_reply(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         stage = stage_of(latest)
         return f"{MESSAGES[stage]}.\n\n{FILE}\n```python\n{VERSIONS[stage]}```\n", []
     if messages and messages[-1].get("role") == "tool":
+        answered = messages[-1].get("tool_call_id")
+        called = next((c.get("function", {}).get("name") for m in messages if m.get("role") == "assistant"
+                       for c in m.get("tool_calls") or [] if c.get("id") == answered), None)
+        report = report_tool(tools)
+        if report is not None and called is not None and not str(called).endswith("session_report"):
+            return "", [{"id": _new_id("call"), "name": report, "arguments": json.dumps(REPORT)}]
         return "Done: hello.py is written and committed.", []
     bash = next((n for n in ("bash", "shell") if n in tools), None)
     if bash is None or not users:

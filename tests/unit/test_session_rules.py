@@ -106,3 +106,20 @@ def test_a_spawn_request_is_answered_by_its_key_first_then_by_a_live_session_of_
     assert find(issue="8") is None  # another agent's session is not this request's
     assert find(issue="9") is None  # not live
     assert find(issue="7", project="api") is None
+
+
+def test_a_message_ends_only_the_reports_made_before_it_went_in() -> None:
+    from aod.model import AgentReport, Session
+    from aod.outbox import _after_delivery
+
+    def with_report(status: str, at: str) -> Session:
+        return Session(id="web-1", project="web", state="needs_input", reason="", since="t", created_at="t",
+                       updated_at="t", agent="fake", branch="ao/web-1", workspace="/w",
+                       report=AgentReport(status=status, message="m", at=at))
+
+    started = "2026-12-07T10:00:00.500Z"
+    assert _after_delivery(with_report("blocked", "2026-12-07T10:00:00.100Z"), 3, started).report is None
+    # Reported while aod was still proving the message arrived: the agent's answer to it stands.
+    late = _after_delivery(with_report("done", "2026-12-07T10:00:00.900Z"), 3, started)
+    assert late.report is not None and late.delivered_seq == 3
+    assert _after_delivery(with_report("working", "2026-12-07T10:00:00.100Z"), 3, started).report is not None

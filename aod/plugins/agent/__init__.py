@@ -62,6 +62,12 @@ class LaunchContext:
     hook: Sequence[str] = ()
     """The argv that reports this agent's hook events to aod (`aoctl hook AGENT`); empty: no
     hooks. Plugins of agents with hooks wire it into the agent's per-session settings."""
+    mcp: Sequence[str] = ()
+    """The argv of the MCP server `aod` (`aoctl mcp`) for this session; empty: none. Plugins of
+    agents that speak MCP wire it into the agent's per-session configuration."""
+    mcp_env: Mapping[str, str] = field(default_factory=dict)
+    """What that server needs in its environment (the session, aod's socket): agents give MCP
+    servers only part of their own environment."""
     env: Mapping[str, str] = field(default_factory=dict)
     """The agent's own environment settings (config `agents.NAME.env`), over aod's: where the
     agent keeps its files (`CODEX_HOME`, `CLAUDE_CONFIG_DIR`) is read from both."""

@@ -188,6 +188,13 @@ HOOK_EVENTS = ("UserPromptSubmit", "PostToolUse", "Stop", "Notification")
 HOOK_TIMEOUT = 5
 
 
+def mcp_config(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """`--mcp-config` JSON for one session: the stdio server `aod` (`aoctl mcp`). Given on the
+    command line, it adds to the user's own servers and writes nothing anywhere."""
+    server = {"type": "stdio", "command": argv[0], "args": list(argv[1:]), "env": dict(env)}
+    return json.dumps({"mcpServers": {"aod": server}}, separators=(",", ":"))
+
+
 def flag_settings(hook: Sequence[str], *, bypass: bool) -> str | None:
     """`--settings` JSON for one session: hooks that run `hook EVENT` on each of HOOK_EVENTS
     (with the event's JSON on stdin), and in bypass mode the bypass warning answered. Flag
@@ -229,6 +236,9 @@ class ClaudeCodeAgent:
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand:
         bypass = settings.permissions == "bypass"
         flags: list[str] = []
+        if ctx.mcp:
+            # First: `--mcp-config` takes several values, and the flags after it end them.
+            flags += ["--mcp-config", mcp_config(ctx.mcp, ctx.mcp_env)]
         if settings.model:
             flags += ["--model", settings.model]
         if bypass:

@@ -95,6 +95,15 @@ class CodexAgent:
         flags += ["-c", f"projects={{{trusted}}}"]
         if ctx.hook:
             flags += ["-c", "notify=" + json.dumps(list(ctx.hook))]
+        if ctx.mcp:
+            # The MCP server `aod` (`aoctl mcp`) for this session only; Codex passes a server
+            # little of its own environment, so what it needs is given as its `env` table.
+            env = ",".join(f"{key}={json.dumps(value)}" for key, value in ctx.mcp_env.items())
+            flags += [
+                "-c", f"mcp_servers.aod.command={json.dumps(ctx.mcp[0])}",
+                "-c", f"mcp_servers.aod.args={json.dumps(list(ctx.mcp[1:]))}",
+                "-c", f"mcp_servers.aod.env={{{env}}}",
+            ]
         return compose_launch(
             default_head=[self.executable],
             flags=flags,

@@ -17,6 +17,9 @@ Permissions: `bypass` sets `OPENCODE_PERMISSION` so edits, shell commands and fe
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aod.plugins.agent import AgentSettings, LaunchCommand, LaunchContext, ScreenReading
 from aod.plugins.agent.custom import compose_launch, screen_tail
@@ -27,6 +30,27 @@ _WORKING = "esc interrupt"
 _QUESTION = "Permission required"
 _BOX = "┃"
 _BOX_END = "╹"
+CONFIG_CONTENT = "OPENCODE_CONFIG_CONTENT"
+"""Config that opencode merges over the user's files: the MCP server goes here, never in a file."""
+
+
+def config_with_mcp(inherited: str | None, argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """`OPENCODE_CONFIG_CONTENT` with the local MCP server `aod` (`aoctl mcp`) added to whatever
+    the user (or the agent's `env`) already put there. A value that is not a JSON object cannot
+    be merged and is replaced (opencode could not have read it either)."""
+    config: dict[str, Any] = {}
+    if inherited:
+        try:
+            parsed = json.loads(inherited)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            config = parsed
+    servers = config.get("mcp") if isinstance(config.get("mcp"), dict) else {}
+    config["mcp"] = {**servers, "aod": {"type": "local", "command": list(argv), "environment": dict(env), "enabled": True}}
+    return json.dumps(config, separators=(",", ":"))
+
+
 BYPASS = json.dumps({"edit": "allow", "bash": "allow", "webfetch": "allow"})
 
 
@@ -58,7 +82,7 @@ class OpencodeAgent:
         env = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
         if settings.permissions == "bypass":
             env["OPENCODE_PERMISSION"] = BYPASS
-        return compose_launch(
+        command = compose_launch(
             default_head=[self.executable],
             flags=flags,
             settings=settings,
@@ -66,6 +90,10 @@ class OpencodeAgent:
             default_prompt_mode="paste",
             env=env,
         )
+        if ctx.mcp:
+            inherited = command.env.get(CONFIG_CONTENT) or ctx.env.get(CONFIG_CONTENT) or os.environ.get(CONFIG_CONTENT)
+            command.env[CONFIG_CONTENT] = config_with_mcp(inherited, ctx.mcp, ctx.mcp_env)
+        return command
 
     def read_screen(self, screen: str) -> ScreenReading:
         tail = screen_tail(screen, 40)
