@@ -8,6 +8,7 @@ turns forge errors into answers a user can act on. The forges themselves hold no
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -57,8 +58,10 @@ class ForgeService:
     requests: int = 0
     _github: Forge | None = field(default=None, init=False)
     # The facts last kept in each session's pr.json (as the forge reported them, before
-    # redaction): a tick that sees the same facts again writes nothing.
-    _kept: dict[str, PRFacts] = field(default_factory=dict, init=False)
+    # redaction), and when they were asked for (monotonic): a tick that sees the same facts
+    # again writes nothing, and a look that began before the kept one never overwrites it.
+    _kept: dict[str, tuple[float, PRFacts]] = field(default_factory=dict, init=False)
+    _keeping: trio.Lock = field(default_factory=trio.Lock, init=False)
 
     # -- which forge, which repository ------------------------------------------------------------
 
@@ -162,12 +165,13 @@ class ForgeService:
             lines.append(f"Made by an agent in aod session {session.id} ({session.agent}).")
             body = "\n\n".join(lines)
         tracked = TrackedBranch(session=session.id, branch=session.branch, base=session.base_branch or project.default_branch)
+        asked = time.monotonic()
         try:
             facts = await self.forge(project.forge).open_pr(self.target(project), tracked, title=title, body=body)
         except ForgeError as exc:
             raise _forge_failure(exc) from None
         await self._remember_pr(session, facts)
-        await self._keep(session.id, facts)
+        await self._keep(session.id, facts, asked)
         await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.opened", "number": facts.number, "url": facts.url})
         self.sessions.bus.publish("pr.opened", session=session.id, number=facts.number, url=facts.url)
         return self._shown(pr_info(session, facts))
@@ -204,8 +208,9 @@ class ForgeService:
             raise _forge_failure(exc) from None
         await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.reviewed", "number": facts.number, "action": action, "author": who})
         self.sessions.bus.publish("pr.reviewed", session=session.id, number=facts.number, action=action)
+        asked = time.monotonic()
         after = await self.pr_facts(session, project)
-        await self._keep(session.id, after)
+        await self._keep(session.id, after, asked)
         return self._shown(pr_info(session, after))
 
     async def show(self, session_id: str) -> PrInfo | None:
@@ -224,29 +229,38 @@ class ForgeService:
             return self._shown(pr_info_from_summary(session, session.pr))
         return None
 
-    async def _keep(self, session_id: str, facts: PRFacts) -> None:
-        """Write `facts` (secrets taken out) to the session's pr.json, if they differ from what
-        it holds: what `pr.show` reads. Failing to keep them never fails the caller."""
-        if self._kept.get(session_id) == facts:
-            return
-        shown = msgspec.to_builtins(self.sessions.redactor().struct(facts))
-        store = self.sessions.store
-        try:
-            for _ in range(5):
-                current = await store.get_pr_view(session_id)
-                if current.facts == shown:
-                    break
-                try:
-                    await store.put_pr_view(SessionPr(session=session_id, facts=shown, changed_at=utc_now_iso()), current.rev)
-                    break
-                except StaleRevision:
-                    continue  # the tick and a pr.review at once: read again, the newer wins
-        except NoSuchSession:
-            return  # archived meanwhile: nothing to keep
-        except Exception as exc:  # noqa: BLE001 - a full disk must not stop the tick's look
-            log.warning("could not keep the PR view", session=session_id, error=str(exc))
-            return
-        self._kept[session_id] = facts
+    async def _keep(self, session_id: str, facts: PRFacts, asked: float) -> None:
+        """Write `facts`, asked of the forge at `asked` (monotonic), secrets taken out, to the
+        session's pr.json if they differ from what it holds: what `pr.show` reads. A tick's look
+        that began before a `pr.review`'s is older news, and is not kept over it. Failing to
+        keep them never fails the caller."""
+        def known_better() -> bool:
+            known = self._kept.get(session_id)
+            return known is not None and (known[0] > asked or known[1] == facts)
+
+        if known_better():
+            return  # the usual case, every tick: nothing new, no lock, no disk
+        async with self._keeping:  # the tick and a pr.review at once: one after the other
+            if known_better():
+                return
+            shown = msgspec.to_builtins(self.sessions.redactor().struct(facts))
+            store = self.sessions.store
+            try:
+                for _ in range(5):
+                    current = await store.get_pr_view(session_id)
+                    if current.facts == shown:
+                        break
+                    try:
+                        await store.put_pr_view(SessionPr(session=session_id, facts=shown, changed_at=utc_now_iso()), current.rev)
+                        break
+                    except StaleRevision:
+                        continue
+            except NoSuchSession:
+                return  # archived meanwhile: nothing to keep
+            except Exception as exc:  # noqa: BLE001 - a full disk must not stop the tick's look
+                log.warning("could not keep the PR view", session=session_id, error=str(exc))
+                return
+            self._kept[session_id] = (asked, facts)
 
     def forget_except(self, live: set[str]) -> None:
         """Drop what is cached of sessions no longer live (the observer calls it each tick)."""
@@ -315,6 +329,7 @@ class ForgeService:
             log.warning("no forge for the project", project=project.name, error=exc.message)
             return None, 0
         report = None
+        asked = time.monotonic()
         with trio.move_on_after(FORGE_TIMEOUT):
             try:
                 report = await forge.pull_requests(self.target(project), tracked)
@@ -335,7 +350,7 @@ class ForgeService:
                 continue
             if _pr_record(session) != _pr_record_of(facts):
                 await self._remember_pr(session, facts)
-            await self._keep(session.id, facts)
+            await self._keep(session.id, facts, asked)
         return report.prs, report.requests
 
     async def _remember_pr(self, session: Session, facts: PRFacts) -> None:
