@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aod.protocol import CostLine, CostResult
+from aod.protocol import BudgetLine, CostLine, CostResult
 
 TOKEN_FIELDS = ("input", "output", "cache_read", "cache_write")
 
@@ -141,3 +141,72 @@ def over_budget(
             continue
         return key, f"{what} of ${limit:.2f} is reached (${spent_usd:.2f} spent)"
     return None
+
+
+# Budget kinds (the fields of Budgets), the period each is judged over, and how a line names it.
+_KINDS = (("project_month", "month", "per month"), ("project_day", "day", "per day"), ("session", "session", "per session"))
+
+
+def budget_lines(
+    entries: Iterable[Mapping[str, Any]],
+    global_budgets: Budgets,
+    project_budgets: Mapping[str, Budgets],
+    *,
+    day: str | None = None,
+    project: str | None = None,
+) -> list[BudgetLine]:
+    """Every configured budget against a month's ledger `entries`.
+
+    `global_budgets` are the `budgets` section, which applies to each project; `project_budgets`
+    each project's own `projects.NAME.budgets` (only the fields it sets), which replace the
+    global ones field by field. A day budget is judged on `day` (YYYY-MM-DD), or, without one,
+    on the month's costliest day. A session budget: on the costliest session of the month. A
+    global budget reports the most that any project (or session) it applies to spent. With
+    `project`, only the budgets that apply to that project, judged on its spending alone."""
+    kept = [e for e in unique(entries) if project is None or e.get("project") == project]
+    month_of: dict[str, float] = {}
+    days_of: dict[str, dict[str, float]] = {}
+    sessions_of: dict[str, dict[str, float]] = {}
+    for entry in kept:
+        cost = entry.get("cost_usd")
+        if not isinstance(cost, int | float):
+            continue
+        name = str(entry.get("project", ""))
+        month_of[name] = month_of.get(name, 0.0) + float(cost)
+        on = str(entry.get("time", ""))[:10]
+        by_day = days_of.setdefault(name, {})
+        by_day[on] = by_day.get(on, 0.0) + float(cost)
+        by_session = sessions_of.setdefault(name, {})
+        sid = str(entry.get("session", ""))
+        by_session[sid] = by_session.get(sid, 0.0) + float(cost)
+
+    def spent_by(name: str, period: str) -> float:
+        if period == "month":
+            return month_of.get(name, 0.0)
+        if period == "day":
+            by_day = days_of.get(name, {})
+            return by_day.get(day, 0.0) if day is not None else max(by_day.values(), default=0.0)
+        return max(sessions_of.get(name, {}).values(), default=0.0)
+
+    def line(name: str, owner: str, period: str, limit: float, spent_usd: float) -> BudgetLine:
+        spent_usd = round(spent_usd, 6)
+        return BudgetLine(name=name, project=owner, period=period, limit_usd=limit, spent_usd=spent_usd, exceeded=spent_usd >= limit)  # type: ignore[arg-type]
+
+    lines: list[BudgetLine] = []
+    for field_name, period, words in _KINDS:
+        limit = getattr(global_budgets, field_name)
+        if limit is None:
+            continue
+        # The projects this global budget applies to: those that do not set their own.
+        governed = [n for n in month_of if getattr(project_budgets.get(n, Budgets()), field_name) is None]
+        if project is not None and getattr(project_budgets.get(project, Budgets()), field_name) is not None:
+            continue  # the project's own budget replaces it: that line says it
+        lines.append(line(f"each project, {words}", "", period, limit, max((spent_by(n, period) for n in governed), default=0.0)))
+    for name in sorted(project_budgets):
+        if project is not None and name != project:
+            continue
+        for field_name, period, words in _KINDS:
+            limit = getattr(project_budgets[name], field_name)
+            if limit is not None:
+                lines.append(line(f"project {name}, {words}", name, period, limit, spent_by(name, period)))
+    return lines

@@ -57,6 +57,9 @@ class CommentFact(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     path: str = ""
     line: int | None = None
     bot: bool = False
+    at: str = ""
+    """When it was written (ISO 8601), where the forge says."""
+    url: str = ""
 
 
 class PRFacts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

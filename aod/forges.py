@@ -8,6 +8,7 @@ turns forge errors into answers a user can act on. The forges themselves hold no
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,13 @@ import trio
 from aod.errors import RpcFailure
 from aod.events import utc_now_iso
 from aod.facts import Action, PRFacts
-from aod.model import PrSummary, Session
+from aod.model import PrSummary, Session, SessionPr
 from aod.plugins.forge import Forge, ForgeError, ForgeUnavailable, Issue, MergeRefused, NoSuchIssue, RepoTarget, TrackedBranch
 from aod.plugins.forge.local import LocalForge
+from aod.pr_view import pr_info, pr_info_from_summary
 from aod.projects import ResolvedProject
-from aod.protocol import CheckInfo, ErrorCode, IssueCommentInfo, IssueInfo, PrInfo
+from aod.protocol import ErrorCode, IssueCommentInfo, IssueInfo, PrInfo
+from aod.store import NoSuchSession, StaleRevision
 
 if TYPE_CHECKING:
     from aod.sessions import Sessions
@@ -54,6 +57,11 @@ class ForgeService:
     github_factory: Callable[[], Forge] | None = None
     requests: int = 0
     _github: Forge | None = field(default=None, init=False)
+    # The facts last kept in each session's pr.json (as the forge reported them, before
+    # redaction), and when they were asked for (monotonic): a tick that sees the same facts
+    # again writes nothing, and a look that began before the kept one never overwrites it.
+    _kept: dict[str, tuple[float, PRFacts]] = field(default_factory=dict, init=False)
+    _keeping: trio.Lock = field(default_factory=trio.Lock, init=False)
 
     # -- which forge, which repository ------------------------------------------------------------
 
@@ -157,11 +165,13 @@ class ForgeService:
             lines.append(f"Made by an agent in aod session {session.id} ({session.agent}).")
             body = "\n\n".join(lines)
         tracked = TrackedBranch(session=session.id, branch=session.branch, base=session.base_branch or project.default_branch)
+        asked = time.monotonic()
         try:
             facts = await self.forge(project.forge).open_pr(self.target(project), tracked, title=title, body=body)
         except ForgeError as exc:
             raise _forge_failure(exc) from None
         await self._remember_pr(session, facts)
+        await self._keep(session.id, facts, asked)
         await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.opened", "number": facts.number, "url": facts.url})
         self.sessions.bus.publish("pr.opened", session=session.id, number=facts.number, url=facts.url)
         return self._shown(pr_info(session, facts))
@@ -198,7 +208,64 @@ class ForgeService:
             raise _forge_failure(exc) from None
         await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.reviewed", "number": facts.number, "action": action, "author": who})
         self.sessions.bus.publish("pr.reviewed", session=session.id, number=facts.number, action=action)
-        return self._shown(pr_info(session, await self.pr_facts(session, project)))
+        asked = time.monotonic()
+        after = await self.pr_facts(session, project)
+        await self._keep(session.id, after, asked)
+        return self._shown(pr_info(session, after))
+
+    async def show(self, session_id: str) -> PrInfo | None:
+        """The session's PR as aod last saw it (its pr.json, else what its record says); None
+        when it has none. Never asks the forge."""
+        session = await self.sessions.session(session_id)
+        kept = await self.sessions.store.get_pr_view(session.id)
+        if kept.facts is not None:
+            try:
+                facts = msgspec.convert(kept.facts, PRFacts)
+            except msgspec.ValidationError as exc:
+                log.warning("the kept PR view does not decode; shown from the session record", session=session.id, error=str(exc))
+            else:
+                return self._shown(pr_info(session, facts))
+        if session.pr_number and session.pr is not None:
+            return self._shown(pr_info_from_summary(session, session.pr))
+        return None
+
+    async def _keep(self, session_id: str, facts: PRFacts, asked: float) -> None:
+        """Write `facts`, asked of the forge at `asked` (monotonic), secrets taken out, to the
+        session's pr.json if they differ from what it holds: what `pr.show` reads. A tick's look
+        that began before a `pr.review`'s is older news, and is not kept over it. Failing to
+        keep them never fails the caller."""
+        def known_better() -> bool:
+            known = self._kept.get(session_id)
+            return known is not None and (known[0] > asked or known[1] == facts)
+
+        if known_better():
+            return  # the usual case, every tick: nothing new, no lock, no disk
+        async with self._keeping:  # the tick and a pr.review at once: one after the other
+            if known_better():
+                return
+            shown = msgspec.to_builtins(self.sessions.redactor().struct(facts))
+            store = self.sessions.store
+            try:
+                for _ in range(5):
+                    current = await store.get_pr_view(session_id)
+                    if current.facts == shown:
+                        break
+                    try:
+                        await store.put_pr_view(SessionPr(session=session_id, facts=shown, changed_at=utc_now_iso()), current.rev)
+                        break
+                    except StaleRevision:
+                        continue
+            except NoSuchSession:
+                return  # archived meanwhile: nothing to keep
+            except Exception as exc:  # noqa: BLE001 - a full disk must not stop the tick's look
+                log.warning("could not keep the PR view", session=session_id, error=str(exc))
+                return
+            self._kept[session_id] = (asked, facts)
+
+    def forget_except(self, live: set[str]) -> None:
+        """Drop what is cached of sessions no longer live (the observer calls it each tick)."""
+        for gone in set(self._kept) - live:
+            del self._kept[gone]
 
     async def merge(self, session_id: str, method: str | None, expected_head: str | None = None) -> tuple[str, str, str]:
         """Merge the session's PR at `expected_head` (default: the head it has now, which must be
@@ -262,6 +329,7 @@ class ForgeService:
             log.warning("no forge for the project", project=project.name, error=exc.message)
             return None, 0
         report = None
+        asked = time.monotonic()
         with trio.move_on_after(FORGE_TIMEOUT):
             try:
                 report = await forge.pull_requests(self.target(project), tracked)
@@ -278,8 +346,11 @@ class ForgeService:
         by_id = {s.id: s for s in sessions}
         for session_id, facts in report.prs.items():
             session = by_id.get(session_id)
-            if session is not None and facts is not None and _pr_record(session) != _pr_record_of(facts):
+            if session is None or facts is None:
+                continue
+            if _pr_record(session) != _pr_record_of(facts):
                 await self._remember_pr(session, facts)
+            await self._keep(session.id, facts, asked)
         return report.prs, report.requests
 
     async def _remember_pr(self, session: Session, facts: PRFacts) -> None:
@@ -329,20 +400,3 @@ def issue_info(project: str, issue: Issue) -> IssueInfo:
         comments=[IssueCommentInfo(author=c.author, body=c.body, at=c.at) for c in issue.comments],
     )
 
-
-def pr_info(session: Session, facts: PRFacts) -> PrInfo:
-    return PrInfo(
-        session=session.id,
-        project=session.project,
-        number=facts.number,
-        url=facts.url,
-        state=facts.state,
-        draft=facts.draft,
-        head_sha=facts.head_sha,
-        base=facts.base,
-        checks=facts.checks,
-        review=facts.review,
-        mergeable=facts.mergeable,
-        failing=[CheckInfo(name=c.name, conclusion=c.conclusion, url=c.url, summary=c.summary) for c in facts.failing],
-        comments=len(facts.comments),
-    )

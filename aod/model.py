@@ -375,6 +375,19 @@ class ModelUsage(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Some of this model's usage has no known price (its cost is then a lower bound)."""
 
 
+class SessionPr(Record, kw_only=True, frozen=True):
+    """sessions/<id>/pr.json: the session's PR as the forge described it when aod last looked —
+    failing checks with their logs' excerpts, the review comments that still matter — with
+    secrets taken out. `pr.show` answers from it without asking the forge. Written only when
+    what the forge says changes."""
+
+    session: str
+    facts: dict[str, Any] | None = None
+    """aod.facts.PRFacts, encoded; None: no PR seen yet."""
+    changed_at: str = ""
+    """When aod first saw the PR as `facts` say."""
+
+
 class SessionUsage(Record, kw_only=True, frozen=True):
     """sessions/<id>/usage.json: where reading the agent's records got to, and the totals."""
 

@@ -157,6 +157,8 @@ class Observer:
                 del cache[stale]
         for stale in set(self._reflogs) - {s.workspace for s in sessions}:
             self._reflogs.pop(stale, None)
+        if self.forges is not None:
+            self.forges.forget_except(live_ids)
         if self.reactor is not None:
             await self.reactor.finish_left_over(s for s in everything if s.state in ENDED_STATES)
         stats.subprocesses = COUNTER.started - started

@@ -334,6 +334,23 @@ class CostLine(msgspec.Struct, kw_only=True):
     agent: str = ""
 
 
+class BudgetLine(msgspec.Struct, kw_only=True):
+    """One configured budget (`budgets`, `projects.NAME.budgets`) against the month's spending."""
+
+    name: str
+    """In words: `each project, per month`, `project web, per session`."""
+    project: str = ""
+    """"" for a global budget (it applies to each project that does not set its own)."""
+    period: Literal["session", "day", "month"]
+    limit_usd: float
+    spent_usd: float
+    """month: the project's spending that month; day: that day's (today's, for the current
+    month; else the month's costliest day); session: the costliest session's spending that
+    month. A global budget: the most any project (or session) it applies to spent."""
+    exceeded: bool = False
+    """spent_usd reached limit_usd (aod pauses the sessions it applies to)."""
+
+
 class CostResult(msgspec.Struct, kw_only=True):
     month: str
     total_usd: float
@@ -342,6 +359,8 @@ class CostResult(msgspec.Struct, kw_only=True):
     sessions: list[CostLine]
     models: list[CostLine]
     unpriced: bool = False
+    budgets: list[BudgetLine] = []
+    """Every configured budget with what was spent against it (docs/cost.md)."""
 
 
 # -- issues and PRs (the forge) -------------------------------------------------------------------
@@ -399,6 +418,26 @@ class CheckInfo(msgspec.Struct, kw_only=True):
     conclusion: str
     url: str = ""
     summary: str = ""
+    log_excerpt: str = ""
+    """A failing check: the excerpt of its log aod made for the agent (aod/ci_logs.py: the failing
+    step, its error lines, its last lines), secrets redacted; "" when there is none (yet)."""
+
+
+class ReviewComment(msgspec.Struct, kw_only=True):
+    """A review comment that still matters: an unresolved thread's comment, or the text of a
+    review that requests changes."""
+
+    author: str
+    body: str
+    """Secrets redacted."""
+    path: str | None = None
+    """An inline comment: the file it is on (relative to the repository)..."""
+    line: int | None = None
+    """...and the line."""
+    url: str = ""
+    created_at: str = ""
+    """ISO 8601 UTC; "" when the forge gives none."""
+    resolved: bool = False
 
 
 class PrInfo(msgspec.Struct, kw_only=True):
@@ -420,6 +459,18 @@ class PrInfo(msgspec.Struct, kw_only=True):
     failing: list[CheckInfo] = []
     comments: int = 0
     """Review comments that still matter (unresolved)."""
+    review_comments: list[ReviewComment] = []
+    """Those comments themselves."""
+    blockers: list[str] = []
+    """Why it is not ready to merge, in plain words (`CI failing: test (3.11)`, `changes
+    requested`, `review required`, `conflicts with main`, `draft`, ...); [] when it is ready:
+    approved, green (or without checks) and mergeable."""
+
+
+class PrShowResult(msgspec.Struct, kw_only=True):
+    session: str
+    pr: PrInfo | None
+    """None: the session has no PR yet (as far as aod has seen)."""
 
 
 class PrOpenParams(Params):
@@ -947,6 +998,13 @@ _METHOD_LIST: Final = (
     Method("issue.close", IssueRefParams, IssueInfo, "Close an issue of a project's local forge.", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT)),
     Method("pr.open", PrOpenParams, PrInfo, "Open the session's PR (or return the open one).", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE)),
     Method("pr.review", ReviewParams, PrInfo, "Review the session's PR on the local forge: approve, request changes, or comment on a line.", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT)),
+    Method(
+        "pr.show",
+        SessionIdParams,
+        PrShowResult,
+        "The session's PR as aod last saw it: checks with failing logs' excerpts, unresolved review comments, what blocks the merge (no forge request).",
+        (ErrorCode.NOT_FOUND,),
+    ),
     Method("pr.merge", MergeParams, MergeResult, "Merge the session's PR if approved, green and mergeable, at the head aod last judged.", (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE)),
     Method(
         "session.history",

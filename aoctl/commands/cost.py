@@ -33,10 +33,17 @@ def _tokens(line: CostLine) -> str:
 
 def _render(r: CostResult) -> str:
     if not r.sessions:
-        return f"{r.month}: nothing spent yet"
+        return f"{r.month}: nothing spent yet" + _budgets(r)
     parts = [f"{r.month}: ${r.total_usd:,.2f}" + (" (+ usage with no known price)" if r.unpriced else "")]
     for title, lines in (("project", r.projects), ("agent", r.agents), ("model", r.models)):
         parts += ["", table([[l.name or "-", _usd(l), _tokens(l)] for l in lines], [title.upper(), "USD", "TOKENS"])]
     rows = [[l.name, l.project, l.agent, _usd(l), _tokens(l)] for l in r.sessions]
     parts += ["", table(rows, ["SESSION", "PROJECT", "AGENT", "USD", "TOKENS"])]
-    return "\n".join(parts)
+    return "\n".join(parts) + _budgets(r)
+
+
+def _budgets(r: CostResult) -> str:
+    if not r.budgets:
+        return ""
+    rows = [[b.name, f"${b.limit_usd:,.2f}", f"${b.spent_usd:,.2f}", "EXCEEDED" if b.exceeded else ""] for b in r.budgets]
+    return "\n\n" + table(rows, ["BUDGET", "LIMIT", "SPENT", ""])

@@ -1,10 +1,10 @@
-"""pr.*: aoctl pr open, aoctl review, aoctl merge."""
+"""pr.*: aoctl pr open, aoctl pr show, aoctl review, aoctl merge."""
 
 from __future__ import annotations
 
 from aod.app import App
 from aod.handlers import Call, handler
-from aod.protocol import MergeParams, MergeResult, PrInfo, PrOpenParams, ReviewParams
+from aod.protocol import MergeParams, MergeResult, PrInfo, PrOpenParams, PrShowResult, ReviewParams, SessionIdParams
 
 
 @handler("pr.open")
@@ -12,6 +12,12 @@ async def open_(app: App, params: PrOpenParams, _call: Call) -> PrInfo:
     info = await app.forges.open_pr(params.id, params.title, params.body)
     app.poke_tick()
     return info
+
+
+@handler("pr.show")
+async def show(app: App, params: SessionIdParams, _call: Call) -> PrShowResult:
+    # What the tick last saw (sessions/<id>/pr.json): no forge request, so a dashboard may ask often.
+    return PrShowResult(session=params.id, pr=await app.forges.show(params.id))
 
 
 @handler("pr.review")

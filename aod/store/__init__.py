@@ -4,6 +4,7 @@
     <root>/sessions/<id>/session.json    the session record (pretty JSON, atomic replace)
     <root>/sessions/<id>/journal.jsonl   append-only events, one JSON object per line
     <root>/sessions/<id>/reactions.json  the reaction ledger; usage.json the usage reading
+    <root>/sessions/<id>/pr.json         the PR as last seen (checks, log excerpts, comments)
     <root>/sessions/<id>/outbox/         messages waiting to be delivered to the agent
     <root>/projects/<name>.json          the project registry
     <root>/counters/<prefix>.json        the next session number of each prefix

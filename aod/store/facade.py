@@ -22,7 +22,7 @@ from aod.store.journal import Journals
 from aod.store.outbox import Outbox
 from aod.store.ports import PortAllocator
 from aod.store.projects import PROJECTS_DIR, ProjectRecords
-from aod.store.session_files import Ledgers, UsageReadings
+from aod.store.session_files import Ledgers, PrViews, UsageReadings
 from aod.store.sessions import SessionRecords
 from aod.store.state import ARCHIVE_DIR, SESSIONS_DIR, QuarantineCallback, StateDir
 from aod.store.tick import TickReads
@@ -30,7 +30,7 @@ from aod.store.web_token import WebTokens
 
 WRITTEN_DIRS = (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, FORGE_DIR)
 KEPT_DIRS = (ARCHIVE_DIR, QUARANTINE_DIR)  # never swept: left exactly as they are
-RECORD_KINDS = (SessionRecords, Journals, SessionIds, PortAllocator, Outbox, Ledgers, UsageReadings, CostLedger, ProjectRecords, ForgeRecords, TickReads, WebTokens)
+RECORD_KINDS = (SessionRecords, Journals, SessionIds, PortAllocator, Outbox, Ledgers, UsageReadings, PrViews, CostLedger, ProjectRecords, ForgeRecords, TickReads, WebTokens)
 
 
 class Store:

@@ -1,6 +1,7 @@
 """Records kept beside a session's record, one file each, under the session's lock: the
-reaction ledger (`sessions/<id>/reactions.json`: attempt counts and intents) and the usage
-reading (`sessions/<id>/usage.json`: where reading the agent's records got to, the totals).
+reaction ledger (`sessions/<id>/reactions.json`: attempt counts and intents), the usage
+reading (`sessions/<id>/usage.json`: where reading the agent's records got to, the totals) and
+the PR as last seen (`sessions/<id>/pr.json`: its checks, log excerpts and review comments).
 
 They live and are archived with their session, so an archive never leaves one behind, and a
 write once the session's record is gone raises NoSuchSession instead of recreating the file.
@@ -14,15 +15,16 @@ from __future__ import annotations
 
 from typing import ClassVar, Final, Generic, TypeVar
 
-from aod.model import SessionLedger, SessionUsage
+from aod.model import SessionLedger, SessionPr, SessionUsage
 from aod.store.errors import NoSuchSession
 from aod.store.state import StateDir, operation
 
 LEDGER_FILE: Final = "reactions.json"
 USAGE_FILE: Final = "usage.json"
+PR_FILE: Final = "pr.json"
 
 
-S = TypeVar("S", SessionLedger, SessionUsage)
+S = TypeVar("S", SessionLedger, SessionUsage, SessionPr)
 
 
 class SessionFile(Generic[S]):
@@ -58,3 +60,7 @@ class Ledgers(SessionFile[SessionLedger]):
 
 class UsageReadings(SessionFile[SessionUsage]):
     FILE, KIND, NOUN = USAGE_FILE, SessionUsage, "usage"
+
+
+class PrViews(SessionFile[SessionPr]):
+    FILE, KIND, NOUN = PR_FILE, SessionPr, "pr_view"

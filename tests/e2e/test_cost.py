@@ -47,8 +47,13 @@ def test_usage_is_priced_per_model_and_a_budget_pauses_until_resumed(make_aod: C
         assert month["total_usd"] == 0.108
         assert [(m["name"], m["cost_usd"]) for m in month["models"]] == [("claude-opus-4-1", 0.09), ("claude-sonnet-4-5", 0.018)]
         assert [(s["name"], s["agent"]) for s in month["sessions"]] == [(sid, "metered")]
+        # The configured budget, against what the costliest session spent this month.
+        assert month["budgets"] == [
+            {"name": "each project, per session", "project": "", "period": "session", "limit_usd": 0.05, "spent_usd": 0.108, "exceeded": True},
+        ]
         text = fleet.aod.aoctl("cost")
         assert "claude-opus-4-1" in text.stdout and "$0.11" in text.stdout
+        assert "each project, per session  $0.05  $0.11  EXCEEDED" in text.stdout
         history = fleet.ok("history", sid)["entries"]
         assert any(e.get("kind") == "reaction.done" and e.get("key") == "budget-exceeded" for e in history)
 

@@ -1165,41 +1165,44 @@ class GithubEmulator:
 
         def reviews(args: dict[str, Any]) -> Obj:
             found = [r for r in pr.reviews if not args.get("states") or r.state in args["states"]]
-            return connection("PullRequestReviewConnection", [self._review_obj(r) for r in found], args)
+            return connection("PullRequestReviewConnection", [self._review_obj(r, url) for r in found], args)
 
+        url = f"{self.base_url}/{repo.full_name}/pull/{pr.number}"
         fields: dict[str, Any] = {
             "id": pr.node_id, "number": pr.number, "title": pr.title,
-            "url": f"{self.base_url}/{repo.full_name}/pull/{pr.number}",
+            "url": url,
             "state": self._pr_state(pr), "isDraft": pr.draft, "createdAt": pr.created_at, "updatedAt": pr.updated_at,
             "headRefName": pr.head, "headRefOid": head, "baseRefName": pr.base, "baseRefOid": repo.branches.get(pr.base, ""),
             "mergeable": pr.mergeable if pr.state == "open" else "UNKNOWN",
             "reviewDecision": self._review_decision(repo, pr),
             "author": self._actor(pr.author, False),
-            "latestReviews": lambda a: connection("PullRequestReviewConnection", [self._review_obj(r) for r in self._latest_reviews(pr, opinionated=False)], a),
-            "latestOpinionatedReviews": lambda a: connection("PullRequestReviewConnection", [self._review_obj(r) for r in self._latest_reviews(pr, opinionated=True)], a),
+            "latestReviews": lambda a: connection("PullRequestReviewConnection", [self._review_obj(r, url) for r in self._latest_reviews(pr, opinionated=False)], a),
+            "latestOpinionatedReviews": lambda a: connection("PullRequestReviewConnection", [self._review_obj(r, url) for r in self._latest_reviews(pr, opinionated=True)], a),
             "reviews": reviews,
-            "reviewThreads": lambda a: connection("PullRequestReviewThreadConnection", [self._thread_obj(t) for t in pr.threads], a),
+            "reviewThreads": lambda a: connection("PullRequestReviewThreadConnection", [self._thread_obj(t, url) for t in pr.threads], a),
             "commits": lambda a: connection("PullRequestCommitConnection", [Obj("PullRequestCommit", {"commit": self._commit_obj(repo, head)})], a),
         }
         if preview:
             fields["mergeStateStatus"] = self._merge_state(repo, pr)
         return Obj("PullRequest", fields, interfaces=("Node",))
 
-    def _review_obj(self, review: Review) -> Obj:
+    def _review_obj(self, review: Review, pr_url: str) -> Obj:
         return Obj("PullRequestReview", {
             "id": review.node_id, "databaseId": review.id, "state": review.state, "body": review.body,
+            "url": f"{pr_url}#pullrequestreview-{review.id}",
             "submittedAt": review.submitted_at, "author": self._actor(review.author, review.bot),
         })
 
-    def _thread_obj(self, thread: Thread) -> Obj:
+    def _thread_obj(self, thread: Thread, pr_url: str) -> Obj:
         first = thread.comments[0]
         return Obj("PullRequestReviewThread", {
             "id": thread.node_id, "isResolved": thread.resolved, "path": first.path, "line": first.line,
-            "comments": lambda a: connection("PullRequestReviewCommentConnection", [self._review_comment_obj(c) for c in thread.comments], a),
+            "comments": lambda a: connection("PullRequestReviewCommentConnection", [self._review_comment_obj(c, pr_url) for c in thread.comments], a),
         })
 
-    def _review_comment_obj(self, comment: Comment) -> Obj:
+    def _review_comment_obj(self, comment: Comment, pr_url: str) -> Obj:
         return Obj("PullRequestReviewComment", {
+            "url": f"{pr_url}#discussion_r{comment.id}",
             "id": comment.node_id, "databaseId": comment.id, "body": comment.body, "path": comment.path,
             "line": comment.line, "createdAt": comment.created_at, "author": self._actor(comment.author, comment.bot),
         })

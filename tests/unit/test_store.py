@@ -611,6 +611,23 @@ async def test_a_corrupt_ledger_is_quarantined_and_starts_afresh(store: Store) -
     assert any("reactions.json" in p.name for p in (store.root / "quarantine").iterdir())
 
 
+
+async def test_pr_view_is_compare_and_set_and_archived_with_its_session(store: Store) -> None:
+    from aod.model import SessionPr
+
+    await store.put_session(new_session(), 0)
+    assert (await store.get_pr_view("fix-login")).facts is None
+    facts = {"number": "7", "head_sha": "abc", "checks": "failing", "failing": [{"name": "ci", "conclusion": "failure", "log_excerpt": "FAILED"}]}
+    first = await store.put_pr_view(SessionPr(session="fix-login", facts=facts, changed_at="2026-12-01T10:00:00Z"), 0)
+    assert first.rev == 1 and (await Store(store.root).get_pr_view("fix-login")).facts == facts
+    with pytest.raises(StaleRevision):
+        await store.put_pr_view(SessionPr(session="fix-login"), 0)
+    await store.archive_session("fix-login")
+    assert json.loads((store.root / "archive" / "fix-login" / "pr.json").read_text())["facts"]["number"] == "7"
+    with pytest.raises(NoSuchSession):
+        await store.put_pr_view(first, first.rev)
+
+
 # -- port blocks ---------------------------------------------------------------------------------
 
 

@@ -22,14 +22,14 @@ from aod.store.journal import JOURNAL_FILE
 from aod.store.outbox import OUTBOX_DIR
 from aod.store.ports import PORTS_FILE
 from aod.store.projects import PROJECTS_DIR
-from aod.store.session_files import LEDGER_FILE, USAGE_FILE
+from aod.store.session_files import LEDGER_FILE, PR_FILE, USAGE_FILE
 from aod.store.state import ARCHIVE_DIR, SESSION_FILE, SESSIONS_DIR
 from aod.store.web_token import WEB_TOKEN_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE = ROOT / "aod" / "store"
 
-LAYOUT_FILES = {SESSION_FILE, JOURNAL_FILE, LEDGER_FILE, USAGE_FILE, PORTS_FILE, LOCK_FILE, WEB_TOKEN_FILE, "next.json"}
+LAYOUT_FILES = {SESSION_FILE, JOURNAL_FILE, LEDGER_FILE, USAGE_FILE, PR_FILE, PORTS_FILE, LOCK_FILE, WEB_TOKEN_FILE, "next.json"}
 LAYOUT_DIRS = {SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, ARCHIVE_DIR, FORGE_DIR, OUTBOX_DIR, "quarantine"}
 
 # Where the state dir's location may be named outside the store, and why.

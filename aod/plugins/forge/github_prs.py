@@ -55,13 +55,13 @@ fragment prFacts on PullRequest {{
   headRefName headRefOid baseRefName baseRefOid
   mergeable {merge_state_field} reviewDecision
   latestOpinionatedReviews(first: {LATEST_REVIEWS}) {{
-    nodes {{ id state body submittedAt author {{ __typename login }} }}
+    nodes {{ id state body url submittedAt author {{ __typename login }} }}
   }}
   reviewThreads(first: {THREADS}) {{
     nodes {{
       id isResolved
       comments(first: {THREAD_COMMENTS}) {{
-        nodes {{ id databaseId body path line author {{ __typename login }} }}
+        nodes {{ id databaseId body path line url createdAt author {{ __typename login }} }}
       }}
     }}
   }}
@@ -297,7 +297,12 @@ def _comments(node: Mapping[str, Any]) -> tuple[CommentFact, ...]:
         body = str(review.get("body") or "").strip()
         if review.get("state") == "CHANGES_REQUESTED" and body and review.get("id"):
             author, bot = _author(review.get("author"))
-            comments.append(CommentFact(id=str(review["id"]), author=author, body=body, bot=bot))
+            comments.append(
+                CommentFact(
+                    id=str(review["id"]), author=author, body=body, bot=bot,
+                    at=str(review.get("submittedAt") or ""), url=str(review.get("url") or ""),
+                )
+            )
     for thread in _nodes(node, "reviewThreads"):
         if thread.get("isResolved"):
             continue
@@ -314,6 +319,8 @@ def _comments(node: Mapping[str, Any]) -> tuple[CommentFact, ...]:
                     path=str(comment.get("path") or ""),
                     line=line if isinstance(line, int) else None,
                     bot=bot,
+                    at=str(comment.get("createdAt") or ""),
+                    url=str(comment.get("url") or ""),
                 )
             )
     return tuple(comments)

@@ -242,13 +242,13 @@ class LocalForge:
         if decisive:
             review, review_id = decisive[-1].state, decisive[-1].id  # type: ignore[assignment]
         comments = [
-            CommentFact(id=c.id, author=c.author, body=c.body, path=c.path, line=c.line)
+            CommentFact(id=c.id, author=c.author, body=c.body, path=c.path, line=c.line, at=c.at)
             for c in pr.comments
             if not c.resolved and c.author != AOD_AUTHOR
         ]
         if review == "changes_requested" and decisive[-1].body.strip():
             last = decisive[-1]
-            comments.append(CommentFact(id=f"review-{last.id}", author=last.author, body=last.body))
+            comments.append(CommentFact(id=f"review-{last.id}", author=last.author, body=last.body, at=last.at))
         return PRFacts(
             number=str(pr.number),
             url=f"local:{repo.project}#{pr.number}",
