@@ -152,7 +152,7 @@ def test_the_terminal_is_read_only_until_control_is_taken_then_keys_reach_the_ag
     fleet.wait_received(sid, "typed in the browser")
     expect(screen).to_contain_text("done: typed in the browser", timeout=WAIT_MS)
     assert not any("read-only keys" in message for message in fleet.received(sid))
-    screenshot(page, "terminal.png", page.get_by_test_id("inspector"))
+    screenshot(page, "terminal.png", page.get_by_test_id("panel-terminal"))
 
 
 def test_a_message_from_the_form_arrives_byte_exact_and_a_refusal_shows_the_methods_message(fleet: Fleet, page: Page) -> None:
@@ -224,7 +224,7 @@ def test_pr_readiness_and_the_diff_of_a_session_with_a_local_forge_pr(fleet: Fle
     expect(page.get_by_test_id("diff-file")).to_have_count(1, timeout=WAIT_MS)
     expect(page.get_by_test_id("diff-file")).to_contain_text("app.txt")
     expect(page.get_by_test_id("diff-patch")).to_contain_text("+feature with a BUG")
-    screenshot(page, "diff.png")
+    screenshot(page, "diff.png", page.get_by_test_id("panel-diff"), height=1400)
 
     # A review from the page, on a line (pr.review on the local forge).
     page.get_by_test_id("review-toggle").click()
@@ -248,7 +248,7 @@ def test_pr_readiness_and_the_diff_of_a_session_with_a_local_forge_pr(fleet: Fle
     expect(page.get_by_test_id("pr-log-excerpt")).to_contain_text("found BUG in app.txt")
     expect(page.get_by_test_id("pr-comment")).to_contain_text("<b>not bold</b>: please fix the BUG", timeout=WAIT_MS)
     expect(page.get_by_test_id("pr-comment")).to_contain_text("app.txt:1")
-    screenshot(page, "pr.png")
+    screenshot(page, "pr.png", page.get_by_test_id("panel-pr"), height=1600)
 
 
 def test_events_cost_and_daemon_views(fleet: Fleet, page: Page) -> None:

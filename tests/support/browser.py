@@ -76,10 +76,17 @@ def _console(page: Any, message: Any) -> None:
         page.problems.append(f"console {message.type}: {text}")
 
 
-def screenshot(page: Any, name: str, locator: Any = None) -> None:
-    """Saved only when $AOD_SCREENSHOTS names a folder (docs/dashboard/ holds the committed ones)."""
+def screenshot(page: Any, name: str, locator: Any = None, height: int | None = None) -> None:
+    """Saved only when $AOD_SCREENSHOTS names a folder (docs/dashboard/ holds the committed ones).
+    `height`: a taller window for the picture, so a long panel is shown whole."""
     folder = os.environ.get("AOD_SCREENSHOTS")
     if not folder:
         return
     Path(folder).mkdir(parents=True, exist_ok=True)
-    (locator or page).screenshot(path=str(Path(folder) / name))
+    if height:
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+    try:
+        (locator or page).screenshot(path=str(Path(folder) / name))
+    finally:
+        if height:
+            page.set_viewport_size(VIEWPORT)
