@@ -34,6 +34,7 @@ BENCHES: dict[str, tuple[str, list[str], bool]] = {
     "reaction": ("tests.bench.bench_reaction", [], True),
     "load": ("tests.bench.bench_tick_load", [], True),
     "events": ("tests.bench.bench_events", [], True),
+    "dashboard": ("tests.bench.bench_dashboard", [], True),
 }
 
 
