@@ -51,8 +51,14 @@ export class SessionStore extends EventTarget {
   }
 
   async readAll() {
-    const {sessions} = await this.rpc.call("session.list", {cost: true});
-    this.sessions = new Map(sessions.map((session) => [session.id, session]));
+    // The list first, then again with costs: reading every session's usage record costs aod
+    // more than the list itself, and the cards need not wait for it.
+    const {sessions} = await this.rpc.call("session.list", {});
+    const costs = this.rpc.call("session.list", {cost: true});
+    this.sessions = new Map(sessions.map((session) => [session.id, {...this.sessions.get(session.id), ...session}]));
+    this.dispatchEvent(new CustomEvent("change", {detail: {ids: null}}));
+    const priced = (await costs).sessions;
+    this.sessions = new Map(priced.map((session) => [session.id, session]));
   }
 
   async readOne(id) {

@@ -27,7 +27,13 @@ export class TerminalView {
 
   /** Call once `root` is in the document (xterm measures its container). */
   start() {
-    if (typeof window.Terminal !== "function" || !window.FitAddon) {
+    const loaded = typeof window.Terminal === "function" && window.FitAddon;
+    if (!loaded && document.readyState !== "complete") {
+      // xterm.js is loaded async (index.html): still on its way.
+      window.addEventListener("load", () => this.start(), {once: true});
+      return;
+    }
+    if (!loaded) {
       this.say("the terminal is not available: xterm.js is not installed (npm ci --prefix aod/web/assets)", "error");
       return;
     }
