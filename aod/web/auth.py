@@ -120,10 +120,18 @@ def audience(listen_host: str, port: int) -> Audience:
 
 
 def content_security_policy(audience: Audience) -> str:
-    """Only this listener's own files and connections; no inline script, no framing."""
-    sockets = " ".join(sorted(f"ws://{host}" for host in audience.hosts))
+    """Only this listener's own files and connections; no inline script, no framing.
+
+    One allowance: `<style>` elements written by script (`style-src-elem 'unsafe-inline'`).
+    xterm.js's renderer sizes its rows and colours its text through `<style>` elements it fills
+    at run time, so without it the terminal cannot be drawn. Style attributes in markup stay
+    refused (`style-src`), and nothing inline may run."""
+    # An IPv6 literal is not a valid CSP source (browsers ignore it, noisily); 'self' covers
+    # the page's own WebSockets in today's browsers anyway, the names are for older ones.
+    sockets = " ".join(sorted(f"ws://{host}" for host in audience.hosts if not host.startswith("[")))
     return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        "style-src-elem 'self' 'unsafe-inline'; img-src 'self' data:; "
         f"font-src 'self'; connect-src 'self' {sockets}; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
     )

@@ -8,7 +8,7 @@ aod/plugins/runtime/tmux_viewers.py; process: `tail -f` of the agent's log) runn
 has control; its size is the PTY's. Ending the viewer ends only its own client: the agent, its
 tmux session and the other viewers never notice.
 
-The frames (docs/dashboard-terminal.md):
+The frames (docs/dashboard.md, "Live terminal"):
 
     viewer -> aod   binary  keys, dropped here unless the viewer has control
                     text    {"type": "resize", "cols": N, "rows": M}

@@ -1,6 +1,6 @@
 """Run every benchmark and write the results into docs/performance.md.
 
-    python -m tests.bench [--only status,tick,spawn,forge,reaction,load,events] [--no-write]
+    python -m tests.bench [--only status,tick,spawn,forge,reaction,load,events,dashboard] [--no-write]
 
 Each benchmark runs as its own process (so one's children and memory never count in another's
 figures); its markdown goes to stdout as it finishes and, unless --no-write, replaces that
@@ -34,6 +34,7 @@ BENCHES: dict[str, tuple[str, list[str], bool]] = {
     "reaction": ("tests.bench.bench_reaction", [], True),
     "load": ("tests.bench.bench_tick_load", [], True),
     "events": ("tests.bench.bench_events", [], True),
+    "dashboard": ("tests.bench.bench_dashboard", [], True),
 }
 
 

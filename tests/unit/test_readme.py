@@ -9,8 +9,9 @@ from pathlib import Path
 from aod.config import Config, parse_config
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-SET_UP = "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/aod"
-TEST = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest"
+# Both install the dashboard's xterm.js from npm (aod/web/assets/package-lock.json) too.
+SET_UP = "python3 -m venv .venv && .venv/bin/pip install -q -e . && npm ci -q --prefix aod/web/assets && .venv/bin/aod"
+TEST = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && npm ci -q --prefix aod/web/assets && .venv/bin/pytest"
 
 
 def _blocks(language: str) -> list[str]:

@@ -66,6 +66,8 @@ def test_the_policy_allows_nothing_from_elsewhere() -> None:
     assert directives["default-src"] == "'self'" and directives["script-src"] == "'self'"
     assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
     assert "ws://127.0.0.1:7433" in directives["connect-src"]
+    # Styles: the page's own files, plus the <style> elements xterm.js writes; no style attributes.
+    assert directives["style-src"] == "'self'" and directives["style-src-elem"] == "'self' 'unsafe-inline'"
     names = {name.decode() for name, _ in auth.security_headers(auth.audience("127.0.0.1", 7433))}
     assert {"content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options"} <= names
     assert not [name for name in names if name.startswith("access-control-")]
