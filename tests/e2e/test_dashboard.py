@@ -130,6 +130,18 @@ def test_the_board_shows_each_session_in_its_lane_and_moves_it_live(fleet: Fleet
     page.get_by_test_id("resume").click()
     expect(page.get_by_test_id("lane-working").locator(f'[data-session="{worker}"]')).to_be_visible(timeout=WAIT_MS)
 
+    # The agent asks a person (`aoctl ask`, as an agent would): the card says so, in its words.
+    asked = fleet.aod.aoctl("ask", "--session", worker, "Postgres 15 or 16? <b>bold</b>")
+    assert asked.returncode == 0, asked.stderr
+    needs_you = page.get_by_test_id("lane-needs_you").locator(f'[data-session="{worker}"]')
+    expect(needs_you).to_be_visible(timeout=WAIT_MS)
+    expect(needs_you.get_by_test_id("card-reason")).to_have_text("agent asks: Postgres 15 or 16? <b>bold</b>")
+    fleet.ok("send", worker, "16")
+    expect(page.get_by_test_id("lane-working").locator(f'[data-session="{worker}"]')).to_be_visible(timeout=WAIT_MS)
+    done = fleet.aod.aoctl("report", "--session", worker, "done", "the README is written")
+    assert done.returncode == 0, done.stderr
+    expect(card(page, worker).get_by_test_id("card-report")).to_have_text("reports done: the README is written", timeout=WAIT_MS)
+
 
 def test_the_terminal_is_read_only_until_control_is_taken_then_keys_reach_the_agent(fleet: Fleet, page: Page) -> None:
     sid = fleet.ok("spawn", "--agent", "linebot", "--task", "wait for me")["id"]

@@ -21,6 +21,17 @@ export function prBadges(session) {
   ];
 }
 
+const REPORTED = {done: "reports done", blocked: "reports blocked", needs_input: "asks", working: "reports working"};
+
+// What the agent said of its own work (session.report, human.ask), while it stands.
+export function reportLine(session) {
+  const report = session.report;
+  if (!report) return null;
+  const said = REPORTED[report.status] ?? report.status;
+  return el("div", {class: `card-report report-${report.status}`, testid: "card-report", title: report.at},
+    report.message ? `${said}: ${report.message}` : said);
+}
+
 export function card(session, onOpen) {
   const work = subject(session);
   const node = el("article", {
@@ -42,6 +53,7 @@ export function card(session, onOpen) {
     el("span", {class: "card-agent", testid: "card-agent"}, session.agent),
     session.pending_messages ? badge(`${session.pending_messages} queued`, "wait", {testid: "card-queued"}) : null),
   session.reason ? el("div", {class: "card-reason", testid: "card-reason"}, session.reason) : null,
+  session.report && session.report.status !== "blocked" && session.report.status !== "needs_input" ? reportLine(session) : null,
   el("div", {class: "card-branch", testid: "card-branch"}, session.branch),
   el("footer", {}, ...prBadges(session),
     session.cost_usd !== null && session.cost_usd !== undefined ? el("span", {class: "card-cost", testid: "card-cost"}, usd(session.cost_usd)) : null));
