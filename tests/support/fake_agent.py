@@ -584,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deaf", action="store_true", help="never submit on Enter (the input keeps its text)")
     parser.add_argument("--choice-on-paste", action="store_true", help="draw a model-upgrade choice over the input after the first paste (Enter picks it)")
     parser.add_argument("--settings", help="Claude Code's flag settings (JSON): its hooks are run")
+    # Claude Code's `--mcp-config` takes several values, as the real one does (aod puts it first).
+    parser.add_argument("--mcp-config", nargs="+", default=[], help="Claude Code's MCP servers (ignored here)")
     parser.add_argument("-c", dest="config", action="append", default=[], help="Codex's config overrides: notify=[...]")
     parser.add_argument("prompt", nargs="?")
     # Flags meant for the real CLI this stands in for (--dangerously-skip-permissions, ...)
