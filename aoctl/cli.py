@@ -25,7 +25,7 @@ COMMANDS = {
     "issue": "issue", "kill": "kill", "logs": "logs", "mcp": "mcp", "merge": "merge", "notify": "notify",
     "pause": "pause", "ping": "ping", "pr": "pr", "project": "project", "report": "report", "restore": "restore",
     "resume": "resume", "review": "review", "rpc": "rpc", "send": "send", "service": "service",
-    "spawn": "spawn", "status": "status", "stop": "stop",
+    "spawn": "spawn", "start": "start", "status": "status", "stop": "stop",
 }  # fmt: skip
 
 

@@ -95,7 +95,7 @@ def stop(ctx: Context) -> None:
         client.call("daemon.shutdown")
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
-        if not _answers(ctx):
+        if not answers(ctx):
             ctx.emit({"stopped": True, "pid": pid}, lambda r: f"aod (pid {r['pid']}) stopped")
             return
         time.sleep(0.05)
@@ -114,13 +114,36 @@ def stop(ctx: Context) -> None:
 def start(ctx: Context, log_file: Path | None) -> None:
     """Start aod in the background (same socket, state and config locations), unless running."""
     try:
-        with ctx.client(timeout=5) as client:
-            running = client.call_as(PingResult, "daemon.ping")
+        started = start_in_background(ctx, log_file)
+    except StartFailed as exc:
+        click.echo(f"aoctl: {exc}", err=True)
+        sys.exit(exitcodes.FAILED)
+    if not started.started:
+        ctx.emit({"started": False, "pid": started.pid}, lambda r: f"aod is already running (pid {r['pid']})")
+    else:
         ctx.emit(
-            {"started": False, "pid": running.pid},
-            lambda r: f"aod is already running (pid {r['pid']})",
+            {"started": True, "pid": started.pid, "log": started.log},
+            lambda r: f"aod started (pid {r['pid']}); log: {r['log']}",
         )
-        return
+
+
+class StartFailed(Exception):
+    """aod exited or did not answer while starting; the message says where its output is."""
+
+
+class Started:
+    __slots__ = ("started", "pid", "log")
+
+    def __init__(self, started: bool, pid: int, log: str | None) -> None:
+        self.started, self.pid, self.log = started, pid, log
+
+
+def start_in_background(ctx: Context, log_file: Path | None = None) -> Started:
+    """aod running: the one that answers, or a new one started in the background (also used by
+    `aoctl start`)."""
+    try:
+        with ctx.client(timeout=5) as client:
+            return Started(False, client.call_as(PingResult, "daemon.ping").pid, None)
     except (DaemonNotRunning, ProtocolError):
         pass
     log_path = log_file or Path(ctx.socket_path).parent / "aod.log"
@@ -138,25 +161,16 @@ def start(ctx: Context, log_file: Path | None) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            click.echo(
-                f"aoctl: aod exited with code {process.returncode} while starting; "
-                f"its output ({log_path}):",
-                err=True,
+            raise StartFailed(
+                f"aod exited with code {process.returncode} while starting; its output ({log_path}):\n{_tail(log_path)}"
             )
-            click.echo(_tail(log_path), err=True)
-            sys.exit(exitcodes.FAILED)
-        if _answers(ctx):
-            ctx.emit(
-                {"started": True, "pid": process.pid, "log": str(log_path)},
-                lambda r: f"aod started (pid {r['pid']}); log: {r['log']}",
-            )
-            return
+        if answers(ctx):
+            return Started(True, process.pid, str(log_path))
         time.sleep(0.05)
-    click.echo(f"aoctl: aod did not answer within {START_TIMEOUT:g}s; see {log_path}", err=True)
-    sys.exit(exitcodes.FAILED)
+    raise StartFailed(f"aod did not answer within {START_TIMEOUT:g}s; see {log_path}")
 
 
-def _answers(ctx: Context) -> bool:
+def answers(ctx: Context) -> bool:
     try:
         with ctx.client(timeout=2) as client:
             client.call("daemon.ping")
