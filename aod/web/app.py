@@ -19,6 +19,7 @@ protocol, model, trio, structlog.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import re
@@ -170,21 +171,26 @@ class WebApp:
             await refuse(405, f"{path} takes GET", [(b"allow", b"GET, HEAD")])
             return
         head = method == "HEAD"
+        known = headers.get("if-none-match")
         if path == "/":
-            await self._file(send, STATIC_DIR / "index.html", security, head)
+            await self._file(send, STATIC_DIR / "index.html", security, head, known)
         elif path.startswith("/static/") and _STATIC_NAME.fullmatch(path[len("/static/"):]):
-            await self._file(send, STATIC_DIR / path[len("/static/"):], security, head)
+            await self._file(send, STATIC_DIR / path[len("/static/"):], security, head, known)
         elif path.startswith("/vendor/") and path[len("/vendor/"):] in VENDOR:
-            found = await self._file(send, VENDOR[path[len("/vendor/"):]], security, head, missing_ok=True)
+            found = await self._file(send, VENDOR[path[len("/vendor/"):]], security, head, known, missing_ok=True)
             if not found:
                 await refuse(404, f"{path} comes from npm and is not installed: run `npm ci --prefix aod/web/assets`")
         else:
             await refuse(404, f"no such page: {path}")
 
     async def _file(self, send: Send, path: Path, security: list[tuple[bytes, bytes]], head: bool,
-                    missing_ok: bool = False) -> bool:
+                    if_none_match: str | None = None, missing_ok: bool = False) -> bool:
         """Serve one file of the shell; the name was checked against _STATIC_NAME (no `..`, no
-        hidden files), and the resolved path must still be inside its folder (no link out)."""
+        hidden files), and the resolved path must still be inside its folder (no link out).
+
+        Each answer carries an ETag (a hash of the content): a browser revalidating a file it
+        has (`Cache-Control: no-cache`) gets `304` and no body, so a reload fetches nothing
+        that did not change, and an upgraded aod's new files are never missed."""
         root = STATIC_DIR if path.is_relative_to(STATIC_DIR) else NODE_MODULES
         try:
             data = await trio.to_thread.run_sync(_read_inside, root, path, limiter=thread_limiter())
@@ -194,7 +200,12 @@ class WebApp:
             await respond(send, 404, text("no such file"), headers=[*security, *NO_STORE])
             return True
         content_type = CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        await respond(send, 200, data, content_type=content_type, headers=[*security, *REVALIDATE], head_only=head)
+        etag = f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
+        cache = [*security, *REVALIDATE, (b"etag", etag.encode())]
+        if if_none_match is not None and etag in (tag.strip().removeprefix("W/") for tag in if_none_match.split(",")):
+            await respond(send, 304, headers=cache, content_type=content_type, head_only=True)
+            return True
+        await respond(send, 200, data, content_type=content_type, headers=cache, head_only=head)
         return True
 
     async def _post(self, path: str, headers: Headers, receive: Receive, send: Send,

@@ -55,10 +55,11 @@ async def respond(
 ) -> None:
     """One whole HTTP response (`headers` must include the security headers)."""
     out = list(headers or [])
-    if status != 204:
+    bodiless = status in (204, 304)  # no body, and no headers describing one
+    if not bodiless:
         out += [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": out})
-    await send({"type": "http.response.body", "body": b"" if head_only or status == 204 else body})
+    await send({"type": "http.response.body", "body": b"" if head_only or bodiless else body})
 
 
 def text(message: str) -> bytes:

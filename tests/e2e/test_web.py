@@ -278,6 +278,20 @@ def test_static_files_stay_inside_their_folder(dashboard: Dashboard) -> None:
         assert client.post("/", headers={"Origin": dashboard.origin}).status_code == 405
 
 
+def test_a_file_the_browser_has_is_revalidated_without_its_body(dashboard: Dashboard) -> None:
+    with dashboard.http() as client:
+        first = client.get("/static/js/main.js")
+        etag = first.headers["etag"]
+        assert first.status_code == 200 and first.headers["cache-control"] == "no-cache" and first.content
+        again = client.get("/static/js/main.js", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+        assert "content-security-policy" in again.headers  # the security headers on every answer
+        assert client.get("/static/js/main.js", headers={"If-None-Match": f'W/{etag}, "other"'}).status_code == 304
+        changed = client.get("/static/js/main.js", headers={"If-None-Match": '"not-this-one"'})
+        assert changed.status_code == 200 and changed.content == first.content
+        assert client.get("/static/app.css").headers["etag"] != etag
+
+
 def test_limits_on_bodies_and_connections(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
     aod = make_aod()
     aod.write_config("api: {max_message_bytes: 1024, first_frame_timeout: 1s}\nweb: {max_connections: 2}\n")
