@@ -22,7 +22,7 @@ from aod.wire import SOCKET_ENV, default_socket_path
 COMMANDS = {
     "ask": "ask", "attach": "attach", "batch-spawn": "batch_spawn", "cleanup": "cleanup", "config": "config",
     "cost": "cost", "daemon": "daemon", "dashboard": "dashboard", "doctor": "doctor", "done": "done", "events": "events", "history": "history", "hook": "hook",
-    "issue": "issue", "kill": "kill", "logs": "logs", "mcp": "mcp", "merge": "merge", "notify": "notify",
+    "issue": "issue", "kill": "kill", "logs": "logs", "mcp": "mcp", "merge": "merge", "notify": "notify", "orchestrator": "orchestrator",
     "pause": "pause", "ping": "ping", "pr": "pr", "project": "project", "report": "report", "restore": "restore",
     "resume": "resume", "review": "review", "rpc": "rpc", "send": "send", "service": "service",
     "spawn": "spawn", "start": "start", "status": "status", "stop": "stop",

@@ -164,6 +164,8 @@ class SessionView(msgspec.Struct, frozen=True, kw_only=True):
     since: float = 0.0
     """Epoch seconds the session entered `state`."""
     paused_until: float | None = None
+    kind: str = "worker"
+    """`orchestrator`: waiting is its job, so it is never called stuck."""
 
 
 # -- reactions ---------------------------------------------------------------------------------

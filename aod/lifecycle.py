@@ -364,7 +364,8 @@ class _Decider:
         if activity in RESTING:
             return self.result("working", f"agent {activity}")
         progress = self.obs.last_progress
-        if activity in MAY_BE_STUCK and progress is not None and self.now - progress >= self.stuck_after:
+        never_stuck = self.session.kind == "orchestrator"  # it waits on workers and people by design
+        if activity in MAY_BE_STUCK and progress is not None and self.now - progress >= self.stuck_after and not never_stuck:
             return self.result("stuck", f"no progress for {int(self.stuck_after)} s", [self.stuck()])
         return self.result("working", "agent working" if activity == "active" else "agent running")
 

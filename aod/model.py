@@ -222,6 +222,9 @@ class Session(Record, kw_only=True, frozen=True):
     """`push: auto`: the last push aod tried of the branch."""
     auto_pr: BranchAttempt | None = None
     """`open_pr: auto`: the last time aod asked the forge to open the PR."""
+    kind: str = "worker"
+    """`worker`, or `orchestrator` (the project's orchestrator agent: never stuck, never cleaned
+    up, listed apart)."""
     idempotency_key: str | None = None
     """The key the spawn was asked with (`session.spawn`'s `idempotency_key`): asking again with
     it returns this session instead of starting another."""

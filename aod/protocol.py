@@ -310,6 +310,8 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     tokens: int | None = None
     report: ReportInfo | None = None
     """What the agent last said of its own work (`session.report`, `human.ask`), while it stands."""
+    kind: str = "worker"
+    """`worker`, or `orchestrator`: the project's orchestrator agent (`orchestrator.start`)."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -494,6 +496,8 @@ class MergeParams(Params):
     id: str
     method: Literal["merge", "squash", "rebase"] | None = None
     """Default: the project's merge_method."""
+    by: str | None = None
+    """The session asking; an orchestrator may merge only with `orchestrator.may_merge`."""
 
 
 class MergeResult(msgspec.Struct, kw_only=True):
@@ -518,6 +522,17 @@ class SpawnParams(Params):
     reuse_live: bool = False
     """With `issue`: when the issue already has a live session of this agent, return it instead of
     starting another (as `session.batch_spawn` skips it)."""
+    by: str | None = None
+    """The session asking (`aoctl mcp` and aoctl inside a session fill it in): when it is an
+    orchestrator, its policy (`orchestrator` in the config) decides whether the spawn may happen."""
+
+
+class OrchestratorStartParams(Params):
+    project: str | None = None
+    """Default: the only project, or the one whose path contains `cwd`."""
+    agent: str | None = None
+    """Default: `orchestrator.agent`, else the project's agent."""
+    cwd: str | None = None
 
 
 class BatchSpawnParams(Params):
@@ -544,6 +559,8 @@ class SessionListParams(Params):
     """Only this project's sessions. Archived sessions (after cleanup) are never listed."""
     cost: bool = False
     """Fill each session's `cost_usd` (and tokens) from its usage record."""
+    orchestrators: bool = False
+    """Include the orchestrator sessions (listed apart by default: `aoctl status --all`)."""
 
 
 class SessionListResult(msgspec.Struct, kw_only=True):
@@ -902,6 +919,14 @@ _METHOD_LIST: Final = (
         BatchSpawnResult,
         "Spawn one session per issue, skipping issues that already have a live session.",
         (ErrorCode.NOT_FOUND,),
+    ),
+    Method(
+        "orchestrator.start",
+        OrchestratorStartParams,
+        SessionInfo,
+        "Start the project's orchestrator agent, or return the live one (never two): a session of "
+        "kind `orchestrator` with a prompt aod composes from the issues, the workers and the policy.",
+        (ErrorCode.NOT_FOUND, ErrorCode.INVALID_PARAMS, ErrorCode.UNAVAILABLE),
     ),
     Method("session.list", SessionListParams, SessionListResult, "Sessions, newest last."),
     Method("session.get", SessionIdParams, SessionInfo, "One session.", (ErrorCode.NOT_FOUND,)),

@@ -131,6 +131,7 @@ class Reactor:
             reason=session.reason,
             since=epoch(session.since),
             paused_until=epoch(session.paused_until) if session.paused_until else None,
+            kind=session.kind,
         )
         if observation.pr is not None and (observation.pr.comments or observation.pr.review_id):
             # Review items already told to the agent are not new (the ledger remembers them).

@@ -29,7 +29,7 @@ import msgspec
 import trio
 
 from aod import board, redact
-from aod.config import Config
+from aod.config import Config, OrchestratorConfig
 from aod.errors import failure, not_found
 from aod.events import EventBus, utc_now_iso
 from aod.model import Project, Session
@@ -40,6 +40,7 @@ from aod.plugins.agent.registry import UnknownAgent, available_agent_names, get_
 from aod.plugins.runtime import Runtime
 from aod.plugins.workspace import Workspace, WorkspaceError
 from aod.projects import ProjectProblem, ResolvedProject, all_names, resolve
+from aod.orchestration import Policy
 from aod.protocol import ErrorCode, ReportInfo, RuntimeInfo, SessionInfo
 from aod.redact import Redactor
 from aod.store import StaleRevision, Store
@@ -95,6 +96,7 @@ def session_info(session: Session, pending: int = 0, *, ci_escalated: bool = Fal
         pr_checks=session.pr.checks if session.pr else None,
         pr_review=session.pr.review if session.pr else None,
         pr_mergeable=session.pr.mergeable if session.pr else None,
+        kind=session.kind,
         report=ReportInfo(status=session.report.status, message=session.report.message, at=session.report.at)
         if session.report is not None else None,
     )
@@ -240,6 +242,16 @@ class Sessions:
         if cfg is not None and not cfg.hooks:
             return []
         return [sys.executable, "-I", "-m", "aoctl", "hook", agent_name]
+
+    def orchestrator_policy(self, project: str) -> Policy:
+        """What the project's orchestrator may do: its own `orchestrator` section, else the global one."""
+        section = self.orchestrator_config(project)
+        return Policy(max_workers=section.max_workers, labels=tuple(section.labels), tasks=section.tasks, may_merge=section.may_merge)
+
+    def orchestrator_config(self, project: str) -> OrchestratorConfig:
+        config = self.config()
+        settings = config.projects.get(project)
+        return settings.orchestrator if settings is not None and settings.orchestrator is not None else config.orchestrator
 
     def _mcp_argv(self, agent_name: str) -> list[str]:
         """`aoctl mcp`, run with this interpreter; empty when the user turned it off for the agent."""

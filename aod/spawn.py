@@ -66,9 +66,13 @@ class Spawner:
         agent_name: str | None,
         branch: str | None,
         cwd: str | None = None,
+        by: str | None = None,
     ) -> Session:
         """`spawn`, unless the same request was made before (`idempotency_key`) or, with
-        `reuse_live`, the issue has a live session of this agent: then that session."""
+        `reuse_live`, the issue has a live session of this agent: then that session. Asked by an
+        orchestrator session (`by`), its policy decides first (aod/orchestration.py)."""
+        if by is not None:
+            await self._check_orchestrator_policy(by, project, cwd, issue)
         if idempotency_key is None and not (reuse_live and issue is not None):
             return await self.spawn(project=project, issue=issue, task=task, agent_name=agent_name, branch=branch, cwd=cwd)
         resolved = await self.sessions.project(project, cwd)
@@ -103,6 +107,36 @@ class Spawner:
                 del self.in_flight[claim]
             ended.set()
 
+    async def _check_orchestrator_policy(self, by: str, project: str | None, cwd: str | None, issue: str | None) -> None:
+        """Refuse a spawn an orchestrator session may not make; anyone else's passes unchanged.
+        A reused live session is refused too when the fleet is full: the check comes first, so
+        the answer never depends on timing."""
+        from aod.orchestration import spawn_refusal
+
+        try:
+            asking = await self.sessions.session(by)
+        except RpcFailure:
+            return  # not a session of ours (a person's shell with a stale AO_SESSION_ID): no policy
+        if asking.kind != "orchestrator":
+            return
+        resolved = await self.sessions.project(project or asking.project, cwd)
+        live = [
+            s for s in await self.sessions.store.list_sessions()
+            if s.project == resolved.name and s.kind != "orchestrator" and s.state in LIVE_STATES
+        ]
+        if issue is not None and any(s.issue == issue for s in live):
+            return  # asking for a worker it already has: reuse_live answers it, nothing new starts
+        labels: list[str] | None = None
+        if issue is not None and self.issue_lookup is not None:
+            try:
+                labels = list((await self.issue_lookup(resolved, issue)).labels)
+            except RpcFailure:
+                labels = None
+        refusal = spawn_refusal(self.sessions.orchestrator_policy(resolved.name), live_workers=len(live), issue=issue, issue_labels=labels)
+        if refusal is not None:
+            log.info("orchestrator spawn refused", session=by, issue=issue, reason=refusal)
+            raise failure(ErrorCode.CONFLICT, refusal)
+
     async def spawn(
         self,
         *,
@@ -114,6 +148,8 @@ class Spawner:
         cwd: str | None = None,
         base: str | None = None,
         idempotency_key: str | None = None,
+        kind: str = "worker",
+        prompt: Callable[[str], str] | None = None,
     ) -> Session:
         """`base`: the ref to branch from, when the caller fetched it already (a batch fetches
         once); by default the project's base branch is fetched now."""
@@ -157,7 +193,7 @@ class Spawner:
         try:
             return await self._spawn(
                 session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch, title, body,
-                base, idempotency_key,
+                base, idempotency_key, kind, prompt,
             )
         finally:
             self.sessions.spawning.discard(session_id)
@@ -178,6 +214,8 @@ class Spawner:
         issue_body: str | None = None,
         base: str | None = None,
         idempotency_key: str | None = None,
+        kind: str = "worker",
+        prompt_for: Callable[[str], str] | None = None,
     ) -> Session:
         slog = log.bind(session=session_id, project=resolved.name)
         now = utc_now_iso()
@@ -210,6 +248,7 @@ class Spawner:
             workspace_kind=resolved.workspace,
             port_base=port_base,
             idempotency_key=idempotency_key,
+            kind=kind,
         )
         try:
             session = await self.sessions.store.put_session(session, 0)
@@ -273,7 +312,8 @@ class Spawner:
                         f"the setup hook {resolved.setup[0]!r} {why}; its output is in "
                         f"the session journal. Fix it and spawn again"
                     )
-            prompt = self._compose_prompt(session, resolved)
+            # The first prompt: made by the caller from the session's id (the orchestrator's), else composed here.
+            prompt = prompt_for(session_id) if prompt_for is not None else self._compose_prompt(session, resolved)
             launch_ctx = self.sessions.agent_context(session, prompt)
             await trio.to_thread.run_sync(plugin.prepare, launch_ctx, settings)
             await self.sessions.set_state(session_id, "spawning", "starting the agent")
@@ -467,6 +507,10 @@ class Spawner:
         }
 
     def _compose_prompt(self, session: Session, project: ResolvedProject) -> str:
+        if session.kind == "orchestrator":
+            from aod.orchestration import resume_prompt
+
+            return resume_prompt(session.id, session.project)
         rules = None
         if project.rules_file:
             candidate = (project.path / project.rules_file).resolve()

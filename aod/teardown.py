@@ -84,6 +84,10 @@ class Teardown:
                 continue
             if session.state not in ENDED_STATES:
                 continue
+            if session.kind == "orchestrator":
+                # Its worktree holds its notes and plan; it is never removed behind its back.
+                items.append(CleanupItem(id=session.id, action="kept", reason="an orchestrator session is never cleaned up"))
+                continue
             items.append(await self._cleanup_one(session, dry_run=dry_run, force=force))
         items.extend(await self._cleanup_orphans(dry_run=dry_run, project=project))
         return items
@@ -93,6 +97,8 @@ class Teardown:
         session = await self.sessions.session(session_id)
         if session.state not in ENDED_STATES:
             return CleanupItem(id=session_id, action="kept", reason=f"the session is {session.state} again")
+        if session.kind == "orchestrator":
+            return CleanupItem(id=session_id, action="kept", reason="an orchestrator session is never cleaned up")
         return await self._cleanup_one(session, dry_run=False, force=False)
 
     async def _cleanup_one(self, session: Session, *, dry_run: bool, force: bool) -> CleanupItem:

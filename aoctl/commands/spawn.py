@@ -32,6 +32,8 @@ def command(
     params = {
         "issue": issue, "task": task, "project": project, "agent": agent, "branch": branch, "cwd": os.getcwd(),
         "idempotency_key": idempotency_key, "reuse_live": reuse_live or None,
+        # Inside a session (an orchestrator's worktree): that session asks, and its policy applies.
+        "by": os.environ.get("AO_SESSION_ID") or None,
     }
     # Creating a worktree and running the setup hook can take minutes: no client timeout.
     with ctx.client(timeout=None) as client:

@@ -27,9 +27,10 @@ RESTORABLE_STATES = ("errored",)
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("-p", "--project", "project_name", help="A project aod knows (instead of PATH).")
 @click.option("--restore/--no-restore", default=None, help="Restore sessions whose agent is gone without asking (or never).")
+@click.option("--no-orchestrator", is_flag=True, help="Do not start the project's orchestrator agent.")
 @json_option
 @click.pass_obj
-def command(ctx: Context, path: Path | None, project_name: str | None, restore: bool | None) -> None:
+def command(ctx: Context, path: Path | None, project_name: str | None, restore: bool | None, no_orchestrator: bool) -> None:
     """Set up and start everything for the repository at PATH (default: here).
 
     \b
@@ -39,7 +40,9 @@ def command(ctx: Context, path: Path | None, project_name: str | None, restore: 
       a token, else the local forge);
     - checks the tools and the agent CLI (`aoctl doctor`), each failure with its fix;
     - prints the dashboard's address;
-    - offers to restore sessions whose agent is gone (after a reboot).
+    - offers to restore sessions whose agent is gone (after a reboot);
+    - starts the project's orchestrator agent, or shows the live one
+      (`--no-orchestrator`: not).
     """
     if path is not None and project_name is not None:
         raise click.UsageError("give PATH or --project, not both")
@@ -54,6 +57,7 @@ def command(ctx: Context, path: Path | None, project_name: str | None, restore: 
             _doctor(client, project, steps, lines)
             _dashboard(client, steps, lines)
             _restorable(client, project, restore, ctx.as_json, steps, lines)
+            _orchestrator(client, project, no_orchestrator, steps, lines)
     except starting.StartProblem as exc:
         click.echo(f"aoctl: {exc}", err=True)
         sys.exit(exitcodes.FAILED)
@@ -204,8 +208,32 @@ def _dashboard(client: Any, steps: dict[str, Any], lines: list[str]) -> None:
         lines.append(f"dashboard not listening: {token.get('reason') or 'disabled'} (web.enabled / web.listen in the config)")
 
 
+def _orchestrator(client: Any, project: str, skip: bool, steps: dict[str, Any], lines: list[str]) -> None:
+    if skip:
+        steps["orchestrator"] = {"id": None, "started": False, "changed": False}
+        return
+    if not steps["doctor"]["ok"]:
+        steps["orchestrator"] = {"id": None, "started": False, "changed": False, "reason": "a check failed"}
+        lines.append("orchestrator not started: fix the failed checks first")
+        return
+    before = {s["id"] for s in client.call("session.list", {"project": project, "orchestrators": True})["sessions"]}
+    try:
+        info = client.call("orchestrator.start", {"project": project})
+    except RpcError as exc:
+        steps["orchestrator"] = {"id": None, "started": False, "changed": False, "reason": exc.message}
+        lines.append(f"orchestrator not started: {exc.message}")
+        return
+    started = info["id"] not in before
+    steps["orchestrator"] = {"id": info["id"], "started": started, "state": info["state"], "changed": started}
+    if info["state"] == "errored":
+        lines.append(f"orchestrator {info['id']} failed: {info['reason']}")
+    else:
+        lines.append(f"orchestrator {info['id']} {'started' if started else 'already running'} "
+                     f"({info['agent']}): aoctl attach {info['id']}")
+
+
 def _restorable(client: Any, project: str, restore: bool | None, as_json: bool, steps: dict[str, Any], lines: list[str]) -> None:
-    sessions = client.call("session.list", {"project": project})["sessions"]
+    sessions = client.call("session.list", {"project": project, "orchestrators": True})["sessions"]
     gone = [s for s in sessions if s["state"] in RESTORABLE_STATES and s["activity"] == "exited" and s.get("workspace")]
     step: dict[str, Any] = {"sessions": [s["id"] for s in gone], "restored": [], "failed": [], "changed": False}
     steps["restore"] = step

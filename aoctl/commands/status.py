@@ -29,12 +29,14 @@ _Sessions = msgspec.json.Decoder(_SessionsRaw)
 @click.option("--watch", is_flag=True, help="Redraw whenever a session changes (until Ctrl-C).")
 @click.option("--cost", is_flag=True, help="Add what each session spent (USD; `+`: some usage has no known price).")
 @click.option("--pr", "prs", is_flag=True, help="Show each session's PR: number, URL, state, checks, review, mergeable.")
+@click.option("--all", "all_", is_flag=True, help="List the orchestrator sessions with the workers (else shown apart).")
 @json_option
 @click.pass_obj
-def command(ctx: Context, project: str | None, watch: bool, cost: bool, prs: bool) -> None:
+def command(ctx: Context, project: str | None, watch: bool, cost: bool, prs: bool, all_: bool) -> None:
     """List sessions: id, project, work, agent, state, activity, branch, PR, age.
 
-    With --pr, each session's PR instead, as aod last saw it on the forge (no extra request)."""
+    With --pr, each session's PR instead, as aod last saw it on the forge (no extra request).
+    Orchestrator sessions are shown apart, above the table (--json: left out), unless --all."""
     params: dict[str, object] = {"project": project} if project else {}
     if cost:
         params["cost"] = True
@@ -42,10 +44,12 @@ def command(ctx: Context, project: str | None, watch: bool, cost: bool, prs: boo
         with ctx.client() as client:
             if ctx.as_json:
                 # aod's own JSON, re-indented: nothing decoded and encoded again (flat in sessions).
+                if all_:
+                    params["orchestrators"] = True
                 ctx.emit_json(_Sessions.decode(client.call_raw("session.list", params)).sessions)
                 return
-            result = client.call_as(_result_type(), "session.list", params)
-        click.echo(_table(result, cost, prs))
+            result = client.call_as(_result_type(), "session.list", {**params, "orchestrators": True})
+        click.echo(_table(result, cost, prs, apart=not all_))
         return
     SessionListResult = _result_type()
     # --watch: one connection subscribed to session events; redraw on each, never poll.
@@ -62,10 +66,16 @@ def _result_type() -> type[SessionListResult]:
     return SessionListResult
 
 
-def _table(result: SessionListResult, cost: bool, prs: bool) -> str:
+def _table(result: SessionListResult, cost: bool, prs: bool, apart: bool = False) -> str:
     from aoctl.commands._render import pr_table, sessions_table
 
-    return pr_table(result.sessions) if prs else sessions_table(result.sessions, cost=cost)
+    sessions = result.sessions
+    head = ""
+    if apart:
+        orchestrators = [s for s in sessions if s.kind == "orchestrator"]
+        sessions = [s for s in sessions if s.kind != "orchestrator"]
+        head = "".join(f"orchestrator {s.id} ({s.project}): {s.state}, {s.reason}\n" for s in orchestrators)
+    return head + (pr_table(sessions) if prs else sessions_table(sessions, cost=cost))
 
 
 def _draw(ctx: Context, result: SessionListResult, cost: bool = False, prs: bool = False) -> None:

@@ -187,11 +187,13 @@ class McpServer:
         """The method's params: the model's arguments, plus what the bridge fills. A string: why not."""
         hidden = sorted(set(arguments) & tool_table.BRIDGE_FILLED)
         if hidden:
-            return f"{', '.join(hidden)} is filled in by aoctl mcp; leave it out"
+            return f"{', '.join(hidden)} {'is' if len(hidden) == 1 else 'are'} filled in by aoctl mcp; leave {'it' if len(hidden) == 1 else 'them'} out"
         fields = _fields_of(tool.method)
         call_params = dict(arguments)
         if "cwd" in fields:
             call_params["cwd"] = self._cwd
+        if "by" in fields and self._session_id is not None:
+            call_params["by"] = self._session_id
         if tool.own_session and "id" not in call_params:
             if self._session_id is None:
                 return "`id` is needed: this MCP server does not run inside an aod session (no AO_SESSION_ID)"

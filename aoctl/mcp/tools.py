@@ -17,9 +17,10 @@ import msgspec
 
 from aod import protocol
 
-BRIDGE_FILLED: Final = frozenset({"cwd"})
+BRIDGE_FILLED: Final = frozenset({"cwd", "by"})
 """Params the bridge fills itself: `cwd` is the directory `aoctl mcp` runs in (the agent's
-worktree), which picks the project as it does for aoctl."""
+worktree), which picks the project as it does for aoctl; `by` is the session it serves
+($AO_SESSION_ID), whose policy applies when it is an orchestrator."""
 
 
 class Tool(NamedTuple):

@@ -10,6 +10,7 @@ The package, by job (each module's docstring says what it may import; none impor
 - `projects`   `defaults`, `projects.NAME`, `github`: projects and their forge
 - `reactions`  `reactions.KEY`: the reaction keys and one reaction's overrides
 - `budgets`    `budgets`, `prices.MODEL`: money
+- `orchestrator` `orchestrator` (and per project): what the orchestrator agent may do
 - `notifiers`  `notifiers.NAME`: where notifications go, one model per kind
 - `web`        `web`: the dashboard's listener; `parse_listen` reads a `HOST:PORT`
 - `schema`     `Config`, the whole file made of those sections, and the checks across them
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from aod.config.agents import BUILTIN_AGENTS, AgentConfig, RuntimeConfig, ScreenConfig, WorkspaceConfig
 from aod.config.budgets import BudgetConfig, PriceConfig, Usd
+from aod.config.orchestrator import OrchestratorConfig
 from aod.config.daemon import ApiConfig, LogConfig, RedactConfig
 from aod.config.fields import (
     AGENT_NAME, DURATION_FORMS, HOUR, MINUTE, PROJECT_NAME, Argv, DisposablePatterns, Duration,
@@ -61,6 +63,7 @@ __all__ = [
     "Argv",
     "BranchTemplate",
     "BudgetConfig",
+    "OrchestratorConfig",
     "Config",
     "ConfigError",
     "DefaultsConfig",

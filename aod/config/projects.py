@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field
 
 from aod.branch_names import MAX_BRANCH_NAME_BYTES, valid_branch_name
 from aod.config.budgets import BudgetConfig
+from aod.config.orchestrator import OrchestratorConfig
 from aod.config.fields import (
     AGENT_NAME,
     HOUR,
@@ -99,6 +100,8 @@ class ProjectConfig(Section):
     ci: Argv | None = None
     ci_timeout: Annotated[PositiveDuration, at_most(24 * HOUR)] = 600.0
     budgets: BudgetConfig = Field(default_factory=BudgetConfig)
+    # This project's orchestrator policy, replacing the global `orchestrator` section as a whole.
+    orchestrator: OrchestratorConfig | None = None
 
 
 class GithubConfig(Section):

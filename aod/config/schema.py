@@ -21,6 +21,7 @@ from pydantic import Field
 
 from aod.config.agents import BUILTIN_AGENTS, AgentConfig, RuntimeConfig, WorkspaceConfig
 from aod.config.budgets import BudgetConfig, PriceConfig
+from aod.config.orchestrator import OrchestratorConfig
 from aod.config.daemon import ApiConfig, LogConfig, RedactConfig
 from aod.config.fields import AGENT_NAME, HOUR, PROJECT_NAME, PositiveDuration, Section, at_most
 from aod.config.notifiers import Notifiers
@@ -43,6 +44,7 @@ class Config(Section):
     )
     reactions: dict[ReactionKey, ReactionConfig] = Field(default_factory=dict)
     budgets: BudgetConfig = Field(default_factory=BudgetConfig)
+    orchestrator: OrchestratorConfig = Field(default_factory=OrchestratorConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     notifiers: Notifiers = Field(default_factory=dict)
     github: GithubConfig = Field(default_factory=GithubConfig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aod.app import App
 from aod.handlers import Call, handler
+from aod.orchestrating import check_merge
 from aod.protocol import MergeParams, MergeResult, PrInfo, PrOpenParams, PrShowResult, ReviewParams, SessionIdParams
 
 
@@ -29,6 +30,7 @@ async def review(app: App, params: ReviewParams, _call: Call) -> PrInfo:
 
 @handler("pr.merge")
 async def merge(app: App, params: MergeParams, _call: Call) -> MergeResult:
+    await check_merge(app.sessions, params.by)
     number, sha, method = await app.forges.merge(params.id, params.method)
     app.poke_tick()
     return MergeResult(id=params.id, number=number, sha=sha, method=method)

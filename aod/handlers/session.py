@@ -46,6 +46,7 @@ async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
     session = await app.sessions.spawner.spawn_once(
         idempotency_key=params.idempotency_key,
         reuse_live=params.reuse_live,
+        by=params.by,
         project=params.project,
         issue=params.issue,
         task=params.task,
@@ -73,6 +74,8 @@ async def list_(app: App, params: SessionListParams, _call: Call) -> SessionList
     sessions = await app.store.list_sessions()
     if params.project is not None:
         sessions = [s for s in sessions if s.project == params.project]
+    if not params.orchestrators:
+        sessions = [s for s in sessions if s.kind != "orchestrator"]
     sessions.sort(key=lambda s: (s.created_at, s.id))
     infos = [session_info(s, ci_escalated=await _ci_escalated(app, s)) for s in sessions]
     if params.cost:

@@ -99,7 +99,7 @@ def test_start_refuses_what_is_not_a_repository_and_says_what_to_do(fresh: Fresh
 
 
 def test_stop_leaves_the_agents_running_and_start_picks_them_up_or_restores_them(fresh: Fresh) -> None:
-    fresh.ok("start")
+    orchestrator = fresh.ok("start")["orchestrator"]["id"]
     sid = fresh.ok("spawn", "--task", "keep going")["id"]
     wait_for(lambda: fresh.ok("status")[0]["state"] == "working", 30, "the session working")
 
@@ -108,20 +108,23 @@ def test_stop_leaves_the_agents_running_and_start_picks_them_up_or_restores_them
     assert subprocess.run(["tmux", "-L", "ao", "has-session", "-t", f"={sid}"], env=fresh.env).returncode == 0
     back = fresh.ok("start")
     assert back["daemon"]["how"] == "background" and back["restore"]["sessions"] == []
+    assert back["orchestrator"] == {**back["orchestrator"], "id": orchestrator, "started": False}
     assert fresh.ok("status")[0]["state"] == "working"  # readopted, not restarted
 
     # The machine restarted: tmux and every agent are gone. The next start offers to restore them.
     fresh.ok("stop")
     subprocess.run(["tmux", "-L", "ao", "kill-server"], env=fresh.env, capture_output=True, timeout=30)
     fresh.ok("daemon", "start")
-    wait_for(lambda: fresh.ok("status")[0]["state"] == "errored", 30, "the lost agent noticed")
-    offered = fresh.aoctl("start")
-    assert f"1 session(s) lost their agent ({sid})" in offered.stdout and "aoctl start --restore" in offered.stdout
+    wait_for(lambda: {s["state"] for s in fresh.ok("status", "--all")} == {"errored"}, 30, "the lost agents noticed")
+    offered = fresh.aoctl("start", "--no-orchestrator")
+    assert f"2 session(s) lost their agent ({orchestrator}, {sid})" in offered.stdout
+    assert "aoctl start --restore" in offered.stdout
     restored = fresh.ok("start", "--restore")
-    assert restored["restore"]["restored"] == [sid] and restored["changed"] is True
+    assert restored["restore"]["restored"] == [orchestrator, sid] and restored["changed"] is True
+    assert restored["orchestrator"] == {**restored["orchestrator"], "id": orchestrator, "started": False}
     wait_for(lambda: fresh.ok("status")[0]["state"] == "working", 30, "the restored session working")
 
     everything = fresh.ok("stop", "--all")
-    assert everything["killed"] == [sid]
+    assert sorted(everything["killed"]) == sorted([orchestrator, sid])
     assert fresh.aoctl("ping").returncode == 3
     assert fresh.ok("stop") == {"stopped": False, "pid": None, "killed": []}
