@@ -21,6 +21,16 @@ def aod(make_aod: Callable[..., AodProcess]) -> AodProcess:
 
 
 @pytest.fixture
+def sink() -> Iterator[Any]:
+    """A webhook receiver on loopback (tests/support/http_sink.py), closed afterwards."""
+    from tests.support.http_sink import HttpSink
+
+    receiver = HttpSink()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
 def short_dir() -> Iterator[Any]:
     from tests.support.aod_process import short_tempdir
     import shutil

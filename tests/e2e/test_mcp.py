@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.aod_process import AodProcess
-from tests.support.fleet import Fleet, config_text, make_repo
+from tests.support.fleet import Fleet, start_fleet
 from tests.support.mcp_peer import MODERN, McpPeer
 from tests.support.tmux import tmux_server
 
@@ -25,15 +25,7 @@ TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 @pytest.fixture
 def fleet(make_aod: Callable[..., AodProcess], tmp_path: Path) -> Iterator[Fleet]:
     with tmux_server() as tmux:
-        aod = make_aod()
-        records = aod.root / "records"
-        records.mkdir()
-        aod.write_config(config_text(tmux, records))
-        aod.start()
-        repo = make_repo(tmp_path / "demo")
-        fleet = Fleet(aod, tmux, repo)
-        fleet.ok("project", "add", str(repo))
-        yield fleet
+        yield start_fleet(make_aod, tmp_path, tmux)
 
 
 @pytest.fixture

@@ -11,21 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_reactions import notifiers, start_fleet
+from tests.e2e.test_reactions import notifiers
 from tests.support.aod_process import AodProcess, wait_for
-from tests.support.fleet import Fleet
+from tests.support.fleet import Fleet, start_fleet
 from tests.support.http_sink import HttpSink
 from tests.support.mcp_peer import McpPeer
 from tests.support.tmux import tmux_server
 
 POLICY = "orchestrator: {max_workers: 1, labels: [ao], may_merge: false}\n"
-
-
-@pytest.fixture
-def sink() -> Iterator[HttpSink]:
-    receiver = HttpSink()
-    yield receiver
-    receiver.close()
 
 
 @pytest.fixture

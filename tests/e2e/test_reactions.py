@@ -11,13 +11,11 @@ import signal
 import subprocess
 import sys
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.support.aod_process import AodProcess, wait_for
-from tests.support.fleet import Fleet, config_text, make_repo
+from tests.support.fleet import start_fleet
 from tests.support.http_sink import HttpSink
 from tests.support.tmux import tmux_server
 
@@ -29,24 +27,6 @@ def notifiers(sink: HttpSink) -> str:
         "notifiers:\n"
         f"  hook: {{kind: webhook, url: '{sink.url('/hook')}', secret: {SECRET}, priorities: [urgent, action]}}\n"
     )
-
-
-@pytest.fixture
-def sink() -> Iterator[HttpSink]:
-    receiver = HttpSink()
-    yield receiver
-    receiver.close()
-
-
-def start_fleet(make_aod: Callable[..., AodProcess], tmp_path: Path, tmux: str, extra: str, **kw: object) -> Fleet:
-    aod = make_aod(**kw)
-    records = aod.root / "records"
-    records.mkdir()
-    aod.write_config(config_text(tmux, records, extra))
-    aod.start()
-    fleet = Fleet(aod, tmux, make_repo(tmp_path / "demo"))
-    fleet.ok("project", "add", str(fleet.repo))
-    return fleet
 
 
 def test_an_exited_agent_is_told_once_and_history_shows_it(

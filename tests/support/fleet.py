@@ -105,3 +105,15 @@ def config_text(tmux: str, records: Path, extra: str = "", ready_timeout: str = 
         f"  broken: {{command: [/nonexistent/agent-cli]}}\n"
         + extra
     )
+
+
+def start_fleet(make_aod: Callable[..., AodProcess], tmp_path: Path, tmux: str, extra: str = "", **kw: object) -> Fleet:
+    """aod running with the scripted agents of `config_text` (and `extra`), with the project `demo` added."""
+    aod = make_aod(**kw)
+    records = aod.root / "records"
+    records.mkdir()
+    aod.write_config(config_text(tmux, records, extra))
+    aod.start()
+    fleet = Fleet(aod, tmux, make_repo(tmp_path / "demo"))
+    fleet.ok("project", "add", str(fleet.repo))
+    return fleet
