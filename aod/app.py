@@ -24,6 +24,7 @@ from aod.store import Store
 
 if TYPE_CHECKING:
     from aod.forges import ForgeService
+    from aod.intake import Intake
     from aod.metering import Meter
     from aod.notify import NotificationRouter
     from aod.observe import Observer, ObserveStats
@@ -63,6 +64,7 @@ class App:
     meter: Meter = field(init=False)
     reactor: Reactor = field(init=False)
     observer: Observer = field(init=False)
+    intake: Intake = field(init=False)
     last_observed: ObserveStats | None = None
     _redactor: tuple[object, Redactor] | None = None
 
@@ -93,6 +95,9 @@ class App:
 
         self.meter = Meter(self.sessions)
         self.observer = Observer(self.sessions, self.reactor, forges=self.forges, meter=self.meter)
+        from aod.intake import Intake
+
+        self.intake = Intake(self.sessions, self.forges)
         # Secrets out of everything aod stores, shows or forwards (aod/redact.py).
         self.store.redactor = self.redactor
         self.bus.redact = lambda data: redact.fields(self.redactor(), data)

@@ -127,6 +127,7 @@ async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv, w
             app.sessions.nursery = nursery
             app.forges.local.nursery = nursery  # CI jobs run beside the tick
             nursery.start_soon(app.ticker.run)
+            nursery.start_soon(app.intake.run)
             if systemd.watchdog_interval:
                 nursery.start_soon(_watchdog, systemd)
             systemd.notify("READY=1\nSTATUS=serving")

@@ -247,6 +247,14 @@ class PortBlock(msgspec.Struct, kw_only=True, frozen=True):
     size: int
 
 
+class IntakeLedger(Record, kw_only=True, frozen=True):
+    """intake/<project>.json: the issues `intake` took, so that a restart, a relabel or a reopened
+    issue never starts a second session for one issue. Outlives the sessions (cleanup keeps it)."""
+
+    taken: dict[str, str] = {}
+    """Issue id -> the session started for it (or `spawning:<key>` while the spawn is under way)."""
+
+
 class PortBlocks(Record, kw_only=True, frozen=True):
     """ports.json: the blocks of ports handed to sessions, one allocator for the whole daemon.
     A block is held while its session's directory is in sessions/ (live or ended, not archived)."""

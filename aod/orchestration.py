@@ -147,3 +147,21 @@ def resume_prompt(session_id: str, project: str) -> str:
         "where things stand with sessions_list and issues_list (or `aoctl --json status` and "
         "`aoctl --json issue list`) before you act, then carry on with your plan."
     )
+
+
+@dataclass(frozen=True)
+class IntakeChoice:
+    start: tuple[str, ...] = ()
+    """Issues to start a worker on now, in order."""
+    resume: tuple[str, ...] = ()
+    """Issues whose spawn was under way when aod stopped: spawned again with the same key, which
+    answers with the session if it was made."""
+
+
+def intake_choice(issues: Sequence[str], taken: dict[str, str], *, live_workers: int, max_workers: int) -> IntakeChoice:
+    """Which of the matching open `issues` intake starts now: never one it took before (`taken`,
+    its ledger), and no more than `max_workers` live at once (the orchestrator's policy)."""
+    resume = tuple(i for i in issues if taken.get(i, "").startswith("spawning:"))
+    room = max(0, max_workers - live_workers - len(resume))
+    fresh = [i for i in issues if i not in taken]
+    return IntakeChoice(start=tuple(fresh[:room]), resume=resume)

@@ -11,6 +11,7 @@ The package, by job (each module's docstring says what it may import; none impor
 - `reactions`  `reactions.KEY`: the reaction keys and one reaction's overrides
 - `budgets`    `budgets`, `prices.MODEL`: money
 - `orchestrator` `orchestrator` (and per project): what the orchestrator agent may do
+- `intake`     `projects.NAME.intake`: issues that get a worker by themselves
 - `notifiers`  `notifiers.NAME`: where notifications go, one model per kind
 - `web`        `web`: the dashboard's listener; `parse_listen` reads a `HOST:PORT`
 - `schema`     `Config`, the whole file made of those sections, and the checks across them
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from aod.config.agents import BUILTIN_AGENTS, AgentConfig, RuntimeConfig, ScreenConfig, WorkspaceConfig
 from aod.config.budgets import BudgetConfig, PriceConfig, Usd
+from aod.config.intake import IntakeConfig
 from aod.config.orchestrator import OrchestratorConfig
 from aod.config.daemon import ApiConfig, LogConfig, RedactConfig
 from aod.config.fields import (
@@ -64,6 +66,7 @@ __all__ = [
     "BranchTemplate",
     "BudgetConfig",
     "OrchestratorConfig",
+    "IntakeConfig",
     "Config",
     "ConfigError",
     "DefaultsConfig",

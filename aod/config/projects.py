@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field
 
 from aod.branch_names import MAX_BRANCH_NAME_BYTES, valid_branch_name
 from aod.config.budgets import BudgetConfig
+from aod.config.intake import IntakeConfig
 from aod.config.orchestrator import OrchestratorConfig
 from aod.config.fields import (
     AGENT_NAME,
@@ -102,6 +103,8 @@ class ProjectConfig(Section):
     budgets: BudgetConfig = Field(default_factory=BudgetConfig)
     # This project's orchestrator policy, replacing the global `orchestrator` section as a whole.
     orchestrator: OrchestratorConfig | None = None
+    # New matching issues get a worker by themselves (unset: no intake).
+    intake: IntakeConfig | None = None
 
 
 class GithubConfig(Section):

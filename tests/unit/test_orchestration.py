@@ -42,3 +42,15 @@ def test_an_orchestrator_waiting_is_never_stuck() -> None:
     busy = Observation(liveness="alive", activity="active", last_progress=0.0)
     assert step(SessionView(id="w", state="working"), busy, 10_000.0).state == "stuck"
     assert step(SessionView(id="o", state="working", kind="orchestrator"), busy, 10_000.0).state == "working"
+
+
+def test_intake_takes_each_issue_once_and_only_as_many_as_there_is_room_for() -> None:
+    from aod.orchestration import intake_choice
+
+    fresh = intake_choice(["1", "2", "3"], {}, live_workers=0, max_workers=2)
+    assert (fresh.start, fresh.resume) == (("1", "2"), ())
+    later = intake_choice(["1", "2", "3"], {"1": "web-1", "2": "web-2"}, live_workers=1, max_workers=2)
+    assert later.start == ("3",)  # issue 1's worker ended, but it was taken: never again
+    crashed = intake_choice(["1", "2"], {"1": "spawning:intake:local:web:1"}, live_workers=2, max_workers=2)
+    assert crashed.resume == ("1",) and crashed.start == ()  # finished with its key, room or not
+    assert intake_choice(["5"], {}, live_workers=3, max_workers=2).start == ()

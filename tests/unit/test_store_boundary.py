@@ -18,6 +18,7 @@ from aod.store.cost import LEDGER_DIR
 from aod.store.forge import FORGE_DIR
 from aod.store.ids import COUNTERS_DIR
 from aod.store.instance import LOCK_FILE
+from aod.store.intake import INTAKE_DIR
 from aod.store.journal import JOURNAL_FILE
 from aod.store.outbox import OUTBOX_DIR
 from aod.store.ports import PORTS_FILE
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STORE = ROOT / "aod" / "store"
 
 LAYOUT_FILES = {SESSION_FILE, JOURNAL_FILE, LEDGER_FILE, USAGE_FILE, PR_FILE, PORTS_FILE, LOCK_FILE, WEB_TOKEN_FILE, "next.json"}
-LAYOUT_DIRS = {SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, ARCHIVE_DIR, FORGE_DIR, OUTBOX_DIR, "quarantine"}
+LAYOUT_DIRS = {SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, ARCHIVE_DIR, FORGE_DIR, OUTBOX_DIR, INTAKE_DIR, "quarantine"}
 
 # Where the state dir's location may be named outside the store, and why.
 STATE_DIR_NAMED_IN = {
