@@ -210,3 +210,13 @@ def budget_lines(
             if limit is not None:
                 lines.append(line(f"project {name}, {words}", name, period, limit, spent_by(name, period)))
     return lines
+
+
+def configured_budgets(config: Any) -> tuple[Budgets, dict[str, Budgets]]:
+    """The `budgets` section and each project's own (only the fields it sets), as `budget_lines`
+    takes them."""
+    own = {
+        name: Budgets(**{k: v for k, v in settings.budgets.model_dump().items() if v is not None})
+        for name, settings in config.projects.items()
+    }
+    return Budgets(**config.budgets.model_dump()), {name: b for name, b in own.items() if b != Budgets()}

@@ -60,8 +60,13 @@ class OrchestratorInputs:
     has_mcp: bool = True
 
 
-def spawn_refusal(policy: Policy, *, live_workers: int, issue: str | None, issue_labels: Sequence[str] | None) -> str | None:
-    """Why the orchestrator may not start this worker now, in words for it to act on; None: it may."""
+def spawn_refusal(
+    policy: Policy, *, live_workers: int, issue: str | None, issue_labels: Sequence[str] | None, spent: str | None = None
+) -> str | None:
+    """Why the orchestrator may not start this worker now, in words for it to act on; None: it may.
+    `spent`: a budget of the project's that is reached (the daily or monthly cap), in words."""
+    if spent is not None:
+        return f"policy: {spent}; no new workers until it resets or the human raises it"
     if live_workers >= policy.max_workers:
         return (f"policy: at most {policy.max_workers} workers at once and {live_workers} are live; "
                 "wait for one to finish (or ask the human to raise orchestrator.max_workers)")

@@ -132,10 +132,29 @@ class Spawner:
                 labels = list((await self.issue_lookup(resolved, issue)).labels)
             except RpcFailure:
                 labels = None
-        refusal = spawn_refusal(self.sessions.orchestrator_policy(resolved.name), live_workers=len(live), issue=issue, issue_labels=labels)
+        refusal = spawn_refusal(
+            self.sessions.orchestrator_policy(resolved.name), live_workers=len(live), issue=issue, issue_labels=labels,
+            spent=await self._budget_reached(resolved.name),
+        )
         if refusal is not None:
             log.info("orchestrator spawn refused", session=by, issue=issue, reason=refusal)
             raise failure(ErrorCode.CONFLICT, refusal)
+
+    async def _budget_reached(self, project: str) -> str | None:
+        """The project's daily or monthly budget, in words, when today's or this month's
+        spending has reached it (the orchestrator's cap: it starts nobody then)."""
+        import time
+
+        from aod.cost import budget_lines, configured_budgets
+
+        month = time.strftime("%Y-%m", time.gmtime())
+        everyone, own = configured_budgets(self.sessions.config())
+        lines = budget_lines(await self.sessions.store.read_cost(month), everyone, own,
+                             day=time.strftime("%Y-%m-%d", time.gmtime()), project=project)
+        reached = next((line for line in lines if line.period in ("day", "month") and line.exceeded), None)
+        if reached is None:
+            return None
+        return f"the budget {reached.name} is spent (${reached.spent_usd:.2f} of ${reached.limit_usd:.2f})"
 
     async def spawn(
         self,

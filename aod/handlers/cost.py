@@ -7,7 +7,7 @@ import time
 import msgspec
 
 from aod.app import App
-from aod.cost import Budgets, budget_lines, summarize
+from aod.cost import budget_lines, configured_budgets, summarize
 from aod.errors import RpcFailure
 from aod.handlers import Call, handler
 from aod.protocol import CostParams, CostResult, ErrorCode
@@ -21,16 +21,12 @@ async def summary(app: App, params: CostParams, _call: Call) -> CostResult:
     except ValueError:
         raise RpcFailure(ErrorCode.INVALID_PARAMS, f"invalid month {month!r}: use YYYY-MM, like 2026-12") from None
     result = summarize(month, entries, params.project)
-    config = app.config
-    own = {
-        name: Budgets(**{k: v for k, v in settings.budgets.model_dump().items() if v is not None})
-        for name, settings in config.projects.items()
-    }
+    everyone, own = configured_budgets(app.config)
     today = time.strftime("%Y-%m-%d", time.gmtime())
     lines = budget_lines(
         entries,
-        Budgets(**config.budgets.model_dump()),
-        {name: budgets for name, budgets in own.items() if budgets != Budgets()},
+        everyone,
+        own,
         day=today if today.startswith(month) else None,  # another month: its costliest day
         project=params.project,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tests.support.aod_process import AodProcess, wait_for
 from tests.support.fleet import Fleet, config_text, make_repo
+from tests.support.mcp_peer import McpPeer
 from tests.support.tmux import FAKE_AGENT, tmux_server
 
 
@@ -86,3 +87,21 @@ def test_a_usage_limit_pauses_and_resumes_with_a_continue_message(make_aod: Call
         # The old message is still on screen: it is not a new limit.
         assert fleet.session(sid)["state"] == "working"
         assert sum("usage limit has been lifted" in m for m in fleet.received(sid)) == 1
+
+
+def test_a_spent_monthly_budget_stops_the_orchestrator_starting_workers(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    with tmux_server() as tmux:
+        fleet = start(make_aod, tmp_path, tmux, "budgets: {project_month: 0.01}\n")
+        worker = fleet.ok("spawn", "--task", "/fake usage claude-sonnet-4-5 1000 1000")["id"]
+        wait_for(lambda: fleet.session(worker).get("cost_usd") == 0.018, 30, "the usage to be counted")
+        orchestrator = fleet.ok("orchestrator", "start", "--agent", "fake")["id"]
+        peer = McpPeer({**fleet.aod.env(), "AO_SESSION_ID": orchestrator}, cwd=fleet.repo)
+        with peer:
+            peer.initialize()
+            refused = peer.call_tool("session_spawn", {"task": "more work"})
+        assert refused["isError"] is True
+        assert refused["content"][0]["text"] == (
+            "aod refused: policy: the budget each project, per month is spent ($0.02 of $0.01); "
+            "no new workers until it resets or the human raises it"
+        )
+        assert [s["id"] for s in fleet.ok("status")] == [worker]  # nothing started

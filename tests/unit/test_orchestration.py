@@ -54,3 +54,8 @@ def test_intake_takes_each_issue_once_and_only_as_many_as_there_is_room_for() ->
     crashed = intake_choice(["1", "2"], {"1": "spawning:intake:local:web:1"}, live_workers=2, max_workers=2)
     assert crashed.resume == ("1",) and crashed.start == ()  # finished with its key, room or not
     assert intake_choice(["5"], {}, live_workers=3, max_workers=2).start == ()
+
+
+def test_a_spent_budget_refuses_first() -> None:
+    refusal = spawn_refusal(Policy(), live_workers=0, issue="1", issue_labels=None, spent="the budget each project, per day is spent ($5.10 of $5.00)")
+    assert refusal == "policy: the budget each project, per day is spent ($5.10 of $5.00); no new workers until it resets or the human raises it"
