@@ -153,7 +153,13 @@ class Reactor:
             return session  # archived meanwhile
         if recorded:
             await failpoint("after-intent")  # intents on disk, nothing done, state not written
-        session = await self._persist_state(session, result, now)
+        session, stale = await self._persist_state(session, result, now)
+        if stale:
+            # The record changed under this step (a delivery, a report, the merge itself), so the
+            # decided state is not on disk: its intents wait for the next tick, which writes the
+            # state first. Performed now, an action that checks the state (the cleanup after a
+            # merge) would find the old one and be spent for nothing.
+            return session
         if ledger is not None and not any(i.state == "pending" for i in ledger.intents):
             # Nothing to perform: the ledger this step read or wrote has no pending intent. One
             # recorded by someone else since is performed by the next tick, as if written after.
@@ -214,9 +220,10 @@ class Reactor:
         log.warning("the reaction ledger kept changing; deciding again next tick", session=session_id)
         return 0, None
 
-    async def _persist_state(self, session: Session, result: Step, now: float) -> Session:
+    async def _persist_state(self, session: Session, result: Step, now: float) -> tuple[Session, bool]:
+        """The session with the step's state written; True when it could not be (stale)."""
         if result.state == session.state and result.reason == session.reason and not session.commands:
-            return session
+            return session, False
         applied = False
 
         def change(current: Session) -> Session | None:
@@ -231,9 +238,9 @@ class Reactor:
             updated = await self.service.update(session.id, change)
         except Exception as exc:  # noqa: BLE001 - e.g. archived meanwhile; the next tick decides again
             log.info("session changed under the tick", session=session.id, error=str(exc))
-            return session
+            return session, True
         if not applied:
-            return updated
+            return updated, True
         previous = session.state
         for event in result.events:
             if event.kind == "state.changed":
@@ -252,7 +259,7 @@ class Reactor:
             self.service.bus.publish(
                 "session.state", session=session.id, frm=previous, to=result.state, reason=result.reason
             )
-        return updated
+        return updated, False
 
     # -- performing intents ---------------------------------------------------------------------
 
