@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 ISSUES_READ = 200
-SPEAKS_MCP = frozenset({"claude-code", "codex", "opencode"})
 
 
 async def start_orchestrator(
@@ -52,6 +51,9 @@ async def start_orchestrator(
     workers = [s for s in everyone if s.project == resolved.name and s.kind != KIND and s.state in LIVE_STATES]
     config = sessions.config()
     budgets = config.projects[resolved.name].budgets if resolved.name in config.projects else config.budgets
+    plugin, _settings = sessions.agent(agent_name)
+    # Told the MCP tools only when its plugin wires them in for this session (docs/mcp.md).
+    speaks_mcp = bool(getattr(plugin, "speaks_mcp", False)) and sessions.mcp_enabled(agent_name)
     inputs_for = lambda session_id: OrchestratorInputs(  # noqa: E731 - the id is known only once reserved
         session_id=session_id,
         project=resolved.name,
@@ -59,7 +61,7 @@ async def start_orchestrator(
         issues=[IssueLine(id=i.id, title=i.title, labels=tuple(i.labels)) for i in issues],
         sessions=[SessionLine(id=s.id, state=s.state, reason=s.reason, issue=s.issue, title=s.title or s.task) for s in workers],
         budgets=_budget_words(budgets, config.budgets),
-        has_mcp=agent_name in SPEAKS_MCP and _mcp_enabled(config, agent_name),
+        has_mcp=speaks_mcp,
     )
     return await sessions.spawner.spawn(
         project=resolved.name,
@@ -95,9 +97,3 @@ def _budget_words(project_budgets: object, global_budgets: object) -> list[str]:
         if value:
             words.append(f"{label}: ${value:.2f}")
     return words
-
-
-def _mcp_enabled(config: object, agent_name: str) -> bool:
-    agents = getattr(config, "agents", {})
-    settings = agents.get(agent_name)
-    return settings is None or settings.mcp

@@ -253,12 +253,14 @@ class Sessions:
         settings = config.projects.get(project)
         return settings.orchestrator if settings is not None and settings.orchestrator is not None else config.orchestrator
 
+    def mcp_enabled(self, agent_name: str) -> bool:
+        """Whether sessions of this agent get `aoctl mcp` (`agents.NAME.mcp`, default on)."""
+        cfg = self.config().agents.get(agent_name)
+        return cfg is None or cfg.mcp
+
     def _mcp_argv(self, agent_name: str) -> list[str]:
         """`aoctl mcp`, run with this interpreter; empty when the user turned it off for the agent."""
-        cfg = self.config().agents.get(agent_name)
-        if cfg is not None and not cfg.mcp:
-            return []
-        return [sys.executable, "-I", "-m", "aoctl", "mcp"]
+        return [sys.executable, "-I", "-m", "aoctl", "mcp"] if self.mcp_enabled(agent_name) else []
 
     # -- projects --------------------------------------------------------------------------------
 

@@ -223,6 +223,7 @@ class ClaudeCodeAgent:
     executable = "claude"
     supports_resume = True
     reads_its_prompt = True
+    speaks_mcp = True  # launch() wires `aoctl mcp` in as the server `aod` (LaunchContext.mcp)
 
     def __init__(self, getuid: Callable[[], int] = os.getuid, environ: Mapping[str, str] | None = None) -> None:
         self._getuid = getuid

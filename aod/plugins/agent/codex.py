@@ -64,6 +64,7 @@ class CodexAgent:
     name = "codex"
     executable = "codex"
     reads_its_prompt = True
+    speaks_mcp = True  # launch() wires `aoctl mcp` in as the server `aod` (LaunchContext.mcp)
     startup_settle = 2.5
     """Seconds its idle composer must hold before the first message: measured on 0.171.0, a
     known model slug draws the composer at ~1.0 s and a "new model available" choice at ~2.0 s,

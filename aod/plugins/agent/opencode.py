@@ -74,6 +74,7 @@ class OpencodeAgent:
     executable = "opencode"
     supports_resume = False
     reads_its_prompt = True
+    speaks_mcp = True  # launch() wires `aoctl mcp` in as the server `aod` (LaunchContext.mcp)
 
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand:
         flags: list[str] = []
