@@ -127,12 +127,36 @@ def locate(look: Look, text: str, read_input: InputReader, marker: str = "") -> 
             return "input"
     elif _at_cursor(look.before_cursor, text):
         return "input"
-    rows = look.text.split("\n")
-    for needle in needles(text, marker):
-        where = rows if needle == marker else rows[-USER_TEXT_LINES:]
-        if any(needle in row for row in where):
-            return "conversation" if content is not None else "seen"
+    if _on_screen(look.text.split("\n"), text, marker):
+        return "conversation" if content is not None else "seen"
     return "absent"
+
+
+def _on_screen(rows: list[str], text: str, marker: str) -> bool:
+    """Is our text on screen above the input? The marker anywhere proves it; without one, the
+    first line's needle near the bottom, or the last line's with the first line above it. The last
+    line alone proves nothing while the first could be on screen too: an earlier message may end
+    the same way (a run of `x`s, "then push it"), and taking that for ours drops a message."""
+    if marker and any(marker in row for row in rows):
+        return True
+    pieces = [n for n in needles(text, "") if n != marker]
+    if not pieces:
+        return False
+    recent = rows[-USER_TEXT_LINES:]
+    lines = _lines(text)
+    first = pieces[0] if len(lines[0]) >= MIN_NEEDLE else None
+    last = pieces[-1] if len(lines[-1]) >= MIN_NEEDLE and (first is None or pieces[-1] != first) else None
+    if first is not None and any(first in row for row in recent):
+        return True
+    if last is None:
+        return False
+    offset = len(rows) - len(recent)
+    for index, row in enumerate(recent):
+        if last in row:
+            above = rows[: offset + index + 1]
+            if first is None or len(lines) > len(rows) or any(first in r for r in above):
+                return True
+    return False
 
 
 async def _settle(

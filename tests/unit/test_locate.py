@@ -73,3 +73,21 @@ def test_a_message_without_marker_is_looked_for_near_the_bottom_only() -> None:
     screen = "\n".join(["you: " + old, *(f"output {n}" for n in range(60)), "> "])
     assert locate(Look(screen), old, CUSTOM.read_input) == "absent"
     assert locate(Look(screen.replace("you: " + old, "you: [ao:12121212] x")), "[ao:12121212] x", CUSTOM.read_input, "[ao:12121212]") == "conversation"
+
+
+def test_an_earlier_message_that_ends_the_same_way_is_not_ours() -> None:
+    # Seen in the crash harness: after a restart, a message whose last line matched an earlier
+    # message's on screen was judged taken, and was never delivered.
+    earlier = "r2-m3 multi\nline " + "x" * 120
+    ours = "r2-m5 multi\nline " + "x" * 200
+    screen = claude_screen([""], above=["> " + earlier.split("\n")[0], "  " + earlier.split("\n")[1], "✻ Done"])
+    assert locate(Look(screen), ours, CLAUDE.read_input) == "absent"
+    # Ours on screen (its first line above its last): taken.
+    taken = claude_screen([""], above=["> " + ours.split("\n")[0], "  " + ours.split("\n")[1]])
+    assert locate(Look(taken), ours, CLAUDE.read_input) == "conversation"
+
+
+def test_a_message_longer_than_the_screen_is_known_by_its_last_line() -> None:
+    text = "\n".join(f"step {n}: do the thing" for n in range(300))
+    screen = "\n".join(["  " + line for line in text.split("\n")][-30:]) + "\n" + "\n".join(claude_screen([""]).split("\n"))
+    assert locate(Look(screen), text, CLAUDE.read_input) == "conversation"
