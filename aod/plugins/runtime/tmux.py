@@ -412,7 +412,9 @@ class TmuxRuntime:
         socket = self.server_of(handle)
         result = await self._tmux("kill-session", "-t", f"={name}", socket=socket)
         gone = _is_no_server(result) or _server_went_away(result)
-        if result.ok or gone or "can't find session" in result.err:
+        # "no current target": the server is exiting with no session left (its last one was
+        # just killed); the session is gone either way.
+        if result.ok or gone or "can't find session" in result.err or "no current target" in result.err:
             return
         raise self._fail(f"kill-session -t ={name}", result, socket)
 
