@@ -20,10 +20,10 @@ from aod.wire import SOCKET_ENV, default_socket_path
 # Command name -> the module in aoctl/commands that defines it (as `command`). Imported only
 # when the command runs (or --help lists them): aoctl starts in the time of the one it needs.
 COMMANDS = {
-    "ask": "ask", "attach": "attach", "batch-spawn": "batch_spawn", "cleanup": "cleanup", "config": "config",
+    "ask": "ask", "attach": "attach", "batch-spawn": "batch_spawn", "cleanup": "cleanup", "compare": "compare", "config": "config",
     "cost": "cost", "daemon": "daemon", "dashboard": "dashboard", "doctor": "doctor", "done": "done", "events": "events", "history": "history", "hook": "hook",
     "issue": "issue", "kill": "kill", "logs": "logs", "mcp": "mcp", "merge": "merge", "notify": "notify", "orchestrator": "orchestrator",
-    "pause": "pause", "ping": "ping", "pr": "pr", "project": "project", "report": "report", "restore": "restore",
+    "pause": "pause", "pick": "pick", "ping": "ping", "pr": "pr", "project": "project", "report": "report", "restore": "restore",
     "resume": "resume", "review": "review", "rpc": "rpc", "send": "send", "service": "service",
     "spawn": "spawn", "start": "start", "status": "status", "stop": "stop",
 }  # fmt: skip

@@ -24,6 +24,7 @@ from aod.store import Store
 
 if TYPE_CHECKING:
     from aod.forges import ForgeService
+    from aod.groups import Groups
     from aod.intake import Intake
     from aod.metering import Meter
     from aod.notify import NotificationRouter
@@ -65,6 +66,7 @@ class App:
     reactor: Reactor = field(init=False)
     observer: Observer = field(init=False)
     intake: Intake = field(init=False)
+    groups: Groups = field(init=False)
     last_observed: ObserveStats | None = None
     _redactor: tuple[object, Redactor] | None = None
 
@@ -98,6 +100,9 @@ class App:
         from aod.intake import Intake
 
         self.intake = Intake(self.sessions, self.forges)
+        from aod.groups import Groups
+
+        self.groups = Groups(self.sessions, self.forges, poke=self.poke_tick)
         # Secrets out of everything aod stores, shows or forwards (aod/redact.py).
         self.store.redactor = self.redactor
         self.bus.redact = lambda data: redact.fields(self.redactor(), data)

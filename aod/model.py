@@ -239,6 +239,17 @@ class Session(Record, kw_only=True, frozen=True):
     """The activity the agent's own hooks last reported (`aoctl hook`), and when."""
     hook_detail: str = ""
     hook_at: str = ""
+    # issue 19, best-of-N attempts and roles
+    group: str | None = None
+    """The group of attempts this session is one of (`aoctl spawn --attempts`), if any."""
+    group_picked: bool = False
+    """A grouped session that `aoctl pick` kept: from then on it is merged like any other."""
+    role: str | None = None
+    """The role it was spawned with (`--role`): its prompt went first in the first prompt."""
+    role_color: str | None = None
+    """The role's color when it was spawned (the dashboard shows it)."""
+    role_note: str = ""
+    """What the spawn could not do for the role (a tool allow-list this agent's CLI cannot take)."""
 
 
 class PortBlock(msgspec.Struct, kw_only=True, frozen=True):
@@ -424,3 +435,33 @@ class WebToken(Record, kw_only=True, frozen=True):
     token: str
     """256 random bits, hex (64 characters)."""
     created_at: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Best-of-N attempts (issue 19): several sessions on one issue, grouped, one of them picked.
+# ---------------------------------------------------------------------------------------------
+
+
+class Group(Record, kw_only=True, frozen=True):
+    """groups/<id>.json: the sessions started as attempts at one piece of work (`aoctl spawn
+    --attempts N`), and the one a person kept (`aoctl pick`). Outlives its sessions."""
+
+    id: str
+    """`g-` and up to 16 characters from a-z and 0-9 (aod.attempts.GROUP_ID_PATTERN)."""
+    project: str
+    issue: str | None = None
+    task: str | None = None
+    role: str | None = None
+    members: list[str] = []
+    """The attempts' session ids, in the order they were started."""
+    agents: list[str] = []
+    """The agent each attempt was asked to run, in the order of `members` (when all started)."""
+    attempts: int = 0
+    """How many attempts were asked for in all (the members once every spawn ran)."""
+    idempotency_key: str | None = None
+    created_at: str = ""
+    picked: str | None = None
+    """The session kept; None until `aoctl pick`."""
+    picked_at: str = ""
+    discarded: list[str] = []
+    """The other attempts, killed and cleaned up (their work snapshotted) by the pick."""

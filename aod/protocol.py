@@ -312,6 +312,16 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """What the agent last said of its own work (`session.report`, `human.ask`), while it stands."""
     kind: str = "worker"
     """`worker`, or `orchestrator`: the project's orchestrator agent (`orchestrator.start`)."""
+    group: str | None = None
+    """The group of attempts it is one of (`group.spawn`), if any."""
+    group_picked: bool = False
+    """A grouped session kept by `group.pick` (before the pick, aod merges no attempt)."""
+    role: str | None = None
+    """The role it was spawned with (`--role`)."""
+    role_color: str | None = None
+    """That role's color (config `roles.NAME.color`), for the dashboard."""
+    role_note: str = ""
+    """What the spawn could not do for its role (an allow-list its agent's CLI cannot take)."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -525,6 +535,9 @@ class SpawnParams(Params):
     by: str | None = None
     """The session asking (`aoctl mcp` and aoctl inside a session fill it in): when it is an
     orchestrator, its policy (`orchestrator` in the config) decides whether the spawn may happen."""
+    role: Annotated[str, msgspec.Meta(max_length=63)] | None = None
+    """A role (`roles` in the config, or a built-in: implementer, reviewer, tester, docs): its
+    prompt goes before the task in the first prompt, and its agent is the default one."""
 
 
 class OrchestratorStartParams(Params):
@@ -853,6 +866,102 @@ class DroppedParams(msgspec.Struct, kw_only=True):
 
 
 # ---------------------------------------------------------------------------------------------
+# Best-of-N attempts (issue 19): group.spawn, group.compare, group.pick.
+# ---------------------------------------------------------------------------------------------
+
+
+class GroupSpawnParams(Params):
+    """What `session.spawn` takes, for several attempts at once: `attempts` × `agents` sessions
+    (each agent named `attempts` times; no agents: the role's, else the project's)."""
+
+    project: str | None = None
+    issue: str | None = None
+    task: str | None = None
+    attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] | None = None
+    """How many attempts per agent (default 1 per agent named; with no agent named, give 2 or more)."""
+    agents: list[str] = []
+    cwd: str | None = None
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    """Asking again with the same key returns the same group (with the attempts already started)."""
+    by: str | None = None
+    role: Annotated[str, msgspec.Meta(max_length=63)] | None = None
+
+
+class GroupIdParams(Params):
+    id: str
+
+
+class GroupInfo(msgspec.Struct, kw_only=True):
+    id: str
+    project: str
+    issue: str | None = None
+    task: str | None = None
+    role: str | None = None
+    attempts: int = 0
+    members: list[str] = []
+    picked: str | None = None
+    picked_at: str = ""
+    discarded: list[str] = []
+    created_at: str = ""
+    sessions: list[SessionInfo] = []
+    """The members' sessions as they are now (an archived one is left out)."""
+
+
+class AttemptRow(msgspec.Struct, kw_only=True):
+    """One attempt of a group, as `group.compare` shows it beside the others."""
+
+    id: str
+    agent: str
+    state: str
+    reason: str = ""
+    archived: bool = False
+    """The session was cleaned up (its row keeps what was last known of it)."""
+    picked: bool = False
+    files: int | None = None
+    """Files its branch changes against its base (None: not known, e.g. no branch)."""
+    additions: int | None = None
+    deletions: int | None = None
+    pr_number: str | None = None
+    pr_state: str | None = None
+    ci: str | None = None
+    """The PR's checks: passing, failing, pending, none (None: no PR)."""
+    review: str | None = None
+    cost_usd: float | None = None
+    created_at: str = ""
+    wip_ref: str | None = None
+
+
+class GroupCompareResult(msgspec.Struct, kw_only=True):
+    group: GroupInfo
+    rows: list[AttemptRow]
+
+
+class GroupPickParams(Params):
+    id: str
+    """The group."""
+    session: str
+    """The attempt to keep."""
+
+
+class DiscardedAttempt(msgspec.Struct, kw_only=True):
+    id: str
+    action: str
+    """What cleanup did: `removed` (archived, work saved), `kept` (work left, see reason)."""
+    reason: str = ""
+    wip_ref: str | None = None
+    pr_closed: str | None = None
+    """The number of its PR that the pick closed."""
+    problem: str = ""
+    """What went wrong, if anything (the rest went on)."""
+
+
+class GroupPickResult(msgspec.Struct, kw_only=True):
+    group: GroupInfo
+    kept: SessionInfo
+    discarded: list[DiscardedAttempt]
+
+
+# ---------------------------------------------------------------------------------------------
 # The method table: the single list of what aod answers.
 # ---------------------------------------------------------------------------------------------
 
@@ -1065,6 +1174,28 @@ _METHOD_LIST: Final = (
         UnsubscribeResult,
         "End a subscription made on this connection.",
         (ErrorCode.NOT_FOUND,),
+    ),
+    # issue 19, best-of-N attempts
+    Method(
+        "group.spawn",
+        GroupSpawnParams,
+        GroupInfo,
+        "Start several attempts at one issue or task (attempts × agents), grouped; none is merged before a pick.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE),
+    ),
+    Method(
+        "group.compare",
+        GroupIdParams,
+        GroupCompareResult,
+        "Each attempt of a group side by side: agent, state, diff size, CI, review, cost, age.",
+        (ErrorCode.NOT_FOUND,),
+    ),
+    Method(
+        "group.pick",
+        GroupPickParams,
+        GroupPickResult,
+        "Keep one attempt; the others are killed and cleaned up (work saved to refs/ao/wip) and their PRs closed.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
     ),
 )
 

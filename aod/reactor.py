@@ -147,6 +147,11 @@ class Reactor:
             # quotes (and cuts) them. Ids, names and SHAs stay as they are: subjects are made of them.
             observation = msgspec.structs.replace(observation, pr=_pr_without_secrets(observation.pr, self.service.redactor()))
         result = lifecycle.step(view, observation, now, stuck_after=stuck if stuck else 600.0)
+        if session.group is not None:
+            # An attempt of a group is not merged before a person picks it (aod/attempts.py).
+            from aod.attempts import held_before_pick
+
+            result = held_before_pick(result, group=session.group, picked=session.group_picked)
         try:
             recorded, ledger = await self._record_decision(session.id, result, policies, now, ledger)
         except NoSuchSession:

@@ -99,6 +99,11 @@ def session_info(session: Session, pending: int = 0, *, ci_escalated: bool = Fal
         kind=session.kind,
         report=ReportInfo(status=session.report.status, message=session.report.message, at=session.report.at)
         if session.report is not None else None,
+        group=session.group,
+        group_picked=session.group_picked,
+        role=session.role,
+        role_color=session.role_color,
+        role_note=session.role_note,
     )
 
 
@@ -233,7 +238,17 @@ class Sessions:
             mcp=self._mcp_argv(session.agent),
             mcp_env={"AO_SESSION_ID": session.id, "AOD_SOCKET": str(self.socket_path)},
             env=self.agent_env(session.agent),
+            tools=self.role_tools(session),
         )
+
+    def role_tools(self, session: Session) -> tuple[str, ...]:
+        """The tool allow-list of the session's role (issue 19, roles); empty: none."""
+        if not session.role:
+            return ()
+        from aod.roles import entries_of, known_roles
+
+        role = known_roles(entries_of(self.config().roles)).get(session.role)
+        return role.tools if role is not None else ()
 
     def _hook_argv(self, agent_name: str) -> list[str]:
         """`aoctl hook AGENT`, run with this interpreter (the agent's PATH may have no aoctl);

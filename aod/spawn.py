@@ -12,7 +12,7 @@ record says why (`errored`); a full disk is -32040 with nothing half-done.
 Both a spawn and a restore start the agent the same way: the first prompt composed (aod/prompt.py),
 the session's environment, and a prompt too long for the command line pasted instead.
 
-May import: sessions, plugins (agent, runtime, workspace), projects, prompt, model, proc, store,
+May import: sessions, plugins (agent, runtime, workspace), projects, prompt, roles, model, proc, store,
 errors, protocol.
 """
 
@@ -37,6 +37,7 @@ from aod.plugins.workspace import Workspace, WorkspaceError, WorkspaceSpec
 from aod.proc import ToolMissing, ToolTimeout
 from aod.projects import ResolvedProject
 from aod.prompt import PromptInputs, compose
+from aod.roles import Role
 from aod.protocol import ErrorCode
 from aod.sessions import LIVE_STATES, Sessions
 from aod.store import NoFreePorts
@@ -67,6 +68,8 @@ class Spawner:
         branch: str | None,
         cwd: str | None = None,
         by: str | None = None,
+        role: str | None = None,
+        group: str | None = None,
     ) -> Session:
         """`spawn`, unless the same request was made before (`idempotency_key`) or, with
         `reuse_live`, the issue has a live session of this agent: then that session. Asked by an
@@ -74,9 +77,11 @@ class Spawner:
         if by is not None:
             await self._check_orchestrator_policy(by, project, cwd, issue)
         if idempotency_key is None and not (reuse_live and issue is not None):
-            return await self.spawn(project=project, issue=issue, task=task, agent_name=agent_name, branch=branch, cwd=cwd)
+            return await self.spawn(
+                project=project, issue=issue, task=task, agent_name=agent_name, branch=branch, cwd=cwd, role=role, group=group,
+            )
         resolved = await self.sessions.project(project, cwd)
-        agent_name = agent_name or resolved.agent
+        agent_name = agent_name or self.role_agent(role, resolved) or resolved.agent
         live_issue = issue if reuse_live else None
         claims = [
             *([f"key\0{idempotency_key}"] if idempotency_key is not None else []),
@@ -100,7 +105,7 @@ class Spawner:
         try:
             return await self.spawn(
                 project=resolved.name, issue=issue, task=task, agent_name=agent_name, branch=branch,
-                idempotency_key=idempotency_key,
+                idempotency_key=idempotency_key, role=role, group=group,
             )
         finally:
             for claim in claims:
@@ -169,6 +174,8 @@ class Spawner:
         idempotency_key: str | None = None,
         kind: str = "worker",
         prompt: Callable[[str], str] | None = None,
+        role: str | None = None,
+        group: str | None = None,
     ) -> Session:
         """`base`: the ref to branch from, when the caller fetched it already (a batch fetches
         once); by default the project's base branch is fetched now."""
@@ -190,8 +197,10 @@ class Spawner:
                     f"invalid branch name {branch!r}: see `git check-ref-format --branch`",
                 )
         resolved = await self.sessions.project(project, cwd)
-        agent_name = agent_name or resolved.agent
+        chosen_role = self.role_for(role, resolved)
+        agent_name = agent_name or (chosen_role.agent if chosen_role else None) or resolved.agent
         plugin, settings = self.sessions.agent(agent_name)
+        extra = self._role_and_group_fields(chosen_role, group, plugin, agent_name)
         runtime = self.sessions.runtime_for(resolved.runtime)
         workspace = self.sessions.workspace_for(resolved.workspace)
         if not resolved.path.is_dir():
@@ -212,7 +221,7 @@ class Spawner:
         try:
             return await self._spawn(
                 session_id, resolved, plugin, settings, runtime, workspace, agent_name, issue, task, branch, title, body,
-                base, idempotency_key, kind, prompt,
+                base, idempotency_key, kind, prompt, extra,
             )
         finally:
             self.sessions.spawning.discard(session_id)
@@ -235,6 +244,7 @@ class Spawner:
         idempotency_key: str | None = None,
         kind: str = "worker",
         prompt_for: Callable[[str], str] | None = None,
+        session_fields: dict[str, Any] | None = None,
     ) -> Session:
         slog = log.bind(session=session_id, project=resolved.name)
         now = utc_now_iso()
@@ -268,6 +278,7 @@ class Spawner:
             port_base=port_base,
             idempotency_key=idempotency_key,
             kind=kind,
+            **(session_fields or {}),
         )
         try:
             session = await self.sessions.store.put_session(session, 0)
@@ -535,7 +546,7 @@ class Spawner:
             candidate = (project.path / project.rules_file).resolve()
             if project.path.resolve() in candidate.parents and candidate.is_file():
                 rules = candidate.read_text("utf-8", "replace")
-        return compose(
+        return self._with_role(session, project, compose(
             PromptInputs(
                 session_id=session.id,
                 project=session.project,
@@ -548,7 +559,69 @@ class Spawner:
                 rules=rules,
                 forge=project.forge,
             )
-        )
+        ))
+
+    # -- issue 19, roles (and the group a session is an attempt of) ------------------------------
+
+    def role_for(self, name: str | None, project: ResolvedProject) -> Role | None:
+        """The role `name` as the config and the built-ins define it, its prompt_file read
+        (relative to the project's repository); an unknown name is an error listing the known."""
+        if name is None:
+            return None
+        from aod.roles import UnknownRole, entries_of, resolve_role
+
+        configured = self.sessions.config().roles
+
+        def read(path: str) -> str:
+            where = Path(path).expanduser()
+            where = where if where.is_absolute() else project.path / where
+            try:
+                return where.read_text("utf-8", "replace")
+            except OSError as exc:
+                raise failure(
+                    ErrorCode.INVALID_PARAMS,
+                    f"role {name}'s prompt_file {str(where)!r} cannot be read ({exc.strerror or exc}); fix roles.{name}.prompt_file",
+                ) from None
+
+        entries = entries_of({k: v for k, v in configured.items() if k != name})
+        entries.update(entries_of({k: v for k, v in configured.items() if k == name}, read))
+        try:
+            return resolve_role(name, entries)
+        except UnknownRole as exc:
+            raise failure(ErrorCode.INVALID_PARAMS, str(exc), valid=exc.known) from None
+
+    def role_agent(self, name: str | None, project: ResolvedProject) -> str | None:
+        role = self.role_for(name, project)
+        return role.agent if role is not None else None
+
+    @staticmethod
+    def _role_and_group_fields(role: Role | None, group: str | None, plugin: Agent, agent_name: str) -> dict[str, Any]:
+        fields: dict[str, Any] = {"group": group} if group is not None else {}
+        if role is None:
+            return fields
+        fields.update(role=role.name, role_color=role.color)
+        if role.tools and not getattr(plugin, "takes_tool_allowlist", False):
+            # Said, not silently dropped: the agent runs with every tool its CLI has.
+            fields["role_note"] = (
+                f"role {role.name}'s tool allow-list ({', '.join(role.tools)}) is not enforced: "
+                f"agent {agent_name}'s CLI takes none"
+            )
+            log.warning("tool allow-list not enforced", role=role.name, agent=agent_name)
+        return fields
+
+    def _with_role(self, session: Session, project: ResolvedProject, task_prompt: str) -> str:
+        """The task prompt with the session's role text before it (aod/roles.py layer_prompt)."""
+        if not session.role:
+            return task_prompt
+        from aod.roles import layer_prompt
+
+        try:
+            role = self.role_for(session.role, project)
+        except RpcFailure as exc:
+            # Checked at spawn; gone from the config since (a restore): the task alone, said once.
+            log.warning("the session's role is not known any more; its prompt is left out", session=session.id, error=exc.message)
+            return task_prompt
+        return layer_prompt(role, task_prompt)
 
     async def _undo_workspace(
         self, session: Session, project: ResolvedProject, workspace: Workspace, created_branch_at: str | None

@@ -92,16 +92,18 @@ class Teardown:
         items.extend(await self._cleanup_orphans(dry_run=dry_run, project=project))
         return items
 
-    async def cleanup_session(self, session_id: str) -> CleanupItem:
-        """Clean up one ended session (the pr-merged reaction); never forced, so dirt is kept."""
+    async def cleanup_session(self, session_id: str, *, once_saved: bool = False) -> CleanupItem:
+        """Clean up one ended session (the pr-merged reaction); never forced, so dirt is kept.
+        `once_saved` (an attempt not picked, issue 19): the worktree goes once all its work is in
+        the snapshot, and is kept only when some could not be saved (ignored files too large)."""
         session = await self.sessions.session(session_id)
         if session.state not in ENDED_STATES:
             return CleanupItem(id=session_id, action="kept", reason=f"the session is {session.state} again")
         if session.kind == "orchestrator":
             return CleanupItem(id=session_id, action="kept", reason="an orchestrator session is never cleaned up")
-        return await self._cleanup_one(session, dry_run=False, force=False)
+        return await self._cleanup_one(session, dry_run=False, force=False, once_saved=once_saved)
 
-    async def _cleanup_one(self, session: Session, *, dry_run: bool, force: bool) -> CleanupItem:
+    async def _cleanup_one(self, session: Session, *, dry_run: bool, force: bool, once_saved: bool = False) -> CleanupItem:
         slog = log.bind(session=session.id)
         path = Path(session.workspace) if session.workspace else None
         try:
@@ -140,7 +142,7 @@ class Teardown:
                 await self.sessions.store.append_journal(
                     session.id, {"time": utc_now_iso(), "kind": "wip.saved", "ref": saved, "ignored": saveable[:100]}
                 )
-            if left and not force:
+            if left and not force and not (once_saved and (saveable or not ignored)):
                 how = (
                     "saved to " + (wip_ref or "refs/ao/wip") if saveable or not ignored
                     else "the rest is saved to " + (wip_ref or "refs/ao/wip") + "; move them out or declare them disposable"

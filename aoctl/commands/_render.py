@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aod.protocol import SessionInfo
+from aod.protocol import GroupInfo, SessionInfo
 
 
 def age(iso: str, now: datetime | None = None) -> str:
@@ -64,7 +64,17 @@ def sessions_table(sessions: list[SessionInfo], cost: bool = False) -> str:
         for s in sessions
     ]
     headers = ["ID", "PROJECT", "WORK", "AGENT", "STATE", "ACTIVITY", "BRANCH", "PR", "AGE"]
-    return table(rows, headers + (["COST"] if cost else []))
+    headers += ["COST"] if cost else []
+    # issue 19: the role and the group of attempts, as columns only when some session has one.
+    if any(s.role for s in sessions):
+        headers.append("ROLE")
+        for row, s in zip(rows, sessions, strict=True):
+            row.append(s.role or "-")
+    if any(s.group for s in sessions):
+        headers.append("GROUP")
+        for row, s in zip(rows, sessions, strict=True):
+            row.append((s.group + (" (picked)" if s.group_picked else "")) if s.group else "-")
+    return table(rows, headers)
 
 
 def pr_table(sessions: list[SessionInfo]) -> str:
@@ -104,7 +114,16 @@ def session_detail(s: SessionInfo) -> str:
             lines.append(f"            {s.pr_state}, checks {s.pr_checks}, review {s.pr_review}, {s.pr_mergeable}")
     if s.wip_ref:
         lines.append(f"  saved     {s.wip_ref}  (git show --stat {s.wip_ref} / git checkout {s.wip_ref} -- .)")
+    if s.role:
+        lines.append(f"  role      {s.role}" + (f"  ({_one_line(s.role_note, 200)})" if s.role_note else ""))
+    if s.group:
+        lines.append(f"  group     {s.group}" + ("  (picked)" if s.group_picked else f"  (aoctl compare {s.group})"))
     return "\n".join(lines)
+
+
+def group_work(group: GroupInfo) -> str:
+    """What a group's attempts work on, in a few words."""
+    return f"issue {group.issue}" if group.issue else repr(_one_line(group.task or "", 60))
 
 
 def plain(value: Any) -> Any:

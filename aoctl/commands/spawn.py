@@ -1,4 +1,5 @@
-"""aoctl spawn  ↔  session.spawn  ↔  aod/handlers/session.py:spawn"""
+"""aoctl spawn  ↔  session.spawn  ↔  aod/handlers/session.py:spawn (several attempts, --attempts N or
+--agent twice: group.spawn  ↔  aod/handlers/group.py:spawn)"""
 
 from __future__ import annotations
 
@@ -9,31 +10,42 @@ import click
 from aoctl import exitcodes
 from aoctl.commands._render import session_detail
 from aoctl.context import Context, json_option
-from aod.protocol import SessionInfo
+from aod.protocol import GroupInfo, SessionInfo
 
 
 @click.command("spawn")
 @click.argument("issue", required=False)
 @click.option("--task", help="What to do, in words (instead of, or on top of, an issue).")
 @click.option("-p", "--project", help="Project name (default: the one you are in, or the only one).")
-@click.option("--agent", help="Agent to run (default: the project's).")
+@click.option("--agent", "agents", multiple=True, help="Agent to run (default: the role's, else the project's); give it again for one attempt per agent.")
 @click.option("--branch", help="Branch name (default: from the project's template, ao/<id>).")
 @click.option("--key", "idempotency_key", help="A key unique to this request: run again with it, get the same session.")
 @click.option("--reuse-live", is_flag=True, help="If ISSUE already has a live session of this agent, show it instead.")
+@click.option("--attempts", type=click.IntRange(1, 10), help="Start N attempts (per --agent), grouped; compare them and `aoctl pick` one.")
+@click.option("--role", help="A role (implementer, reviewer, tester, docs, or `roles` in the config): its prompt goes first.")
 @json_option
 @click.pass_obj
 def command(
-    ctx: Context, issue: str | None, task: str | None, project: str | None, agent: str | None, branch: str | None,
-    idempotency_key: str | None, reuse_live: bool,
+    ctx: Context, issue: str | None, task: str | None, project: str | None, agents: tuple[str, ...], branch: str | None,
+    idempotency_key: str | None, reuse_live: bool, attempts: int | None = None, role: str | None = None,
 ) -> None:
-    """Start an agent on ISSUE (or --task) in its own worktree, branch and tmux session."""
+    """Start an agent on ISSUE (or --task) in its own worktree, branch and tmux session.
+
+    With --attempts N, or --agent given more than once, start several attempts at it (N per
+    agent), grouped: `aoctl compare GROUP` shows them side by side and `aoctl pick GROUP ID`
+    keeps one. No attempt is merged before the pick."""
     if issue is None and task is None:
         raise click.UsageError("give an ISSUE or --task TEXT")
+    if (attempts or 1) * max(len(set(agents)), 1) > 1:
+        _spawn_group(ctx, issue, task, project, agents, branch, idempotency_key, reuse_live, attempts, role)
+        return
+    agent = agents[0] if agents else None
     params = {
         "issue": issue, "task": task, "project": project, "agent": agent, "branch": branch, "cwd": os.getcwd(),
         "idempotency_key": idempotency_key, "reuse_live": reuse_live or None,
         # Inside a session (an orchestrator's worktree): that session asks, and its policy applies.
         "by": os.environ.get("AO_SESSION_ID") or None,
+        "role": role,
     }
     # Creating a worktree and running the setup hook can take minutes: no client timeout.
     with ctx.client(timeout=None) as client:
@@ -51,3 +63,35 @@ def _render(s: SessionInfo) -> str:
 
 def ctx_exit(code: int) -> None:
     click.get_current_context().exit(code)
+
+
+# -- issue 19: several attempts (group.spawn) ----------------------------------------------------
+
+
+def _spawn_group(
+    ctx: Context, issue: str | None, task: str | None, project: str | None, agents: tuple[str, ...], branch: str | None,
+    idempotency_key: str | None, reuse_live: bool, attempts: int | None, role: str | None,
+) -> None:
+    if branch is not None:
+        raise click.UsageError("--branch names one branch; attempts each get their own (leave --branch out)")
+    if reuse_live:
+        raise click.UsageError("--reuse-live does not go with several attempts")
+    params = {
+        "issue": issue, "task": task, "project": project, "agents": list(agents), "attempts": attempts,
+        "cwd": os.getcwd(), "idempotency_key": idempotency_key, "role": role,
+        "by": os.environ.get("AO_SESSION_ID") or None,
+    }
+    with ctx.client(timeout=None) as client:
+        group = client.call_as(GroupInfo, "group.spawn", {k: v for k, v in params.items() if v is not None and v != []})
+    ctx.emit(group, _render_group)
+    if group.sessions and all(s.state == "errored" for s in group.sessions):
+        ctx_exit(exitcodes.FAILED)
+
+
+def _render_group(group: GroupInfo) -> str:
+    from aoctl.commands._render import group_work, sessions_table
+
+    lines = [f"group {group.id}: {len(group.members)} attempts at {group_work(group)}", ""]
+    lines.append(sessions_table(group.sessions))
+    lines += ["", f"compare them: aoctl compare {group.id}   keep one: aoctl pick {group.id} ID"]
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ The package, by job (each module's docstring says what it may import; none impor
 - `orchestrator` `orchestrator` (and per project): what the orchestrator agent may do
 - `intake`     `projects.NAME.intake`: issues that get a worker by themselves
 - `notifiers`  `notifiers.NAME`: where notifications go, one model per kind
+- `roles`      `roles.NAME`: what a session spawned with `--role` is for
 - `web`        `web`: the dashboard's listener; `parse_listen` reads a `HOST:PORT`
 - `schema`     `Config`, the whole file made of those sections, and the checks across them
 - `loader`     reading a file into `Config` (`load_config`, `parse_config`), `ConfigError`,
@@ -44,6 +45,7 @@ from aod.config.notifiers import (
 )
 from aod.config.projects import BranchTemplate, DefaultsConfig, GithubConfig, ProjectConfig
 from aod.config.reactions import REACTION_KEYS, ReactionConfig, ReactionKey
+from aod.config.roles import RoleConfig
 from aod.config.schema import Config, changed_keys
 from aod.config.web import DEFAULT_LISTEN, LISTEN_ENV, WebConfig, is_loopback, parse_listen
 from aod.config.yaml_tree import interpolate
@@ -91,6 +93,7 @@ __all__ = [
     "ProjectConfig",
     "ReactionConfig",
     "ReactionKey",
+    "RoleConfig",
     "RedactConfig",
     "Regex",
     "Regexes",

@@ -27,6 +27,7 @@ from aod.config.fields import AGENT_NAME, HOUR, PROJECT_NAME, PositiveDuration, 
 from aod.config.notifiers import Notifiers
 from aod.config.projects import DefaultsConfig, GithubConfig, ProjectConfig
 from aod.config.reactions import ReactionConfig, ReactionKey
+from aod.config.roles import ROLE_NAME, RoleConfig
 from aod.config.web import WebConfig
 from aod.config.yaml_tree import Loc, Problem, TreeReader, dotted
 
@@ -50,6 +51,8 @@ class Config(Section):
     github: GithubConfig = Field(default_factory=GithubConfig)
     redact: RedactConfig = Field(default_factory=RedactConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    # issue 19, roles
+    roles: dict[Annotated[str, Field(pattern=ROLE_NAME)], RoleConfig] = Field(default_factory=dict)
 
 
 def changed_keys(old: Config, new: Config) -> list[str]:

@@ -53,6 +53,7 @@ async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
         agent_name=params.agent,
         branch=params.branch,
         cwd=params.cwd,
+        role=params.role,
     )
     return session_info(session)
 

@@ -10,6 +10,7 @@
     <root>/counters/<prefix>.json        the next session number of each prefix
     <root>/ledger/cost-YYYY-MM.jsonl     the cost ledger (outlives sessions)
     <root>/intake/<project>.json         the issues intake took (outlives sessions)
+    <root>/groups/<id>.json              a group of attempts at one issue, and the one picked
     <root>/forge/<project>/              the local forge's issues, PRs and CI logs
     <root>/archive/<id>/                 ended sessions, moved here whole and kept
     <root>/quarantine/                   files that failed to decode, moved aside, never deleted
@@ -24,7 +25,7 @@ The package, bottom up: `files` (the file primitives; never through a symbolic l
 (records as bytes), `errors`, `state` (the root every record kind shares: locks, quarantine
 reporting, compare-and-set), one module per record kind (`sessions`, `journal`, `outbox`,
 `session_files` for the ledger and usage, `tick` for what a tick reads of them, `cost`, `projects`, `ids`, `ports`, `forge`,
-`web_token`, `intake`), `instance` (the lock, the layout), `faces` (each operation's async and sync face, written
+`web_token`, `intake`, `groups`), `instance` (the lock, the layout), `faces` (each operation's async and sync face, written
 once) and `facade` (`Store`). Other modules import from `aod.store` only, the names below.
 
 May import: its own modules.

@@ -16,6 +16,7 @@ from aod.store.cost import LEDGER_DIR, CostLedger
 from aod.store.faces import install
 from aod.store.files import QUARANTINE_DIR
 from aod.store.forge import FORGE_DIR, ForgeRecords
+from aod.store.groups import GROUPS_DIR, GroupRecords
 from aod.store.ids import COUNTERS_DIR, SessionIds
 from aod.store.instance import InstanceLock, prepare
 from aod.store.intake import INTAKE_DIR, IntakeLedgers
@@ -29,9 +30,9 @@ from aod.store.state import ARCHIVE_DIR, SESSIONS_DIR, QuarantineCallback, State
 from aod.store.tick import TickReads
 from aod.store.web_token import WebTokens
 
-WRITTEN_DIRS = (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, FORGE_DIR, INTAKE_DIR)
+WRITTEN_DIRS = (SESSIONS_DIR, PROJECTS_DIR, COUNTERS_DIR, LEDGER_DIR, FORGE_DIR, INTAKE_DIR, GROUPS_DIR)
 KEPT_DIRS = (ARCHIVE_DIR, QUARANTINE_DIR)  # never swept: left exactly as they are
-RECORD_KINDS = (SessionRecords, Journals, SessionIds, PortAllocator, Outbox, Ledgers, UsageReadings, PrViews, CostLedger, ProjectRecords, ForgeRecords, TickReads, WebTokens, IntakeLedgers)
+RECORD_KINDS = (SessionRecords, Journals, SessionIds, PortAllocator, Outbox, Ledgers, UsageReadings, PrViews, CostLedger, ProjectRecords, ForgeRecords, TickReads, WebTokens, IntakeLedgers, GroupRecords)
 
 
 class Store:

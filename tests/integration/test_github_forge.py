@@ -451,6 +451,22 @@ async def test_approved_and_green_merges_the_expected_head_with_the_method(emula
     assert merged is not None and merged.state == "merged"
 
 
+async def test_closing_a_pr_an_attempt_not_picked_opened(emulator: GithubEmulator, forge: GithubForge) -> None:
+    # issue 19: `aoctl pick` closes the other attempts' PRs (PATCH state=closed), not merged.
+    number = emulator.create_pr(REPO, "ao/one")
+    repo, branches = target(emulator), track("ao/one")
+
+    assert await forge.close_pr(repo, str(number)) == "closed"
+
+    [patch] = [r for r in emulator.requests() if r.method == "PATCH"]
+    assert patch.path == f"/repos/{REPO}/pulls/{number}" and patch.body == {"state": "closed"}
+    facts = (await forge.pull_requests(repo, branches)).prs[session("ao/one")]
+    assert facts is not None and facts.state == "closed"
+    assert emulator.pr(REPO, number).merged_at is None
+    with pytest.raises(ForgeError, match="has no PR #99"):
+        await forge.close_pr(repo, "99")
+
+
 async def test_a_moved_head_is_not_merged(emulator: GithubEmulator, forge: GithubForge) -> None:
     number = emulator.create_pr(REPO, "ao/one")
     judged = emulator.head_sha(REPO, number)

@@ -964,6 +964,7 @@ class GithubEmulator:
             ("POST", "/pulls"): lambda: self._create_pull(repo, body),
             ("GET", "/pulls/N"): lambda: self._get_pull(repo, numbers[0]),
             ("PUT", "/pulls/N/merge"): lambda: self._merge_pull(repo, numbers[0], body),
+            ("PATCH", "/pulls/N"): lambda: self._update_pull(repo, numbers[0], body),
             ("GET", "/actions/jobs/N/logs"): lambda: self._job_logs(repo, numbers[0]),
         }
         handler = handlers.get(route)
@@ -1070,6 +1071,23 @@ class GithubEmulator:
             return invalid({"resource": "PullRequest", "code": "custom", "message": f"No commits between {base} and {head}"})
         pr = self._open_pr(repo, head, base, str(body.get("title") or head), str(body.get("body") or ""), bool(body.get("draft")), "aod-bot")
         return 201, self._pr_json(repo, pr, full=True), {}
+
+    def _update_pull(self, repo: Repo, number: int, body: Any) -> tuple[int, Any, dict[str, str]]:
+        """PATCH a pull request: only `state: closed` (and `open` again) is emulated."""
+        pr = repo.issues.get(number)
+        if not isinstance(pr, PullRequest):
+            return 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}
+        state = (body if isinstance(body, dict) else {}).get("state")
+        if state == "closed" and pr.state == "open":
+            pr.closed_head = self._head_sha(repo, pr)
+            pr.state, pr.closed_at = "closed", _iso(self.now())
+            pr.updated_at = pr.closed_at
+        elif state == "open" and pr.state == "closed" and pr.merged_at is None:
+            pr.state, pr.closed_at, pr.closed_head = "open", None, None
+            pr.updated_at = _iso(self.now())
+        elif state not in (None, "open", "closed"):
+            return 422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422"}, {}
+        return 200, self._pr_json(repo, pr, full=True), {}
 
     def _merge_pull(self, repo: Repo, number: int, body: Any) -> tuple[int, Any, dict[str, str]]:
         pr = repo.issues.get(number)

@@ -71,6 +71,11 @@ class LaunchContext:
     env: Mapping[str, str] = field(default_factory=dict)
     """The agent's own environment settings (config `agents.NAME.env`), over aod's: where the
     agent keeps its files (`CODEX_HOME`, `CLAUDE_CONFIG_DIR`) is read from both."""
+    # issue 19, roles
+    tools: Sequence[str] = ()
+    """The tools the session's role allows (config `roles.NAME.tools`); empty: no allow-list.
+    Only plugins with `takes_tool_allowlist = True` pass it to their CLI; for the others the
+    spawn says the list is not enforced."""
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,8 @@ class ClaudeCodeAgent:
     supports_resume = True
     reads_its_prompt = True
     speaks_mcp = True  # launch() wires `aoctl mcp` in as the server `aod` (LaunchContext.mcp)
+    # launch() passes LaunchContext.tools as `--allowedTools`, without bypass mode (which would allow every tool).
+    takes_tool_allowlist = True
 
     def __init__(self, getuid: Callable[[], int] = os.getuid, environ: Mapping[str, str] | None = None) -> None:
         self._getuid = getuid
@@ -235,7 +237,8 @@ class ClaudeCodeAgent:
         return claude_paths(ctx.home, {**base, **ctx.env})
 
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand:
-        bypass = settings.permissions == "bypass"
+        # An allow-list is enforced only outside bypass mode: a tool not on it asks a person.
+        bypass = settings.permissions == "bypass" and not ctx.tools
         flags: list[str] = []
         if ctx.mcp:
             # First: `--mcp-config` takes several values, and the flags after it end them.
@@ -246,6 +249,8 @@ class ClaudeCodeAgent:
             flags.append("--dangerously-skip-permissions")
         if ctx.resume:
             flags += ["--resume", ctx.resume]
+        if ctx.tools:
+            flags += ["--allowedTools", ",".join(ctx.tools)]
         flagged = flag_settings(ctx.hook, bypass=bypass)
         if flagged is not None:
             flags += ["--settings", flagged]

@@ -135,6 +135,11 @@ class Forge(Protocol):
 
     async def comment(self, repo: RepoTarget, number: str, body: str) -> None: ...
 
+    async def close_pr(self, repo: RepoTarget, number: str) -> str:
+        """Close PR `number` without merging it (issue 19: the attempts not picked); returns its
+        state after (`closed`, or `merged` when it was merged already: then nothing changes)."""
+        ...
+
     def status(self) -> dict[str, object]:
         """What `daemon.status` and `aoctl doctor` show: e.g. the rate-limit budget left."""
         ...

@@ -631,6 +631,20 @@ class GithubForge:
             raise ForgeError(f"{owner}/{name} has no issue or PR #{pr} (or the token cannot comment there)")
         _expect(response, 201, f"commenting on #{pr} of {owner}/{name}")
 
+    async def close_pr(self, repo: RepoTarget, number: str) -> str:
+        owner, name = self._slug(repo)
+        pr = _pr_number(number)
+        response = await self._api.request(
+            "PATCH", f"{api_base(self._settings())}/repos/{owner}/{name}/pulls/{pr}",
+            resource="core", meter=Meter(), retry=False, json={"state": "closed"},
+        )
+        self._invalidate(owner, name, number=str(pr))
+        if response.status_code == 404:
+            raise ForgeError(f"{owner}/{name} has no PR #{pr} (or the token cannot close it)")
+        _expect(response, 200, f"closing #{pr} of {owner}/{name}")
+        data = response.json()
+        return "merged" if data.get("merged_at") else str(data.get("state") or "closed")
+
     def status(self) -> dict[str, object]:
         limits = {
             resource: {"limit": limit.limit, "remaining": limit.remaining, "reset": limit.reset}

@@ -187,6 +187,14 @@ class LocalForge:
             lambda pr: msgspec.structs.replace(pr, comments=[*pr.comments, LocalComment(id=f"a{serial}", author=AOD_AUTHOR, body=body, at=utc_now_iso(), resolved=True)]),
         )
 
+    async def close_pr(self, repo: RepoTarget, number: str) -> str:
+        def close(pr: LocalPR) -> LocalPR:
+            return pr if pr.state != "open" else msgspec.structs.replace(pr, state="closed")
+
+        closed = await self._update(repo.project, "prs", _number(number) or 0, LocalPR, close)
+        log.info("pr closed", project=repo.project, number=closed.number, state=closed.state)
+        return str(closed.state)
+
     async def merge(self, repo: RepoTarget, number: str, *, expected_head: str, method: MergeMethod) -> str:
         n = _number(number)
         pr = await self.get_pr(repo.project, n or 0)
