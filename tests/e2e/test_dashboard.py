@@ -304,3 +304,27 @@ def test_events_cost_and_daemon_views(fleet: Fleet, page: Page) -> None:
     expect(page.get_by_test_id("daemon-tick")).to_contain_text("forge requests")
     expect(page.get_by_test_id("daemon-web")).to_contain_text("listening")
     screenshot(page, "daemon.png")
+
+
+def test_a_group_of_attempts_shows_side_by_side_and_one_is_kept_from_the_page(fleet: Fleet, page: Page) -> None:
+    group = fleet.ok("spawn", "--task", "try it two ways", "--attempts", "2", "--role", "tester")
+    members = [s["id"] for s in group["sessions"]]
+    assert len(members) == 2, group
+    for sid in members:
+        wait_started(fleet, sid, "=== Your role: tester ===")
+    open_dashboard(fleet, page)
+    for sid in members:
+        expect(card(page, sid).get_by_test_id("card-role")).to_have_text("tester", timeout=WAIT_MS)
+        expect(card(page, sid).get_by_test_id("card-group")).to_have_text(f"attempt in {group['id']}")
+
+    open_session(page, members[0])
+    page.get_by_test_id("tab-attempts").click()
+    expect(page.get_by_test_id("attempt-row")).to_have_count(2, timeout=WAIT_MS)
+    screenshot(page, "attempts.png", page.get_by_test_id("panel-attempts"))
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator(f'[data-testid=attempt-row][data-session="{members[0]}"]').get_by_test_id("attempt-pick").click()
+    expect(page.get_by_test_id("attempts-head")).to_contain_text(f"{members[0]} was picked", timeout=WAIT_MS)
+    # What the page did is what aod did: the other attempt is gone from the board, the kept one says so.
+    expect(card(page, members[1])).to_have_count(0, timeout=WAIT_MS)
+    expect(card(page, members[0]).get_by_test_id("card-group")).to_have_text(f"picked in {group['id']}", timeout=WAIT_MS)
+    assert fleet.ok("compare", group["id"])["group"]["picked"] == members[0]

@@ -2,6 +2,7 @@
 
 import {badge, el, link} from "./dom.js";
 import {age, subject, usd} from "./format.js";
+import {workflowBadges} from "./workflow.js";
 
 const CHECKS = {passing: ["CI passing", "good"], failing: ["CI failing", "bad"], pending: ["CI pending", "wait"], none: ["no CI", ""]};
 const REVIEW = {
@@ -32,6 +33,11 @@ export function reportLine(session) {
     report.message ? `${said}: ${report.message}` : said);
 }
 
+function workflowLine(session) {
+  const badges = workflowBadges(session);
+  return badges.length ? el("div", {class: "card-workflow badges", testid: "card-workflow"}, badges) : null;
+}
+
 export function card(session, onOpen) {
   const work = subject(session);
   const node = el("article", {
@@ -54,6 +60,7 @@ export function card(session, onOpen) {
     session.pending_messages ? badge(`${session.pending_messages} queued`, "wait", {testid: "card-queued"}) : null),
   session.reason ? el("div", {class: "card-reason", testid: "card-reason"}, session.reason) : null,
   session.report && session.report.status !== "blocked" && session.report.status !== "needs_input" ? reportLine(session) : null,
+  workflowLine(session),
   el("div", {class: "card-branch", testid: "card-branch"}, session.branch),
   el("footer", {}, ...prBadges(session),
     session.cost_usd !== null && session.cost_usd !== undefined ? el("span", {class: "card-cost", testid: "card-cost"}, usd(session.cost_usd)) : null));

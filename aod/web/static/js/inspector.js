@@ -9,8 +9,9 @@ import {TerminalView} from "./terminal.js";
 import {showHistory} from "./history.js";
 import {showPr} from "./pr.js";
 import {showDiff} from "./diff.js";
+import {showAttempts, workflowBadges} from "./workflow.js";
 
-const TABS = [["terminal", "Terminal"], ["history", "History"], ["pr", "PR readiness"], ["diff", "Diff"]];
+const TABS = [["terminal", "Terminal"], ["history", "History"], ["pr", "PR readiness"], ["diff", "Diff"], ["attempts", "Attempts"]];
 
 export class Inspector {
   constructor(root, rpc, store) {
@@ -47,6 +48,7 @@ export class Inspector {
     this.root.hidden = false;
     this.root.dataset.session = id;
     this.refresh();
+    this.tabs.get("attempts").hidden = !this.store.get(id)?.group;
     this.show("terminal");
   }
 
@@ -71,7 +73,7 @@ export class Inspector {
         el("span", {class: "title", testid: "inspector-title"}, session.issue ? `#${session.issue} ` : "", subject(session))),
       el("div", {class: "badges"},
         badge(session.state, `state-${session.state}`, {testid: "inspector-state"}),
-        badge(session.activity, "activity"), ...prBadges(session)),
+        badge(session.activity, "activity"), ...prBadges(session), ...workflowBadges(session)),
       session.reason ? el("p", {class: "reason", testid: "inspector-reason"}, session.reason) : null,
       facts([
         ["project", session.project], ["agent", session.agent], ["branch", session.branch],
@@ -109,7 +111,9 @@ export class Inspector {
   async load(tab) {
     const panel = this.panels.get(tab);
     const id = this.id;
-    const show = {history: showHistory, pr: showPr, diff: showDiff}[tab];
+    const session = this.store.get(id);
+    const show = {history: showHistory, pr: showPr, diff: showDiff,
+      attempts: (root, rpc) => showAttempts(root, rpc, session)}[tab];
     if (!panel.firstChild) fill(panel, el("p", {class: "note"}, "loading…"));
     try {
       await show(panel, this.rpc, id);
