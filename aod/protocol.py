@@ -312,6 +312,8 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """What the agent last said of its own work (`session.report`, `human.ask`), while it stands."""
     kind: str = "worker"
     """`worker`, or `orchestrator`: the project's orchestrator agent (`orchestrator.start`)."""
+    overlaps: list[OverlapInfo] = []
+    """issue 19: the other live sessions of the project changing some of the same files."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -853,6 +855,62 @@ class DroppedParams(msgspec.Struct, kw_only=True):
 
 
 # ---------------------------------------------------------------------------------------------
+# issue 19, overlap warnings and per-turn checkpoints
+# ---------------------------------------------------------------------------------------------
+
+
+class OverlapInfo(msgspec.Struct, kw_only=True):
+    """Another live session of the same project changing some of the same files."""
+
+    session: str
+    files: list[str] = []
+    """The files both sessions change (at most 50; `file_count` is the whole count)."""
+    file_count: int = 0
+    since: str = ""
+    """ISO 8601 UTC: when aod first saw this pair overlap."""
+
+
+class CheckpointInfo(msgspec.Struct, kw_only=True):
+    n: int
+    """`refs/ao/checkpoints/<id>/<n>`."""
+    ref: str
+    commit: str
+    at: str
+    """ISO 8601: when it was taken."""
+    head: str
+    """The commit HEAD was on (the checkpoint's parent): a rollback puts the branch back there."""
+    reason: str = ""
+    """`turn` (a finished agent turn) or `rollback` (taken before a rollback)."""
+    files_changed: int = 0
+    insertions: int = 0
+    deletions: int = 0
+    """The diffstat against the previous checkpoint (the first: against its HEAD)."""
+
+
+class CheckpointsResult(msgspec.Struct, kw_only=True):
+    id: str
+    checkpoints: list[CheckpointInfo] = []
+    """Oldest first."""
+
+
+class RollbackParams(Params):
+    id: str
+    n: Annotated[int, msgspec.Meta(ge=1)]
+    force: bool = False
+    """Roll back even while the agent is working (it may then write over the restored files)."""
+
+
+class RollbackResult(msgspec.Struct, kw_only=True):
+    id: str
+    n: int
+    """The checkpoint restored."""
+    saved: int
+    """The checkpoint that holds the state from just before the rollback (roll back to it to undo)."""
+    head: str
+    """The commit the branch is on now."""
+
+
+# ---------------------------------------------------------------------------------------------
 # The method table: the single list of what aod answers.
 # ---------------------------------------------------------------------------------------------
 
@@ -1065,6 +1123,21 @@ _METHOD_LIST: Final = (
         UnsubscribeResult,
         "End a subscription made on this connection.",
         (ErrorCode.NOT_FOUND,),
+    ),
+    Method(
+        "session.checkpoints",
+        SessionIdParams,
+        CheckpointsResult,
+        "The session's per-turn checkpoints (refs/ao/checkpoints/<id>/<n>): time, HEAD and diffstat.",
+        (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE),
+    ),
+    Method(
+        "session.rollback",
+        RollbackParams,
+        RollbackResult,
+        "Checkpoint the worktree as it is, then restore checkpoint N (files, branch HEAD, index); "
+        "refused while the agent is working unless `force`.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE),
     ),
 )
 

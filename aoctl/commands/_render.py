@@ -50,7 +50,7 @@ def sessions_table(sessions: list[SessionInfo], cost: bool = False) -> str:
         return "no sessions (start one with `aoctl spawn ISSUE` or `aoctl spawn --task TEXT`)"
     rows = [
         [
-            s.id,
+            s.id + ("!" if s.overlaps else ""),
             _one_line(s.project, 20),
             _one_line(work_of(s), 40),
             s.agent or "-",
@@ -64,7 +64,23 @@ def sessions_table(sessions: list[SessionInfo], cost: bool = False) -> str:
         for s in sessions
     ]
     headers = ["ID", "PROJECT", "WORK", "AGENT", "STATE", "ACTIVITY", "BRANCH", "PR", "AGE"]
-    return table(rows, headers + (["COST"] if cost else []))
+    return table(rows, headers + (["COST"] if cost else [])) + overlap_notes(sessions)
+
+
+def overlap_notes(sessions: list[SessionInfo]) -> str:
+    """issue 19: a line under the table per pair of sessions changing the same files (`!`)."""
+    lines = []
+    for s in sessions:
+        for o in s.overlaps:
+            if s.id < o.session or not any(t.id == o.session for t in sessions):
+                lines.append(f"! {s.id} and {o.session} both change {overlap_files(o)}")
+    return "".join(f"\n{line}" for line in lines)
+
+
+def overlap_files(o: Any) -> str:
+    named = ", ".join(_one_line(f, 80) for f in o.files[:5])
+    more = o.file_count - min(len(o.files), 5)
+    return named + (f" and {more} more" if more > 0 else "")
 
 
 def pr_table(sessions: list[SessionInfo]) -> str:
@@ -104,6 +120,11 @@ def session_detail(s: SessionInfo) -> str:
             lines.append(f"            {s.pr_state}, checks {s.pr_checks}, review {s.pr_review}, {s.pr_mergeable}")
     if s.wip_ref:
         lines.append(f"  saved     {s.wip_ref}  (git show --stat {s.wip_ref} / git checkout {s.wip_ref} -- .)")
+    for o in s.overlaps:  # issue 19
+        lines.append(f"  overlap   {o.session} also changes {o.file_count} of these file(s) (since {o.since}):")
+        lines.extend(f"              {_one_line(f, 200)}" for f in o.files)
+        if o.file_count > len(o.files):
+            lines.append(f"              and {o.file_count - len(o.files)} more")
     return "\n".join(lines)
 
 
