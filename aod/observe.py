@@ -211,7 +211,8 @@ class Observer:
         async with trio.open_nursery() as nursery:
             for _ in range(min(len(group), int(self.limiter.total_tokens))):
                 nursery.start_soon(worker)
-        await self._overlap_step(name, project, [observed.get(s.id, s) for s in group], looked_at)
+        if self.overlaps is not None:  # issue 19: who changes the same files (aod/overlap_watch.py)
+            await self.overlaps.step(name, project, [observed.get(s.id, s) for s in group], looked_at)
         if project is not None and self.forges is not None:
             # `push: auto` / `open_pr: auto`: one look at the project's branches, then the due tries.
             if self._branches is None:
@@ -430,23 +431,6 @@ class Observer:
         )
         ledger = read.stored.ledger if read is not None and read.stored is not None else None
         return await self.reactor.step(session, observation, ledger)
-
-    async def _overlap_step(
-        self, name: str, project: ResolvedProject | None, group: list[Session], moved: set[str]
-    ) -> None:
-        """Which of the project's sessions change the same files (aod/overlap_watch.py)."""
-        if self.overlaps is None:
-            return
-        if project is None:
-            try:
-                project = await self.service.project(name)
-            except Exception:  # noqa: BLE001 - a removed project: its base branch is guessed
-                project = None
-        try:
-            await self.overlaps.tick(project, group, moved)
-        except Exception as exc:
-            if storage_error(exc) is None:
-                log.exception("the overlap step failed", project=name)
 
     def _note_usage_limit(self, session_id: str, screen: str) -> None:
         """The plan's usage limit, from the bottom of the screen (an old message scrolled up is

@@ -51,6 +51,22 @@ class OverlapWatch:
     # What each session's activity was at the last look: a change is "its agent moved".
     _activity: dict[str, tuple[str, str]] = field(default_factory=dict)
 
+    async def step(self, name: str, project: ResolvedProject | None, group: Sequence[Session], moved: set[str]) -> None:
+        """The tick's overlap step for project `name`; never raises but for cancellation (a
+        failure is logged and the next tick tries again)."""
+        from aod.errors import storage_error
+
+        if project is None:
+            try:
+                project = await self.service.project(name)
+            except Exception:  # noqa: BLE001 - a removed project: its base branch is guessed
+                project = None
+        try:
+            await self.tick(project, group, moved)
+        except Exception as exc:
+            if storage_error(exc) is None:
+                log.exception("the overlap step failed", project=name)
+
     async def tick(self, project: ResolvedProject | None, group: Sequence[Session], moved: set[str]) -> None:
         sessions = [s for s in group if counted(s)]
         looks = []
