@@ -27,6 +27,8 @@ COMMANDS = {
     "resume": "resume", "review": "review", "rpc": "rpc", "send": "send", "service": "service",
     "spawn": "spawn", "start": "start", "status": "status", "stop": "stop",
 }  # fmt: skip
+# issue 19, per-turn checkpoints
+COMMANDS.update({"checkpoints": "checkpoints", "rollback": "rollback"})
 
 
 class _Group(click.Group):

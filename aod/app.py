@@ -23,6 +23,7 @@ from aod.server import ServerLimits
 from aod.store import Store
 
 if TYPE_CHECKING:
+    from aod.checkpoints import Checkpoints
     from aod.forges import ForgeService
     from aod.groups import Groups
     from aod.intake import Intake
@@ -67,6 +68,7 @@ class App:
     observer: Observer = field(init=False)
     intake: Intake = field(init=False)
     groups: Groups = field(init=False)
+    checkpoints: Checkpoints = field(init=False)
     last_observed: ObserveStats | None = None
     _redactor: tuple[object, Redactor] | None = None
 
@@ -97,6 +99,13 @@ class App:
 
         self.meter = Meter(self.sessions)
         self.observer = Observer(self.sessions, self.reactor, forges=self.forges, meter=self.meter)
+        # issue 19: overlap warnings and per-turn checkpoints
+        from aod.checkpoints import Checkpoints
+        from aod.overlap_watch import OverlapWatch
+
+        self.checkpoints = Checkpoints(self.sessions)
+        self.observer.overlaps = OverlapWatch(self.sessions, self.reactor)
+        self.observer.checkpoints = self.checkpoints
         from aod.intake import Intake
 
         self.intake = Intake(self.sessions, self.forges)

@@ -174,6 +174,23 @@ class AgentReport(msgspec.Struct, frozen=True, kw_only=True):
     at: str = ""
 
 
+class Overlap(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """issue 19, overlap warnings: another live session of the project changing some of the same
+    files as this one (aod/overlap.py computes it each tick from the worktrees' changed paths)."""
+
+    session: str
+    """The other session."""
+    files: list[str] = []
+    """The files both change (bounded: `file_count` says how many there are in all)."""
+    file_count: int = 0
+    since: str = ""
+    """ISO 8601 UTC: when aod first saw the pair overlap (this episode). Part of the notice's
+    fingerprint: a pair that stops overlapping and overlaps again later is told again."""
+    notice_due: bool = False
+    """True on the LATER session's entry until its notice (and, with `overlap.tell_agent`, its
+    message) is written to its reaction ledger; the ledger's fingerprint makes it once."""
+
+
 class Session(Record, kw_only=True, frozen=True):
     """One agent working on one task in its own workspace, branch and runtime."""
 
@@ -250,6 +267,9 @@ class Session(Record, kw_only=True, frozen=True):
     """The role's color when it was spawned (the dashboard shows it)."""
     role_note: str = ""
     """What the spawn could not do for the role (a tool allow-list this agent's CLI cannot take)."""
+    # issue 19, overlap warnings and per-turn checkpoints
+    overlaps: list[Overlap] = []
+    """The other live sessions changing some of the same files (kept current by the tick)."""
 
 
 class PortBlock(msgspec.Struct, kw_only=True, frozen=True):

@@ -38,6 +38,9 @@ from aod.projects import ResolvedProject
 from aod.reactor import Reactor, epoch
 from aod.sessions import ENDED_STATES, Sessions
 from aod.store import TickRead
+from aod.checkpoints import Checkpoints
+from aod.overlap import is_finished_turn
+from aod.overlap_watch import OverlapWatch
 
 if TYPE_CHECKING:
     from aod.forges import ForgeService
@@ -121,6 +124,9 @@ class Observer:
     # Where each workspace's reflog is (`last_commit_time`), by workspace path.
     _reflogs: dict[str, str] = field(default_factory=dict)
     _branches: BranchSync | None = None
+    # issue 19: overlap warnings (each worktree's changed paths, a cache) and per-turn checkpoints
+    overlaps: OverlapWatch | None = None
+    checkpoints: Checkpoints | None = None
 
     async def tick(self) -> ObserveStats:
         stats = ObserveStats()
@@ -159,6 +165,8 @@ class Observer:
             self._reflogs.pop(stale, None)
         if self.forges is not None:
             self.forges.forget_except(live_ids)
+        if self.overlaps is not None:
+            self.overlaps.forget_except(live_ids, {s.workspace for s in sessions})
         if self.reactor is not None:
             await self.reactor.finish_left_over(s for s in everything if s.state in ENDED_STATES)
         stats.subprocesses = COUNTER.started - started
@@ -203,6 +211,8 @@ class Observer:
         async with trio.open_nursery() as nursery:
             for _ in range(min(len(group), int(self.limiter.total_tokens))):
                 nursery.start_soon(worker)
+        if self.overlaps is not None:  # issue 19: who changes the same files (aod/overlap_watch.py)
+            await self.overlaps.step(name, project, [observed.get(s.id, s) for s in group], looked_at)
         if project is not None and self.forges is not None:
             # `push: auto` / `open_pr: auto`: one look at the project's branches, then the due tries.
             if self._branches is None:
@@ -504,6 +514,8 @@ class Observer:
             self.service.bus.publish(
                 "session.activity", session=session.id, activity=reading.activity, detail=reading.detail
             )
+            if self.checkpoints is not None and is_finished_turn(session.activity, reading.activity):
+                self.checkpoints.turn_finished(updated)
         return updated
 
 

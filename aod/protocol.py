@@ -322,6 +322,8 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """That role's color (config `roles.NAME.color`), for the dashboard."""
     role_note: str = ""
     """What the spawn could not do for its role (an allow-list its agent's CLI cannot take)."""
+    overlaps: list[OverlapInfo] = []
+    """issue 19: the other live sessions of the project changing some of the same files."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -962,6 +964,62 @@ class GroupPickResult(msgspec.Struct, kw_only=True):
 
 
 # ---------------------------------------------------------------------------------------------
+# issue 19, overlap warnings and per-turn checkpoints
+# ---------------------------------------------------------------------------------------------
+
+
+class OverlapInfo(msgspec.Struct, kw_only=True):
+    """Another live session of the same project changing some of the same files."""
+
+    session: str
+    files: list[str] = []
+    """The files both sessions change (at most 50; `file_count` is the whole count)."""
+    file_count: int = 0
+    since: str = ""
+    """ISO 8601 UTC: when aod first saw this pair overlap."""
+
+
+class CheckpointInfo(msgspec.Struct, kw_only=True):
+    n: int
+    """`refs/ao/checkpoints/<id>/<n>`."""
+    ref: str
+    commit: str
+    at: str
+    """ISO 8601: when it was taken."""
+    head: str
+    """The commit HEAD was on (the checkpoint's parent): a rollback puts the branch back there."""
+    reason: str = ""
+    """`turn` (a finished agent turn) or `rollback` (taken before a rollback)."""
+    files_changed: int = 0
+    insertions: int = 0
+    deletions: int = 0
+    """The diffstat against the previous checkpoint (the first: against its HEAD)."""
+
+
+class CheckpointsResult(msgspec.Struct, kw_only=True):
+    id: str
+    checkpoints: list[CheckpointInfo] = []
+    """Oldest first."""
+
+
+class RollbackParams(Params):
+    id: str
+    n: Annotated[int, msgspec.Meta(ge=1)]
+    force: bool = False
+    """Roll back even while the agent is working (it may then write over the restored files)."""
+
+
+class RollbackResult(msgspec.Struct, kw_only=True):
+    id: str
+    n: int
+    """The checkpoint restored."""
+    saved: int
+    """The checkpoint that holds the state from just before the rollback (roll back to it to undo)."""
+    head: str
+    """The commit the branch is on now."""
+
+
+# ---------------------------------------------------------------------------------------------
 # The method table: the single list of what aod answers.
 # ---------------------------------------------------------------------------------------------
 
@@ -1196,6 +1254,21 @@ _METHOD_LIST: Final = (
         GroupPickResult,
         "Keep one attempt; the others are killed and cleaned up (work saved to refs/ao/wip) and their PRs closed.",
         (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
+    ),
+    Method(
+        "session.checkpoints",
+        SessionIdParams,
+        CheckpointsResult,
+        "The session's per-turn checkpoints (refs/ao/checkpoints/<id>/<n>): time, HEAD and diffstat.",
+        (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE),
+    ),
+    Method(
+        "session.rollback",
+        RollbackParams,
+        RollbackResult,
+        "Checkpoint the worktree as it is, then restore checkpoint N (files, branch HEAD, index); "
+        "refused while the agent is working unless `force`.",
+        (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE),
     ),
 )
 

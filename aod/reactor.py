@@ -470,6 +470,56 @@ class Reactor:
             session_id, lambda s: msgspec.structs.replace(s, commands=[*s.commands, command])
         )
 
+    # -- issue 19, overlap warnings: actions decided outside the lifecycle -----------------------
+
+    async def raise_actions(self, session_id: str, key: str, subject: str, actions: list[Action]) -> int:
+        """Write `actions` (one subject of reaction `key`, decided by a pure rule outside the
+        lifecycle, e.g. aod/overlap.py) to the session's ledger as pending intents, unless the
+        ledger already holds their subject or fingerprints; then perform what is pending. Returns
+        how many intents are new. Exactly once as for the lifecycle's reactions: the intent is on
+        disk before the action, and a subject already acted on is never written again."""
+        from aod.overlap import told
+
+        store = self.service.store
+        now = self.clock()
+        for _attempt in range(10):
+            ledger = await store.get_ledger(session_id)
+            raw = ledger.entries.get(key)
+            entry = msgspec.convert(raw, LedgerEntry) if raw else LedgerEntry(key=key)
+            known = {i.fingerprint for i in ledger.intents}
+            if subject in entry.acted:
+                return 0
+            redactor = self.service.redactor()
+            new_intents = [
+                Intent(
+                    fingerprint=a.fingerprint, kind=a.kind, key=a.key, subject=a.subject, created_at=iso(now),
+                    payload=msgspec.json.encode(_action_without_secrets(a, redactor)),
+                )
+                for a in actions
+                if a.fingerprint not in known
+            ]
+            entry = msgspec.structs.replace(entry, acted=told(entry.acted, subject), last_at=now)
+            entries = {**ledger.entries, key: msgspec.to_builtins(entry)}
+            try:
+                await store.put_ledger(
+                    msgspec.structs.replace(ledger, entries=entries, intents=_bounded([*ledger.intents, *new_intents])),
+                    ledger.rev,
+                )
+            except StaleRevision:
+                continue
+            for intent in new_intents:
+                log.info("reaction decided", session=session_id, key=key, action=intent.kind, subject=subject)
+                self.service.bus.publish("reaction.intent", session=session_id, key=key, action=intent.kind, subject=subject)
+                await store.append_journal(
+                    session_id,
+                    {"time": utc_now_iso(), "kind": "reaction.intent", "key": key, "action": intent.kind,
+                     "subject": subject, "fingerprint": intent.fingerprint},
+                )
+            await self.finish_pending(session_id)
+            return len(new_intents)
+        log.warning("the reaction ledger kept changing; deciding again next tick", session=session_id)
+        return 0
+
 
 def _pr_without_secrets(pr: PRFacts, redactor: Redactor) -> PRFacts:
     text = redactor.text

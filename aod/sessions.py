@@ -41,7 +41,7 @@ from aod.plugins.runtime import Runtime
 from aod.plugins.workspace import Workspace, WorkspaceError
 from aod.projects import ProjectProblem, ResolvedProject, all_names, resolve
 from aod.orchestration import Policy
-from aod.protocol import ErrorCode, ReportInfo, RuntimeInfo, SessionInfo
+from aod.protocol import ErrorCode, OverlapInfo, ReportInfo, RuntimeInfo, SessionInfo
 from aod.redact import Redactor
 from aod.store import StaleRevision, Store
 
@@ -104,6 +104,7 @@ def session_info(session: Session, pending: int = 0, *, ci_escalated: bool = Fal
         role=session.role,
         role_color=session.role_color,
         role_note=session.role_note,
+        overlaps=[OverlapInfo(session=o.session, files=list(o.files), file_count=o.file_count, since=o.since) for o in session.overlaps],
     )
 
 

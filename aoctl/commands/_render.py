@@ -50,7 +50,7 @@ def sessions_table(sessions: list[SessionInfo], cost: bool = False) -> str:
         return "no sessions (start one with `aoctl spawn ISSUE` or `aoctl spawn --task TEXT`)"
     rows = [
         [
-            s.id,
+            s.id + ("!" if s.overlaps else ""),
             _one_line(s.project, 20),
             _one_line(work_of(s), 40),
             s.agent or "-",
@@ -74,7 +74,23 @@ def sessions_table(sessions: list[SessionInfo], cost: bool = False) -> str:
         headers.append("GROUP")
         for row, s in zip(rows, sessions, strict=True):
             row.append((s.group + (" (picked)" if s.group_picked else "")) if s.group else "-")
-    return table(rows, headers)
+    return table(rows, headers) + overlap_notes(sessions)
+
+
+def overlap_notes(sessions: list[SessionInfo]) -> str:
+    """issue 19: a line under the table per pair of sessions changing the same files (`!`)."""
+    lines = []
+    for s in sessions:
+        for o in s.overlaps:
+            if s.id < o.session or not any(t.id == o.session for t in sessions):
+                lines.append(f"! {s.id} and {o.session} both change {overlap_files(o)}")
+    return "".join(f"\n{line}" for line in lines)
+
+
+def overlap_files(o: Any) -> str:
+    named = ", ".join(_one_line(f, 80) for f in o.files[:5])
+    more = o.file_count - min(len(o.files), 5)
+    return named + (f" and {more} more" if more > 0 else "")
 
 
 def pr_table(sessions: list[SessionInfo]) -> str:
@@ -118,6 +134,11 @@ def session_detail(s: SessionInfo) -> str:
         lines.append(f"  role      {s.role}" + (f"  ({_one_line(s.role_note, 200)})" if s.role_note else ""))
     if s.group:
         lines.append(f"  group     {s.group}" + ("  (picked)" if s.group_picked else f"  (aoctl compare {s.group})"))
+    for o in s.overlaps:  # issue 19
+        lines.append(f"  overlap   {o.session} also changes {o.file_count} of these file(s) (since {o.since}):")
+        lines.extend(f"              {_one_line(f, 200)}" for f in o.files)
+        if o.file_count > len(o.files):
+            lines.append(f"              and {o.file_count - len(o.files)} more")
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ _Sessions = msgspec.json.Decoder(_SessionsRaw)
 
 
 @click.command("status")
+@click.argument("session_id", metavar="[ID]", required=False)
 @click.option("-p", "--project", help="Only this project's sessions.")
 @click.option("--watch", is_flag=True, help="Redraw whenever a session changes (until Ctrl-C).")
 @click.option("--cost", is_flag=True, help="Add what each session spent (USD; `+`: some usage has no known price).")
@@ -32,11 +33,16 @@ _Sessions = msgspec.json.Decoder(_SessionsRaw)
 @click.option("--all", "all_", is_flag=True, help="List the orchestrator sessions with the workers (else shown apart).")
 @json_option
 @click.pass_obj
-def command(ctx: Context, project: str | None, watch: bool, cost: bool, prs: bool, all_: bool) -> None:
+def command(ctx: Context, session_id: str | None, project: str | None, watch: bool, cost: bool, prs: bool, all_: bool) -> None:
     """List sessions: id, project, work, agent, state, activity, branch, PR, age.
 
     With --pr, each session's PR instead, as aod last saw it on the forge (no extra request).
-    Orchestrator sessions are shown apart, above the table (--json: left out), unless --all."""
+    Orchestrator sessions are shown apart, above the table (--json: left out), unless --all.
+    A `!` after an id: another live session changes some of the same files (listed below the
+    table). `aoctl status ID`: one session in detail (session.get), its overlaps included."""
+    if session_id is not None:
+        _one(ctx, session_id)
+        return
     params: dict[str, object] = {"project": project} if project else {}
     if cost:
         params["cost"] = True
@@ -58,6 +64,16 @@ def command(ctx: Context, project: str | None, watch: bool, cost: bool, prs: boo
         _draw(ctx, client.call_as(SessionListResult, "session.list", params), cost, prs)
         for _notification in events.notifications():
             _draw(ctx, client.call_as(SessionListResult, "session.list", params), cost, prs)
+
+
+def _one(ctx: Context, session_id: str) -> None:
+    """`aoctl status ID`  ↔  session.get."""
+    from aoctl.commands._render import session_detail
+    from aod.protocol import SessionInfo
+
+    with ctx.client() as client:
+        info = client.call_as(SessionInfo, "session.get", {"id": session_id})
+    ctx.emit(info, session_detail)
 
 
 def _result_type() -> type[SessionListResult]:

@@ -31,6 +31,7 @@ from aod.config.fields import (
     Section,
     at_most,
 )
+from aod.config.overlap import CheckpointConfig, OverlapConfig
 from aod.config.reactions import ReactionConfig, ReactionKey
 
 
@@ -105,6 +106,9 @@ class ProjectConfig(Section):
     orchestrator: OrchestratorConfig | None = None
     # New matching issues get a worker by themselves (unset: no intake).
     intake: IntakeConfig | None = None
+    # issue 19, overlap warnings and per-turn checkpoints
+    overlap: OverlapConfig = Field(default_factory=OverlapConfig)
+    checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
 
 
 class GithubConfig(Section):

@@ -1,5 +1,6 @@
 """session.*: aoctl spawn, batch-spawn, status, send, logs, attach, pause, resume, done, kill,
-restore, cleanup, stop, history, report; session.diff (the dashboard's diff view)."""
+restore, cleanup, stop, history, report; session.diff (the dashboard's diff view); checkpoints,
+rollback (issue 19)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ from aod.protocol import (
     ReportResult,
     SessionDiffParams,
     SessionDiffResult,
+    CheckpointsResult,
+    RollbackParams,
+    RollbackResult,
 )
 from aod.model import Session
 from aod.service import session_info
@@ -229,3 +233,16 @@ async def history(app: App, params: HistoryParams, _call: Call) -> HistoryResult
         return HistoryResult(id=params.id, entries=archived, archived=True)
     entries = await app.store.journal_tail(session.id, lines)
     return HistoryResult(id=session.id, entries=entries)
+
+
+# -- issue 19, per-turn checkpoints --------------------------------------------------------------
+
+
+@handler("session.checkpoints")
+async def checkpoints(app: App, params: SessionIdParams, _call: Call) -> CheckpointsResult:
+    return await app.checkpoints.list(params.id)
+
+
+@handler("session.rollback")
+async def rollback(app: App, params: RollbackParams, _call: Call) -> RollbackResult:
+    return await app.checkpoints.rollback(params.id, params.n, force=params.force)

@@ -1,6 +1,6 @@
 """Run every benchmark and write the results into docs/performance.md.
 
-    python -m tests.bench [--only status,tick,spawn,forge,reaction,load,events,dashboard] [--no-write]
+    python -m tests.bench [--only status,tick,spawn,forge,reaction,load,events,dashboard,overlap] [--no-write]
 
 Each benchmark runs as its own process (so one's children and memory never count in another's
 figures); its markdown goes to stdout as it finishes and, unless --no-write, replaces that
@@ -35,6 +35,7 @@ BENCHES: dict[str, tuple[str, list[str], bool]] = {
     "load": ("tests.bench.bench_tick_load", [], True),
     "events": ("tests.bench.bench_events", [], True),
     "dashboard": ("tests.bench.bench_dashboard", [], True),
+    "overlap": ("tests.bench.bench_overlap", [], True),  # issue 19, overlap warnings
 }
 
 

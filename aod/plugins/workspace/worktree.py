@@ -159,29 +159,7 @@ async def write_snapshot(
         head_tree = (await git(path, "mktree", stdin=b"", env=env)).out.strip()
     else:
         head_tree = (await git(path, "rev-parse", f"{head}^{{tree}}", env=env)).out.strip()
-    index_file = (
-        await git(path, "rev-parse", "--path-format=absolute", "--git-path", "index", env=env)
-    ).out.rstrip("\n")
-    with tempfile.TemporaryDirectory(prefix="aod-snapshot-") as scratch:
-        temp_index = os.path.join(scratch, "index")
-        index_env = {**env, "GIT_INDEX_FILE": temp_index}
-        if os.path.isfile(index_file):
-            # copy2 keeps the index's mtime, which git's "racily clean" check relies on: with a
-            # fresh mtime, a file rewritten within the same clock tick as its checkout (same size)
-            # would look unchanged and be left out of the snapshot.
-            await trio.to_thread.run_sync(shutil.copy2, index_file, temp_index)
-        elif head is not None:
-            await git(path, "read-tree", head, env=index_env, timeout=timeout)
-        staged_tree = (await git(path, "write-tree", env=index_env, timeout=timeout)).out.strip()
-        await git(path, "add", "--all", env=index_env, timeout=timeout)
-        if also:
-            # Literal names from stdin: no argv limit, and a `*` in a file name is just a `*`.
-            await git(
-                path, "add", "--force", "--pathspec-from-file=-", "--pathspec-file-nul",
-                stdin=b"\0".join(os.fsencode(name) for name in also),
-                env={**index_env, "GIT_LITERAL_PATHSPECS": "1"}, timeout=timeout,
-            )  # fmt: skip
-        work_tree = (await git(path, "write-tree", env=index_env, timeout=timeout)).out.strip()
+    staged_tree, work_tree = await working_tree(path, head, timeout=timeout, also=also, staged=True)
     if work_tree == head_tree and staged_tree == head_tree:
         return None
 
@@ -219,6 +197,44 @@ async def write_snapshot(
     await git(path, "update-ref", "-m", reason, ref, commit, old or "", env=env)
     log.info("workspace.snapshot", session=session_id, path=str(path), ref=ref, commit=commit)
     return ref
+
+
+async def working_tree(
+    path: Path, head: str | None, *, timeout: float = SLOW_GIT_TIMEOUT, also: Sequence[str] = (), staged: bool = False
+) -> tuple[str, str]:
+    """(the staged tree, the working tree) of the workspace at `path` as tree ids, written to
+    its object store WITHOUT changing its files, index or HEAD. The staged tree is "" unless
+    `staged`. `also`: ignored files (relative paths) to put in the working tree too.
+
+    How: a copy of the workspace's index (so unchanged files are not re-hashed, and sparse or
+    intent-to-add entries keep their meaning) gets `git add --all` under GIT_INDEX_FILE."""
+    env = ceiling_env(path)
+    index_file = (
+        await git(path, "rev-parse", "--path-format=absolute", "--git-path", "index", env=env)
+    ).out.rstrip("\n")
+    staged_tree = ""
+    with tempfile.TemporaryDirectory(prefix="aod-snapshot-") as scratch:
+        temp_index = os.path.join(scratch, "index")
+        index_env = {**env, "GIT_INDEX_FILE": temp_index}
+        if os.path.isfile(index_file):
+            # copy2 keeps the index's mtime, which git's "racily clean" check relies on: with a
+            # fresh mtime, a file rewritten within the same clock tick as its checkout (same size)
+            # would look unchanged and be left out of the snapshot.
+            await trio.to_thread.run_sync(shutil.copy2, index_file, temp_index)
+        elif head is not None:
+            await git(path, "read-tree", head, env=index_env, timeout=timeout)
+        if staged:
+            staged_tree = (await git(path, "write-tree", env=index_env, timeout=timeout)).out.strip()
+        await git(path, "add", "--all", env=index_env, timeout=timeout)
+        if also:
+            # Literal names from stdin: no argv limit, and a `*` in a file name is just a `*`.
+            await git(
+                path, "add", "--force", "--pathspec-from-file=-", "--pathspec-file-nul",
+                stdin=b"\0".join(os.fsencode(name) for name in also),
+                env={**index_env, "GIT_LITERAL_PATHSPECS": "1"}, timeout=timeout,
+            )  # fmt: skip
+        work_tree = (await git(path, "write-tree", env=index_env, timeout=timeout)).out.strip()
+    return staged_tree, work_tree
 
 
 async def _commit_tree(
