@@ -312,6 +312,10 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """What the agent last said of its own work (`session.report`, `human.ask`), while it stands."""
     kind: str = "worker"
     """`worker`, or `orchestrator`: the project's orchestrator agent (`orchestrator.start`)."""
+    reviews: str | None = None
+    """kind `reviewer` (issue 19): the worker session whose PR it reviews (read-only)."""
+    review_round: int | None = None
+    """kind `reviewer`: which review of that worker it is."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -490,6 +494,9 @@ class ReviewParams(Params):
     file: str | None = None
     line: int | None = None
     author: str | None = None
+    by: str | None = None
+    """The session asking ($AO_SESSION_ID); a reviewer session reviews only its worker's PR, as
+    itself, and its approval counts only with `review.may_approve`."""
 
 
 class MergeParams(Params):

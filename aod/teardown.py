@@ -99,7 +99,9 @@ class Teardown:
             return CleanupItem(id=session_id, action="kept", reason=f"the session is {session.state} again")
         if session.kind == "orchestrator":
             return CleanupItem(id=session_id, action="kept", reason="an orchestrator session is never cleaned up")
-        return await self._cleanup_one(session, dry_run=False, force=False)
+        # A reviewer's checkout is read-only: whatever it holds is saved to refs/ao/wip first,
+        # then the checkout goes (forced), so an ended reviewer never lingers.
+        return await self._cleanup_one(session, dry_run=False, force=session.kind == "reviewer")
 
     async def _cleanup_one(self, session: Session, *, dry_run: bool, force: bool) -> CleanupItem:
         slog = log.bind(session=session.id)

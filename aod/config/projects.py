@@ -32,6 +32,7 @@ from aod.config.fields import (
     at_most,
 )
 from aod.config.reactions import ReactionConfig, ReactionKey
+from aod.config.review import ReviewConfig
 
 
 # `{id}` is the session id, `{issue}` the issue number or "task".
@@ -105,6 +106,8 @@ class ProjectConfig(Section):
     orchestrator: OrchestratorConfig | None = None
     # New matching issues get a worker by themselves (unset: no intake).
     intake: IntakeConfig | None = None
+    # issue 19, reviewer agent: a read-only reviewer session on each worker's PR (unset: none).
+    review: ReviewConfig | None = None
 
 
 class GithubConfig(Section):
