@@ -161,7 +161,7 @@ class Reviewers:
                 prompt = review_prompt(ReviewPromptInputs(
                     reviewer=session_id, worker=worker.id, round=round_, rounds=review.rounds, number=number,
                     title=title, body=body, base=base[:12] if len(base) == 40 else base, head_sha=head,
-                    diff=diff, diffstat=diffstat, instructions=review.instructions, max_diff_chars=review.max_diff_chars,
+                    diff=diff, diffstat=diffstat, instructions=review.instructions or "", max_diff_chars=review.max_diff_chars,
                 ))
                 ctx = self.sessions.agent_context(session, prompt)
                 plugin.prepare(ctx, settings)

@@ -28,6 +28,6 @@ class ReviewConfig(Section):
     # A reviewer still running after this long is ended, and a person told.
     timeout: Annotated[PositiveDuration, at_most(24 * HOUR)] = 30 * MINUTE
     # Added to the reviewer's first prompt (what to look for); `{worker}` and `{round}` are filled in.
-    instructions: str = ""
+    instructions: str | None = None
     # The most of the diff (base...head) put in the reviewer's first prompt, in characters.
     max_diff_chars: Annotated[Integer, Field(ge=1000, le=1_000_000)] = 60_000
