@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
+import trio
 
 from aod.events import utc_now_iso
 from aod.facts import ENDED_STATES, Action, LedgerEntry, Observation, ReactionPolicy, Step
@@ -164,7 +165,7 @@ class Reviewers:
                     diff=diff, diffstat=diffstat, instructions=review.instructions or "", max_diff_chars=review.max_diff_chars,
                 ))
                 ctx = self.sessions.agent_context(session, prompt)
-                plugin.prepare(ctx, settings)
+                await trio.to_thread.run_sync(plugin.prepare, ctx, settings)
                 env = {**spawner._session_env(session), "AO_REVIEWS": worker.id}
                 handle, command = await spawner._start_agent(self.sessions.runtime_for(project.runtime), plugin, settings, ctx, env)
             except Exception as exc:
