@@ -199,6 +199,10 @@ class ForgeService:
         by: str | None = None,
     ) -> PrInfo:
         session, project = await self._session_and_project(session_id)
+        if project.forge == "github" and by:
+            reviewer = await self._reviewer(by)
+            if reviewer is not None:
+                return await self._github_review(reviewer, session, project, action, message, file, line)
         self._local_only(project, "review on GitHub")
         if action != "approve" and not message.strip():
             raise _failure(ErrorCode.INVALID_PARAMS, "a change request or comment needs a message (-m TEXT)")
@@ -230,6 +234,38 @@ class ForgeService:
         after = await self.pr_facts(session, project)
         await self._keep(session.id, after, asked)
         return self._shown(pr_info(session, after))
+
+    async def _github_review(
+        self, reviewer: Session, session: Session, project: ResolvedProject, action: str, message: str,
+        file: str | None, line: int | None,
+    ) -> PrInfo:
+        """issue 19: a reviewer session's review of its worker's GitHub PR, through the plugin.
+        aod opened the PR with the same token, and GitHub refuses a PR's author an approval or a
+        request for changes, so it is a COMMENT review (with `may_approve`, an APPROVE is tried);
+        a line comment is its inline comment, a review thread the worker is sent like any."""
+        from aod.reviewing import reviewer_review
+
+        if reviewer.reviews != session.id:
+            raise _failure(ErrorCode.CONFLICT, f"reviewer {reviewer.id} reviews {reviewer.reviews}'s PR, not {session.id}'s")
+        if action != "approve" and not message.strip():
+            raise _failure(ErrorCode.INVALID_PARAMS, "a change request or comment needs a message (-m TEXT)")
+        section = self.sessions.config().projects.get(project.name)
+        recorded = reviewer_review(action, message, may_approve=bool(section and section.review and section.review.may_approve))
+        facts = await self.pr_facts(session, project)
+        lead = {"changes_requested": "Changes requested", "approved": "Approved", "commented": "Review"}[recorded.state]
+        header = f"**{lead} by aod's reviewer agent ({reviewer.id}).**"
+        forge = self.forge("github")
+        try:
+            if file is not None and line is not None:
+                await forge.review(self.target(project), facts.number, event="COMMENT", body="", comments=[(file, line, recorded.body)])  # type: ignore[attr-defined]
+            else:
+                event = "APPROVE" if recorded.state == "approved" else "COMMENT"
+                await forge.review(self.target(project), facts.number, event=event, body=f"{header}\n\n{recorded.body}".strip())  # type: ignore[attr-defined]
+        except ForgeError as exc:
+            raise _forge_failure(exc) from None
+        await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.reviewed", "number": facts.number, "action": action, "author": reviewer.id})
+        self.sessions.bus.publish("pr.reviewed", session=session.id, number=facts.number, action=action)
+        return self._shown(pr_info(session, facts))
 
     async def _reviewer(self, by: str | None) -> Session | None:
         """The reviewer session named by `by`, if it is one (a person's shell: None)."""
