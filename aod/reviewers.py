@@ -42,6 +42,7 @@ from aod.reviewing import (
 if TYPE_CHECKING:
     from aod.config.review import ReviewConfig
     from aod.forges import ForgeService
+    from aod.projects import ResolvedProject
     from aod.sessions import Sessions
 
 log = structlog.get_logger()
@@ -71,7 +72,11 @@ async def review_step(
     if session.kind == REVIEWER_KIND:
         reported = session.report.status if session.report is not None else ""
         timeout = review.timeout if review is not None else ReviewRule().timeout
-        stepped = reviewer_step(result, reported=reported, started_at=started_at, now=now, timeout=timeout)
+        worker = await sessions.store.get_session(session.reviews) if session.reviews else None
+        worker_ended = worker is None or worker.state in ENDED_STATES
+        stepped = reviewer_step(
+            result, reported=reported, started_at=started_at, now=now, timeout=timeout, worker_ended=worker_ended
+        )
         return stepped, {**policies, **REVIEWER_POLICIES}, ledger
     rule = rule_of(review)
     if rule is None or observation.pr is None or session.kind != "worker":
@@ -193,8 +198,8 @@ class Reviewers:
             return f"(aod could not compute the diff: {_first_line(exc)}; run `git diff {base}...HEAD`)", ""
         return full.out, stat_.out
 
-    async def _pr_text(self, worker: Session, project: object, number: str) -> tuple[str, str]:
-        if self.forges is not None and getattr(project, "forge", "") == "local" and number.isdecimal():
+    async def _pr_text(self, worker: Session, project: ResolvedProject, number: str) -> tuple[str, str]:
+        if self.forges is not None and project.forge == "local" and number.isdecimal():
             try:
                 pr = await self.forges.local.get_pr(worker.project, int(number))
                 return pr.title, pr.body

@@ -81,12 +81,16 @@ def rounds_done(entry: LedgerEntry | None) -> int:
     return entry.attempts if entry is not None else 0
 
 
-def reviewer_step(step: Step, *, reported: str, started_at: float, now: float, timeout: float) -> Step:
+def reviewer_step(
+    step: Step, *, reported: str, started_at: float, now: float, timeout: float, worker_ended: bool = False
+) -> Step:
     """The lifecycle's step of a reviewer session, ended where a reviewer ends.
 
     - It said `aoctl report done`: done ("review finished").
     - Its agent exited, or it was killed: the state the lifecycle says (an exit after a `done`
       report is how some agents finish: no agent-exited alarm then).
+    - Its worker's session ended (merged, closed, killed, archived): done, there is nothing
+      left to review.
     - It ran `timeout` seconds or got stuck: errored, and a person is told (the worker is never
       held up by a reviewer that does not finish).
     Every end cleans the reviewer up (`review-ended`: its read-only checkout goes)."""
@@ -98,6 +102,8 @@ def reviewer_step(step: Step, *, reported: str, started_at: float, now: float, t
         return msgspec.structs.replace(step, triggers=(*triggers, ended))
     if reported == "done":
         return _ended(step, "done", "review finished", (ended,))
+    if worker_ended:
+        return _ended(step, "done", "its worker's session ended", (ended,))
     overran = now - started_at >= timeout
     if overran or step.state == "stuck":
         why = f"the review ran longer than {_minutes(timeout)}" if overran else f"the reviewer got stuck ({step.reason})"

@@ -133,6 +133,7 @@ KILLED = Step(state="killed", reason="killed by the user")
 @pytest.mark.parametrize(
     ("step", "reported", "age", "state", "keys"),
     [
+        (WORKING, "", 60.0, "done:worker", [ENDED_KEY]),  # its worker's session ended: nothing to review
         (WORKING, "", 60.0, "working", []),  # at work, young: nothing
         (WORKING, "working", 60.0, "working", []),
         (WORKING, "done", 60.0, "done", [ENDED_KEY]),  # `aoctl report done`: ended, cleaned up
@@ -144,7 +145,8 @@ KILLED = Step(state="killed", reason="killed by the user")
     ],
 )
 def test_how_a_reviewer_ends(step: Step, reported: str, age: float, state: str, keys: list[str]) -> None:
-    out = reviewer_step(step, reported=reported, started_at=NOW - age, now=NOW, timeout=1800.0)
+    state, _, worker = state.partition(":")
+    out = reviewer_step(step, reported=reported, started_at=NOW - age, now=NOW, timeout=1800.0, worker_ended=bool(worker))
     assert out.state == state
     assert [t.key for t in out.triggers] == keys
 
