@@ -23,6 +23,7 @@ import structlog
 import trio
 
 from aod.events import utc_now_iso
+from aod.failpoints import failpoint
 from aod.facts import ENDED_STATES, Action, LedgerEntry, Observation, ReactionPolicy, Step
 from aod.model import Session, SessionLedger
 from aod.plugins.workspace import WorkspaceError
@@ -185,6 +186,7 @@ class Reviewers:
         await store.append_journal(session_id, {"time": utc_now_iso(), "kind": "review.started", "worker": worker.id, "head": head, "round": round_})
         await store.append_journal(worker.id, {"time": utc_now_iso(), "kind": "review.started", "reviewer": session_id, "head": head, "round": round_})
         self.sessions.bus.publish("session.spawned", session=session_id, project=project.name, reviews=worker.id)
+        await failpoint("review-started")  # the reviewer runs, its intent still pending
         log.info("reviewer started", session=session_id, worker=worker.id, head=head[:12], round=round_,
                  read_only=read_only or "none (the agent has no read-only mode)")
         return f"reviewer {session_id} started (round {round_})"

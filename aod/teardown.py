@@ -88,7 +88,8 @@ class Teardown:
                 # Its worktree holds its notes and plan; it is never removed behind its back.
                 items.append(CleanupItem(id=session.id, action="kept", reason="an orchestrator session is never cleaned up"))
                 continue
-            items.append(await self._cleanup_one(session, dry_run=dry_run, force=force))
+            # A reviewer's read-only checkout: saved to refs/ao/wip first if it holds anything, then removed.
+            items.append(await self._cleanup_one(session, dry_run=dry_run, force=force or session.kind == "reviewer"))
         items.extend(await self._cleanup_orphans(dry_run=dry_run, project=project))
         return items
 

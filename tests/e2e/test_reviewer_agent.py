@@ -134,3 +134,32 @@ def test_a_reviewer_session_reviews_each_head_once_up_to_the_round_limit(
         fleet.ok("review", worker, "--approve")
         fleet.wait_state(worker, lambda s: s["state"] in ("merged", "archived"), "the human's approval to merge", 60)
         assert reviewers.isdisjoint({s["id"] for s in fleet.ok("status")})
+
+
+def test_a_reviewer_start_interrupted_by_sigkill_is_not_started_twice(
+    make_aod: Callable[..., AodProcess], tmp_path: Path
+) -> None:
+    # aod dies right after starting the reviewer, its intent still pending: the next aod finishes
+    # the intent, finds the reviewer by its fingerprint and starts no second one for that head.
+    with tmux_server() as tmux:
+        marker_dir = tmp_path / "failpoints"
+        fleet = start_fleet(
+            make_aod, tmp_path, tmux, review_config(),
+            extra_env={"AOD_FAILPOINTS": "review-started", "AOD_FAILPOINTS_DIR": str(marker_dir)},
+        )
+        fleet.ok("issue", "add", "-p", "demo", "--title", "Add x", "--body", "/fake write app.txt x = 1\n/fake commit add x")
+        worker = fleet.ok("spawn", "1")["id"]
+        proc = fleet.aod.proc
+        assert proc is not None
+        wait_for(lambda: proc.poll() is not None, 60, "aod to die at the failpoint")
+        fleet.aod.start()
+        wait_for(lambda: any("Round 1: rename x" in m for m in fleet.received(worker)), 60, "the comment to reach the worker")
+        (first,) = reviewers_of(fleet, worker)[:1]
+        wait_for(lambda: archived(fleet, first["id"]), 60, "the reviewer to end and be cleaned up")
+        seen = fleet.aod.result("daemon.status")["last_tick"]["count"]
+        wait_for(lambda: fleet.aod.result("daemon.status")["last_tick"]["count"] >= seen + 10, 30, "ten more ticks")
+        rounds = [r for r in reviewers_of(fleet, worker) if r["head"] == first["head"]]
+        assert len(rounds) == 1, rounds
+        intents = [e for e in fleet.journal(worker) if e.get("kind") == "reaction.done" and e.get("action") == "start-review"]
+        assert any("already started" in e["outcome"] for e in intents), intents
+        assert sum("Round 1: rename x" in m for m in fleet.received(worker)) == 1
