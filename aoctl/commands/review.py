@@ -23,7 +23,8 @@ from aod.protocol import PrInfo
 @click.pass_obj
 def command(ctx: Context, session_id: str, action: str | None, message: str, path: str | None, line: int | None) -> None:
     """Review session ID's PR on the local forge. aod sends change requests and comments to the
-    agent, once each."""
+    agent, once each. Inside a reviewer session it reviews as that reviewer agent (whose approval
+    counts only with the project's `review.may_approve`; on GitHub, as a COMMENT review)."""
     if action is None:
         raise click.UsageError("say --approve, --request-changes -m TEXT or --comment -m TEXT")
     if (path is None) != (line is None):
