@@ -95,6 +95,9 @@ class App:
         self.reactor = Reactor(
             self.sessions, self.notifications, merge=self.forges.merge_for_reaction, comment=self.forges.comment_on_pr
         )
+        from aod.reviewers import Reviewers  # issue 19, reviewer agent
+
+        self.reactor.start_review = Reviewers(self.sessions, self.forges).start
         from aod.metering import Meter
 
         self.meter = Meter(self.sessions)

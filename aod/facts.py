@@ -31,6 +31,7 @@ REACTION_KEYS: Final = (
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
     "review-pending",
     "delivery-failed",
+    "agent-review",
 )
 PRIORITIES: Final = ("urgent", "action", "warning", "info")
 
@@ -188,7 +189,7 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     """When the last attempt was made (a retry after a failed action waits from it)."""
 
 
-ActionKind = Literal["send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup", "comment"]
+ActionKind = Literal["send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup", "comment", "start-review"]
 
 
 class Action(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -212,7 +213,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
 
 
 ReactionActionName = Literal[
-    "send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup", "none"
+    "send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup", "none", "start-review"
 ]
 
 

@@ -4,7 +4,8 @@ itself, as a power cut would) the first time it reaches a named point.
 The points: `after-intent` (intents written, nothing done yet), `before-intent-closed` (an
 action done, its intent still pending), `reaction-pasted` (a reaction's message pasted into the
 agent, the delivery not yet recorded), `intake-noted` (an issue written in the intake ledger,
-its spawn not started), `intake-spawned` (the worker started, the ledger not yet told).
+its spawn not started), `intake-spawned` (the worker started, the ledger not yet told),
+`review-started` (a reviewer session started, its `start-review` intent still pending).
 
 Each point fires once: a marker file `$AOD_FAILPOINTS_DIR/<name>` is written first, so the
 restarted aod passes the point. Off, and free, unless both variables are set.

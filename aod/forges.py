@@ -155,6 +155,8 @@ class ForgeService:
 
     async def open_pr(self, session_id: str, title: str | None, body: str | None) -> PrInfo:
         session, project = await self._session_and_project(session_id)
+        if session.kind == "reviewer":
+            raise _failure(ErrorCode.CONFLICT, f"session {session_id} is a read-only reviewer; it opens no PR")
         if session.state in ("killed", "errored", "done", "merged", "closed"):
             raise _failure(ErrorCode.CONFLICT, f"session {session_id} is {session.state}; `aoctl restore {session_id}` first")
         title = (title or session.title or _first_line(session.task) or f"Work of session {session.id}").strip()[:300]
@@ -192,8 +194,15 @@ class ForgeService:
             raise _failure(ErrorCode.NOT_FOUND, f"session {session.id} has no PR yet; {hint}")
         return facts
 
-    async def review(self, session_id: str, action: str, message: str, file: str | None, line: int | None, author: str | None) -> PrInfo:
+    async def review(
+        self, session_id: str, action: str, message: str, file: str | None, line: int | None, author: str | None,
+        by: str | None = None,
+    ) -> PrInfo:
         session, project = await self._session_and_project(session_id)
+        if project.forge == "github" and by:
+            reviewer = await self._reviewer(by)
+            if reviewer is not None:
+                return await self._github_review(reviewer, session, project, action, message, file, line)
         self._local_only(project, "review on GitHub")
         if action != "approve" and not message.strip():
             raise _failure(ErrorCode.INVALID_PARAMS, "a change request or comment needs a message (-m TEXT)")
@@ -202,8 +211,21 @@ class ForgeService:
         facts = await self.pr_facts(session, project)
         state = {"approve": "approved", "request_changes": "changes_requested", "comment": "commented"}[action]
         who = author or os.environ.get("USER") or "reviewer"
+        resolved = False
+        reviewer = await self._reviewer(by)
+        if reviewer is not None:
+            # issue 19: a reviewer session reviews its worker's PR only, as itself, and its
+            # approval counts only with `review.may_approve` (aod/reviewing.py).
+            from aod.reviewing import reviewer_author, reviewer_review
+
+            if reviewer.reviews != session.id:
+                raise _failure(ErrorCode.CONFLICT, f"reviewer {reviewer.id} reviews {reviewer.reviews}'s PR, not {session.id}'s")
+            section = self.sessions.config().projects.get(project.name)
+            may_approve = bool(section and section.review and section.review.may_approve)
+            recorded = reviewer_review(action, message, may_approve=may_approve)
+            state, message, resolved, who = recorded.state, recorded.body, recorded.resolved, reviewer_author(reviewer.id)
         try:
-            await self.local.review(project.name, int(facts.number), state=state, body=message, author=who, path=file or "", line=line)  # type: ignore[arg-type]
+            await self.local.review(project.name, int(facts.number), state=state, body=message, author=who, path=file or "", line=line, resolved=resolved)  # type: ignore[arg-type]
         except ForgeError as exc:
             raise _forge_failure(exc) from None
         await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.reviewed", "number": facts.number, "action": action, "author": who})
@@ -212,6 +234,48 @@ class ForgeService:
         after = await self.pr_facts(session, project)
         await self._keep(session.id, after, asked)
         return self._shown(pr_info(session, after))
+
+    async def _github_review(
+        self, reviewer: Session, session: Session, project: ResolvedProject, action: str, message: str,
+        file: str | None, line: int | None,
+    ) -> PrInfo:
+        """issue 19: a reviewer session's review of its worker's GitHub PR, through the plugin.
+        aod opened the PR with the same token, and GitHub refuses a PR's author an approval or a
+        request for changes, so it is a COMMENT review (with `may_approve`, an APPROVE is tried);
+        a line comment is its inline comment, a review thread the worker is sent like any."""
+        from aod.reviewing import reviewer_review
+
+        if reviewer.reviews != session.id:
+            raise _failure(ErrorCode.CONFLICT, f"reviewer {reviewer.id} reviews {reviewer.reviews}'s PR, not {session.id}'s")
+        if action != "approve" and not message.strip():
+            raise _failure(ErrorCode.INVALID_PARAMS, "a change request or comment needs a message (-m TEXT)")
+        section = self.sessions.config().projects.get(project.name)
+        recorded = reviewer_review(action, message, may_approve=bool(section and section.review and section.review.may_approve))
+        facts = await self.pr_facts(session, project)
+        lead = {"changes_requested": "Changes requested", "approved": "Approved", "commented": "Review"}[recorded.state]
+        header = f"**{lead} by aod's reviewer agent ({reviewer.id}).**"
+        forge = self.forge("github")
+        try:
+            if file is not None and line is not None:
+                await forge.review(self.target(project), facts.number, event="COMMENT", body="", comments=[(file, line, recorded.body)])  # type: ignore[attr-defined]
+            else:
+                event = "APPROVE" if recorded.state == "approved" else "COMMENT"
+                await forge.review(self.target(project), facts.number, event=event, body=f"{header}\n\n{recorded.body}".strip())  # type: ignore[attr-defined]
+        except ForgeError as exc:
+            raise _forge_failure(exc) from None
+        await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "pr.reviewed", "number": facts.number, "action": action, "author": reviewer.id})
+        self.sessions.bus.publish("pr.reviewed", session=session.id, number=facts.number, action=action)
+        return self._shown(pr_info(session, facts))
+
+    async def _reviewer(self, by: str | None) -> Session | None:
+        """The reviewer session named by `by`, if it is one (a person's shell: None)."""
+        if not by:
+            return None
+        try:
+            asking = await self.sessions.session(by)
+        except RpcFailure:
+            return None
+        return asking if asking.kind == "reviewer" else None
 
     async def show(self, session_id: str) -> PrInfo | None:
         """The session's PR as aod last saw it (its pr.json, else what its record says); None

@@ -240,8 +240,8 @@ class Session(Record, kw_only=True, frozen=True):
     auto_pr: BranchAttempt | None = None
     """`open_pr: auto`: the last time aod asked the forge to open the PR."""
     kind: str = "worker"
-    """`worker`, or `orchestrator` (the project's orchestrator agent: never stuck, never cleaned
-    up, listed apart)."""
+    """`worker`, `orchestrator` (the project's orchestrator agent: never stuck, never cleaned
+    up, listed apart), or `reviewer` (a read-only review of a worker's PR: see `reviews`)."""
     idempotency_key: str | None = None
     """The key the spawn was asked with (`session.spawn`'s `idempotency_key`): asking again with
     it returns this session instead of starting another."""
@@ -270,6 +270,13 @@ class Session(Record, kw_only=True, frozen=True):
     # issue 19, overlap warnings and per-turn checkpoints
     overlaps: list[Overlap] = []
     """The other live sessions changing some of the same files (kept current by the tick)."""
+    # issue 19, reviewer agent
+    reviews: str = ""
+    """kind `reviewer`: the worker session whose PR it reviews."""
+    review_round: int = 0
+    """kind `reviewer`: which review of that worker it is (1, 2, ...)."""
+    review_head: str = ""
+    """kind `reviewer`: the PR head SHA its read-only checkout is at."""
 
 
 class PortBlock(msgspec.Struct, kw_only=True, frozen=True):

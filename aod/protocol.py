@@ -324,6 +324,10 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """What the spawn could not do for its role (an allow-list its agent's CLI cannot take)."""
     overlaps: list[OverlapInfo] = []
     """issue 19: the other live sessions of the project changing some of the same files."""
+    reviews: str | None = None
+    """kind `reviewer` (issue 19): the worker session whose PR it reviews (read-only)."""
+    review_round: int | None = None
+    """kind `reviewer`: which review of that worker it is."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -502,6 +506,9 @@ class ReviewParams(Params):
     file: str | None = None
     line: int | None = None
     author: str | None = None
+    by: str | None = None
+    """The session asking ($AO_SESSION_ID); a reviewer session reviews only its worker's PR, as
+    itself, and its approval counts only with `review.may_approve`."""
 
 
 class MergeParams(Params):

@@ -74,6 +74,8 @@ DEFAULT_POLICIES: Final[Mapping[str, ReactionPolicy]] = {
         ReactionPolicy(key="budget-exceeded", action="notify", priority="action"),
         ReactionPolicy(key="review-pending", action="notify", priority="action"),
         ReactionPolicy(key="delivery-failed", action="notify", priority="action"),
+        # issue 19, reviewer agent: only with `projects.NAME.review` (retries: its `rounds`).
+        ReactionPolicy(key="agent-review", action="start-review", retries=2, priority="action"),
     )
 }
 assert tuple(DEFAULT_POLICIES) == REACTION_KEYS
@@ -334,6 +336,8 @@ def _perform(session_id: str, trigger: Trigger, policy: ReactionPolicy, now: flo
         add(kind, data={**data, "not_before": now + (policy.threshold or 0.0)})
     elif kind == "restart":
         add(kind, data=data)
+    elif kind == "start-review":
+        add(kind, data={**data, **{k: facts[k] for k in ("round", "rounds", "base", "base_sha") if k in facts}})
     if policy.notify_too:
         add("notify", title=title, message=body, priority=policy.priority, data=data)
     return actions
@@ -419,6 +423,22 @@ def notification_text(session_id: str, key: str, facts: Mapping[str, object]) ->
         return f"{s}: {pr} is ready for review", f"Its checks are green and it waits for a reviewer.{url}"
     if key == "budget-exceeded":
         return f"{s} paused: budget reached", f"{str(facts.get('reason', 'A budget is reached')).capitalize()}. `aoctl resume {s}` lets it go on; `aoctl cost` shows the spending."
+    if key == "agent-review":
+        rounds = facts.get("rounds")
+        return (
+            f"{s}: {pr} has had its reviewer-agent rounds",
+            f"aod's reviewer agent reviewed it {rounds or 'the most'} time(s); the new head is left to a person: "
+            f"`aoctl pr show {s}`, then `aoctl review {s} ...`.{url}",
+        )
+    if key == "review-ended":
+        return f"{s}: the review ended", "The reviewer's read-only checkout is removed."
+    if key == "review-overran":
+        why = str(facts.get("why") or "the review did not finish")
+        return (
+            f"{s}: reviewer ended ({_one_line(why, 80)})",
+            f"{why[:1].upper()}{why[1:]}; aod ended the reviewer session. The worker is not waiting for it: "
+            f"review its PR yourself, or let the next head start another round. `aoctl logs {s}` shows what it did.",
+        )
     if key == "delivery-failed":
         who = str(facts.get("source") or "")
         sender = "your message" if who in ("", "user") else ("the first prompt" if who == "prompt" else f"the {who.removeprefix('reaction:')} message")

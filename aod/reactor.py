@@ -49,7 +49,7 @@ log = structlog.get_logger()
 
 KEEP_FINISHED_INTENTS = 200
 """Closed intents kept per session (the ledger entries keep the subjects for longer)."""
-BACKGROUND_KINDS = frozenset({"notify", "auto-merge", "restart", "cleanup", "comment"})
+BACKGROUND_KINDS = frozenset({"notify", "auto-merge", "restart", "cleanup", "comment", "start-review"})
 """Actions that may take seconds (network, git, a new agent): run beside the tick, not in it."""
 _action_decoder = msgspec.json.Decoder(Action)
 
@@ -85,6 +85,8 @@ class Reactor:
     merge: Merger | None = None
     comment: Callable[[Session, str], Any] | None = None
     """async (session, text): post `text` on the session's PR (the forge's)."""
+    start_review: Callable[[str, Action], Any] | None = None
+    """async (worker id, action) -> str: start the reviewer session (aod/reviewers.py)."""
     stats: ReactorStats = field(default_factory=ReactorStats)
     # Fingerprints being performed right now (a background action spans ticks).
     _in_flight: set[str] = field(default_factory=set)
@@ -112,9 +114,14 @@ class Reactor:
         project = config.projects.get(project_name)
         global_overrides = {k: v.overrides() for k, v in config.reactions.items()}
         project_overrides = {k: v.overrides() for k, v in project.reactions.items()} if project else {}
-        return reactions.policies_for(
+        policies = reactions.policies_for(
             global_overrides, project_overrides, auto_merge=bool(project and project.auto_merge)
         )
+        if project is not None and project.review is not None:
+            from aod.reviewing import REVIEW_KEY, review_policy
+
+            policies[REVIEW_KEY] = review_policy(project.review.rounds, policies[REVIEW_KEY])
+        return policies
 
     # -- one session, one tick ----------------------------------------------------------------
 
@@ -152,6 +159,15 @@ class Reactor:
             from aod.attempts import held_before_pick
 
             result = held_before_pick(result, group=session.group, picked=session.group_picked)
+        if session.kind == "reviewer" or observation.pr is not None:
+            from aod.reviewers import review_step  # issue 19, reviewer agent
+
+            try:
+                result, policies, ledger = await review_step(
+                    self.service, session, observation, result, policies, ledger, now, epoch(session.created_at)
+                )
+            except NoSuchSession:
+                return session
         try:
             recorded, ledger = await self._record_decision(session.id, result, policies, now, ledger)
         except NoSuchSession:
@@ -400,6 +416,10 @@ class Reactor:
         if action.kind == "restart":
             await service.spawner.restore(session_id)
             return "restarted"
+        if action.kind == "start-review":
+            if self.start_review is None:
+                raise RuntimeError("this aod cannot start reviewer sessions")
+            return str(await self.start_review(session_id, action))
         if action.kind == "cleanup":
             item = await service.teardown.cleanup_session(session_id)
             return f"{item.action}: {item.reason}" if item.reason else item.action

@@ -97,6 +97,8 @@ def session_info(session: Session, pending: int = 0, *, ci_escalated: bool = Fal
         pr_review=session.pr.review if session.pr else None,
         pr_mergeable=session.pr.mergeable if session.pr else None,
         kind=session.kind,
+        reviews=session.reviews or None,
+        review_round=session.review_round or None,
         report=ReportInfo(status=session.report.status, message=session.report.message, at=session.report.at)
         if session.report is not None else None,
         group=session.group,

@@ -88,7 +88,8 @@ class Teardown:
                 # Its worktree holds its notes and plan; it is never removed behind its back.
                 items.append(CleanupItem(id=session.id, action="kept", reason="an orchestrator session is never cleaned up"))
                 continue
-            items.append(await self._cleanup_one(session, dry_run=dry_run, force=force))
+            # A reviewer's read-only checkout: saved to refs/ao/wip first if it holds anything, then removed.
+            items.append(await self._cleanup_one(session, dry_run=dry_run, force=force or session.kind == "reviewer"))
         items.extend(await self._cleanup_orphans(dry_run=dry_run, project=project))
         return items
 
@@ -101,7 +102,9 @@ class Teardown:
             return CleanupItem(id=session_id, action="kept", reason=f"the session is {session.state} again")
         if session.kind == "orchestrator":
             return CleanupItem(id=session_id, action="kept", reason="an orchestrator session is never cleaned up")
-        return await self._cleanup_one(session, dry_run=False, force=False, once_saved=once_saved)
+        # A reviewer's checkout is read-only: whatever it holds is saved to refs/ao/wip first,
+        # then the checkout goes (forced), so an ended reviewer never lingers.
+        return await self._cleanup_one(session, dry_run=False, force=session.kind == "reviewer", once_saved=once_saved)
 
     async def _cleanup_one(self, session: Session, *, dry_run: bool, force: bool, once_saved: bool = False) -> CleanupItem:
         slog = log.bind(session=session.id)

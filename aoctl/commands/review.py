@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from aoctl.commands.pr import render_pr
@@ -21,14 +23,16 @@ from aod.protocol import PrInfo
 @click.pass_obj
 def command(ctx: Context, session_id: str, action: str | None, message: str, path: str | None, line: int | None) -> None:
     """Review session ID's PR on the local forge. aod sends change requests and comments to the
-    agent, once each."""
+    agent, once each. Inside a reviewer session it reviews as that reviewer agent (whose approval
+    counts only with the project's `review.may_approve`; on GitHub, as a COMMENT review)."""
     if action is None:
         raise click.UsageError("say --approve, --request-changes -m TEXT or --comment -m TEXT")
     if (path is None) != (line is None):
         raise click.UsageError("--file and --line go together")
     if path is not None and action != "comment":
         raise click.UsageError("--file/--line are for --comment")
-    params = {"id": session_id, "action": action, "message": message, "file": path, "line": line}
+    by = os.environ.get("AO_SESSION_ID") or None  # inside a reviewer session: it reviews as itself
+    params = {"id": session_id, "action": action, "message": message, "file": path, "line": line, "by": by}
     with ctx.client(timeout=60) as client:
         info = client.call_as(PrInfo, "pr.review", {k: v for k, v in params.items() if v is not None})
     ctx.emit(info, render_pr)

@@ -11,7 +11,7 @@ import msgspec
 from aoctl.context import Context, json_option
 
 if TYPE_CHECKING:
-    from aod.protocol import SessionListResult
+    from aod.protocol import SessionInfo, SessionListResult
 
 # `status --json` (what scripts and editors run every few seconds) passes aod's JSON through:
 # the method's result types and the table renderer are imported only by the paths that decode.
@@ -91,7 +91,15 @@ def _table(result: SessionListResult, cost: bool, prs: bool, apart: bool = False
         orchestrators = [s for s in sessions if s.kind == "orchestrator"]
         sessions = [s for s in sessions if s.kind != "orchestrator"]
         head = "".join(f"orchestrator {s.id} ({s.project}): {s.state}, {s.reason}\n" for s in orchestrators)
-    return head + (pr_table(sessions) if prs else sessions_table(sessions, cost=cost))
+    return head + (pr_table(sessions) if prs else sessions_table(sessions, cost=cost)) + _reviewers(sessions)
+
+
+def _reviewers(sessions: list[SessionInfo]) -> str:
+    """issue 19: which listed sessions are reviewer agents, and whose PR each reviews."""
+    return "".join(
+        f"reviewer {s.id}: reviewing {s.reviews}'s PR (round {s.review_round or 1}, read-only), {s.state}\n"
+        for s in sessions if s.kind == "reviewer"
+    )
 
 
 def _draw(ctx: Context, result: SessionListResult, cost: bool = False, prs: bool = False) -> None:

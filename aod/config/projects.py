@@ -33,6 +33,7 @@ from aod.config.fields import (
 )
 from aod.config.overlap import CheckpointConfig, OverlapConfig
 from aod.config.reactions import ReactionConfig, ReactionKey
+from aod.config.review import ReviewConfig
 
 
 # `{id}` is the session id, `{issue}` the issue number or "task".
@@ -109,6 +110,8 @@ class ProjectConfig(Section):
     # issue 19, overlap warnings and per-turn checkpoints
     overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    # issue 19, reviewer agent: a read-only reviewer session on each worker's PR (unset: none).
+    review: ReviewConfig | None = None
 
 
 class GithubConfig(Section):

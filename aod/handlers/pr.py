@@ -23,7 +23,7 @@ async def show(app: App, params: SessionIdParams, _call: Call) -> PrShowResult:
 
 @handler("pr.review")
 async def review(app: App, params: ReviewParams, _call: Call) -> PrInfo:
-    info = await app.forges.review(params.id, params.action, params.message, params.file, params.line, params.author)
+    info = await app.forges.review(params.id, params.action, params.message, params.file, params.line, params.author, by=params.by)
     app.poke_tick()
     return info
 

@@ -48,6 +48,7 @@ lines of the message starting with `/fake ` are obeyed:
                             Claude Code transcript of the cwd (~/.claude/projects/<cwd>/)
     /fake limit TEXT        show TEXT (a plan usage-limit message) on screen
     /fake nostop            finish this turn without running the Stop hook
+    /fake run ARGV...       run ARGV (split like a shell line, run WITHOUT a shell), e.g. aoctl
 
 SIGHUP/SIGTERM restore the terminal and exit with 128+signal.
 """
@@ -364,6 +365,16 @@ class Agent:
             self.transcript.append(f"{bullet} Used {tokens[0]} + {tokens[1]} tokens")
         elif verb == "limit":
             self.transcript.append(rest)  # a plan's usage-limit message, as an agent shows it
+        elif verb == "run":
+            import shlex
+
+            argv = shlex.split(rest)
+            try:
+                done = subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+                status = f"exit {done.returncode}"
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                status = f"failed: {exc}"
+            self.transcript.append(f"{bullet} Ran {argv[0] if argv else '?'}: {status}")
         elif verb == "slow-ready":
             self.busy_until = time.monotonic() + float(rest or "1")
 

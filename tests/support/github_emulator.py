@@ -965,6 +965,7 @@ class GithubEmulator:
             ("GET", "/pulls/N"): lambda: self._get_pull(repo, numbers[0]),
             ("PUT", "/pulls/N/merge"): lambda: self._merge_pull(repo, numbers[0], body),
             ("PATCH", "/pulls/N"): lambda: self._update_pull(repo, numbers[0], body),
+            ("POST", "/pulls/N/reviews"): lambda: self._create_review(repo, numbers[0], body),
             ("GET", "/actions/jobs/N/logs"): lambda: self._job_logs(repo, numbers[0]),
         }
         handler = handlers.get(route)
@@ -1088,6 +1089,33 @@ class GithubEmulator:
         elif state not in (None, "open", "closed"):
             return 422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422"}, {}
         return 200, self._pr_json(repo, pr, full=True), {}
+    def _create_review(self, repo: Repo, number: int, body: Any) -> tuple[int, Any, dict[str, str]]:
+        """POST /pulls/N/reviews as the token's user (`aod-bot`, who opened aod's PRs): GitHub
+        refuses APPROVE and REQUEST_CHANGES on one's own PR (422); inline `comments` each start
+        a review thread on their line."""
+        pr = repo.issues.get(number)
+        if not isinstance(pr, PullRequest) or not isinstance(body, dict):
+            return 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}
+        event = body.get("event")
+        states = {"COMMENT": "COMMENTED", "APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED"}
+        if event not in states:
+            return 422, {"message": "Unprocessable Entity", "errors": ["event is invalid"], "documentation_url": DOCS, "status": "422"}, {}
+        author = "aod-bot"
+        if event != "COMMENT" and pr.author == author:
+            verb = "approve" if event == "APPROVE" else "request changes on"
+            return 422, {"message": "Unprocessable Entity", "errors": [f"Review Can not {verb} your own pull request"], "documentation_url": DOCS, "status": "422"}, {}
+        comments = body.get("comments") or []
+        text = str(body.get("body") or "")
+        if event != "APPROVE" and not text and not comments:
+            return 422, {"message": "Unprocessable Entity", "errors": ["Review body is required"], "documentation_url": DOCS, "status": "422"}, {}
+        ident = next(self._ids)
+        review = Review(ident, f"PRR_kwDO{ident:08d}", states[event], author, text, _iso(self.now()), self._head_sha(repo, pr))
+        pr.reviews.append(review)
+        for item in comments:
+            comment = self._comment(author, str(item.get("body") or ""), path=str(item.get("path") or ""), line=item.get("line"))
+            pr.threads.append(Thread(f"PRRT_kwDO{next(self._ids):08d}", [comment]))
+        pr.updated_at = review.submitted_at
+        return 200, {"id": review.id, "node_id": review.node_id, "state": review.state, "body": text}, {}
 
     def _merge_pull(self, repo: Repo, number: int, body: Any) -> tuple[int, Any, dict[str, str]]:
         pr = repo.issues.get(number)

@@ -72,6 +72,7 @@ DEFAULT_CASES = [
     ("budget-exceeded", {"reason": "this session's budget of $5.00 is reached ($5.10 spent)"}, [("notify", "action")]),
     ("review-pending", PR, [("notify", "action")]),
     ("delivery-failed", {"seq": 3, "source": "reaction:ci-failed", "detail": "still in the input"}, [("notify", "action")]),
+    ("agent-review", {"round": 1, "rounds": 2, **PR}, [("start-review", "")]),
 ]
 
 

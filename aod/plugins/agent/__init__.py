@@ -48,6 +48,9 @@ class AgentSettings:
     permissions: Literal["default", "bypass"] = "bypass"
     """bypass: run without approval prompts (the session works unattended in its own worktree)."""
     screen: ScreenPatterns = field(default_factory=ScreenPatterns)
+    read_only: bool = False
+    """Launch in the agent's read-only mode (its plugin's `read_only_mode`); set by aod for
+    reviewer sessions, never by config."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,10 @@ class Agent(Protocol):
     conversation id to continue on `aoctl restore`."""
 
     def launch(self, settings: AgentSettings, ctx: LaunchContext) -> LaunchCommand: ...
+
+    # read_only_mode: str | None  (optional attribute) — how the plugin's launch() honours
+    # `settings.read_only` (e.g. "--permission-mode plan"); absent or None: the agent has no
+    # read-only mode. The plugin says how; aod decides when (reviewer sessions).
 
     def read_screen(self, screen: str) -> ScreenReading:
         """Activity from the last lines of the screen (pure). `unknown` when nothing matches."""

@@ -226,6 +226,10 @@ class ClaudeCodeAgent:
     speaks_mcp = True  # launch() wires `aoctl mcp` in as the server `aod` (LaunchContext.mcp)
     # launch() passes LaunchContext.tools as `--allowedTools`, without bypass mode (which would allow every tool).
     takes_tool_allowlist = True
+    # settings.read_only: plan mode (reads, never edits), with only aoctl's review and report
+    # commands allowed to run (how a reviewer posts its comments).
+    read_only_mode = "--permission-mode plan"
+    READ_ONLY_TOOLS = ("Bash(aoctl review:*)", "Bash(aoctl report:*)")
 
     def __init__(self, getuid: Callable[[], int] = os.getuid, environ: Mapping[str, str] | None = None) -> None:
         self._getuid = getuid
@@ -245,6 +249,9 @@ class ClaudeCodeAgent:
             flags += ["--mcp-config", mcp_config(ctx.mcp, ctx.mcp_env)]
         if settings.model:
             flags += ["--model", settings.model]
+        if settings.read_only:
+            bypass = False
+            flags += ["--permission-mode", "plan", "--allowedTools", *self.READ_ONLY_TOOLS]
         if bypass:
             flags.append("--dangerously-skip-permissions")
         if ctx.resume:

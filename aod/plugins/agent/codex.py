@@ -65,6 +65,7 @@ class CodexAgent:
     executable = "codex"
     reads_its_prompt = True
     speaks_mcp = True  # launch() wires `aoctl mcp` in as the server `aod` (LaunchContext.mcp)
+    read_only_mode = "--sandbox read-only"  # settings.read_only (commands run; nothing is written)
     startup_settle = 2.5
     """Seconds its idle composer must hold before the first message: measured on 0.171.0, a
     known model slug draws the composer at ~1.0 s and a "new model available" choice at ~2.0 s,
@@ -87,7 +88,9 @@ class CodexAgent:
         flags = ["--no-daemon"]
         if settings.model:
             flags += ["-m", settings.model]
-        if settings.permissions == "bypass":
+        if settings.read_only:
+            flags += ["--sandbox", "read-only"]  # commands run, but write nothing
+        elif settings.permissions == "bypass":
             flags.append("--dangerously-bypass-approvals-and-sandbox")
         # Per session with -c, never in the user's config.toml: the workspace is trusted (no
         # "Trust this folder?" screen), and Codex runs `notify` with the event's JSON as one

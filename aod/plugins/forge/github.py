@@ -644,6 +644,23 @@ class GithubForge:
         _expect(response, 200, f"closing #{pr} of {owner}/{name}")
         data = response.json()
         return "merged" if data.get("merged_at") else str(data.get("state") or "closed")
+    async def review(
+        self, repo: RepoTarget, number: str, *, event: str, body: str, comments: Sequence[tuple[str, int, str]] = (),
+    ) -> None:
+        """Submit a review (`COMMENT`, `APPROVE`, `REQUEST_CHANGES`) with inline `comments`
+        ((path, line, text), each a review thread on the PR head's line). Never retried."""
+        owner, name = self._slug(repo)
+        pr = _pr_number(number)
+        payload: dict[str, object] = {"event": event, "body": body[:MAX_COMMENT_CHARS]}
+        if comments:
+            payload["comments"] = [{"path": p, "line": n, "side": "RIGHT", "body": t[:MAX_COMMENT_CHARS]} for p, n, t in comments]
+        response = await self._api.request(
+            "POST", f"{api_base(self._settings())}/repos/{owner}/{name}/pulls/{pr}/reviews",
+            resource="core", meter=Meter(), retry=False, json=payload,
+        )
+        if response.status_code == 422:
+            raise ForgeError(f"GitHub refused the review on #{pr} of {owner}/{name}: {message_of(response)}")
+        _expect(response, 200, f"reviewing #{pr} of {owner}/{name}")
 
     def status(self) -> dict[str, object]:
         limits = {

@@ -415,8 +415,9 @@ def message_of(response: httpx.Response) -> str:
     if isinstance(body, Mapping):
         details = [
             str(e.get("message") or " ".join(str(e[k]) for k in ("field", "code") if e.get(k)))
+            if isinstance(e, Mapping) else e  # a review's refusal lists plain sentences
             for e in body.get("errors") or ()
-            if isinstance(e, Mapping)
+            if isinstance(e, Mapping | str)
         ]
         details = [d for d in details if d]
         if details:

@@ -162,8 +162,10 @@ class LocalForge:
         author: str,
         path: str = "",
         line: int | None = None,
+        resolved: bool = False,
     ) -> LocalPR:
-        """A review (approve / request changes), or with `path` a comment on a line."""
+        """A review (approve / request changes), or with `path` a comment on a line.
+        `resolved`: a comment kept for people that asks nothing (never sent to the agent)."""
         now = utc_now_iso()
         pr = await self.get_pr(project, number)
         if pr.state != "open":
@@ -173,7 +175,7 @@ class LocalForge:
         def change(current: LocalPR) -> LocalPR:
             reviews, comments = list(current.reviews), list(current.comments)
             if state == "commented" or path:
-                comments.append(LocalComment(id=f"c{serial}", author=author, body=body, at=now, path=path, line=line))
+                comments.append(LocalComment(id=f"c{serial}", author=author, body=body, at=now, path=path, line=line, resolved=resolved))
             if state != "commented":
                 reviews.append(LocalReview(id=f"r{serial}", state=state, author=author, body=body if not path else "", at=now, head_sha=current.head_sha))
             return msgspec.structs.replace(current, reviews=reviews, comments=comments)
