@@ -328,3 +328,16 @@ def test_a_group_of_attempts_shows_side_by_side_and_one_is_kept_from_the_page(fl
     expect(card(page, members[1])).to_have_count(0, timeout=WAIT_MS)
     expect(card(page, members[0]).get_by_test_id("card-group")).to_have_text(f"picked in {group['id']}", timeout=WAIT_MS)
     assert fleet.ok("compare", group["id"])["group"]["picked"] == members[0]
+
+
+def test_two_sessions_changing_one_file_show_the_overlap_on_both_cards(fleet: Fleet, page: Page) -> None:
+    first = fleet.ok("spawn", "--task", "/fake write shared.txt from-a\n/fake commit a")["id"]
+    fleet.wait_state(first, lambda s: s["activity"] in ("idle", "ready") and s["state"] == "working", "the first to work", 30)
+    second = fleet.ok("spawn", "--task", "/fake write shared.txt from-b\n/fake commit b")["id"]
+    fleet.wait_state(second, lambda s: bool(s["overlaps"]), "aod to see the overlap", 30)
+    open_dashboard(fleet, page)
+    for sid, other in ((first, second), (second, first)):
+        badge = card(page, sid).get_by_test_id("card-overlap")
+        expect(badge).to_have_text(f"overlaps {other}", timeout=WAIT_MS)
+        expect(badge).to_have_attribute("title", "shared.txt")
+    screenshot(page, "overlap.png", card(page, second))
