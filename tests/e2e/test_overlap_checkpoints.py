@@ -110,7 +110,12 @@ def test_turns_make_checkpoints_and_rollback_restores_and_loses_nothing(
         assert done["head"] == listed[0]["head"]
         wait_for(lambda: any(f"rolled back to checkpoint {first_n}" in m for m in fleet.received(sid)), 30, "the agent to be told")
 
-        fleet.wait_state(sid, lambda s: s["activity"] in ("idle", "ready"), "the agent to read the note")
+        # The note is a short turn (0.2 s) that a 200 ms tick may or may not see, and aod proves the
+        # delivery after it: the record's "idle" may be from before the note. Wait for the delivery to be
+        # done and the agent's screen to show the turn over, then for the record to say so.
+        fleet.wait_state(sid, lambda s: s["pending_messages"] == 0, "the note's delivery to be done", timeout=30)
+        wait_for(lambda: "esc to interrupt" not in fleet.ok("logs", sid)["text"], 30, "the agent to read the note")
+        fleet.wait_state(sid, lambda s: s["activity"] in ("idle", "ready"), "the record to see the note's turn end")
         undo = fleet.ok("rollback", sid, str(done["saved"]))
         assert {p: (workspace / p).read_text() for p in ("a.txt", "b.txt")} == before
         assert undo["head"] == listed[-1]["head"]
