@@ -239,6 +239,13 @@ class Session(Record, kw_only=True, frozen=True):
     """The activity the agent's own hooks last reported (`aoctl hook`), and when."""
     hook_detail: str = ""
     hook_at: str = ""
+    # issue 19, dependencies and stacks
+    depends_on: list[str] = []
+    """`queued`: what it waits for, as given (`aoctl spawn --after`, a plan's `depends_on`, a
+    local issue's `depends_on:`): session ids, or issue ids of its project whose session must merge."""
+    stack_parent: str | None = None
+    """`--stack`: the session whose branch this one started on (its PR is based on that branch
+    until the parent's PR merges)."""
 
 
 class PortBlock(msgspec.Struct, kw_only=True, frozen=True):

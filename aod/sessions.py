@@ -53,6 +53,7 @@ LIVE_STATES = frozenset(
     {
         "spawning", "working", "needs_input", "stuck", "paused", "pr_open", "ci_failed",
         "review_pending", "changes_requested", "approved", "mergeable", "merge_failed",
+        "queued",  # issue 19: waits for its dependencies (aod/dependencies.py)
     }
 )
 MAX_MESSAGE_BYTES = 1024 * 1024

@@ -19,12 +19,14 @@ REACTION_KEYS = (
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
     "review-pending",
     "delivery-failed",
+    "dependency-blocked",
 )
 ReactionKey = Literal[
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
     "agent-needs-input", "agent-exited", "usage-limited", "pr-closed", "pr-merged", "budget-exceeded",
     "review-pending",
     "delivery-failed",
+    "dependency-blocked",
 ]
 
 

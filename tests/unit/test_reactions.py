@@ -72,6 +72,7 @@ DEFAULT_CASES = [
     ("budget-exceeded", {"reason": "this session's budget of $5.00 is reached ($5.10 spent)"}, [("notify", "action")]),
     ("review-pending", PR, [("notify", "action")]),
     ("delivery-failed", {"seq": 3, "source": "reaction:ci-failed", "detail": "still in the input"}, [("notify", "action")]),
+    ("dependency-blocked", {"reason": "blocked: demo-3 (demo-3 closed) without merging"}, [("notify", "action")]),
 ]
 
 
