@@ -23,6 +23,7 @@ from aod.server import ServerLimits
 from aod.store import Store
 
 if TYPE_CHECKING:
+    from aod.dependents import Dependents
     from aod.forges import ForgeService
     from aod.intake import Intake
     from aod.metering import Meter
@@ -65,6 +66,7 @@ class App:
     reactor: Reactor = field(init=False)
     observer: Observer = field(init=False)
     intake: Intake = field(init=False)
+    dependents: Dependents = field(init=False)
     last_observed: ObserveStats | None = None
     _redactor: tuple[object, Redactor] | None = None
 
@@ -98,6 +100,9 @@ class App:
         from aod.intake import Intake
 
         self.intake = Intake(self.sessions, self.forges)
+        from aod.dependents import Dependents
+
+        self.dependents = Dependents(self.sessions, self.reactor)
         # Secrets out of everything aod stores, shows or forwards (aod/redact.py).
         self.store.redactor = self.redactor
         self.bus.redact = lambda data: redact.fields(self.redactor(), data)

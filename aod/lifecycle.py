@@ -121,7 +121,7 @@ class _Decider:
         resume = "resume" in commands
 
         # 2b. Queued (issue 19): waits for its dependencies; only the dependency runner starts
-        # it (aod/queue.py). Never stuck, never errored: it has no agent yet.
+        # it (aod/dependents.py). Never stuck, never errored: it has no agent yet.
         if self.base == "queued":
             if obs.dependencies_blocked:
                 blocked = Trigger(key="dependency-blocked", subject=obs.dependencies_blocked,

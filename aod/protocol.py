@@ -312,6 +312,10 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """What the agent last said of its own work (`session.report`, `human.ask`), while it stands."""
     kind: str = "worker"
     """`worker`, or `orchestrator`: the project's orchestrator agent (`orchestrator.start`)."""
+    depends_on: list[str] = []
+    """What the session waits for (or waited for) before it started: session or issue ids."""
+    stack_parent: str | None = None
+    """A stacked session: the session whose branch its own is based on."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -525,6 +529,11 @@ class SpawnParams(Params):
     by: str | None = None
     """The session asking (`aoctl mcp` and aoctl inside a session fill it in): when it is an
     orchestrator, its policy (`orchestrator` in the config) decides whether the spawn may happen."""
+    after: list[str] = []
+    """Wait for these (session ids, or issue ids of the project whose session must merge): the
+    session is `queued` until every one's PR merged (issue 19)."""
+    stack: bool = False
+    """With one `after`: start at once on that session's branch, the PR based on it (a stack)."""
 
 
 class OrchestratorStartParams(Params):

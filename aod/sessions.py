@@ -100,6 +100,8 @@ def session_info(session: Session, pending: int = 0, *, ci_escalated: bool = Fal
         kind=session.kind,
         report=ReportInfo(status=session.report.status, message=session.report.message, at=session.report.at)
         if session.report is not None else None,
+        depends_on=list(session.depends_on),
+        stack_parent=session.stack_parent,
     )
 
 

@@ -20,11 +20,13 @@ from aod.protocol import SessionInfo
 @click.option("--branch", help="Branch name (default: from the project's template, ao/<id>).")
 @click.option("--key", "idempotency_key", help="A key unique to this request: run again with it, get the same session.")
 @click.option("--reuse-live", is_flag=True, help="If ISSUE already has a live session of this agent, show it instead.")
+@click.option("--after", "after", multiple=True, metavar="ID",
+              help="Wait (queued) until this session's PR, or this issue's session's PR, merged; repeatable.")
 @json_option
 @click.pass_obj
 def command(
     ctx: Context, issue: str | None, task: str | None, project: str | None, agent: str | None, branch: str | None,
-    idempotency_key: str | None, reuse_live: bool,
+    idempotency_key: str | None, reuse_live: bool, after: tuple[str, ...] = (),
 ) -> None:
     """Start an agent on ISSUE (or --task) in its own worktree, branch and tmux session."""
     if issue is None and task is None:
@@ -34,6 +36,7 @@ def command(
         "idempotency_key": idempotency_key, "reuse_live": reuse_live or None,
         # Inside a session (an orchestrator's worktree): that session asks, and its policy applies.
         "by": os.environ.get("AO_SESSION_ID") or None,
+        "after": list(after) or None,
     }
     # Creating a worktree and running the setup hook can take minutes: no client timeout.
     with ctx.client(timeout=None) as client:
@@ -46,6 +49,8 @@ def command(
 def _render(s: SessionInfo) -> str:
     if s.state == "errored":
         return f"spawn failed: {s.id}: {s.reason}"
+    if s.state == "queued":
+        return session_detail(s) + f"\n\nqueued: it starts when {', '.join(s.depends_on)} merged (aoctl status shows it)"
     return session_detail(s) + f"\n\nwatch it: aoctl attach {s.id}   talk to it: aoctl send {s.id} TEXT"
 
 

@@ -43,6 +43,9 @@ from aod.service import session_info
 
 @handler("session.spawn")
 async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
+    if params.after or params.stack:
+        # issue 19: queued until its dependencies merge (or, stacked, at once on one's branch).
+        return session_info(await app.dependents.spawn_after(params))
     session = await app.sessions.spawner.spawn_once(
         idempotency_key=params.idempotency_key,
         reuse_live=params.reuse_live,

@@ -448,7 +448,7 @@ def test_state_is_reachable_from_spawning(target: str) -> None:
 
 def test_every_state_but_archived_has_a_path() -> None:
     # `archived` is entered by the service's cleanup (it moves the record away), never by a step;
-    # `queued` by a spawn with dependencies, and left by the dependency runner (aod/queue.py).
+    # `queued` by a spawn with dependencies, and left by the dependency runner (aod/dependents.py).
     assert set(PATHS) == set(STATES) - {"archived", "queued"}
 
 
