@@ -26,6 +26,7 @@ COMMANDS = {
     "pause": "pause", "ping": "ping", "pr": "pr", "project": "project", "report": "report", "restore": "restore",
     "resume": "resume", "review": "review", "rpc": "rpc", "send": "send", "service": "service",
     "spawn": "spawn", "start": "start", "status": "status", "stop": "stop",
+    "plan": "plan",
 }  # fmt: skip
 
 

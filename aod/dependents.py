@@ -106,7 +106,7 @@ class Dependents:
         await self.sessions.store.append_journal(
             session_id, {"time": now, "kind": "queued", "depends_on": depends_on}
         )
-        self.sessions.bus.publish("session.queued", session=session_id, project=resolved.name, depends_on=depends_on)
+        self.sessions.bus.publish("session.waiting", session=session_id, project=resolved.name, depends_on=depends_on)
         log.info("queued", session=session_id, depends_on=depends_on, verdict=readiness.verdict)
         self.poke()  # a dependency merged already: start it at once
         return session

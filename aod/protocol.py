@@ -862,6 +862,40 @@ class DroppedParams(msgspec.Struct, kw_only=True):
 
 
 # ---------------------------------------------------------------------------------------------
+# issue 19, dependencies and stacks: plan files (aoctl plan apply)
+# ---------------------------------------------------------------------------------------------
+
+
+class PlanApplyParams(Params):
+    text: Annotated[str, msgspec.Meta(max_length=1_000_000)]
+    """The plan file's text, as it is (the daemon reads the YAML)."""
+    source: str = "plan.yaml"
+    """The file's name, for `file:line` in errors and the plan's default name."""
+    dry_run: bool = False
+    """Check the plan and say what would happen; start nothing."""
+    cwd: str | None = None
+
+
+class PlanTaskResult(msgspec.Struct, kw_only=True):
+    id: str
+    """The task's id in the plan."""
+    action: str
+    """`spawned`, `queued`, `stacked`, `exists` (applied before: nothing new); with dry_run:
+    `would spawn`, `would queue`, `would stack`."""
+    session: str | None = None
+    state: str | None = None
+    depends_on: list[str] = []
+    """The session ids (or, in a dry run, the task ids) it waits for."""
+
+
+class PlanApplyResult(msgspec.Struct, kw_only=True):
+    name: str
+    project: str
+    tasks: list[PlanTaskResult]
+    """In the order they were started: dependencies first."""
+
+
+# ---------------------------------------------------------------------------------------------
 # The method table: the single list of what aod answers.
 # ---------------------------------------------------------------------------------------------
 
@@ -1074,6 +1108,14 @@ _METHOD_LIST: Final = (
         UnsubscribeResult,
         "End a subscription made on this connection.",
         (ErrorCode.NOT_FOUND,),
+    ),
+    Method(
+        "plan.apply",
+        PlanApplyParams,
+        PlanApplyResult,
+        "Start a plan's tasks (a task with `depends_on` queued, or stacked); a cycle or any problem "
+        "is refused before anything starts; applying again starts nothing twice.",
+        (ErrorCode.INVALID_PARAMS, ErrorCode.NOT_FOUND),
     ),
 )
 

@@ -86,3 +86,51 @@ def test_a_dependency_that_ends_without_merging_blocks_and_is_told_once(
         # Unknown dependencies and a stack are refused with what to do.
         refused = fleet.fails("spawn", "--task", "x", "--after", "not a ref!")
         assert "give a session id" in refused.stderr
+
+
+PLAN = """\
+name: login
+tasks:
+  - id: ui
+    task: "/fake write ui.txt form\\n/fake commit add the form"
+    depends_on: [api]
+  - id: api
+    task: "/fake write api.txt endpoint\\n/fake commit add the endpoint"
+"""
+
+
+def test_a_plan_is_checked_whole_then_applied_once(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    with tmux_server() as tmux:
+        fleet = start_fleet(make_aod, tmp_path, tmux, CONFIG)
+        cyclic = tmp_path / "cyclic.yaml"
+        cyclic.write_text(
+            "tasks:\n  - {id: a, task: A, depends_on: [c]}\n  - {id: b, task: B, depends_on: [a]}\n"
+            "  - {id: c, task: C, depends_on: [b]}\n  - {id: d, task: D}\n"
+        )
+        refused = fleet.fails("plan", "apply", str(cyclic))
+        assert f"{cyclic}: tasks: a cycle, nothing can start: a → c → b → a" in refused.stderr
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("tasks:\n  - id: a\n    task: A\n    colour: red\n")
+        assert f"{bad}:4: tasks[0].colour" in fleet.fails("plan", "apply", str(bad)).stderr
+        roles = tmp_path / "roles.yaml"
+        roles.write_text("tasks:\n  - {id: a, task: A, role: tester}\n")
+        assert "role" in fleet.fails("plan", "apply", str(roles)).stderr
+        assert fleet.ok("status") == []  # nothing of those started
+
+        plan = tmp_path / "plan.yaml"
+        plan.write_text(PLAN)
+        dry = fleet.ok("plan", "apply", "--dry-run", str(plan))
+        assert [(t["id"], t["action"], t["depends_on"]) for t in dry["tasks"]] == [
+            ("api", "would spawn", []), ("ui", "would queue", ["api"]),
+        ]
+        assert fleet.ok("status") == []
+
+        applied = fleet.ok("plan", "apply", str(plan))
+        (api, ui) = applied["tasks"]
+        assert (api["id"], api["action"], ui["id"], ui["action"]) == ("api", "spawned", "ui", "queued")
+        assert ui["state"] == "queued" and ui["depends_on"] == [api["session"]]
+        again = fleet.ok("plan", "apply", str(plan))
+        assert [(t["action"], t["session"]) for t in again["tasks"]] == [("exists", api["session"]), ("exists", ui["session"])]
+        assert sorted(s["id"] for s in fleet.ok("status")) == sorted([api["session"], ui["session"]])
+        text = fleet.aod.aoctl("plan", "apply", "--dry-run", str(plan)).stdout
+        assert "plan login (demo)" in text and "exists" in text
