@@ -25,7 +25,7 @@ import msgspec
 import structlog
 import trio
 
-from aod.dependencies import Candidate, judge
+from aod.dependencies import ENDED, Candidate, judge
 from aod.errors import RpcFailure, failure
 from aod.events import utc_now_iso
 from aod.facts import Observation
@@ -57,7 +57,7 @@ class Dependents:
     async def spawn_after(self, params: SpawnParams) -> Session:
         """`session.spawn` with `after` (and `stack`)."""
         if params.stack:
-            raise failure(ErrorCode.INVALID_PARAMS, "--stack is not supported yet; use --after alone")
+            return await self.stack(params)
         return await self.queue(
             project=params.project, issue=params.issue, task=params.task, agent_name=params.agent,
             branch=params.branch, cwd=params.cwd, after=list(params.after), idempotency_key=params.idempotency_key,
@@ -110,6 +110,61 @@ class Dependents:
         log.info("queued", session=session_id, depends_on=depends_on, verdict=readiness.verdict)
         self.poke()  # a dependency merged already: start it at once
         return session
+
+    async def stack(self, params: SpawnParams) -> Session:
+        """`--stack --after PARENT`: a session started at once on PARENT's branch head, its PR
+        based on that branch (`base_branch`), `stack_parent` naming PARENT."""
+        if len(params.after) != 1:
+            raise failure(ErrorCode.INVALID_PARAMS, "--stack needs exactly one --after SESSION: the session to stack on")
+        if params.branch is not None:
+            raise failure(ErrorCode.INVALID_PARAMS, "--branch cannot be given with --stack yet")
+        resolved = await self.sessions.project(params.project, params.cwd)
+        agent_name = params.agent or resolved.agent
+        self.sessions.agent(agent_name)
+        everything = await self.sessions.store.list_sessions()
+        if params.idempotency_key is not None:
+            found = already_spawned(everything, key=params.idempotency_key, project=resolved.name, issue=None, agent=agent_name)
+            if found is not None:
+                return found
+        ref = params.after[0]
+        parent = next((s for s in everything if s.id == ref and s.project == resolved.name), None)
+        if parent is None:
+            parent = next(
+                (s for s in everything if s.project == resolved.name and s.issue is not None
+                 and s.issue.lstrip("#") == ref.lstrip("#") and s.state not in ENDED),
+                None,
+            )
+        if parent is None or parent.state in ENDED or not parent.branch or parent.state in (QUEUED, "spawning"):
+            raise failure(
+                ErrorCode.CONFLICT,
+                f"--stack --after {ref}: no live session of project {resolved.name} with a branch to stack on; "
+                "use --after without --stack to wait for it to merge",
+            )
+        if params.issue is not None and not _clean_label(params.issue):
+            raise failure(ErrorCode.INVALID_PARAMS, f"invalid issue {params.issue!r}: use a number or id like 42, GH-12 or PROJ-7")
+        if params.issue is None and not params.task:
+            raise failure(ErrorCode.INVALID_PARAMS, "give an ISSUE or --task TEXT (or both)")
+        title = body = None
+        if params.issue is not None and self.sessions.spawner.issue_lookup is not None:
+            from aod.spawn import _issue_text
+
+            found_issue = await self.sessions.spawner.issue_lookup(resolved, params.issue)
+            title, body = found_issue.title, _issue_text(found_issue)
+        session_id = await self.sessions.store.reserve_session_id(resolved.session_prefix)
+        now = utc_now_iso()
+        record = Session(
+            id=session_id, project=resolved.name, state=QUEUED, reason=f"starting on {parent.id}'s branch {parent.branch}",
+            since=now, created_at=now, updated_at=now, issue=params.issue, task=params.task, title=title,
+            issue_body=body, agent=agent_name, base_branch=parent.branch, workspace_kind=resolved.workspace,
+            idempotency_key=params.idempotency_key, stack_parent=parent.id,
+        )
+        try:
+            record = await self.sessions.store.put_session(record, 0)
+        except BaseException:
+            await self.sessions.store.release_session_id(session_id)
+            raise
+        log.info("stacking", session=session_id, parent=parent.id, branch=parent.branch)
+        return await self.start(record, base=parent.branch)
 
     async def _checked_refs(self, project: str, after: list[str], everything: list[Session]) -> list[str]:
         """The dependencies as recorded: each a session id of this project, else an issue id

@@ -22,11 +22,12 @@ from aod.protocol import SessionInfo
 @click.option("--reuse-live", is_flag=True, help="If ISSUE already has a live session of this agent, show it instead.")
 @click.option("--after", "after", multiple=True, metavar="ID",
               help="Wait (queued) until this session's PR, or this issue's session's PR, merged; repeatable.")
+@click.option("--stack", is_flag=True, help="With one --after SESSION: start now on its branch, the PR based on it.")
 @json_option
 @click.pass_obj
 def command(
     ctx: Context, issue: str | None, task: str | None, project: str | None, agent: str | None, branch: str | None,
-    idempotency_key: str | None, reuse_live: bool, after: tuple[str, ...] = (),
+    idempotency_key: str | None, reuse_live: bool, after: tuple[str, ...] = (), stack: bool = False,
 ) -> None:
     """Start an agent on ISSUE (or --task) in its own worktree, branch and tmux session."""
     if issue is None and task is None:
@@ -37,6 +38,7 @@ def command(
         # Inside a session (an orchestrator's worktree): that session asks, and its policy applies.
         "by": os.environ.get("AO_SESSION_ID") or None,
         "after": list(after) or None,
+        "stack": stack or None,
     }
     # Creating a worktree and running the setup hook can take minutes: no client timeout.
     with ctx.client(timeout=None) as client:

@@ -134,3 +134,19 @@ def test_a_plan_is_checked_whole_then_applied_once(make_aod: Callable[..., AodPr
         assert sorted(s["id"] for s in fleet.ok("status")) == sorted([api["session"], ui["session"]])
         text = fleet.aod.aoctl("plan", "apply", "--dry-run", str(plan)).stdout
         assert "plan login (demo)" in text and "exists" in text
+
+
+def test_a_stacked_session_starts_at_once_on_its_parents_branch(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    with tmux_server() as tmux:
+        fleet = start_fleet(make_aod, tmp_path, tmux, CONFIG)
+        a = fleet.ok("spawn", "--task", "/fake write a.txt from A\n/fake commit add a.txt")["id"]
+        wait_for(lambda: "add a.txt" in git(fleet.repo, "log", "--format=%s", f"ao/{a}"), 60, "A's commit")
+        b_info = fleet.ok("spawn", "--task", "/fake write b.txt from B\n/fake commit add b.txt", "--after", a, "--stack")
+        b = b_info["id"]
+        assert b_info["stack_parent"] == a and b_info["state"] in ("working", "spawning"), b_info
+        wait_for(lambda: "add b.txt" in git(fleet.repo, "log", "--format=%s", f"ao/{b}"), 60, "B's commit")
+        assert "add a.txt" in git(fleet.repo, "log", "--format=%s", f"ao/{b}")  # on top of A, unmerged
+        opened = fleet.wait_state(b, lambda s: s["pr_number"] is not None, "B's PR", 60)
+        assert fleet.ok("pr", "show", b)["pr"]["base"] == f"ao/{a}", opened
+        refused = fleet.fails("spawn", "--task", "x", "--after", a, "--after", b, "--stack")
+        assert "exactly one --after" in refused.stderr
