@@ -111,6 +111,36 @@ class Dependents:
         self.poke()  # a dependency merged already: start it at once
         return session
 
+    async def issue_waits(self, params: SpawnParams) -> list[str]:
+        """The issue's own dependencies (a local issue's `depends_on:`) that are still open, when
+        this spawn would start a new session: a spawn of it is then queued after them. A closed
+        dependency counts as done (on the local forge a merge closes its issue)."""
+        lookup = self.sessions.spawner.issue_lookup
+        if params.issue is None or lookup is None:
+            return []
+        resolved = await self.sessions.project(params.project, params.cwd)
+        everything = await self.sessions.store.list_sessions()
+        found = already_spawned(
+            everything, key=params.idempotency_key, project=resolved.name,
+            issue=params.issue if params.reuse_live else None, agent=params.agent or resolved.agent,
+        )
+        if found is not None:
+            return []
+        try:
+            issue = await lookup(resolved, params.issue)
+        except RpcFailure:
+            return []  # the spawn itself says what is wrong with the issue
+        waits: list[str] = []
+        for dep in getattr(issue, "depends_on", ()):
+            try:
+                other = await lookup(resolved, dep)
+            except RpcFailure:
+                waits.append(dep)  # unknown or unreachable: never read as done
+                continue
+            if other.state != "closed":
+                waits.append(dep)
+        return waits
+
     async def stack(self, params: SpawnParams) -> Session:
         """`--stack --after PARENT`: a session started at once on PARENT's branch head, its PR
         based on that branch (`base_branch`), `stack_parent` naming PARENT."""

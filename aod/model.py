@@ -325,6 +325,9 @@ class LocalIssue(Record, kw_only=True, frozen=True):
     created_at: str = ""
     closed_at: str = ""
     comments: list[LocalComment] = []
+    # issue 19, dependencies and stacks
+    depends_on: list[str] = []
+    """Issues of the same project whose PR must merge before a session for this one starts."""
 
 
 class LocalReview(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):

@@ -388,6 +388,8 @@ class IssueInfo(msgspec.Struct, kw_only=True):
     url: str = ""
     created_at: str = ""
     comments: list[IssueCommentInfo] = []
+    depends_on: list[str] = []
+    """Issues this one waits for (local issues' `depends_on:`; issue 19)."""
 
 
 class IssueAddParams(Params):
@@ -396,6 +398,8 @@ class IssueAddParams(Params):
     labels: list[str] = []
     project: str | None = None
     cwd: str | None = None
+    depends_on: list[str] = []
+    """Issues of the project whose PR must merge before this one's session starts (issue 19)."""
 
 
 class IssueListParams(Params):

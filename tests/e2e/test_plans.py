@@ -150,3 +150,17 @@ def test_a_stacked_session_starts_at_once_on_its_parents_branch(make_aod: Callab
         assert fleet.ok("pr", "show", b)["pr"]["base"] == f"ao/{a}", opened
         refused = fleet.fails("spawn", "--task", "x", "--after", a, "--after", b, "--stack")
         assert "exactly one --after" in refused.stderr
+
+
+def test_a_local_issues_depends_on_queues_its_spawn(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    with tmux_server() as tmux:
+        fleet = start_fleet(make_aod, tmp_path, tmux, CONFIG)
+        fleet.ok("issue", "add", "--title", "The API")
+        added = fleet.ok("issue", "add", "--title", "The form", "--depends-on", "1")
+        assert added["depends_on"] == ["1"]
+        queued = fleet.ok("spawn", added["id"])
+        assert (queued["state"], queued["reason"], queued["depends_on"]) == ("queued", "after 1", ["1"])
+        fleet.ok("issue", "close", "1")
+        later = fleet.ok("issue", "add", "--title", "The docs", "--depends-on", "1")
+        started = fleet.ok("spawn", later["id"], "--task", "/fake write docs.txt x")
+        assert started["state"] != "queued" and started["depends_on"] == []  # a closed dependency is done
