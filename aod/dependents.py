@@ -180,6 +180,9 @@ class Dependents:
 
             found_issue = await self.sessions.spawner.issue_lookup(resolved, params.issue)
             title, body = found_issue.title, _issue_text(found_issue)
+        from aod.plugins.workspace import git as gitplug
+
+        parent_head = await gitplug.rev_parse(resolved.path, parent.branch)
         session_id = await self.sessions.store.reserve_session_id(resolved.session_prefix)
         now = utc_now_iso()
         record = Session(
@@ -187,6 +190,7 @@ class Dependents:
             since=now, created_at=now, updated_at=now, issue=params.issue, task=params.task, title=title,
             issue_body=body, agent=agent_name, base_branch=parent.branch, workspace_kind=resolved.workspace,
             idempotency_key=params.idempotency_key, stack_parent=parent.id,
+            stack_told=[f"{session_id}:stack:head:{parent_head}"],  # it starts on that head
         )
         try:
             record = await self.sessions.store.put_session(record, 0)
@@ -245,6 +249,59 @@ class Dependents:
                     await self.reactor.step(session, Observation(dependencies_blocked=readiness.reason))
             elif readiness.reason != session.reason:
                 await self._set_reason(session, readiness.reason)
+        await self._stacks(everything)
+
+    async def _stacks(self, everything: list[Session]) -> None:
+        """Ask stacked sessions to rebase when the branch below them moved (aod/stacks.py),
+        once per (session, lower head): the outbox is searched for the request's fingerprint
+        before it is queued, and the fingerprint is recorded after. The retarget after a merge
+        is decided there too but not performed yet (the local forge cannot change a PR's base)."""
+        from aod.plugins.workspace import git as gitplug
+        from aod.stacks import Member, decide
+
+        by_id = {s.id: s for s in everything}
+        stacked = [s for s in everything if s.stack_parent and s.state not in ENDED and s.state not in (QUEUED, "spawning")]
+        if not stacked:
+            return
+        members: dict[str, Member] = {}
+        for s in stacked:
+            parent = by_id.get(s.stack_parent or "")
+            if parent is None:
+                continue
+            head = ""
+            if parent.state not in ENDED and parent.branch:
+                try:
+                    head = await gitplug.rev_parse((await self.sessions.project(parent.project)).path, parent.branch)
+                except Exception:  # noqa: BLE001 - unknown this time: nothing is asked
+                    head = ""
+            members.setdefault(parent.id, Member(
+                id=parent.id, branch=parent.branch, base_branch=parent.base_branch, parent=parent.stack_parent,
+                state=parent.state, head=head,
+            ))
+            members[s.id] = Member(
+                id=s.id, branch=s.branch, base_branch=s.base_branch, parent=s.stack_parent, state=s.state,
+                head=members.get(s.id, Member(id=s.id, branch="", base_branch="")).head, told=tuple(s.stack_told),
+            )
+        for step in decide(list(members.values())):
+            if step.kind != "rebase" or ":stack:head:" not in step.fingerprint:
+                continue
+            await self._ask_once(step.session, step.fingerprint, step.message)
+
+    async def _ask_once(self, session_id: str, fingerprint: str, message: str) -> None:
+        store = self.sessions.store
+        queued = any(d.fingerprint == fingerprint for d in await store.pending_deliveries(session_id)) or any(
+            e.get("fingerprint") == fingerprint for e in await store.journal_tail(session_id, 500)
+        )
+        if not queued:
+            await self.sessions.enqueue(session_id, message, source="stack", fingerprint=fingerprint)
+            log.info("asked a stacked session to rebase", session=session_id, fingerprint=fingerprint)
+
+        def told(current: Session) -> Session | None:
+            if fingerprint in current.stack_told:
+                return None
+            return msgspec.structs.replace(current, stack_told=[*current.stack_told, fingerprint][-50:])
+
+        await self.sessions.update(session_id, told)
 
     async def start(self, session: Session, *, base: str | None = None) -> Session:
         """Start the queued `session` as it was read: `spawning` compare-and-set on its rev, then

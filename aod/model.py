@@ -246,6 +246,8 @@ class Session(Record, kw_only=True, frozen=True):
     stack_parent: str | None = None
     """`--stack`: the session whose branch this one started on (its PR is based on that branch
     until the parent's PR merges)."""
+    stack_told: list[str] = []
+    """Stack requests already made to this session (aod/stacks.py fingerprints), newest last."""
 
 
 class PortBlock(msgspec.Struct, kw_only=True, frozen=True):

@@ -148,6 +148,15 @@ def test_a_stacked_session_starts_at_once_on_its_parents_branch(make_aod: Callab
         assert "add a.txt" in git(fleet.repo, "log", "--format=%s", f"ao/{b}")  # on top of A, unmerged
         opened = fleet.wait_state(b, lambda s: s["pr_number"] is not None, "B's PR", 60)
         assert fleet.ok("pr", "show", b)["pr"]["base"] == f"ao/{a}", opened
+        # Nothing moved below B yet: it is not asked to rebase. Then A's branch moves: B is asked once.
+        _ticks(fleet, 5)
+        assert not [m for m in fleet.received(b) if "Rebase your branch" in m]
+        fleet.ok("send", a, "/fake write a.txt from A, again\n/fake commit change a.txt")
+        wait_for(lambda: "change a.txt" in git(fleet.repo, "log", "--format=%s", f"ao/{a}"), 60, "A's second commit")
+        wait_for(lambda: [m for m in fleet.received(b) if f"Rebase your branch onto ao/{a}" in m], 60, "B asked to rebase")
+        _ticks(fleet, 10)
+        assert sum(f"Rebase your branch onto ao/{a}" in m for m in fleet.received(b)) == 1
+        assert not [m for m in fleet.received(a) if "Rebase your branch" in m]  # only the sessions above
         refused = fleet.fails("spawn", "--task", "x", "--after", a, "--after", b, "--stack")
         assert "exactly one --after" in refused.stderr
 
