@@ -26,6 +26,7 @@ COMMANDS = {
     "pause": "pause", "pick": "pick", "ping": "ping", "pr": "pr", "project": "project", "report": "report", "restore": "restore",
     "resume": "resume", "review": "review", "rpc": "rpc", "send": "send", "service": "service",
     "spawn": "spawn", "start": "start", "status": "status", "stop": "stop",
+    "plan": "plan",
 }  # fmt: skip
 # issue 19, per-turn checkpoints
 COMMANDS.update({"checkpoints": "checkpoints", "rollback": "rollback"})

@@ -24,6 +24,7 @@ from aod.store import Store
 
 if TYPE_CHECKING:
     from aod.checkpoints import Checkpoints
+    from aod.dependents import Dependents
     from aod.forges import ForgeService
     from aod.groups import Groups
     from aod.intake import Intake
@@ -69,6 +70,7 @@ class App:
     intake: Intake = field(init=False)
     groups: Groups = field(init=False)
     checkpoints: Checkpoints = field(init=False)
+    dependents: Dependents = field(init=False)
     last_observed: ObserveStats | None = None
     _redactor: tuple[object, Redactor] | None = None
 
@@ -115,6 +117,9 @@ class App:
         from aod.groups import Groups
 
         self.groups = Groups(self.sessions, self.forges, poke=self.poke_tick)
+        from aod.dependents import Dependents
+
+        self.dependents = Dependents(self.sessions, self.reactor)
         # Secrets out of everything aod stores, shows or forwards (aod/redact.py).
         self.store.redactor = self.redactor
         self.bus.redact = lambda data: redact.fields(self.redactor(), data)

@@ -38,7 +38,7 @@ def lane(state: str, *, ci_escalated: bool = False) -> str:
         return "ready"
     if state in DONE:
         return "done"
-    return "working"  # spawning, working, ci_failed while the agent still has retries
+    return "working"  # spawning, working, queued, ci_failed while the agent still has retries
 
 
 def ci_escalated(ledger_entries: Mapping[str, Any]) -> bool:

@@ -128,6 +128,7 @@ async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv, w
             app.forges.local.nursery = nursery  # CI jobs run beside the tick
             nursery.start_soon(app.ticker.run)
             nursery.start_soon(app.intake.run)
+            nursery.start_soon(app.dependents.run)
             if systemd.watchdog_interval:
                 nursery.start_soon(_watchdog, systemd)
             systemd.notify("READY=1\nSTATUS=serving")
@@ -182,6 +183,7 @@ async def _tick(app: App) -> None:
     stats = await app.observer.tick()
     app.last_observed = stats
     app.session_count = stats.recorded  # the tick listed every record already
+    app.dependents.poke()  # queued sessions whose dependencies merged this tick start now
     if stats.sessions:
         log.debug("observed", sessions=stats.sessions, probes=stats.probes, captures=stats.captures)
 

@@ -20,6 +20,7 @@ STATES: Final = (
     "spawning", "working", "needs_input", "stuck", "paused",
     "pr_open", "ci_failed", "review_pending", "changes_requested", "approved", "mergeable",
     "merge_failed", "merged", "closed", "done", "errored", "killed", "archived",
+    "queued",
 )
 ENDED_STATES: Final = frozenset({"merged", "closed", "done", "errored", "killed", "archived"})
 PR_STATES: Final = frozenset(
@@ -32,6 +33,7 @@ REACTION_KEYS: Final = (
     "review-pending",
     "delivery-failed",
     "agent-review",
+    "dependency-blocked",
 )
 PRIORITIES: Final = ("urgent", "action", "warning", "info")
 
@@ -113,6 +115,10 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     commands: tuple[str, ...] = ()
     """User commands since the last step: `kill`, `pause`, `resume`, `done`, `merge_failed`
     (the actor reports a failed merge), `merged` (the actor merged)."""
+    # issue 19, dependencies and stacks
+    dependencies_blocked: str | None = None
+    """A queued session: the sentence saying which dependency ended without merging
+    (aod/dependencies.py); a person is told once per sentence."""
 
 
 class Trigger(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -105,7 +105,10 @@ class ForgeService:
 
     # -- issues -------------------------------------------------------------------------------------
 
-    async def add_issue(self, project_name: str | None, cwd: str | None, title: str, body: str, labels: list[str]) -> IssueInfo:
+    async def add_issue(
+        self, project_name: str | None, cwd: str | None, title: str, body: str, labels: list[str],
+        depends_on: list[str] | None = None,
+    ) -> IssueInfo:
         project = await self.sessions.project(project_name, cwd)
         self._local_only(project, "add issues")
         title = title.strip()
@@ -113,7 +116,7 @@ class ForgeService:
             raise _failure(ErrorCode.INVALID_PARAMS, "an issue needs a title (and no NUL bytes)")
         if len(title) > 500 or len(body) > 1_000_000:
             raise _failure(ErrorCode.INVALID_PARAMS, "the title is limited to 500 characters and the body to 1 MB")
-        issue = await self.local.add_issue(project.name, title, body, labels)
+        issue = await self.local.add_issue(project.name, title, body, labels, depends_on or ())
         self.sessions.bus.publish("issue.added", project=project.name, id=str(issue.number))
         return issue_info(project.name, await self.local.get_issue(self.target(project), str(issue.number)))
 
@@ -462,5 +465,6 @@ def issue_info(project: str, issue: Issue) -> IssueInfo:
         url=issue.url,
         created_at=issue.created_at,
         comments=[IssueCommentInfo(author=c.author, body=c.body, at=c.at) for c in issue.comments],
+        depends_on=list(issue.depends_on),
     )
 

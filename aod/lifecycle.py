@@ -120,6 +120,15 @@ class _Decider:
             return self.result("merged", "merged by aod", [_pr_ended("pr-merged", pr, session)])
         resume = "resume" in commands
 
+        # 2b. Queued (issue 19): waits for its dependencies; only the dependency runner starts
+        # it (aod/dependents.py). Never stuck, never errored: it has no agent yet.
+        if self.base == "queued":
+            if obs.dependencies_blocked:
+                blocked = Trigger(key="dependency-blocked", subject=obs.dependencies_blocked,
+                                  facts={"reason": obs.dependencies_blocked})
+                return self.result("queued", obs.dependencies_blocked, [blocked])
+            return self.hold()
+
         # 3a. A budget reached (`aoctl resume` lifts it: the next observation is not over it).
         if obs.over_budget and not resume:
             if self.base == "paused" and session.reason == USER_PAUSED:

@@ -277,6 +277,15 @@ class Session(Record, kw_only=True, frozen=True):
     """kind `reviewer`: which review of that worker it is (1, 2, ...)."""
     review_head: str = ""
     """kind `reviewer`: the PR head SHA its read-only checkout is at."""
+    # issue 19, dependencies and stacks
+    depends_on: list[str] = []
+    """`queued`: what it waits for, as given (`aoctl spawn --after`, a plan's `depends_on`, a
+    local issue's `depends_on:`): session ids, or issue ids of its project whose session must merge."""
+    stack_parent: str | None = None
+    """`--stack`: the session whose branch this one started on (its PR is based on that branch
+    until the parent's PR merges)."""
+    stack_told: list[str] = []
+    """Stack requests already made to this session (aod/stacks.py fingerprints), newest last."""
 
 
 class PortBlock(msgspec.Struct, kw_only=True, frozen=True):
@@ -356,6 +365,9 @@ class LocalIssue(Record, kw_only=True, frozen=True):
     created_at: str = ""
     closed_at: str = ""
     comments: list[LocalComment] = []
+    # issue 19, dependencies and stacks
+    depends_on: list[str] = []
+    """Issues of the same project whose PR must merge before a session for this one starts."""
 
 
 class LocalReview(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):

@@ -328,6 +328,10 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """kind `reviewer` (issue 19): the worker session whose PR it reviews (read-only)."""
     review_round: int | None = None
     """kind `reviewer`: which review of that worker it is."""
+    depends_on: list[str] = []
+    """What the session waits for (or waited for) before it started: session or issue ids."""
+    stack_parent: str | None = None
+    """A stacked session: the session whose branch its own is based on."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -400,6 +404,8 @@ class IssueInfo(msgspec.Struct, kw_only=True):
     url: str = ""
     created_at: str = ""
     comments: list[IssueCommentInfo] = []
+    depends_on: list[str] = []
+    """Issues this one waits for (local issues' `depends_on:`; issue 19)."""
 
 
 class IssueAddParams(Params):
@@ -408,6 +414,8 @@ class IssueAddParams(Params):
     labels: list[str] = []
     project: str | None = None
     cwd: str | None = None
+    depends_on: list[str] = []
+    """Issues of the project whose PR must merge before this one's session starts (issue 19)."""
 
 
 class IssueListParams(Params):
@@ -547,6 +555,11 @@ class SpawnParams(Params):
     role: Annotated[str, msgspec.Meta(max_length=63)] | None = None
     """A role (`roles` in the config, or a built-in: implementer, reviewer, tester, docs): its
     prompt goes before the task in the first prompt, and its agent is the default one."""
+    after: list[str] = []
+    """Wait for these (session ids, or issue ids of the project whose session must merge): the
+    session is `queued` until every one's PR merged (issue 19)."""
+    stack: bool = False
+    """With one `after`: start at once on that session's branch, the PR based on it (a stack)."""
 
 
 class OrchestratorStartParams(Params):
@@ -1024,6 +1037,37 @@ class RollbackResult(msgspec.Struct, kw_only=True):
     """The checkpoint that holds the state from just before the rollback (roll back to it to undo)."""
     head: str
     """The commit the branch is on now."""
+# issue 19, dependencies and stacks: plan files (aoctl plan apply)
+# ---------------------------------------------------------------------------------------------
+
+
+class PlanApplyParams(Params):
+    text: Annotated[str, msgspec.Meta(max_length=1_000_000)]
+    """The plan file's text, as it is (the daemon reads the YAML)."""
+    source: str = "plan.yaml"
+    """The file's name, for `file:line` in errors and the plan's default name."""
+    dry_run: bool = False
+    """Check the plan and say what would happen; start nothing."""
+    cwd: str | None = None
+
+
+class PlanTaskResult(msgspec.Struct, kw_only=True):
+    id: str
+    """The task's id in the plan."""
+    action: str
+    """`spawned`, `queued`, `stacked`, `exists` (applied before: nothing new); with dry_run:
+    `would spawn`, `would queue`, `would stack`."""
+    session: str | None = None
+    state: str | None = None
+    depends_on: list[str] = []
+    """The session ids (or, in a dry run, the task ids) it waits for."""
+
+
+class PlanApplyResult(msgspec.Struct, kw_only=True):
+    name: str
+    project: str
+    tasks: list[PlanTaskResult]
+    """In the order they were started: dependencies first."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1276,6 +1320,14 @@ _METHOD_LIST: Final = (
         "Checkpoint the worktree as it is, then restore checkpoint N (files, branch HEAD, index); "
         "refused while the agent is working unless `force`.",
         (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE),
+    ),
+    Method(
+        "plan.apply",
+        PlanApplyParams,
+        PlanApplyResult,
+        "Start a plan's tasks (a task with `depends_on` queued, or stacked); a cycle or any problem "
+        "is refused before anything starts; applying again starts nothing twice.",
+        (ErrorCode.INVALID_PARAMS, ErrorCode.NOT_FOUND),
     ),
 )
 

@@ -76,6 +76,7 @@ DEFAULT_POLICIES: Final[Mapping[str, ReactionPolicy]] = {
         ReactionPolicy(key="delivery-failed", action="notify", priority="action"),
         # issue 19, reviewer agent: only with `projects.NAME.review` (retries: its `rounds`).
         ReactionPolicy(key="agent-review", action="start-review", retries=2, priority="action"),
+        ReactionPolicy(key="dependency-blocked", action="notify", priority="action"),
     )
 }
 assert tuple(DEFAULT_POLICIES) == REACTION_KEYS
@@ -447,6 +448,12 @@ def notification_text(session_id: str, key: str, facts: Mapping[str, object]) ->
             f"aod could not confirm that the agent took message {facts.get('seq', '?')} "
             f"({facts.get('detail') or 'no proof'}); it may still sit in the agent's input. "
             f"`aoctl attach {s}` to look, `aoctl history {s}` shows what was sent.",
+        )
+    if key == "dependency-blocked":
+        return (
+            f"{s} cannot start: a dependency ended without merging",
+            f"{str(facts.get('reason') or 'A dependency ended without merging')}. It stays queued: "
+            f"`aoctl restore` the dependency and get its PR merged, or `aoctl kill {s}`.",
         )
     return f"{s}: {key}", ""
 

@@ -53,6 +53,7 @@ LIVE_STATES = frozenset(
     {
         "spawning", "working", "needs_input", "stuck", "paused", "pr_open", "ci_failed",
         "review_pending", "changes_requested", "approved", "mergeable", "merge_failed",
+        "queued",  # issue 19: waits for its dependencies (aod/dependencies.py)
     }
 )
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -107,6 +108,8 @@ def session_info(session: Session, pending: int = 0, *, ci_escalated: bool = Fal
         role_color=session.role_color,
         role_note=session.role_note,
         overlaps=[OverlapInfo(session=o.session, files=list(o.files), file_count=o.file_count, since=o.since) for o in session.overlaps],
+        depends_on=list(session.depends_on),
+        stack_parent=session.stack_parent,
     )
 
 

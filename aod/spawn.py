@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 import trio
 
@@ -245,7 +246,10 @@ class Spawner:
         kind: str = "worker",
         prompt_for: Callable[[str], str] | None = None,
         session_fields: dict[str, Any] | None = None,
+        queued: Session | None = None,
     ) -> Session:
+        """`queued`: the record of a queued session (issue 19) this spawn starts; it becomes
+        `spawning` compare-and-set on its `rev`, so it is started once (StaleRevision: not)."""
         slog = log.bind(session=session_id, project=resolved.name)
         now = utc_now_iso()
         branch_name = branch or _render_branch(resolved.branch_template, session_id, issue, resolved.name)
@@ -280,8 +284,14 @@ class Spawner:
             kind=kind,
             **(session_fields or {}),
         )
+        if queued is not None:
+            session = msgspec.structs.replace(
+                queued, state=session.state, reason=session.reason, since=now, updated_at=now, branch=branch_name,
+                base_branch=queued.base_branch or session.base_branch, workspace=session.workspace,
+                workspace_kind=session.workspace_kind, port_base=port_base,
+            )
         try:
-            session = await self.sessions.store.put_session(session, 0)
+            session = await self.sessions.store.put_session(session, queued.rev if queued is not None else 0)
         except BaseException:
             await self.sessions.store.release_session_id(session_id)
             raise

@@ -54,7 +54,7 @@ def sessions_table(sessions: list[SessionInfo], cost: bool = False) -> str:
             _one_line(s.project, 20),
             _one_line(work_of(s), 40),
             s.agent or "-",
-            s.state,
+            state_cell(s),
             s.activity,
             _one_line(s.branch, 30),
             f"#{s.pr_number}" if s.pr_number else "-",
@@ -149,3 +149,10 @@ def group_work(group: GroupInfo) -> str:
 
 def plain(value: Any) -> Any:
     return value
+
+
+def state_cell(s: SessionInfo) -> str:
+    """The STATE column: a queued session says what it waits for (`queued (after demo-3)`)."""
+    if s.state == "queued" and s.reason:
+        return f"{s.state} ({_one_line(s.reason, 60)})"
+    return s.state

@@ -24,14 +24,20 @@ def command() -> None:
 @click.option("--body", "-b", default=None, help="The details.")
 @click.option("--file", "-f", "body_file", type=click.File("r", encoding="utf-8"), help="Read the body from a file (- for stdin).")
 @click.option("--label", "-l", "labels", multiple=True, help="A label (repeatable).")
+@click.option("--depends-on", "depends_on", multiple=True, metavar="ISSUE",
+              help="An issue whose PR must merge before this one's session starts (repeatable).")
 @json_option
 @click.pass_obj
-def add(ctx: Context, project: str | None, title: str, body: str | None, body_file: object, labels: tuple[str, ...]) -> None:
+def add(
+    ctx: Context, project: str | None, title: str, body: str | None, body_file: object, labels: tuple[str, ...],
+    depends_on: tuple[str, ...] = (),
+) -> None:
     """Add an issue to the project's local forge; `aoctl spawn N` then works on it."""
     if body is not None and body_file is not None:
         raise click.UsageError("give --body or --file, not both")
     text = body if body is not None else (body_file.read() if body_file is not None else "")  # type: ignore[attr-defined]
-    params = {"project": project, "title": title, "body": text, "labels": list(labels), "cwd": os.getcwd()}
+    params = {"project": project, "title": title, "body": text, "labels": list(labels), "cwd": os.getcwd(),
+              "depends_on": list(depends_on) or None}
     with ctx.client() as client:
         info = client.call_as(IssueInfo, "issue.add", {k: v for k, v in params.items() if v is not None})
     ctx.emit(info, lambda i: f"added issue #{i.id} to {i.project}: {_line(i.title)}\nwork on it: aoctl spawn {i.id} -p {i.project}")

@@ -23,11 +23,15 @@ from aod.protocol import GroupInfo, SessionInfo
 @click.option("--reuse-live", is_flag=True, help="If ISSUE already has a live session of this agent, show it instead.")
 @click.option("--attempts", type=click.IntRange(1, 10), help="Start N attempts (per --agent), grouped; compare them and `aoctl pick` one.")
 @click.option("--role", help="A role (implementer, reviewer, tester, docs, or `roles` in the config): its prompt goes first.")
+@click.option("--after", "after", multiple=True, metavar="ID",
+              help="Wait (queued) until this session's PR, or this issue's session's PR, merged; repeatable.")
+@click.option("--stack", is_flag=True, help="With one --after SESSION: start now on its branch, the PR based on it.")
 @json_option
 @click.pass_obj
 def command(
     ctx: Context, issue: str | None, task: str | None, project: str | None, agents: tuple[str, ...], branch: str | None,
     idempotency_key: str | None, reuse_live: bool, attempts: int | None = None, role: str | None = None,
+    after: tuple[str, ...] = (), stack: bool = False,
 ) -> None:
     """Start an agent on ISSUE (or --task) in its own worktree, branch and tmux session.
 
@@ -37,6 +41,8 @@ def command(
     if issue is None and task is None:
         raise click.UsageError("give an ISSUE or --task TEXT")
     if (attempts or 1) * max(len(set(agents)), 1) > 1:
+        if after or stack:
+            raise click.UsageError("--after and --stack are for one session; not with --attempts or several --agent")
         _spawn_group(ctx, issue, task, project, agents, branch, idempotency_key, reuse_live, attempts, role)
         return
     agent = agents[0] if agents else None
@@ -46,6 +52,8 @@ def command(
         # Inside a session (an orchestrator's worktree): that session asks, and its policy applies.
         "by": os.environ.get("AO_SESSION_ID") or None,
         "role": role,
+        "after": list(after) or None,
+        "stack": stack or None,
     }
     # Creating a worktree and running the setup hook can take minutes: no client timeout.
     with ctx.client(timeout=None) as client:
@@ -58,6 +66,8 @@ def command(
 def _render(s: SessionInfo) -> str:
     if s.state == "errored":
         return f"spawn failed: {s.id}: {s.reason}"
+    if s.state == "queued":
+        return session_detail(s) + f"\n\nqueued: it starts when {', '.join(s.depends_on)} merged (aoctl status shows it)"
     return session_detail(s) + f"\n\nwatch it: aoctl attach {s.id}   talk to it: aoctl send {s.id} TEXT"
 
 

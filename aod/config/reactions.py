@@ -20,6 +20,7 @@ REACTION_KEYS = (
     "review-pending",
     "delivery-failed",
     "agent-review",
+    "dependency-blocked",
 )
 ReactionKey = Literal[
     "ci-failed", "changes-requested", "merge-conflicts", "approved-and-green", "agent-stuck",
@@ -27,6 +28,7 @@ ReactionKey = Literal[
     "review-pending",
     "delivery-failed",
     "agent-review",
+    "dependency-blocked",
 ]
 
 

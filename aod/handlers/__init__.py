@@ -42,6 +42,7 @@ def all_handlers() -> dict[str, Callable[[Any, Call], Awaitable[Any]]]:
     """Every handler, keyed by method name, adapted to the dispatcher's (params, call) shape."""
     from aod.handlers import cost, daemon, events, human, issue, notify, orchestrator, pr, project, rpc, session, web  # noqa: F401
     from aod.handlers import group  # noqa: F401
+    from aod.handlers import plan  # noqa: F401  (issue 19)
 
     def bind(fn: HandlerFn) -> Callable[[Any, Call], Awaitable[Any]]:
         async def call(params: Any, c: Call) -> Any:

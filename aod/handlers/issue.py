@@ -9,7 +9,7 @@ from aod.protocol import IssueAddParams, IssueInfo, IssueListParams, IssueListRe
 
 @handler("issue.add")
 async def add(app: App, params: IssueAddParams, _call: Call) -> IssueInfo:
-    return await app.forges.add_issue(params.project, params.cwd, params.title, params.body, params.labels)
+    return await app.forges.add_issue(params.project, params.cwd, params.title, params.body, params.labels, params.depends_on)
 
 
 @handler("issue.list")

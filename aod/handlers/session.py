@@ -47,6 +47,12 @@ from aod.service import session_info
 
 @handler("session.spawn")
 async def spawn(app: App, params: SpawnParams, _call: Call) -> SessionInfo:
+    if params.after or params.stack:
+        # issue 19: queued until its dependencies merge (or, stacked, at once on one's branch).
+        return session_info(await app.dependents.spawn_after(params))
+    waits = await app.dependents.issue_waits(params)
+    if waits:  # the issue's own `depends_on:` (local issues), still open
+        return session_info(await app.dependents.spawn_after(msgspec.structs.replace(params, after=waits)))
     session = await app.sessions.spawner.spawn_once(
         idempotency_key=params.idempotency_key,
         reuse_live=params.reuse_live,

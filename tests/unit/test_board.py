@@ -27,6 +27,7 @@ EXPECTED = {
     "errored": "needs_you",
     "killed": "done",
     "archived": "done",
+    "queued": "working",  # waits for its dependencies (issue 19): planned work, nobody's to act on
 }
 
 

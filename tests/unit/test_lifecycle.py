@@ -240,6 +240,13 @@ ROWS = [
         (("delivery-failed", "7"),)),
     Row("delivery-failed-ended", session("killed", "killed by the user"),
         Observation(liveness="dead", undelivered=(7, "user", "x")), "killed"),
+    # -- queued: waits for its dependencies (issue 19) ----------------------------------------------
+    Row("queued-holds", session("queued", "after demo-3"), Observation(), "queued", "after demo-3"),
+    Row("queued-never-stuck-or-errored", session("queued", "after demo-3"),
+        Observation(liveness="dead", activity="active", last_progress=0.0, exit_status=1), "queued", "after demo-3"),
+    Row("queued-blocked", session("queued", "after demo-3"), Observation(dependencies_blocked="blocked: demo-3 (demo-3 closed) without merging"),
+        "queued", "blocked: demo-3 (demo-3 closed) without merging", (("dependency-blocked", "blocked: demo-3 (demo-3 closed) without merging"),)),
+    Row("queued-kill", session("queued", "after demo-3"), Observation(commands=("kill",)), "killed", "killed by the user"),
 ]
 
 
@@ -440,8 +447,9 @@ def test_state_is_reachable_from_spawning(target: str) -> None:
 
 
 def test_every_state_but_archived_has_a_path() -> None:
-    # `archived` is entered by the service's cleanup (it moves the record away), never by a step.
-    assert set(PATHS) == set(STATES) - {"archived"}
+    # `archived` is entered by the service's cleanup (it moves the record away), never by a step;
+    # `queued` by a spawn with dependencies, and left by the dependency runner (aod/dependents.py).
+    assert set(PATHS) == set(STATES) - {"archived", "queued"}
 
 
 def test_aod_opens_the_pr_only_for_an_idle_working_session_without_one() -> None:

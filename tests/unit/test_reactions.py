@@ -73,6 +73,7 @@ DEFAULT_CASES = [
     ("review-pending", PR, [("notify", "action")]),
     ("delivery-failed", {"seq": 3, "source": "reaction:ci-failed", "detail": "still in the input"}, [("notify", "action")]),
     ("agent-review", {"round": 1, "rounds": 2, **PR}, [("start-review", "")]),
+    ("dependency-blocked", {"reason": "blocked: demo-3 (demo-3 closed) without merging"}, [("notify", "action")]),
 ]
 
 

@@ -82,6 +82,8 @@ class Issue(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     url: str = ""
     created_at: str = ""
     comments: tuple[IssueComment, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    """Issues this one waits for, as the tracker records them (local issues' `depends_on:`)."""
 
 
 class TrackedBranch(msgspec.Struct, frozen=True, kw_only=True):

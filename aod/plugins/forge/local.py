@@ -75,9 +75,14 @@ class LocalForge:
 
     # -- issues --------------------------------------------------------------------------------
 
-    async def add_issue(self, project: str, title: str, body: str = "", labels: Sequence[str] = ()) -> LocalIssue:
+    async def add_issue(
+        self, project: str, title: str, body: str = "", labels: Sequence[str] = (), depends_on: Sequence[str] = ()
+    ) -> LocalIssue:
         number = await self.store.next_forge_number(project)
-        issue = LocalIssue(project=project, number=number, title=title, body=body, labels=list(labels), created_at=utc_now_iso())
+        issue = LocalIssue(
+            project=project, number=number, title=title, body=body, labels=list(labels), created_at=utc_now_iso(),
+            depends_on=[d.lstrip("#") for d in depends_on],
+        )
         return await self.store.put_forge_record("issues", issue, 0)
 
     async def close_issue(self, project: str, number: int) -> LocalIssue:
@@ -497,4 +502,5 @@ def _issue(issue: LocalIssue) -> Issue:
         url=f"local:{issue.project}#{issue.number}",
         created_at=issue.created_at,
         comments=tuple(IssueComment(author=c.author, body=c.body, at=c.at) for c in issue.comments),
+        depends_on=tuple(issue.depends_on),
     )
