@@ -159,6 +159,8 @@ class Reactor:
             from aod.attempts import held_before_pick
 
             result = held_before_pick(result, group=session.group, picked=session.group_picked)
+        if session.stack_parent is not None:
+            result = await self._held_in_stack(session, result)
         if session.kind == "reviewer" or observation.pr is not None:
             from aod.reviewers import review_step  # issue 19, reviewer agent
 
@@ -491,6 +493,29 @@ class Reactor:
         )
 
     # -- issue 19, overlap warnings: actions decided outside the lifecycle -----------------------
+
+    async def _held_in_stack(self, session: Session, step: Step) -> Step:
+        """A stacked PR lands after the one below it (aod/stacks.py merge_hold): its
+        approved-and-green waits while the lower PR is unmerged, or while its PR still targets
+        the lower branch after that merged (retargeting is left to a person for now)."""
+        if not any(t.key == "approved-and-green" for t in step.triggers):
+            return step
+        from aod.stacks import Member, merge_hold
+
+        assert session.stack_parent is not None
+        parent = await self.service.store.get_session(session.stack_parent)
+        if parent is None:
+            # Cleaned up: it merged or ended; either way the PR must not merge into its branch.
+            why = f"waits: {session.stack_parent} (the PR below) was cleaned up; retarget this PR to its base and merge by hand"
+        else:
+            member = Member(id=session.id, branch=session.branch, base_branch=session.base_branch, parent=parent.id)
+            below = Member(id=parent.id, branch=parent.branch, base_branch=parent.base_branch, state=parent.state)
+            why = merge_hold(member, below)
+        if why is None:
+            return step
+        return msgspec.structs.replace(
+            step, reason=f"{step.reason}; {why}", triggers=tuple(t for t in step.triggers if t.key != "approved-and-green")
+        )
 
     async def raise_actions(self, session_id: str, key: str, subject: str, actions: list[Action]) -> int:
         """Write `actions` (one subject of reaction `key`, decided by a pure rule outside the

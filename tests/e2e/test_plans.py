@@ -173,3 +173,25 @@ def test_a_local_issues_depends_on_queues_its_spawn(make_aod: Callable[..., AodP
         later = fleet.ok("issue", "add", "--title", "The docs", "--depends-on", "1")
         started = fleet.ok("spawn", later["id"], "--task", "/fake write docs.txt x")
         assert started["state"] != "queued" and started["depends_on"] == []  # a closed dependency is done
+
+
+def test_a_stack_lands_in_order_the_upper_pr_never_merging_first(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    with tmux_server() as tmux:
+        fleet = start_fleet(make_aod, tmp_path, tmux, "projects:\n  demo: {open_pr: auto, auto_merge: true}\n")
+        a = fleet.ok("spawn", "--task", "/fake write a.txt from A\n/fake commit add a.txt")["id"]
+        wait_for(lambda: "add a.txt" in git(fleet.repo, "log", "--format=%s", f"ao/{a}"), 60, "A's commit")
+        b = fleet.ok("spawn", "--task", "/fake write b.txt from B\n/fake commit add b.txt", "--after", a, "--stack")["id"]
+        fleet.wait_state(b, lambda s: s["pr_number"] is not None, "B's PR", 60)
+        # B approved first: with auto_merge on, it still waits for A below it.
+        fleet.ok("review", b, "--approve")
+        held = fleet.wait_state(b, lambda s: "below it to merge first" in s["reason"], "B held below A", 60)
+        assert held["state"] in ("approved", "mergeable"), held
+        _ticks(fleet, 5)
+        assert fleet.session(b)["state"] != "merged"
+        # A approved: it merges. B, its PR still based on A's merged branch, is never merged into it.
+        fleet.wait_state(a, lambda s: s["pr_number"] is not None, "A's PR", 60)
+        fleet.ok("review", a, "--approve")
+        fleet.wait_state(a, lambda s: s["state"] == "merged", "A to merge", 60)
+        fleet.wait_state(b, lambda s: "waits to be retargeted" in s["reason"], "B held after A merged", 60)
+        _ticks(fleet, 5)
+        assert fleet.session(b)["state"] != "merged"
