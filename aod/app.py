@@ -119,7 +119,7 @@ class App:
         self.groups = Groups(self.sessions, self.forges, poke=self.poke_tick)
         from aod.dependents import Dependents
 
-        self.dependents = Dependents(self.sessions, self.reactor)
+        self.dependents = Dependents(self.sessions, self.reactor, self.forges)
         # Secrets out of everything aod stores, shows or forwards (aod/redact.py).
         self.store.redactor = self.redactor
         self.bus.redact = lambda data: redact.fields(self.redactor(), data)

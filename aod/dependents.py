@@ -35,6 +35,7 @@ from aod.spawn import _clean_label, already_spawned
 from aod.store import StaleRevision
 
 if TYPE_CHECKING:
+    from aod.forges import ForgeService
     from aod.reactor import Reactor
     from aod.service import SessionService
 
@@ -46,9 +47,10 @@ ARCHIVED_JOURNAL_LOOK = 50
 
 
 class Dependents:
-    def __init__(self, sessions: SessionService, reactor: Reactor | None = None) -> None:
+    def __init__(self, sessions: SessionService, reactor: Reactor | None = None, forges: ForgeService | None = None) -> None:
         self.sessions = sessions
         self.reactor = reactor
+        self.forges = forges
         self.wake = trio.Event()
         self._starting: set[str] = set()
 
@@ -254,8 +256,8 @@ class Dependents:
     async def _stacks(self, everything: list[Session]) -> None:
         """Ask stacked sessions to rebase when the branch below them moved (aod/stacks.py),
         once per (session, lower head): the outbox is searched for the request's fingerprint
-        before it is queued, and the fingerprint is recorded after. The retarget after a merge
-        is decided there too but not performed yet (the local forge cannot change a PR's base)."""
+        before it is queued, and the fingerprint is recorded after. After the PR below merged, the
+        PR above is retargeted to the branch it merged into, then its session asked to rebase."""
         from aod.plugins.workspace import git as gitplug
         from aod.stacks import Member, decide
 
@@ -282,10 +284,36 @@ class Dependents:
                 id=s.id, branch=s.branch, base_branch=s.base_branch, parent=s.stack_parent, state=s.state,
                 head=members.get(s.id, Member(id=s.id, branch="", base_branch="")).head, told=tuple(s.stack_told),
             )
+        retargeted: set[str] = set()
         for step in decide(list(members.values())):
-            if step.kind != "rebase" or ":stack:head:" not in step.fingerprint:
+            if step.kind == "retarget":
+                if await self._retarget(by_id[step.session], step.onto):
+                    retargeted.add(step.session)
                 continue
+            if ":stack:merged:" in step.fingerprint and step.session not in retargeted:
+                continue  # its PR still targets the merged branch: asked once the retarget is done
             await self._ask_once(step.session, step.fingerprint, step.message)
+
+    async def _retarget(self, session: Session, onto: str) -> bool:
+        """The PR below `session`'s merged: its PR (if any) now targets `onto`, and so does the
+        session (`base_branch`), which is what makes this happen once. False: the forge refused
+        or could not be reached; the next tick tries again."""
+        if session.pr_number is not None and self.forges is not None:
+            from aod.forges import ForgeService
+
+            try:
+                project = await self.sessions.project(session.project)
+                await self.forges.forge(project.forge).retarget_pr(ForgeService.target(project), session.pr_number, onto)
+            except Exception as exc:  # noqa: BLE001 - a forge failure waits for the next tick
+                log.warning("retargeting a stacked PR failed; trying again next tick", session=session.id, onto=onto, error=str(exc))
+                return False
+
+        def based(current: Session) -> Session | None:
+            return None if current.base_branch == onto else msgspec.structs.replace(current, base_branch=onto)
+
+        await self.sessions.update(session.id, based)
+        log.info("stacked PR retargeted", session=session.id, onto=onto, pr=session.pr_number)
+        return True
 
     async def _ask_once(self, session_id: str, fingerprint: str, message: str) -> None:
         store = self.sessions.store

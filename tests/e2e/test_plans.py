@@ -188,10 +188,13 @@ def test_a_stack_lands_in_order_the_upper_pr_never_merging_first(make_aod: Calla
         assert held["state"] in ("approved", "mergeable"), held
         _ticks(fleet, 5)
         assert fleet.session(b)["state"] != "merged"
-        # A approved: it merges. B, its PR still based on A's merged branch, is never merged into it.
+        # A approved: it merges first. B's PR is then retargeted to A's base and B asked, once, to rebase.
         fleet.wait_state(a, lambda s: s["pr_number"] is not None, "A's PR", 60)
         fleet.ok("review", a, "--approve")
         fleet.wait_state(a, lambda s: s["state"] == "merged", "A to merge", 60)
-        fleet.wait_state(b, lambda s: "waits to be retargeted" in s["reason"], "B held after A merged", 60)
+        base = fleet.ok("pr", "show", a)["pr"]["base"]
+        wait_for(lambda: fleet.ok("pr", "show", b)["pr"]["base"] == base, 60, "B's PR retargeted")
+        asked = f"your PR now targets {base}. Rebase your branch onto {base}"
+        wait_for(lambda: [m for m in fleet.received(b) if asked in m], 60, "B asked to rebase onto the base")
         _ticks(fleet, 5)
-        assert fleet.session(b)["state"] != "merged"
+        assert sum(asked in m for m in fleet.received(b)) == 1

@@ -1079,6 +1079,12 @@ class GithubEmulator:
         if not isinstance(pr, PullRequest):
             return 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}
         state = (body if isinstance(body, dict) else {}).get("state")
+        base = (body if isinstance(body, dict) else {}).get("base")
+        if base is not None:
+            if not isinstance(base, str) or not base or pr.state != "open":
+                return 422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422"}, {}
+            pr.base = base
+            pr.updated_at = _iso(self.now())
         if state == "closed" and pr.state == "open":
             pr.closed_head = self._head_sha(repo, pr)
             pr.state, pr.closed_at = "closed", _iso(self.now())

@@ -142,6 +142,10 @@ class Forge(Protocol):
         state after (`closed`, or `merged` when it was merged already: then nothing changes)."""
         ...
 
+    async def retarget_pr(self, repo: RepoTarget, number: str, base: str) -> None:
+        """Make PR `number` target `base` (issue 19: the PR above a merged one in a stack)."""
+        ...
+
     def status(self) -> dict[str, object]:
         """What `daemon.status` and `aoctl doctor` show: e.g. the rate-limit budget left."""
         ...

@@ -631,6 +631,20 @@ class GithubForge:
             raise ForgeError(f"{owner}/{name} has no issue or PR #{pr} (or the token cannot comment there)")
         _expect(response, 201, f"commenting on #{pr} of {owner}/{name}")
 
+    async def retarget_pr(self, repo: RepoTarget, number: str, base: str) -> None:
+        owner, name = self._slug(repo)
+        pr = _pr_number(number)
+        response = await self._api.request(
+            "PATCH", f"{api_base(self._settings())}/repos/{owner}/{name}/pulls/{pr}",
+            resource="core", meter=Meter(), retry=False, json={"base": base},
+        )
+        self._invalidate(owner, name, number=str(pr))
+        if response.status_code == 404:
+            raise ForgeError(f"{owner}/{name} has no PR #{pr} (or the token cannot change it)")
+        if response.status_code == 422:
+            raise ForgeError(f"GitHub refused to retarget #{pr} of {owner}/{name} to {base}: {message_of(response)}")
+        _expect(response, 200, f"retargeting #{pr} of {owner}/{name} to {base}")
+
     async def close_pr(self, repo: RepoTarget, number: str) -> str:
         owner, name = self._slug(repo)
         pr = _pr_number(number)

@@ -202,6 +202,13 @@ class LocalForge:
         log.info("pr closed", project=repo.project, number=closed.number, state=closed.state)
         return str(closed.state)
 
+    async def retarget_pr(self, repo: RepoTarget, number: str, base: str) -> None:
+        def retarget(pr: LocalPR) -> LocalPR:
+            return pr if pr.state != "open" or pr.base == base else msgspec.structs.replace(pr, base=base)
+
+        changed = await self._update(repo.project, "prs", _number(number) or 0, LocalPR, retarget)
+        log.info("pr retargeted", project=repo.project, number=changed.number, base=changed.base)
+
     async def merge(self, repo: RepoTarget, number: str, *, expected_head: str, method: MergeMethod) -> str:
         n = _number(number)
         pr = await self.get_pr(repo.project, n or 0)
