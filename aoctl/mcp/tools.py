@@ -85,6 +85,19 @@ TOOLS: Final[tuple[Tool, ...]] = (
          read_only=True, idempotent=True),
     Tool("daemon_status", "daemon.status", "aod's status",
          "aod's version, uptime, session counts and last tick.", read_only=True, idempotent=True),
+    Tool("group_compare", "group.compare", "Compare attempts",
+         "A group of attempts at one task (`aoctl spawn --attempts`) side by side: each attempt's "
+         "agent, state, diff size, CI, review and cost.", read_only=True, idempotent=True),
+    Tool("group_pick", "group.pick", "Keep one attempt",
+         "Keep attempt `session` of group `id`; the others are stopped with their work saved and "
+         "their PRs closed.", destructive=True),
+    Tool("plan_apply", "plan.apply", "Apply a plan",
+         "Start a plan's tasks (YAML text in `text`: tasks with `depends_on`, `agent`, `role`, "
+         "`stack`): dependents wait until what they depend on merged; a cycle is refused before "
+         "anything starts; applying again starts nothing twice.", idempotent=True),
+    Tool("session_checkpoints", "session.checkpoints", "A session's checkpoints",
+         "The checkpoints aod took at the end of each of the agent's turns: time, HEAD, diffstat.",
+         read_only=True, idempotent=True),
     Tool("human_ask", "human.ask", "Ask the human",
          "Ask the person supervising the fleet a question. It is shown on the dashboard and sent as "
          "a notification; the answer arrives as a message to this session.", own_session=True),
