@@ -92,7 +92,10 @@ class App:
         )
         self.notifications = NotificationRouter(lambda: self.loaded.config)
         local = LocalForge(self.store, on_ci_done=lambda _project, _number, _check: self.poke_tick())
-        self.forges = ForgeService(self.sessions, local, github_factory=self._github)
+        self.forges = ForgeService(
+            self.sessions, local,
+            factories={"github": self._github, "gitlab": self._gitlab, "linear": self._linear, "jira": self._jira},
+        )
         self.sessions.spawner.issue_lookup = self.forges.get_issue
         self.reactor = Reactor(
             self.sessions, self.notifications, merge=self.forges.merge_for_reaction, comment=self.forges.comment_on_pr
@@ -131,7 +134,8 @@ class App:
         """The running config's redactor (built again after a reload changed the config)."""
         config = self.loaded.config
         if self._redactor is None or self._redactor[0] is not config:
-            self._redactor = (config, redact.build(config.redact.env, config.redact.patterns, os.environ))
+            secrets = {f"{name}.token": value for name in ("gitlab", "linear", "jira") for value in getattr(config, name).secrets()}
+            self._redactor = (config, redact.build(config.redact.env, config.redact.patterns, os.environ, secrets))
         return self._redactor[1]
 
     def _github(self):  # type: ignore[no-untyped-def]
@@ -140,6 +144,23 @@ class App:
         forge = GithubForge(lambda: self.loaded.config)
         forge.redactor = self.redactor
         return forge
+
+    def _gitlab(self):  # type: ignore[no-untyped-def]
+        from aod.plugins.forge.gitlab import GitlabForge
+
+        forge = GitlabForge(lambda: self.loaded.config)
+        forge.redactor = self.redactor
+        return forge
+
+    def _linear(self):  # type: ignore[no-untyped-def]
+        from aod.plugins.tracker.linear import LinearTracker
+
+        return LinearTracker(lambda: self.loaded.config)
+
+    def _jira(self):  # type: ignore[no-untyped-def]
+        from aod.plugins.tracker.jira import JiraTracker
+
+        return JiraTracker(lambda: self.loaded.config)
 
     def poke_tick(self) -> None:
         """Run the next tick now: something changed that the tick should look at."""

@@ -151,9 +151,9 @@ async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv, w
             nursery.cancel_scope.cancel()
         with trio.move_on_after(2):
             await app.notifications.aclose()
-            github = app.forges.github_if_started()
-            if github is not None and hasattr(github, "aclose"):
-                await github.aclose()
+            for plugin in app.forges.started():
+                if hasattr(plugin, "aclose"):
+                    await plugin.aclose()
 
 
 async def _handle_signals(

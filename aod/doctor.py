@@ -21,19 +21,28 @@ def _version(text: str) -> tuple[int, ...] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-async def _github_check(project: str, github: Any) -> DoctorCheck:
-    name = f"forge {project}"
-    if github is None:
-        return DoctorCheck(name=name, ok=False, detail="the GitHub forge is not available in this aod")
-    forge = github()
-    problem = await forge.token_problem()
+TOKEN_FIXES = {
+    "github": "set GH_TOKEN in aod's environment (systemd: ~/.config/ao/aod.env), or run `gh auth login`",
+    "gitlab": "set GITLAB_TOKEN in aod's environment (systemd: ~/.config/ao/aod.env), `gitlab.token` in config, or run `glab auth login`",
+    "linear": "set LINEAR_API_KEY in aod's environment (a personal API key from Linear's settings), or `linear.token` in config",
+    "jira": "set JIRA_API_TOKEN (and `jira.email` for Jira Cloud) in aod's environment or config, and `jira.base_url`",
+}
+SERVICE_NAMES = {"github": "GitHub", "gitlab": "GitLab", "linear": "Linear", "jira": "Jira"}
+
+
+async def _remote_check(project: str, slots: str, kind: str, plugins: Any) -> DoctorCheck:
+    """A remote plugin's token (and rate-limit budget) for a project that uses it."""
+    name = f"{slots} {project}"
+    service = SERVICE_NAMES.get(kind, kind)
+    try:
+        plugin = plugins(kind)
+    except Exception as exc:  # noqa: BLE001 - the plugin is missing from this aod
+        return DoctorCheck(name=name, ok=False, detail=f"the {service} plugin is not available: {exc}")
+    problem = await plugin.token_problem()
     if problem:
-        return DoctorCheck(
-            name=name, ok=False, detail=problem,
-            fix="set GH_TOKEN in aod's environment (systemd: ~/.config/ao/aod.env), or run `gh auth login`",
-        )
-    detail = f"GitHub token from {forge.token_source()}"
-    budget = forge.status().get("rate_limit") or {}
+        return DoctorCheck(name=name, ok=False, detail=problem, fix=TOKEN_FIXES.get(kind))
+    detail = f"{service} token from {plugin.token_source()}"
+    budget = plugin.status().get("rate_limit") or {}
     core = budget.get("graphql") or budget.get("core") if isinstance(budget, dict) else None
     if isinstance(core, dict) and "remaining" in core:
         detail += f"; rate limit {core['remaining']}/{core.get('limit', '?')} left"
@@ -70,9 +79,10 @@ def _writable_dir(name: str, path: Path) -> DoctorCheck:
 
 
 async def run_checks(
-    service: SessionService, state_dir: Path, socket_path: Path, github: Any = None
+    service: SessionService, state_dir: Path, socket_path: Path, plugins: Any = None
 ) -> list[DoctorCheck]:
-    """`github`: a callable returning the GitHub forge (started on demand), for its token check."""
+    """`plugins`: a callable returning the remote plugin of a kind (github, gitlab, linear,
+    jira; started on demand), for its token check."""
     config = service.config()
     projects = await service.projects.list_all()
     uses_tmux = config.runtime.kind == "tmux" or any(p.runtime == "tmux" for p in projects)
@@ -117,8 +127,10 @@ async def run_checks(
                 )
             )
     for project in projects:
-        if project.forge == "github":
-            checks.append(await _github_check(project.name, github))
+        remote = {kind: slot for slot, kind in (("tracker", project.tracker), ("scm", project.forge)) if kind != "local"}
+        for kind in sorted(remote):
+            slots = "forge" if kind == project.forge == project.tracker else remote[kind]
+            checks.append(await _remote_check(project.name, slots, kind, plugins))
         if not Path(project.path).is_dir():
             checks.append(
                 DoctorCheck(name=f"project {project.name}", ok=False, detail=f"{project.path} is gone", fix=f"`aoctl project remove {project.name}` and add it again")

@@ -23,6 +23,7 @@ from aod.facts import Action, PRFacts
 from aod.model import PrSummary, Session, SessionPr
 from aod.plugins.forge import Forge, ForgeError, ForgeUnavailable, Issue, MergeRefused, NoSuchIssue, RepoTarget, TrackedBranch
 from aod.plugins.forge.local import LocalForge
+from aod.plugins.tracker import Tracker
 from aod.pr_view import pr_info, pr_info_from_summary
 from aod.projects import ResolvedProject
 from aod.protocol import ErrorCode, IssueCommentInfo, IssueInfo, PrInfo
@@ -36,6 +37,8 @@ log = structlog.get_logger()
 FORGE_TIMEOUT = 30.0
 """One repository's look at its PRs may take this long before its sessions go on without it."""
 NO_PR_STATES = frozenset({"spawning"})
+SCM_KINDS = ("local", "github", "gitlab")
+TRACKER_KINDS = ("local", "github", "gitlab", "linear", "jira")
 
 
 def _failure(code: int, message: str) -> RpcFailure:
@@ -54,35 +57,52 @@ def _forge_failure(exc: ForgeError) -> RpcFailure:
 class ForgeService:
     sessions: Sessions
     local: LocalForge
-    github_factory: Callable[[], Forge] | None = None
+    factories: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    """Remote plugins by kind (github, gitlab, linear, jira), started at first use: one instance
+    per kind serves both slots, so GitHub's or GitLab's rate-limit budget is counted once."""
     requests: int = 0
-    _github: Forge | None = field(default=None, init=False)
+    _started: dict[str, Any] = field(default_factory=dict, init=False)
     # The facts last kept in each session's pr.json (as the forge reported them, before
     # redaction), and when they were asked for (monotonic): a tick that sees the same facts
     # again writes nothing, and a look that began before the kept one never overwrites it.
     _kept: dict[str, tuple[float, PRFacts]] = field(default_factory=dict, init=False)
     _keeping: trio.Lock = field(default_factory=trio.Lock, init=False)
 
-    # -- which forge, which repository ------------------------------------------------------------
+    # -- which plugin, which repository -----------------------------------------------------------
+
+    def _plugin(self, kind: str) -> Any:
+        if kind == "local":
+            return self.local
+        plugin = self._started.get(kind)
+        if plugin is None:
+            factory = self.factories.get(kind)
+            if factory is None:
+                raise _failure(ErrorCode.UNAVAILABLE, f"the {kind} plugin is not available in this aod")
+            plugin = self._started[kind] = factory()
+        return plugin
 
     def forge(self, kind: str) -> Forge:
-        if kind == "local":
-            return self.local  # type: ignore[return-value]
-        if kind == "github":
-            if self._github is None:
-                if self.github_factory is None:
-                    raise _failure(ErrorCode.UNAVAILABLE, "the GitHub forge is not available in this aod")
-                self._github = self.github_factory()
-            return self._github
-        raise _failure(ErrorCode.INVALID_PARAMS, f"unknown forge {kind!r}: use local or github")
+        """The code host of the `scm` slot: PRs / merge requests, CI, reviews, merges."""
+        if kind not in SCM_KINDS:
+            raise _failure(ErrorCode.INVALID_PARAMS, f"unknown scm {kind!r}: use {', '.join(SCM_KINDS)}")
+        return self._plugin(kind)  # type: ignore[no-any-return]
 
-    def github_if_started(self) -> Forge | None:
-        return self._github
+    def tracker(self, kind: str) -> Tracker:
+        """The issues of the `tracker` slot."""
+        if kind not in TRACKER_KINDS:
+            raise _failure(ErrorCode.INVALID_PARAMS, f"unknown tracker {kind!r}: use {', '.join(TRACKER_KINDS)}")
+        return self._plugin(kind)  # type: ignore[no-any-return]
+
+    def started(self, kind: str | None = None) -> list[Any]:
+        """The remote plugins started so far (to close them, to show their status)."""
+        if kind is not None:
+            return [self._started[kind]] if kind in self._started else []
+        return list(self._started.values())
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"local": self.local.status(), "requests": self.requests}
-        if self._github is not None:
-            out["github"] = self._github.status()
+        for kind, plugin in self._started.items():
+            out[kind] = plugin.status()
         return out
 
     @staticmethod
@@ -103,6 +123,13 @@ class ForgeService:
                 f"project {project.name} uses the {project.forge} forge; {what} there (aod only reads its issues and PRs)",
             )
 
+    def _local_tracker(self, project: ResolvedProject, what: str) -> None:
+        if project.tracker != "local":
+            raise _failure(
+                ErrorCode.CONFLICT,
+                f"project {project.name} keeps its issues on {project.tracker}; {what} there (aod only reads them)",
+            )
+
     # -- issues -------------------------------------------------------------------------------------
 
     async def add_issue(
@@ -110,7 +137,7 @@ class ForgeService:
         depends_on: list[str] | None = None,
     ) -> IssueInfo:
         project = await self.sessions.project(project_name, cwd)
-        self._local_only(project, "add issues")
+        self._local_tracker(project, "add issues")
         title = title.strip()
         if not title or "\x00" in title or "\x00" in body:
             raise _failure(ErrorCode.INVALID_PARAMS, "an issue needs a title (and no NUL bytes)")
@@ -123,14 +150,14 @@ class ForgeService:
     async def list_issues(self, project_name: str | None, cwd: str | None, **filters: Any) -> tuple[str, list[IssueInfo]]:
         project = await self.sessions.project(project_name, cwd)
         try:
-            issues = await self.forge(project.forge).list_issues(self.target(project), **filters)
+            issues = await self.tracker(project.tracker).list_issues(self.target(project), **filters)
         except ForgeError as exc:
             raise _forge_failure(exc) from None
         return project.name, [issue_info(project.name, i) for i in issues]
 
     async def get_issue(self, project: ResolvedProject, issue_id: str) -> Issue:
         try:
-            return await self.forge(project.forge).get_issue(self.target(project), issue_id)
+            return await self.tracker(project.tracker).get_issue(self.target(project), issue_id)
         except ForgeError as exc:
             raise _forge_failure(exc) from None
 
@@ -140,7 +167,7 @@ class ForgeService:
 
     async def close_issue(self, project_name: str | None, cwd: str | None, issue_id: str) -> IssueInfo:
         project = await self.sessions.project(project_name, cwd)
-        self._local_only(project, "close issues")
+        self._local_tracker(project, "close issues")
         number = issue_id.strip().lstrip("#")
         if not number.isdecimal():
             raise _failure(ErrorCode.INVALID_PARAMS, f"invalid issue {issue_id!r}: use its number, like 7")
@@ -166,7 +193,7 @@ class ForgeService:
         if body is None:
             lines = [session.task.strip()] if session.task else []
             if session.issue:
-                lines.append(f"Closes #{session.issue.lstrip('#')}")
+                lines.append(closing_line(project, session.issue))
             lines.append(f"Made by an agent in aod session {session.id} ({session.agent}).")
             body = "\n\n".join(lines)
         tracked = TrackedBranch(session=session.id, branch=session.branch, base=session.base_branch or project.default_branch)
@@ -448,6 +475,14 @@ def _pr_record_of(facts: PRFacts) -> tuple[str | None, str | None, PrSummary | N
         state=facts.state, checks=facts.checks, review=facts.review, mergeable=facts.mergeable, draft=facts.draft
     )
     return facts.number, facts.url, summary
+
+
+def closing_line(project: ResolvedProject, issue: str) -> str:
+    """The PR body's line naming its issue: `Closes #7` where the PR and the issue share a host
+    (which then closes it on merge); the tracker's own id otherwise (Linear and Jira link it)."""
+    if project.tracker == project.forge:
+        return f"Closes #{issue.lstrip('#')}"
+    return f"Resolves {issue}"
 
 
 def _first_line(text: str | None) -> str:

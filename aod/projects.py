@@ -23,6 +23,7 @@ class ResolvedProject:
     remote_url: str | None
     agent: str
     forge: str
+    """The code host (the `scm` slot: local, github, gitlab); every PR/MR call goes there."""
     workspace: str
     runtime: str
     branch_template: str
@@ -38,6 +39,8 @@ class ResolvedProject:
     merge_method: str = "merge"
     ci: list[str] | None = None
     ci_timeout: float = 600.0
+    tracker: str = "local"
+    """Where the issues are (the `tracker` slot: local, github, gitlab, linear, jira)."""
     disposable: tuple[str, ...] = ()
     """Ignored files cleanup may remove without saving them: workspace.disposable + the project's."""
 
@@ -64,6 +67,8 @@ def resolve(name: str, record: Project | None, config: Config) -> ResolvedProjec
     s = settings or ProjectConfig()
     path = Path(s.path).expanduser() if s.path is not None else Path(record.path)  # type: ignore[union-attr]
     default_branch = s.default_branch or (record.default_branch if record else "main")
+    # `forge: X` is shorthand for `scm: X` + `tracker: X`; a slot named on its own wins.
+    scm = s.scm or s.forge or (record.forge if record else "local")
     return ResolvedProject(
         name=name,
         path=path,
@@ -71,7 +76,8 @@ def resolve(name: str, record: Project | None, config: Config) -> ResolvedProjec
         remote=record.remote if record else None,
         remote_url=record.remote_url if record else None,
         agent=s.agent or (record.agent if record and record.agent else None) or config.defaults.agent,
-        forge=s.forge or (record.forge if record else "local"),
+        forge=scm,
+        tracker=s.tracker or s.forge or scm,
         workspace=s.workspace or config.workspace.kind,
         runtime=s.runtime or config.runtime.kind,
         branch_template=s.branch or config.defaults.branch,

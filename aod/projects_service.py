@@ -36,6 +36,7 @@ def project_info(project: ResolvedProject) -> ProjectInfo:
         remote_url=project.remote_url,
         agent=project.agent,
         forge=project.forge,
+        tracker=project.tracker,
         workspace=project.workspace,
         runtime=project.runtime,
         source=project.source,

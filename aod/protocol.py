@@ -230,10 +230,13 @@ class ProjectInfo(msgspec.Struct, kw_only=True):
     agent: str
     """The agent sessions of this project use unless `--agent` says otherwise."""
     forge: str
+    """The code host (the `scm` slot): local, github or gitlab."""
     workspace: str
     runtime: str
     source: str
     """`registry` (aoctl project add), `config` (config.yaml only), or `both`."""
+    tracker: str = "local"
+    """Where its issues are (the `tracker` slot): local, github, gitlab, linear or jira."""
 
 
 class ProjectAddParams(Params):
@@ -242,7 +245,8 @@ class ProjectAddParams(Params):
     name: str | None = None
     """Default: the directory's name."""
     agent: str | None = None
-    forge: Literal["local", "github"] | None = None
+    forge: Literal["local", "github", "gitlab"] | None = None
+    """Both slots at once; config's `projects.NAME.scm` / `tracker` name them apart."""
     default_branch: str | None = None
     """Default: detected (origin's HEAD, else the checked-out branch)."""
 

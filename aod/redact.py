@@ -26,7 +26,8 @@ MIN_ENV_VALUE_CHARS: Final = 8
 
 BUILTIN_ENV: Final = (
     "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-    "GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITLAB_TOKEN", "AWS_SECRET_ACCESS_KEY",
+    "GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITLAB_TOKEN", "LINEAR_API_KEY", "JIRA_API_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN", "SLACK_BOT_TOKEN", "NPM_TOKEN", "HF_TOKEN",
 )  # fmt: skip
 """Variables whose values are secrets wherever they are set; `redact.env` adds to them."""
@@ -151,11 +152,14 @@ DEFAULT: Final = Redactor()
 """The built-in patterns alone (tests, scripts, and aod before its config is read)."""
 
 
-def build(env_names: Iterable[str], patterns: Iterable[str], environ: Mapping[str, str]) -> Redactor:
+def build(
+    env_names: Iterable[str], patterns: Iterable[str], environ: Mapping[str, str],
+    secrets: Mapping[str, str] | None = None,
+) -> Redactor:
     """The redactor for a config: the built-in variables and `env_names` looked up in `environ`
-    (values shorter than MIN_ENV_VALUE_CHARS are skipped), and `patterns` compiled (the config
-    has checked that they compile)."""
-    literals = {}
+    (values shorter than MIN_ENV_VALUE_CHARS are skipped), the config's own `secrets` (marker →
+    value: `gitlab.token`), and `patterns` compiled (the config has checked that they compile)."""
+    literals = {value: f"${{{name}}}" for name, value in (secrets or {}).items() if len(value) >= MIN_ENV_VALUE_CHARS}
     for name in (*BUILTIN_ENV, *env_names):
         value = environ.get(name, "")
         if len(value) >= MIN_ENV_VALUE_CHARS:

@@ -20,7 +20,7 @@ def command() -> None:
 @click.argument("path", type=click.Path(file_okay=False))
 @click.option("--name", help="Project name (default: the directory's name).")
 @click.option("--agent", help="Agent for this project's sessions (default: from config).")
-@click.option("--forge", type=click.Choice(["local", "github"]), help="Where issues and PRs live.")
+@click.option("--forge", type=click.Choice(["local", "github", "gitlab"]), help="Where issues and PRs live (config.yaml's `scm` and `tracker` name them apart).")
 @click.option("--default-branch", help="Base branch for new sessions (default: detected).")
 @json_option
 @click.pass_obj
@@ -44,8 +44,8 @@ def list_(ctx: Context) -> None:
         if not r.projects:
             return "no projects (add one with `aoctl project add PATH`)"
         return table(
-            [[p.name, p.path, p.default_branch, p.agent, p.forge, p.source] for p in r.projects],
-            ["NAME", "PATH", "BASE", "AGENT", "FORGE", "FROM"],
+            [[p.name, p.path, p.default_branch, p.agent, p.forge, p.tracker, p.source] for p in r.projects],
+            ["NAME", "PATH", "BASE", "AGENT", "SCM", "ISSUES", "FROM"],
         )
 
     ctx.emit(result, render)

@@ -43,7 +43,16 @@ from aod.config.notifiers import (
     DiscordNotifierConfig, LogNotifierConfig, NotifierConfig, NtfyNotifierConfig,
     SlackNotifierConfig, WebhookNotifierConfig,
 )
-from aod.config.projects import BranchTemplate, DefaultsConfig, GithubConfig, ProjectConfig
+from aod.config.projects import BranchTemplate, DefaultsConfig, GithubConfig, ProjectConfig, ScmKind, TrackerKind
+from aod.config.trackers import (
+    GitlabConfig,
+    GitlabProjectConfig,
+    IssueSyncConfig,
+    JiraConfig,
+    JiraProjectConfig,
+    LinearConfig,
+    LinearProjectConfig,
+)
 from aod.config.reactions import REACTION_KEYS, ReactionConfig, ReactionKey
 from aod.config.roles import RoleConfig
 from aod.config.schema import Config, changed_keys
@@ -77,6 +86,15 @@ __all__ = [
     "DisposablePatterns",
     "Duration",
     "GithubConfig",
+    "GitlabConfig",
+    "GitlabProjectConfig",
+    "IssueSyncConfig",
+    "JiraConfig",
+    "JiraProjectConfig",
+    "LinearConfig",
+    "LinearProjectConfig",
+    "ScmKind",
+    "TrackerKind",
     "HttpUrl",
     "Integer",
     "KiB",

@@ -34,6 +34,10 @@ from aod.config.fields import (
 from aod.config.overlap import CheckpointConfig, OverlapConfig
 from aod.config.reactions import ReactionConfig, ReactionKey
 from aod.config.review import ReviewConfig
+from aod.config.trackers import GitlabProjectConfig, IssueSyncConfig, JiraProjectConfig, LinearProjectConfig
+
+ScmKind = Literal["local", "github", "gitlab"]
+TrackerKind = Literal["local", "github", "gitlab", "linear", "jira"]
 
 
 # `{id}` is the session id, `{issue}` the issue number or "task".
@@ -89,7 +93,17 @@ class ProjectConfig(Section):
     rules_file: str | None = None
     # Added to workspace.disposable for this project's sessions.
     disposable: DisposablePatterns = Field(default_factory=list)
-    forge: Literal["local", "github"] | None = None
+    # Shorthand for both slots below: `forge: github` is `scm: github` + `tracker: github`.
+    forge: ScmKind | None = None
+    # Where the PRs / merge requests, CI and reviews are (issue 20).
+    scm: ScmKind | None = None
+    # Where the issues are (issue 20): `tracker: linear` with `scm: github`, say.
+    tracker: TrackerKind | None = None
+    gitlab: GitlabProjectConfig = Field(default_factory=GitlabProjectConfig)
+    linear: LinearProjectConfig = Field(default_factory=LinearProjectConfig)
+    jira: JiraProjectConfig = Field(default_factory=JiraProjectConfig)
+    # What aod writes back to the tracker (unset: nothing).
+    issue_sync: IssueSyncConfig | None = None
     reactions: dict[ReactionKey, ReactionConfig] = Field(default_factory=dict)
     auto_merge: bool = False
     # Who opens the PR: the agent (`aoctl pr open`, or its own gh), or aod once the branch is

@@ -27,6 +27,7 @@ from aod.config.fields import AGENT_NAME, HOUR, PROJECT_NAME, PositiveDuration, 
 from aod.config.notifiers import Notifiers
 from aod.config.projects import DefaultsConfig, GithubConfig, ProjectConfig
 from aod.config.reactions import ReactionConfig, ReactionKey
+from aod.config.trackers import GitlabConfig, JiraConfig, LinearConfig
 from aod.config.roles import ROLE_NAME, RoleConfig
 from aod.config.web import WebConfig
 from aod.config.yaml_tree import Loc, Problem, TreeReader, dotted
@@ -49,6 +50,10 @@ class Config(Section):
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     notifiers: Notifiers = Field(default_factory=dict)
     github: GithubConfig = Field(default_factory=GithubConfig)
+    # issue 20: the other code host and trackers
+    gitlab: GitlabConfig = Field(default_factory=GitlabConfig)
+    linear: LinearConfig = Field(default_factory=LinearConfig)
+    jira: JiraConfig = Field(default_factory=JiraConfig)
     redact: RedactConfig = Field(default_factory=RedactConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     # issue 19, roles

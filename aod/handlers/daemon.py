@@ -76,6 +76,6 @@ async def doctor(app: App, _params: NoParams, _call: Call) -> DoctorResult:
     from aod.doctor import run_checks
 
     checks = await run_checks(
-        app.sessions, app.locations.state_dir, app.locations.socket_path, github=lambda: app.forges.forge("github")
+        app.sessions, app.locations.state_dir, app.locations.socket_path, plugins=app.forges.tracker
     )
     return DoctorResult(ok=all(c.ok or c.optional for c in checks), checks=checks)
