@@ -170,6 +170,8 @@ class _Fault:
     delay: float
     ratelimited: str | None = None
     """`requests` or `complexity`: answer RATELIMITED for that budget."""
+    error: dict[str, Any] | None = None
+    """A GraphQL error to answer with (HTTP `status`, default 400)."""
 
 
 @dataclass
@@ -265,6 +267,13 @@ class LinearEmulator:
         """The next `times` requests are answered RATELIMITED (the budget itself is untouched)."""
         with self._lock:
             self._faults.extend(_Fault(None, 0.0, ratelimited=budget) for _ in range(times))
+
+    def error_once(self, message: str, *, code: str = "INVALID_INPUT", status: int = 400, times: int = 1) -> None:
+        """The next `times` requests are answered with this GraphQL error (as Linear answers a
+        query it refuses: `errors` with `extensions.code`, no data)."""
+        error = {"message": message, "extensions": {"type": "invalid input", "code": code, "userError": True}}
+        with self._lock:
+            self._faults.extend(_Fault(status, 0.0, error=error) for _ in range(times))
 
     # -- the request log --------------------------------------------------------------------------
 
@@ -567,6 +576,8 @@ class LinearEmulator:
         return status, data, extra
 
     def _answer(self, entry: Logged, fault: _Fault | None) -> tuple[int, Any, dict[str, str]]:
+        if fault is not None and fault.error is not None:
+            return fault.status or 400, {"errors": [fault.error], "data": None}, self._rate_headers(0)
         if fault is not None and fault.status is not None:
             return fault.status, f"<html><body><h1>{fault.status} Server Error</h1></body></html>", {}
         if entry.path.split("?")[0] != "/graphql":

@@ -222,7 +222,9 @@ class LinearTracker:
         if found is None:
             raise ForgeError(f"no Linear API key: {TOKEN_FIX}")
         token, source = found
-        if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        # A personal key is sent as is; an OAuth access token as `Bearer TOKEN` (one space).
+        bare = token[len("Bearer "):] if token.startswith("Bearer ") else token
+        if not bare or not bare.isascii() or not bare.isprintable() or any(c.isspace() for c in bare):
             raise ForgeError(f"{source} is not a Linear API key (it has spaces or unprintable characters); {TOKEN_FIX}")
         return token
 
