@@ -486,3 +486,9 @@ def test_linear_tracker_has_the_tracker_slot_s_methods_and_signatures() -> None:
         assert inspect.iscoroutinefunction(ours) == inspect.iscoroutinefunction(member), name
         assert list(inspect.signature(ours).parameters) == list(inspect.signature(member).parameters), name
     assert inspect.iscoroutinefunction(LinearTracker.token_problem) and inspect.iscoroutinefunction(LinearTracker.aclose)
+
+
+async def test_a_wrong_api_url_says_so(emulator: LinearEmulator, make_tracker: Callable[..., LinearTracker]) -> None:
+    tracker = make_tracker(linear={"api_url": emulator.base_url + "/api"})
+    with pytest.raises(ForgeError, match=r"with 404 and no data \(is linear.api_url, .*/api, Linear's GraphQL endpoint\?\)"):
+        await tracker.list_issues(repo())

@@ -581,7 +581,7 @@ class LinearEmulator:
         if fault is not None and fault.status is not None:
             return fault.status, f"<html><body><h1>{fault.status} Server Error</h1></body></html>", {}
         if entry.path.split("?")[0] != "/graphql":
-            return 404, {"errors": [{"message": "Not found"}]}, {}
+            return 404, f"Cannot {entry.method} {entry.path}", {"Content-Type": "text/html; charset=utf-8"}
         if entry.headers.get("authorization") != self.token:
             return 401, {"errors": [{
                 "message": "Authentication required, not authenticated",

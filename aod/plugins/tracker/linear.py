@@ -254,7 +254,8 @@ class LinearTracker:
                 raise _NotFound(messages)
             raise ForgeError(f"Linear refused {what}: {messages}")
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            raise ForgeError(f"Linear answered {what} with {response.status_code} and no data")
+            hint = f" (is linear.api_url, {self._settings().api_url}, Linear's GraphQL endpoint?)" if response.status_code in (404, 405) else ""
+            raise ForgeError(f"Linear answered {what} with {response.status_code} and no data{hint}")
         if response.status_code != 200:
             raise ForgeError(f"Linear answered {what} with {response.status_code}")
         return body["data"]  # type: ignore[no-any-return]
