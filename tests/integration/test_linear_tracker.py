@@ -354,14 +354,15 @@ async def test_a_spent_complexity_budget_waits_for_its_own_reset(emulator: Linea
 
 async def test_a_ratelimited_answer_without_a_spent_budget_still_stops_sending(emulator: LinearEmulator, tracker: LinearTracker, clock: FakeClock) -> None:
     emulator.create_issue("ENG", "x")
-    emulator.ratelimit_once()
-    with pytest.raises(RateLimited):
+    emulator.ratelimit_once()  # a limit other than the two budgets (both still have plenty)
+    with pytest.raises(RateLimited) as caught:
         await tracker.get_issue(repo(), "ENG-1")
+    assert caught.value.retry_after == 60  # no reset told for it: a minute
     sent = emulator.mark()
     with pytest.raises(NotSent):
         await tracker.get_issue(repo(), "ENG-1")
     assert emulator.mark() == sent
-    advance(emulator, clock, 3700)
+    advance(emulator, clock, 70)
     assert (await tracker.get_issue(repo(), "ENG-1")).id == "ENG-1"
 
 
@@ -492,3 +493,11 @@ async def test_a_wrong_api_url_says_so(emulator: LinearEmulator, make_tracker: C
     tracker = make_tracker(linear={"api_url": emulator.base_url + "/api"})
     with pytest.raises(ForgeError, match=r"with 404 and no data \(is linear.api_url, .*/api, Linear's GraphQL endpoint\?\)"):
         await tracker.list_issues(repo())
+
+
+async def test_a_429_in_front_of_the_api_is_a_rate_limit_too(emulator: LinearEmulator, tracker: LinearTracker) -> None:
+    emulator.fail(429)
+    with pytest.raises(RateLimited) as caught:
+        await tracker.list_issues(repo())
+    assert caught.value.retry_after == 60
+    assert len(emulator.requests()) == 1  # never retried

@@ -32,7 +32,7 @@ import httpx
 from aod.config import Config
 from aod.config.trackers import LinearConfig, LinearProjectConfig
 from aod.plugins.forge import ForgeError, Issue, IssueComment, NoSuchIssue, RepoTarget
-from aod.plugins.service_http import ServiceHttp, int_or, server_now, wait_from_headers
+from aod.plugins.service_http import ServiceHttp, int_or, retry_after, server_now, wait_from_headers
 from aod.plugins.tracker import NoSuchState
 
 TokenSource = Literal["linear.token", "LINEAR_API_KEY"]
@@ -145,14 +145,16 @@ def linear_rate_limit(response: httpx.Response) -> float | None:
     ):
         return None
     headers = response.headers
-    resets: list[float] = []
-    for bucket in ("requests", "complexity"):
-        if headers.get(f"x-ratelimit-{bucket}-remaining") == "0":
-            resets.append(_epoch(headers.get(f"x-ratelimit-{bucket}-reset")))
-    if not resets:  # another limit (an endpoint's): the request bucket's reset is the best guess
-        resets.append(_epoch(headers.get("x-ratelimit-requests-reset")))
+    after = retry_after(headers.get("retry-after"))
+    if after is not None:
+        return max(after, 1.0)
+    resets = [
+        _epoch(headers.get(f"x-ratelimit-{bucket}-reset"))
+        for bucket in ("requests", "complexity")
+        if headers.get(f"x-ratelimit-{bucket}-remaining") == "0"
+    ]
     known = [r for r in resets if r > 0]
-    if not known:
+    if not known:  # another limit (an endpoint's, say) with no reset told: a minute, then ask again
         return RATE_WAIT_DEFAULT
     return max(1.0, max(known) - server_now(response))
 
