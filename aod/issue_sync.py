@@ -109,6 +109,10 @@ class IssueSync:
         for step in steps:
             if step.kind == "link" and not pr_url:
                 continue
+            if not hasattr(tracker, "move_issue" if step.kind == "move" else "link_pr"):
+                # The local and GitHub trackers: the PR's "Closes #N" closes the issue on merge.
+                done.append(f"{project.tracker} issues have no {'states' if step.kind == 'move' else 'PR links'} to set (skipped)")
+                continue
             wait = FIRST_WAIT
             for attempt in range(1, ATTEMPTS + 1):
                 try:
@@ -125,9 +129,7 @@ class IssueSync:
                         return "failed: " + "; ".join([*done, f"{project.tracker} did not answer: {exc}"])
                     await trio.sleep(min(max(exc.retry_after or 0.0, wait), MAX_WAIT))
                     wait *= 4
-                except (ForgeError, AttributeError) as exc:
-                    # AttributeError: a tracker with no such command (GitHub issues close by the
-                    # PR's "Closes #N" instead).
+                except ForgeError as exc:
                     slog.warning("tracker refused; issue not synced", step=step.kind, error=str(exc))
                     return "failed: " + "; ".join([*done, f"{project.tracker} refused: {exc}"])
         return "; ".join(done) or "nothing to do"
