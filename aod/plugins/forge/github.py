@@ -1,6 +1,6 @@
 """The `github` forge: issues, PRs, CI and reviews on GitHub or GitHub Enterprise.
 
-What a tick costs (docs/forges.md has the long version). Per repository, ONE conditional REST
+What a tick costs (docs/trackers-and-scm.md has the long version). Per repository, ONE conditional REST
 request first: `GET /repos/{o}/{r}/pulls?state=all&sort=updated&direction=desc` with the ETag
 of the last answer. GitHub answers 304 when no PR changed (a 304 does not count against the
 rate limit), and then aod already knows every tracked PR's facts. Only PRs that changed,
