@@ -1,6 +1,6 @@
 """HTTP to GitHub for the GitHub forge: one client, rate limits read and obeyed, bounded retries.
 
-Rules, each learned the hard way by tools before aod (docs/forges.md):
+Rules, each learned the hard way by tools before aod (docs/trackers-and-scm.md):
 - Every answer's `X-RateLimit-*` headers are kept per resource (core, graphql, ...). A 403 or
   429 that is a rate limit (remaining 0, a Retry-After, GitHub's "secondary rate limit"
   message, a GraphQL RATE_LIMITED error) starts a backoff until the reset or Retry-After, with
