@@ -189,6 +189,8 @@ async def test_list_filters_by_labels_assignee_milestone_all_at_once(emulator: L
     for who in ("Mona Lisa", "mona", "MONA@acme.test"):  # name, display name or email
         assert await titles(assignee=who) == ["chore", "bug one"]
     assert await titles(assignee="nobody") == []
+    emulator.create_issue("ENG", "mine", assignee=emulator.viewer)
+    assert await titles(assignee="me") == await titles(assignee="@me") == ["mine"]  # the key's owner
     assert await titles(milestone="beta") == ["bug one"]
     assert await titles(labels=["bug"], state="all") == ["old bug", "bug two", "bug one"]
 
