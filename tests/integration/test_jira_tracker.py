@@ -334,6 +334,21 @@ async def test_get_issue_with_description_and_comments_as_text(emulator: JiraEmu
     assert all(c.at.endswith("Z") for c in issue.comments)
 
 
+async def test_a_long_thread_is_read_to_its_end(emulator: JiraEmulator, tracker: JiraTracker) -> None:
+    key = emulator.create_issue("PROJ", "chatty")
+    for n in range(130):
+        emulator.comment(key, f"comment {n}")
+    emulator.comments_in_issue = 20  # the issue's `comment` field holds the first 20
+    before = emulator.mark()
+
+    issue = await tracker.get_issue(REPO, key)
+
+    assert [c.body for c in issue.comments] == [f"comment {n}" for n in range(130)]
+    assert [(r.path, r.query.get("startAt")) for r in emulator.requests(before)] == [
+        (f"/issue/{key}", None), (f"/issue/{key}/comment", "20"), (f"/issue/{key}/comment", "120"),
+    ]
+
+
 async def test_keys_are_case_insensitive_and_a_bare_number_is_in_the_project(emulator: JiraEmulator, tracker: JiraTracker) -> None:
     key = emulator.create_issue("PROJ", "one")
     assert (await tracker.get_issue(REPO, key.lower())).id == key

@@ -213,6 +213,8 @@ class JiraEmulator:
         self.bot = self.create_user("bot", "Aod Bot", email=email)
         self._budget = rate_limit
         self._remaining = rate_limit
+        self.comments_in_issue = 5000
+        """How many comments the issue's `comment` field carries (the rest: GET /comment)."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
@@ -457,7 +459,12 @@ class JiraEmulator:
             return self._transition(issue, entry.body)
         if sub == "/comment" and method == "GET":
             comments = [self._comment_json(issue, c, version) for c in issue.comments]
-            return 200, {"startAt": 0, "maxResults": 5000, "total": len(comments), "comments": comments}
+            try:
+                start, size = int(entry.query.get("startAt", "0")), min(int(entry.query.get("maxResults", "5000")), 5000)
+            except ValueError:
+                return 400, _errors("startAt and maxResults are numbers")
+            page = comments[start:start + size]
+            return 200, {"startAt": start, "maxResults": size, "total": len(comments), "comments": page}
         if sub == "/comment" and method == "POST":
             return self._add_comment(issue, entry.body, user, version)
         if sub == "/remotelink" and method == "GET":
@@ -818,8 +825,11 @@ class JiraEmulator:
         if want("issuetype"):
             out["issuetype"] = {"id": "10001", "name": "Task", "subtask": False}
         if want("comment"):
-            comments = [self._comment_json(issue, c, version) for c in issue.comments]
-            out["comment"] = {"comments": comments, "self": f"{self._api(version)}/issue/{issue.id}/comment", "maxResults": len(comments), "total": len(comments), "startAt": 0}
+            comments = [self._comment_json(issue, c, version) for c in issue.comments[:self.comments_in_issue]]
+            out["comment"] = {
+                "comments": comments, "self": f"{self._api(version)}/issue/{issue.id}/comment",
+                "maxResults": len(comments), "total": len(issue.comments), "startAt": 0,
+            }
         data: dict[str, Any] = {"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations", "id": issue.id, "self": f"{self._api(version)}/issue/{issue.id}", "key": issue.key}
         if fields - {"id", "key"}:
             data["fields"] = out

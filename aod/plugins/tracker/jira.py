@@ -262,7 +262,29 @@ class JiraTracker:
         data = self._json(response, doing)
         if not isinstance(data, dict):
             raise ForgeError(f"{doing}: Jira answered something that is not an issue")
+        await self._more_comments(key, data)
         return self._issue(data, comments=True)
+
+    async def _more_comments(self, key: str, data: dict[str, Any]) -> None:
+        """The `comment` field may hold only the first comments of a long thread (`total` says
+        how many there are): the rest, a page of 100 at a time, at most MAX_PAGES pages."""
+        fields = data.get("fields")
+        block = fields.get("comment") if isinstance(fields, dict) else None
+        if not isinstance(block, dict) or not isinstance(block.get("comments"), list):
+            return
+        comments: list[Any] = block["comments"]
+        total = block.get("total")
+        for _ in range(MAX_PAGES):
+            if not isinstance(total, int) or len(comments) >= total:
+                return
+            response = await self._request("GET", f"/issue/{key}/comment", params={"startAt": len(comments), "maxResults": PAGE})
+            if response.status_code != 200:
+                raise self._refused(response, f"reading {key}'s comments")
+            page = self._json(response, f"reading {key}'s comments")
+            more = page.get("comments") if isinstance(page, dict) else None
+            if not isinstance(more, list) or not more:
+                return
+            comments += more
 
     async def list_issues(
         self,
