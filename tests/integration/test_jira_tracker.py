@@ -443,8 +443,9 @@ async def test_link_pr_once_however_often_it_is_asked(emulator: JiraEmulator, tr
     assert len(links) == 1
     assert links[0]["globalId"] == url
     assert links[0]["object"] == {"url": url, "title": "PR: Fix the cart total (v2)"}
-    await tracker.link_pr(REPO, key, url="https://github.com/acme/shop/pull/8", title="Another")
-    assert [link["object"]["url"] for link in emulator.remote_links(key)] == [url, "https://github.com/acme/shop/pull/8"]
+    await tracker.link_pr(REPO, key, url="https://github.com/acme/shop/pull/8", title="PR #8: Another")
+    assert [link["object"] for link in emulator.remote_links(key)][1] == {"url": "https://github.com/acme/shop/pull/8", "title": "PR #8: Another"}
+    assert len(emulator.remote_links(key)) == 2
 
 
 async def test_link_pr_refuses_what_is_not_a_web_address(emulator: JiraEmulator, tracker: JiraTracker) -> None:

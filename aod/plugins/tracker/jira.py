@@ -456,7 +456,8 @@ class JiraTracker:
         if not re.match(r"https?://[^\s/]+", url) or any(ch.isspace() for ch in url):
             raise ForgeError(f"{url!r} is not a PR's web address")
         global_id = url if len(url) <= MAX_GLOBAL_ID else "aod-pr:" + hashlib.sha256(url.encode()).hexdigest()
-        label = " ".join(f"PR: {title}".split())
+        title = " ".join(title.split())
+        label = title if re.match(r"pr\b", title, re.IGNORECASE) else f"PR: {title}"  # `PR #7: ...` as it is
         body = {"globalId": global_id, "object": {"url": url, "title": label[:MAX_TITLE]}}
         # Safe to retry: the same globalId updates the link Jira already has.
         response = await self._request("POST", f"/issue/{key}/remotelink", json=body, retry=True)
