@@ -564,9 +564,8 @@ async def test_a_refused_token_says_so(emulator: JiraEmulator, make_tracker: Cal
     assert "wrong" not in str(raised.value)
 
 
+@pytest.mark.parametrize("flavor", ["cloud-v3"], indirect=True)
 async def test_cloud_wants_the_email_with_its_api_token(make_tracker: Callable[..., JiraTracker], emulator: JiraEmulator, flavor: Flavor) -> None:
-    if not flavor.cloud:
-        pytest.skip("Cloud only")
     tracker = make_tracker(email=None)  # the API token sent as a bearer token
     with pytest.raises(ForgeError, match="Jira refused the token"):
         await tracker.list_issues(REPO)
@@ -597,9 +596,8 @@ async def test_token_source_and_problems_without_a_request(emulator: JiraEmulato
     assert emulator.requests(before) == []
 
 
+@pytest.mark.parametrize("flavor", ["cloud-v3"], indirect=True)
 async def test_cloud_with_api_version_2_uses_the_search_that_remains(make_tracker: Callable[..., JiraTracker], emulator: JiraEmulator, flavor: Flavor) -> None:
-    if not flavor.cloud:
-        pytest.skip("Cloud only")
     tracker = make_tracker(api_version=2)
     key = emulator.create_issue("PROJ", "work", description=adf(para(text("rich"))))
     before = emulator.mark()

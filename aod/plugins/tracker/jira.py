@@ -378,8 +378,8 @@ class JiraTracker:
         return " AND ".join(clauses) + " ORDER BY created DESC"
 
     def _issue(self, data: Mapping[str, Any], *, comments: bool) -> Issue:
-        fields = data.get("fields") if isinstance(data.get("fields"), dict) else {}
-        assert isinstance(fields, dict)
+        raw = data.get("fields")
+        fields: dict[str, Any] = raw if isinstance(raw, dict) else {}
         key = str(data.get("key") or "")
         status = fields.get("status") if isinstance(fields.get("status"), dict) else {}
         category = status.get("statusCategory") if isinstance(status.get("statusCategory"), dict) else {}
