@@ -318,7 +318,9 @@ class JiraTracker:
                 self._search_jql_on_v2 = True
                 continue
             if response.status_code == 400:
-                raise ForgeError(f"Jira refused the JQL `{jql}`: {_messages(response)} (projects.{repo.project}.jira.jql?)")
+                own = self._project(repo)
+                hint = f" (check projects.{repo.project}.jira.jql)" if own is not None and own.jql else ""
+                raise ForgeError(f"Jira refused the JQL `{jql}`: {_messages(response)}{hint}")
             if response.status_code != 200:
                 raise self._refused(response, doing)
             data = self._json(response, doing)
