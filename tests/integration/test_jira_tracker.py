@@ -625,3 +625,13 @@ def test_order_by_is_split_off_outside_quotes_only() -> None:
     assert split_order_by('summary ~ "order by" and labels = a') == ('summary ~ "order by" and labels = a', "")
     assert split_order_by("order by created") == ("", "order by created")
     assert split_order_by("labels = reorder") == ("labels = reorder", "")
+
+
+async def test_doctor_shows_the_token_source_or_what_to_set(emulator: JiraEmulator, make_tracker: Callable[..., JiraTracker]) -> None:
+    from aod.doctor import _remote_check
+
+    good = await _remote_check("shop", "tracker", "jira", lambda kind: make_tracker())
+    assert good.ok and good.detail == "Jira token from JIRA_API_TOKEN"
+    bad = await _remote_check("shop", "tracker", "jira", lambda kind: make_tracker(env={}))
+    assert not bad.ok and "set JIRA_API_TOKEN" in bad.detail and bad.fix
+    assert emulator.requests() == []
