@@ -338,7 +338,7 @@ async def test_a_community_edition_is_asked_without_the_ee_fields(make_forge: Ca
         assert [r.status for r in emulator.requests()] == [200, 200]  # the refused query, then without the field
         await forge.pull_requests(repo, branches)
         assert len(emulator.requests()) == 3  # remembered: one query a tick again
-        assert forge.status()["without_fields"] == ["approvalsRequired"]
+        assert forge.status()["without_fields"] == ["approvalsRequired"]  # `approved` is CE's too
         await forge.aclose()
     finally:
         emulator.close()
@@ -398,6 +398,38 @@ async def test_old_mrs_cost_a_second_page_at_most(emulator: GitlabEmulator, forg
     mark = emulator.mark()
     newest = (await forge.pull_requests(repo, branches[50:])).prs
     assert len(newest) == 50 and len(emulator.requests(mark)) == 1  # all on page 1: no second page
+
+
+async def test_a_query_too_complex_is_asked_with_smaller_pages(emulator: GitlabEmulator, forge: GitlabForge) -> None:
+    branches = track(*(f"ao/s-{i}" for i in range(60)))
+    for branch in branches:
+        emulator.create_mr(PROJECT, branch.branch)
+    emulator.max_page = 30
+
+    report = await forge.pull_requests(target(emulator), branches)
+
+    assert len(report.prs) == 60 and all(f is not None for f in report.prs.values())
+    firsts = [r.body["query"].split("first: ")[1].split(",")[0] for r in emulator.requests()]
+    assert firsts == ["100", "50", "25", "25", "25"]  # refused twice, then three pages of 25
+    mark = emulator.mark()
+    await forge.pull_requests(target(emulator), branches)
+    assert len(emulator.requests(mark)) == 3  # remembered
+
+
+async def test_a_log_behind_a_short_rate_limit_wait_holds_the_mr_unknown(emulator: GitlabEmulator, forge: GitlabForge, clock: FakeClock) -> None:
+    iid = emulator.create_mr(PROJECT, "ao/one")
+    emulator.create_mr(PROJECT, "ao/two")
+    emulator.set_pipeline(PROJECT, emulator.head_sha(PROJECT, iid), "failed", [("pytest", "failed", "FAILED x\nERROR: Job failed")])
+    emulator.fail(429, retry_after=20, path="/trace")
+    repo, branches = target(emulator), track("ao/one", "ao/two")
+
+    report = await forge.pull_requests(repo, branches)
+    assert session("ao/one") not in report.prs  # not known yet: its failure waits for its log
+    assert report.prs[session("ao/two")] is not None
+
+    advance(emulator, clock, 30)
+    facts = (await forge.pull_requests(repo, branches)).prs[session("ao/one")]
+    assert facts is not None and "FAILED x" in facts.failing[0].log_excerpt
 
 
 async def test_more_than_100_branches_are_asked_in_pages(emulator: GitlabEmulator, forge: GitlabForge) -> None:

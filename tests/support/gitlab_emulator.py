@@ -184,6 +184,8 @@ class GitlabEmulator:
     def __init__(self, *, token: str = "glpat-emulator-token", rate_limit: int = 2000, community_edition: bool = False) -> None:
         self.token = token
         self.community_edition = community_edition
+        self.max_page: int | None = None
+        """Set: a query asking for more MRs per page is refused as too complex, as GitLab does."""
         self._lock = threading.RLock()
         self._offset = 0.0
         self._ids = itertools.count(1000)
@@ -668,6 +670,8 @@ class GitlabEmulator:
 
     def _project_obj(self, project: Project) -> Obj:
         def merge_requests(args: dict[str, Any]) -> Obj:
+            if self.max_page is not None and int(args.get("first") or 0) > self.max_page:
+                raise GraphqlFailure(f"Query has complexity of {int(args['first']) * 3}, which exceeds max complexity of {self.max_page * 3}")
             mrs = list(project.mrs.values())
             if args.get("sourceBranches") is not None:
                 wanted = set(args["sourceBranches"])

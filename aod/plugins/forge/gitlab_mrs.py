@@ -43,7 +43,7 @@ APPROVERS = 20
 FAILED_JOBS = 20
 AOD_MARK = "<!-- aod -->"
 """Ends every note aod writes (invisible in GitLab's rendering)."""
-OPTIONAL_FIELDS = ("approvalsRequired",)
+OPTIONAL_FIELDS = ("approved", "approvalsRequired")
 """Fields of GitLab EE (gitlab.com, Premium self-managed) that a Community Edition lacks: a
 query naming one it lacks fails, and is asked again without it."""
 
@@ -68,7 +68,7 @@ fragment mrFacts on MergeRequest {{
   iid webUrl state draft sourceBranch targetBranch sourceProjectId
   diffHeadSha diffRefs {{ baseSha }}
   detailedMergeStatus conflicts
-  approved {extra}
+  {extra}
   approvedBy(first: {APPROVERS}) {{ nodes {{ username }} }}
   headPipeline {{
     id sha status
