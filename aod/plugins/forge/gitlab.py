@@ -93,6 +93,11 @@ def api_base(settings: GitlabConfig) -> str:
     return settings.base_url.rstrip("/") + "/api/v4"
 
 
+def project_api(settings: GitlabConfig, path: str) -> str:
+    """BASE/api/v4/projects/group%2Fsub%2Fname: a project named by its URL-encoded path."""
+    return "/".join((api_base(settings), "projects", quote(path, safe="")))
+
+
 def graphql_url(settings: GitlabConfig) -> str:
     return settings.base_url.rstrip("/") + "/api/graphql"
 
@@ -327,7 +332,7 @@ class GitlabForge:
 
     def _project_url(self, repo: RepoTarget) -> tuple[str, str]:
         path = self._project(repo)
-        return path, f"{api_base(self._settings())}/projects/{quote(path, safe='')}"
+        return path, project_api(self._settings(), path)
 
     # -- merge requests ------------------------------------------------------------------------------
 
@@ -436,7 +441,7 @@ class GitlabForge:
             self._logs.move_to_end(key)
             return self._logs[key]
         settings = self._settings()
-        url = f"{api_base(settings)}/projects/{quote(path, safe='')}/jobs/{job.job_id}/trace"
+        url = f"{project_api(settings, path)}/jobs/{job.job_id}/trace"
         try:
             response = await self._call("GET", url, meter, retry=False)
         except (NotSent, RateLimited) as exc:
