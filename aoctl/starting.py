@@ -26,6 +26,7 @@ SYSTEMD_SERVICE: Final = "aod.service"
 SYSTEMD_SOCKET: Final = "aod.socket"
 LAUNCHD_LABEL: Final = "dev.aod.aod"
 
+_GITLAB_REMOTE = re.compile(r"^(?:https://(?:[^@/]+@)?gitlab\.com/|git@gitlab\.com:|ssh://git@gitlab\.com/)[^/\s]+(?:/[^/\s]+)+?(?:\.git)?/?$")
 _GITHUB_REMOTE = re.compile(r"^(?:https://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)[^/\s]+/[^/\s]+?(?:\.git)?/?$")
 
 
@@ -62,6 +63,28 @@ def origin_url(repo: Path) -> str | None:
 
 def is_github(url: str | None) -> bool:
     return url is not None and _GITHUB_REMOTE.match(url) is not None
+
+
+def is_gitlab(url: str | None) -> bool:
+    """A remote on gitlab.com (a self-managed GitLab is named in config: `forge: gitlab`)."""
+    return url is not None and _GITLAB_REMOTE.match(url) is not None
+
+
+def gitlab_token_source(env: Mapping[str, str], glab: Callable[[], bool] | None = None) -> str | None:
+    """Where aod would find a GitLab token without config: GITLAB_TOKEN, `glab auth token`."""
+    if env.get("GITLAB_TOKEN"):
+        return "GITLAB_TOKEN"
+    return "glab auth token" if (glab or _glab_has_token)() else None
+
+
+def _glab_has_token() -> bool:
+    if shutil.which("glab") is None:
+        return False
+    try:
+        result = subprocess.run(["glab", "auth", "token"], capture_output=True, text=True, timeout=GH_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and bool(result.stdout.strip())
 
 
 def github_token_source(env: Mapping[str, str], gh: Callable[[], bool] | None = None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import trio
@@ -103,6 +103,11 @@ class App:
         from aod.reviewers import Reviewers  # issue 19, reviewer agent
 
         self.reactor.start_review = Reviewers(self.sessions, self.forges).start
+        from aod.issue_sync import IssueSync  # issue 20: the tracker told of spawns and merges
+
+        self.issue_sync = IssueSync(self.forges)
+        self.reactor.sync_issue = self.issue_sync.merged
+        self.sessions.spawner.on_spawned = self._issue_started
         from aod.metering import Meter
 
         self.meter = Meter(self.sessions)
@@ -161,6 +166,11 @@ class App:
         from aod.plugins.tracker.jira import JiraTracker
 
         return JiraTracker(lambda: self.loaded.config)
+
+    def _issue_started(self, session: Any, project: Any) -> None:
+        nursery = self.sessions.nursery
+        if nursery is not None:
+            nursery.start_soon(self.issue_sync.started, session, project)
 
     def poke_tick(self) -> None:
         """Run the next tick now: something changed that the tick should look at."""

@@ -195,7 +195,7 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     """When the last attempt was made (a retry after a failed action waits from it)."""
 
 
-ActionKind = Literal["send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup", "comment", "start-review"]
+ActionKind = Literal["send-to-agent", "notify", "auto-merge", "restart", "pause", "cleanup", "comment", "start-review", "sync-issue"]
 
 
 class Action(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -242,3 +242,5 @@ class ReactionPolicy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     """Also notify (at `priority`) when the action is not `notify` itself."""
     comment: bool = False
     """On escalation, also post the notification's text as a comment on the PR."""
+    sync_issue: bool = False
+    """pr-merged: also tell the tracker (`projects.NAME.issue_sync`: link the PR, move the issue)."""

@@ -38,6 +38,7 @@ FORGE_TIMEOUT = 30.0
 """One repository's look at its PRs may take this long before its sessions go on without it."""
 NO_PR_STATES = frozenset({"spawning"})
 SCM_KINDS = ("local", "github", "gitlab")
+SERVICE_NAMES = {"local": "the local forge", "github": "GitHub", "gitlab": "GitLab", "linear": "Linear", "jira": "Jira"}
 TRACKER_KINDS = ("local", "github", "gitlab", "linear", "jira")
 
 
@@ -220,7 +221,10 @@ class ForgeService:
             raise _forge_failure(exc) from None
         facts = report.prs.get(session.id)
         if facts is None:
-            hint = "`aoctl pr open` inside the session opens one" if project.forge == "local" else "the agent opens it on GitHub"
+            hint = (
+                "the agent opens it on GitHub" if project.forge == "github"
+                else "`aoctl pr open` inside the session opens one"
+            )
             raise _failure(ErrorCode.NOT_FOUND, f"session {session.id} has no PR yet; {hint}")
         return facts
 
@@ -233,7 +237,7 @@ class ForgeService:
             reviewer = await self._reviewer(by)
             if reviewer is not None:
                 return await self._github_review(reviewer, session, project, action, message, file, line)
-        self._local_only(project, "review on GitHub")
+        self._local_only(project, f"review on {SERVICE_NAMES.get(project.forge, project.forge)}")
         if action != "approve" and not message.strip():
             raise _failure(ErrorCode.INVALID_PARAMS, "a change request or comment needs a message (-m TEXT)")
         if (file is None) != (line is None) and action != "comment":

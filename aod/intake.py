@@ -74,7 +74,8 @@ class Intake:
         policy = self.sessions.orchestrator_policy(name)
         choice = intake_choice([i.id for i in issues], dict(ledger.taken), live_workers=len(live), max_workers=policy.max_workers)
         for issue in (*choice.resume, *choice.start):
-            key = f"intake:{project.forge}:{name}:{issue}"
+            # The tracker's kind: for configs with `forge: X` it is X, as in keys written before.
+            key = f"intake:{project.tracker}:{name}:{issue}"
             await store.note_intake(name, issue, f"spawning:{key}")
             await failpoint("intake-noted")
             try:

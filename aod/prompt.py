@@ -49,6 +49,8 @@ def compose(inputs: PromptInputs) -> str:
     )
     if inputs.forge == "github":
         parts.append("When the work is ready for review, push the branch and open a pull request (`gh pr create --fill`).")
+    elif inputs.forge == "gitlab":
+        parts.append("When the work is ready for review, push the branch and run `aoctl pr open` to open the merge request.")
     else:
         parts.append("When the work is ready for review, commit it and run `aoctl pr open` to open the pull request.")
     return "\n\n".join(parts)

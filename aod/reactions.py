@@ -317,6 +317,9 @@ def _perform(session_id: str, trigger: Trigger, policy: ReactionPolicy, now: flo
         )
 
     kind = policy.action
+    if key == "pr-merged" and policy.sync_issue:
+        # Before the cleanup, which waits for every other intent of the session.
+        add("sync-issue", data=data)
     if key == "usage-limited" and facts.get("resumed"):
         # The limit lifted and the session resumed: the agent is told to go on.
         fp = fingerprint(session_id, key, subject, "send-to-agent")

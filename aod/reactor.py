@@ -49,7 +49,7 @@ log = structlog.get_logger()
 
 KEEP_FINISHED_INTENTS = 200
 """Closed intents kept per session (the ledger entries keep the subjects for longer)."""
-BACKGROUND_KINDS = frozenset({"notify", "auto-merge", "restart", "cleanup", "comment", "start-review"})
+BACKGROUND_KINDS = frozenset({"notify", "auto-merge", "restart", "cleanup", "comment", "start-review", "sync-issue"})
 """Actions that may take seconds (network, git, a new agent): run beside the tick, not in it."""
 _action_decoder = msgspec.json.Decoder(Action)
 
@@ -87,6 +87,8 @@ class Reactor:
     """async (session, text): post `text` on the session's PR (the forge's)."""
     start_review: Callable[[str, Action], Any] | None = None
     """async (worker id, action) -> str: start the reviewer session (aod/reviewers.py)."""
+    sync_issue: Callable[[Session], Any] | None = None
+    """async (session) -> str: tell the tracker the session's PR merged (aod/issue_sync.py)."""
     stats: ReactorStats = field(default_factory=ReactorStats)
     # Fingerprints being performed right now (a background action spans ticks).
     _in_flight: set[str] = field(default_factory=set)
@@ -117,6 +119,10 @@ class Reactor:
         policies = reactions.policies_for(
             global_overrides, project_overrides, auto_merge=bool(project and project.auto_merge)
         )
+        from aod.issue_sync import syncs_on_merge
+
+        if project is not None and syncs_on_merge(project.issue_sync):
+            policies["pr-merged"] = msgspec.structs.replace(policies["pr-merged"], sync_issue=True)
         if project is not None and project.review is not None:
             from aod.reviewing import REVIEW_KEY, review_policy
 
@@ -427,6 +433,10 @@ class Reactor:
             return f"{item.action}: {item.reason}" if item.reason else item.action
         if action.kind == "auto-merge":
             return await self._auto_merge(session_id, action)
+        if action.kind == "sync-issue":
+            if self.sync_issue is None:
+                raise RuntimeError("this aod cannot tell trackers")
+            return str(await self.sync_issue(await service.session(session_id)))
         if action.kind == "comment":
             if self.comment is None:
                 raise RuntimeError("no forge to comment on")

@@ -53,6 +53,8 @@ class Spawner:
     sessions: Sessions
     # (project, issue id) -> the issue, from the project's forge (set by the app; None: no lookup).
     issue_lookup: Callable[[ResolvedProject, str], Awaitable[Any]] | None = None
+    # Called after each successful spawn (set by the app: the tracker is told, issue 20).
+    on_spawned: Callable[[Session, ResolvedProject], None] | None = None
     # Claims (an idempotency key, or a project's issue and agent) of the spawns under way; the
     # event is set when that spawn has ended, so a second request waits and then finds its session.
     in_flight: dict[str, trio.Event] = field(default_factory=dict)
@@ -397,6 +399,8 @@ class Spawner:
             # make them spawn it twice.
             slog.warning("the disk is full; the spawn's journal entry is missing", error=str(exc))
         self.sessions.bus.publish("session.spawned", session=session_id, project=resolved.name)
+        if self.on_spawned is not None:
+            self.on_spawned(session, resolved)
         return session
 
     async def batch_spawn(

@@ -83,7 +83,7 @@ def close(ctx: Context, issue_id: str, project: str | None) -> None:
     params = {"id": issue_id, "project": project, "cwd": os.getcwd()}
     with ctx.client() as client:
         info = client.call_as(IssueInfo, "issue.close", {k: v for k, v in params.items() if v is not None})
-    ctx.emit(info, lambda i: f"closed issue #{i.id} of {i.project}")
+    ctx.emit(info, lambda i: f"closed issue {_ref(i.id)} of {i.project}")
 
 
 def _line(text: str) -> str:
@@ -94,12 +94,12 @@ def _line(text: str) -> str:
 def _render_list(r: IssueListResult) -> str:
     if not r.issues:
         return f"{r.project}: no issues"
-    rows = [[f"#{i.id}", i.state, _line(i.title)[:70], ",".join(i.labels)] for i in r.issues]
+    rows = [[_ref(i.id), i.state, _line(i.title)[:70], ",".join(i.labels)] for i in r.issues]
     return table(rows, ["id", "state", "title", "labels"])
 
 
 def _render_one(i: IssueInfo) -> str:
-    parts = [f"#{i.id} [{i.state}] {_line(i.title)}", f"project {i.project}" + (f"  labels {', '.join(i.labels)}" if i.labels else "")]
+    parts = [f"{_ref(i.id)} [{i.state}] {_line(i.title)}", f"project {i.project}" + (f"  labels {', '.join(i.labels)}" if i.labels else "")]
     if i.body.strip():
         parts += ["", _printable(i.body.strip())]
     for comment in i.comments:
@@ -112,3 +112,6 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
 
 
+def _ref(issue_id: str) -> str:
+    """`#42` for a numbered issue (local, GitHub, GitLab); Linear's and Jira's keys as they are."""
+    return f"#{issue_id}" if issue_id.isdecimal() else issue_id

@@ -158,6 +158,12 @@ def _project(client: Any, repo: Path | None, name: str | None, steps: dict[str, 
 
 def _forge_for(repo: Path) -> tuple[str, str | None]:
     url = starting.origin_url(repo)
+    if starting.is_gitlab(url):
+        if starting.gitlab_token_source(os.environ) is not None:
+            return "gitlab", None
+        return "local", ("origin is on GitLab but no token was found (GITLAB_TOKEN, `glab auth token`): "
+                         "using the local forge. For GitLab: set GITLAB_TOKEN (or `glab auth login`), then "
+                         f"`aoctl project remove {repo.name}` and `aoctl start` again")
     if not starting.is_github(url):
         return "local", None
     source = starting.github_token_source(os.environ)

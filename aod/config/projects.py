@@ -129,7 +129,7 @@ class ProjectConfig(Section):
 
 
 class GithubConfig(Section):
-    """`github`: how aod talks to GitHub for projects with `forge: github` (docs/forges.md)."""
+    """`github`: how aod talks to GitHub for projects with `forge: github` (docs/trackers-and-scm.md)."""
 
     # GitHub Enterprise Server: https://HOST/api/v3 (aod then uses https://HOST/api/graphql).
     api_url: HttpUrl = "https://api.github.com"

@@ -861,3 +861,23 @@ def test_github_forge_has_the_forge_slot_s_methods_and_signatures() -> None:
         ours = getattr(GithubForge, name)
         assert inspect.iscoroutinefunction(ours) == inspect.iscoroutinefunction(member), name
         assert list(inspect.signature(ours).parameters) == list(inspect.signature(member).parameters), name
+
+
+async def test_issue_sync_closes_the_issue_and_links_the_pr_once(emulator: GithubEmulator, forge: GithubForge) -> None:
+    """issue 20: GitHub as the tracker of a project whose PRs are elsewhere (issue_sync)."""
+    from aod.plugins.tracker import NoSuchState
+
+    number = emulator.create_issue(REPO, "Cart total is off by one")
+    with pytest.raises(NoSuchState, match="open or closed"):
+        await forge.move_issue(target(emulator), str(number), "In Progress")
+    assert await forge.move_issue(target(emulator), str(number), "open") == "open"
+    patches = [r for r in emulator.requests() if r.method == "PATCH"]
+    assert patches == []  # already open: nothing written
+    url = "https://gitlab.example.com/acme/shop/-/merge_requests/7"
+    await forge.link_pr(target(emulator), str(number), url=url, title="MR !7: fix the total")
+    await forge.link_pr(target(emulator), str(number), url=url, title="MR !7: fix the total")
+    issue = await forge.get_issue(target(emulator), str(number))
+    assert [c.body for c in issue.comments] == [f"MR !7: fix the total\n\n{url}"]
+    assert await forge.move_issue(target(emulator), str(number), "Closed") == "closed"
+    assert (await forge.get_issue(target(emulator), str(number))).state == "closed"
+    assert len([r for r in emulator.requests() if r.method == "PATCH"]) == 1

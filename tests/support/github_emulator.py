@@ -653,6 +653,7 @@ class GithubEmulator:
             ("GET", "/issues/N"): lambda: self._get_issue(repo, numbers[0]),
             ("GET", "/issues/N/comments"): lambda: self._issue_comments(repo, numbers[0]),
             ("POST", "/issues/N/comments"): lambda: self._add_comment(repo, numbers[0], body),
+            ("PATCH", "/issues/N"): lambda: self._update_issue(repo, numbers[0], body),
             ("GET", "/milestones"): lambda: (200, [{"number": n, "title": t, "state": "open"} for n, t in repo.milestones.items()], {}),
             ("GET", "/pulls"): lambda: self._list_pulls(repo, prefix + path, query, headers),
             ("POST", "/pulls"): lambda: self._create_pull(repo, body),
@@ -706,6 +707,20 @@ class GithubEmulator:
         issue = repo.issues.get(number)
         if issue is None:
             return 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}
+        return 200, self._issue_json(repo, issue), {}
+
+    def _update_issue(self, repo: Repo, number: int, body: Any) -> tuple[int, Any, dict[str, str]]:
+        """PATCH an issue: only `state` (open, closed) is emulated."""
+        issue = repo.issues.get(number)
+        if issue is None or isinstance(issue, PullRequest):
+            return 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}
+        state = (body if isinstance(body, dict) else {}).get("state")
+        if state not in ("open", "closed"):
+            return 422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422"}, {}
+        if state != issue.state:
+            issue.state = state
+            issue.closed_at = _iso(self.now()) if state == "closed" else None
+            issue.updated_at = _iso(self.now())
         return 200, self._issue_json(repo, issue), {}
 
     def _issue_comments(self, repo: Repo, number: int) -> tuple[int, Any, dict[str, str]]:

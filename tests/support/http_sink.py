@@ -88,10 +88,13 @@ def _handler_for(sink: HttpSink) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real services speak
 
-        def do_POST(self) -> None:
+        def do_GET(self) -> None:
+            self.do_POST(method="GET")
+
+        def do_POST(self, method: str = "POST") -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            reply = sink._record(Received("POST", self.path, self.headers, body, time.monotonic()))
+            reply = sink._record(Received(method, self.path, self.headers, body, time.monotonic()))
             if reply.hang:
                 sink._released.wait(timeout=30)
                 self.close_connection = True

@@ -30,6 +30,25 @@ def test_a_github_remote_is_recognised_exactly(url: str | None, github: bool) ->
     assert starting.is_github(url) is github
 
 
+@pytest.mark.parametrize(("url", "gitlab"), [
+    ("https://gitlab.com/acme/web/shop.git", True),
+    ("git@gitlab.com:acme/shop.git", True),
+    ("ssh://git@gitlab.com/acme/shop.git", True),
+    ("https://gitlab.com.evil.example/acme/shop.git", False),
+    ("https://gitlab.com/acme", False),
+    ("https://github.com/acme/shop.git", False),
+    (None, False),
+])
+def test_a_gitlab_remote_is_recognised_exactly(url: str | None, gitlab: bool) -> None:
+    assert starting.is_gitlab(url) is gitlab
+
+
+def test_the_gitlab_token_is_looked_for_without_config() -> None:
+    assert starting.gitlab_token_source({"GITLAB_TOKEN": "x"}, glab=lambda: False) == "GITLAB_TOKEN"
+    assert starting.gitlab_token_source({}, glab=lambda: True) == "glab auth token"
+    assert starting.gitlab_token_source({}, glab=lambda: False) is None
+
+
 def test_the_token_is_looked_for_where_the_github_forge_looks() -> None:
     assert starting.github_token_source({"GH_TOKEN": "x"}, gh=lambda: True) == "GH_TOKEN"
     assert starting.github_token_source({"GITHUB_TOKEN": "x"}, gh=lambda: False) == "GITHUB_TOKEN"

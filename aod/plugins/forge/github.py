@@ -1,6 +1,6 @@
 """The `github` forge: issues, PRs, CI and reviews on GitHub or GitHub Enterprise.
 
-What a tick costs (docs/forges.md has the long version). Per repository, ONE conditional REST
+What a tick costs (docs/trackers-and-scm.md has the long version). Per repository, ONE conditional REST
 request first: `GET /repos/{o}/{r}/pulls?state=all&sort=updated&direction=desc` with the ETag
 of the last answer. GitHub answers 304 when no PR changed (a 304 does not count against the
 rate limit), and then aod already knows every tracked PR's facts. Only PRs that changed,
@@ -49,6 +49,7 @@ from aod.plugins.forge import (
     RepoTarget,
     TrackedBranch,
 )
+from aod.plugins.tracker import NoSuchState
 from aod.plugins.forge.github_api import GithubApi, GraphqlError, Meter, NotSent, RateLimited, message_of
 from aod.plugins.forge.github_prs import (
     CHUNK,
@@ -630,6 +631,32 @@ class GithubForge:
         if response.status_code == 404:
             raise ForgeError(f"{owner}/{name} has no issue or PR #{pr} (or the token cannot comment there)")
         _expect(response, 201, f"commenting on #{pr} of {owner}/{name}")
+
+    # -- the tracker's commands (issue 20, issue_sync) ----------------------------------------
+
+    async def move_issue(self, repo: RepoTarget, issue_id: str, state: str) -> str:
+        """GitHub issues are `open` or `closed`: only those two states exist."""
+        wanted = state.strip().lower()
+        if wanted not in ("open", "closed"):
+            raise NoSuchState(f"GitHub issues are open or closed; there is no state {state!r} (use closed or open)")
+        issue = await self.get_issue(repo, issue_id)
+        if issue.state == wanted:
+            return wanted
+        owner, name = self._slug(repo)
+        number = _issue_number(issue_id)
+        response = await self._api.request(
+            "PATCH", f"{api_base(self._settings())}/repos/{owner}/{name}/issues/{number}",
+            resource="core", meter=Meter(), retry=False, json={"state": wanted},
+        )
+        _expect(response, 200, f"moving issue #{number} of {owner}/{name} to {wanted}")
+        return wanted
+
+    async def link_pr(self, repo: RepoTarget, issue_id: str, *, url: str, title: str) -> None:
+        """A comment naming the PR, unless one of the issue's comments names it already."""
+        issue = await self.get_issue(repo, issue_id)
+        if any(url in c.body for c in issue.comments):
+            return
+        await self.comment(repo, str(_issue_number(issue_id)), f"{title}\n\n{url}")
 
     async def retarget_pr(self, repo: RepoTarget, number: str, base: str) -> None:
         owner, name = self._slug(repo)

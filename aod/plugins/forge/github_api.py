@@ -1,6 +1,6 @@
 """HTTP to GitHub for the GitHub forge: one client, rate limits read and obeyed, bounded retries.
 
-Rules, each learned the hard way by tools before aod (docs/forges.md):
+Rules, each learned the hard way by tools before aod (docs/trackers-and-scm.md):
 - Every answer's `X-RateLimit-*` headers are kept per resource (core, graphql, ...). A 403 or
   429 that is a rate limit (remaining 0, a Retry-After, GitHub's "secondary rate limit"
   message, a GraphQL RATE_LIMITED error) starts a backoff until the reset or Retry-After, with
@@ -18,7 +18,6 @@ Rules, each learned the hard way by tools before aod (docs/forges.md):
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
 import time
@@ -26,7 +25,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -36,6 +34,11 @@ from aod import __version__
 from aod.config import GithubConfig
 from aod.plugins.forge import ForgeError, ForgeUnavailable
 from aod.plugins.forge.github_prs import MERGE_INFO_PREVIEW
+from aod.plugins.service_http import int_or as _int
+from aod.plugins.service_http import origin as _origin
+from aod.plugins.service_http import retry_after as _retry_after
+from aod.plugins.service_http import server_now as _server_now
+from aod.plugins.service_http import short as _short
 
 log = structlog.get_logger()
 
@@ -423,43 +426,3 @@ def message_of(response: httpx.Response) -> str:
         if details:
             text = f"{text}: {'; '.join(details)}" if text else "; ".join(details)
     return text or f"HTTP {response.status_code}"
-
-
-def _server_now(response: httpx.Response) -> float:
-    date = response.headers.get("date")
-    if date:
-        try:
-            return email.utils.parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError):
-            pass
-    return time.time()
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
-        return default
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _short(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] or type(exc).__name__

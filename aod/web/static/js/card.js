@@ -1,7 +1,7 @@
 // One session as a card on the board: what it is, where it stands, its PR, what it cost.
 
 import {badge, el, link} from "./dom.js";
-import {age, subject, usd} from "./format.js";
+import {age, issueRef, subject, usd} from "./format.js";
 import {workflowBadges} from "./workflow.js";
 
 const CHECKS = {passing: ["CI passing", "good"], failing: ["CI failing", "bad"], pending: ["CI pending", "wait"], none: ["no CI", ""]};
@@ -52,7 +52,7 @@ export function card(session, onOpen) {
     el("span", {class: "card-id", testid: "card-id"}, session.id),
     el("span", {class: "card-project"}, session.project),
     el("span", {class: "card-age", testid: "card-age", title: session.created_at, data: {since: session.created_at}}, age(session.created_at))),
-  el("div", {class: "card-title", testid: "card-title"}, session.issue ? `#${session.issue} ` : "", work),
+  el("div", {class: "card-title", testid: "card-title"}, session.issue ? `${issueRef(session.issue)} ` : "", work),
   el("div", {class: "card-state"},
     badge(session.state, `state-${session.state}`, {testid: "card-state"}),
     badge(session.activity, "activity", {testid: "card-activity"}),

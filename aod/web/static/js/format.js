@@ -45,6 +45,11 @@ export function fields(object, skip = []) {
     .join("  ");
 }
 
+/** An issue as people write it: `#42` when numbered, Linear's and Jira's keys (ENG-123) as they are. */
+export function issueRef(id) {
+  return /^\d+$/.test(String(id)) ? `#${id}` : String(id);
+}
+
 /** What a session works on, in words: its issue's title, else its task. */
 export function subject(session) {
   if (session.title) return session.title;

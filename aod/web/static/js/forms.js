@@ -2,6 +2,7 @@
 // local forge (issue.add), clean up ended sessions with a dry-run preview first (session.cleanup).
 
 import {el, fill} from "./dom.js";
+import {issueRef} from "./format.js";
 import {perform, statusLine} from "./actions.js";
 
 async function projectSelect(rpc, testid, {any = false} = {}) {
@@ -30,7 +31,7 @@ export async function spawnForm(rpc, onSpawned) {
     agent.placeholder = `agent (default: ${option?.dataset.agent ?? "the project's"})`;
     try {
       const result = await rpc.call("issue.list", {project: project.value, state: "open", limit: 100});
-      fill(issues, result.issues.map((i) => el("option", {value: i.id}, `#${i.id} ${i.title}`)));
+      fill(issues, result.issues.map((i) => el("option", {value: i.id}, `${issueRef(i.id)} ${i.title}`)));
     } catch {
       fill(issues);  // a forge that cannot list: type the number
     }

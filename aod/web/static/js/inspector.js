@@ -2,7 +2,7 @@
 // can be done to it. Opened by clicking a card; kept current by the store's change events.
 
 import {badge, el, facts, fill, link} from "./dom.js";
-import {age, subject, usd} from "./format.js";
+import {age, issueRef, subject, usd} from "./format.js";
 import {sessionActions} from "./actions.js";
 import {prBadges} from "./card.js";
 import {TerminalView} from "./terminal.js";
@@ -70,7 +70,7 @@ export class Inspector {
     }
     fill(this.head,
       el("h2", {}, el("span", {testid: "inspector-id"}, session.id), " ",
-        el("span", {class: "title", testid: "inspector-title"}, session.issue ? `#${session.issue} ` : "", subject(session))),
+        el("span", {class: "title", testid: "inspector-title"}, session.issue ? `${issueRef(session.issue)} ` : "", subject(session))),
       el("div", {class: "badges"},
         badge(session.state, `state-${session.state}`, {testid: "inspector-state"}),
         badge(session.activity, "activity"), ...prBadges(session), ...workflowBadges(session)),
