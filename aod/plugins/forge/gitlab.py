@@ -637,7 +637,7 @@ class GitlabForge:
         missing = f"{path} has no issue #{iid} (or the token cannot see it)"
         if any(url in str(n.get("body") or "") for n in await self._notes(notes_url, _Meter(), missing=missing)):
             return
-        await self._note(notes_url, f"Merge request: {' '.join(title.split())[:MAX_TITLE_CHARS]} {url}", f"issue #{iid} of {path}")
+        await self._note(notes_url, f"{' '.join(title.split())[:MAX_TITLE_CHARS]}\n\n{url}", f"issue #{iid} of {path}")
 
     # -- status -------------------------------------------------------------------------------------
 
