@@ -224,6 +224,18 @@ async def test_pipelines_map_to_checks(emulator: GitlabEmulator, forge: GitlabFo
     prs = (await forge.pull_requests(target(emulator), track(*(f"ao/{i}" for i in range(len(cases)))))).prs
     assert [prs[session(f"ao/{i}")].checks for i in range(len(cases))] == list(cases.values())  # type: ignore[union-attr]
 
+    early = emulator.create_mr(PROJECT, "ao/early")  # one job failed, the others still run
+    emulator.set_pipeline(PROJECT, emulator.head_sha(PROJECT, early), "running", [("unit", "failed", "boom"), ("e2e", "running")])
+    retried = emulator.create_mr(PROJECT, "ao/retried")  # failed once, passing on its retry
+    pipeline = emulator.set_pipeline(PROJECT, emulator.head_sha(PROJECT, retried), "running", [("unit", "failed"), ("unit", "running")])
+    pipeline.jobs[0].retried = True
+    canceled = emulator.create_mr(PROJECT, "ao/canceled")
+    emulator.set_pipeline(PROJECT, emulator.head_sha(PROJECT, canceled), "canceled")
+    prs = (await forge.pull_requests(target(emulator), track("ao/early", "ao/retried", "ao/canceled"))).prs
+    assert (prs[session("ao/early")].checks, [c.name for c in prs[session("ao/early")].failing]) == ("failing", ["unit"])  # type: ignore[union-attr]
+    assert prs[session("ao/retried")].checks == "pending"  # type: ignore[union-attr]
+    assert (prs[session("ao/canceled")].checks, prs[session("ao/canceled")].failing[0].conclusion) == ("failing", "canceled")  # type: ignore[union-attr]
+
 
 async def test_a_failed_pipeline_brings_its_failed_jobs_with_the_log_excerpt_once(emulator: GitlabEmulator, make_forge: Callable[..., GitlabForge]) -> None:
     forge = make_forge(log_excerpt_chars=600)

@@ -8,10 +8,11 @@ flat list, newest first; the first MR of each branch from this project (not a fo
 of the same name) is that branch's MR.
 
 What GitLab says is turned into the pure core's terms here:
-- checks: the head pipeline's status. SUCCESS (and SKIPPED) → passing; FAILED, CANCELED →
-  failing, with each failed job that may not fail (`allowFailure: false`) as a CheckFact;
-  anything still to run (CREATED, PENDING, RUNNING, MANUAL, ...) → pending; no pipeline → none.
-  Only the jobs that failed are asked for (`statuses: [FAILED, CANCELED]`, not retried).
+- checks: the head pipeline's. A job that failed and may not fail (`allowFailure: false`, not
+  retried since) → failing, each such job a CheckFact, even while other jobs still run (as a
+  failing check on GitHub); else SUCCESS, SKIPPED → passing; FAILED, CANCELED → failing;
+  anything still to run (CREATED, PENDING, RUNNING, MANUAL, ...) → pending; no pipeline →
+  none. Only the jobs that failed are asked for (`statuses: [FAILED, CANCELED]`).
 - review: GitLab has approvals, not verdicts. Approved by someone and `approved` (the
   required approvals, if any, are given) → approved; approvals required and not given →
   review_required; else none. GitLab has no "changes requested" in this sense: what a
@@ -164,10 +165,6 @@ def _checks(pipeline: Any, web_base: str) -> tuple[ChecksState, tuple[CheckFact,
     if not isinstance(pipeline, Mapping) or not pipeline.get("status"):
         return "none", (), ()
     status = str(pipeline["status"]).upper()
-    if status in _PASSING:
-        return "passing", (), ()
-    if status not in _FAILING:
-        return "pending", (), ()
     failing: list[CheckFact] = []
     jobs: list[FailedJob] = []
     for job in _nodes(pipeline, "jobs"):
@@ -179,9 +176,11 @@ def _checks(pipeline: Any, web_base: str) -> tuple[ChecksState, tuple[CheckFact,
         job_id = gid_number(job.get("id"))
         if job_id is not None:
             jobs.append(FailedJob(check=name, job_id=job_id))
-    if not failing:
-        failing.append(CheckFact(name="pipeline", conclusion=status.lower()))
-    return "failing", tuple(failing), tuple(jobs)
+    if failing:  # a job failed: the pipeline will fail, even while its other jobs still run
+        return "failing", tuple(failing), tuple(jobs)
+    if status in _FAILING:
+        return "failing", (CheckFact(name="pipeline", conclusion=status.lower()),), ()
+    return ("passing" if status in _PASSING else "pending"), (), ()
 
 
 def _review(node: Mapping[str, Any]) -> ReviewDecision:
