@@ -54,10 +54,15 @@ from aod.plugins.forge.gitlab_mrs import (
     PAGE,
     FailedJob,
     ReadMR,
+    clean_trace,
+    issue_of,
     mr_query,
+    parse_remote,
     pick,
     project_numeric_id,
     read_mr,
+    rest_mr_facts,
+    username,
 )
 from aod.plugins.service_http import NotSent, RateLimited, ServiceHttp, int_or, server_now
 from aod.plugins.tracker import NoSuchState
@@ -79,14 +84,10 @@ RESERVE = 10
 MAX_NOTE_CHARS = 1_000_000
 MAX_TITLE_CHARS = 255
 NOTE_PAGES = 5
-_SCP_LIKE = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s]+):(?!//)(?P<path>[^\s]+)$")
-_PATH_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
-_SECTION = re.compile(r"section_(?:start|end):\d+:[A-Za-z0-9_.\-]+(?:\[[^\]\r\n]*\])?\r?")
-_ERASE = re.compile(r"\x1b\[0?K")
 
 
 # ---------------------------------------------------------------------------------------------
-# Where GitLab is, and which project a remote names
+# Where GitLab is
 
 
 def api_base(settings: GitlabConfig) -> str:
@@ -104,49 +105,6 @@ def graphql_url(settings: GitlabConfig) -> str:
 
 def web_host(settings: GitlabConfig) -> str:
     return (urlsplit(settings.base_url).hostname or "").lower()
-
-
-def parse_remote(remote_url: str | None, base_url: str) -> str:
-    """The project path (`group/sub/name`) of a remote on `base_url`'s host:
-    https://HOST/group/name(.git), git@HOST:group/sub/name.git, ssh://git@HOST[:port]/group/name.git.
-    Raises ForgeError saying what was expected."""
-    base = urlsplit(base_url)
-    host = (base.hostname or "").lower()
-    expected = f"https://{host}/GROUP/PROJECT or git@{host}:GROUP/PROJECT.git"
-    setting = "projects.NAME.gitlab.project"
-    if not remote_url:
-        raise ForgeError(f"the project has no remote URL; add one (`git remote add origin https://{host}/GROUP/PROJECT`) or set {setting}")
-    text = remote_url.strip()
-    shown = re.sub(r"(://)[^/@\s]+@", r"\1***@", text)  # a credential in the URL is never echoed
-    if "://" in text:
-        try:
-            parts = urlsplit(text)
-            found, path = (parts.hostname or "").lower(), parts.path
-        except ValueError:
-            raise ForgeError(f"{shown} is not a URL aod can read; expected {expected}") from None
-        if parts.scheme not in ("https", "http", "ssh", "git", "git+ssh", "ssh+git"):
-            raise ForgeError(f"{shown} is not a GitLab remote ({parts.scheme}:// URLs are not); expected {expected}")
-        prefix = base.path.rstrip("/")  # GitLab under a relative URL: https://example.com/gitlab
-        if prefix and parts.scheme in ("https", "http") and path.startswith(prefix + "/"):
-            path = path[len(prefix):]
-    else:
-        match = _SCP_LIKE.match(text)
-        if match is None:
-            raise ForgeError(f"{shown} is not a GitLab remote; expected {expected}")
-        found, path = match["host"].lower(), match["path"]
-    if found != host:
-        raise ForgeError(f"{shown} is not a project on {host} (gitlab.base_url); expected {expected}, or set {setting}")
-    segments = [s for s in path.strip("/").split("/") if s]
-    if segments:
-        segments[-1] = segments[-1].removesuffix(".git")
-    if len(segments) < 2 or not all(_PATH_PART.match(s) for s in segments):
-        raise ForgeError(f"{shown} does not name a GitLab project (GROUP/PROJECT); expected {expected}, or set {setting}")
-    return "/".join(segments)
-
-
-def clean_trace(text: str) -> str:
-    """A GitLab job log without its collapsible-section markers and line-erase escapes."""
-    return _SECTION.sub("", _ERASE.sub("", text))
 
 
 class GraphqlError(ForgeError):
@@ -466,7 +424,7 @@ class GitlabForge:
         }
         response = await self._call("POST", f"{url}/merge_requests", meter, json=payload, retry=False)
         if response.status_code == 201:
-            return _rest_mr_facts(response.json())
+            return rest_mr_facts(response.json())
         said = _message(response)
         if response.status_code == 409 or "already exists" in said:
             read = (await self._query(path, [branch.branch], meter)).get(branch.branch)
@@ -557,11 +515,11 @@ class GitlabForge:
         comments: tuple[IssueComment, ...] = ()
         if data.get("user_notes_count") != 0:
             comments = tuple(
-                IssueComment(author=_username(n.get("author")), body=str(n.get("body") or ""), at=str(n.get("created_at") or ""))
+                IssueComment(author=username(n.get("author")), body=str(n.get("body") or ""), at=str(n.get("created_at") or ""))
                 for n in await self._notes(f"{url}/issues/{iid}/notes", meter, missing=f"{path} has no issue #{iid}")
                 if not n.get("system")
             )
-        return _issue(data, comments)
+        return issue_of(data, comments)
 
     async def _notes(self, url: str, meter: _Meter, *, missing: str) -> list[Mapping[str, Any]]:
         notes: list[Mapping[str, Any]] = []
@@ -606,7 +564,7 @@ class GitlabForge:
             if response.status_code == 404:
                 raise ForgeError(f"GitLab has no project {path} (or the token cannot see it)")
             _expect(response, 200, f"listing the issues of {path}")
-            issues.extend(_issue(i, ()) for i in response.json() if isinstance(i, Mapping))
+            issues.extend(issue_of(i, ()) for i in response.json() if isinstance(i, Mapping))
             page = response.headers.get("x-next-page") or None
         return issues[:limit]
 
@@ -688,42 +646,6 @@ def _iid(number: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise ForgeError(f"{number!r} is not a merge request number")
     return int(text)
-
-
-def _username(user: Any) -> str:
-    return str(user.get("username") or "ghost") if isinstance(user, Mapping) else "ghost"
-
-
-def _issue(data: Mapping[str, Any], comments: tuple[IssueComment, ...]) -> Issue:
-    milestone = data.get("milestone")
-    return Issue(
-        id=str(data["iid"]),
-        title=str(data.get("title") or ""),
-        body=str(data.get("description") or ""),
-        state="closed" if data.get("state") == "closed" else "open",
-        labels=tuple(str(label) for label in data.get("labels") or () if label),
-        assignees=tuple(_username(a) for a in data.get("assignees") or () if isinstance(a, Mapping)),
-        milestone=str(milestone.get("title") or "") if isinstance(milestone, Mapping) else "",
-        author=_username(data.get("author")),
-        url=str(data.get("web_url") or ""),
-        created_at=str(data.get("created_at") or ""),
-        comments=comments,
-    )
-
-
-def _rest_mr_facts(data: Mapping[str, Any]) -> PRFacts:
-    """A freshly opened MR from the REST answer; pipeline and approvals come with the next tick."""
-    refs = data.get("diff_refs") if isinstance(data.get("diff_refs"), Mapping) else {}
-    state = str(data.get("state") or "")
-    return PRFacts(
-        number=str(data["iid"]),
-        url=str(data.get("web_url") or ""),
-        state="merged" if state == "merged" else "closed" if state == "closed" else "open",
-        draft=bool(data.get("draft") or data.get("work_in_progress")),
-        head_sha=str(data.get("sha") or refs.get("head_sha") or ""),
-        base=str(data.get("target_branch") or ""),
-        base_sha=str(refs.get("base_sha") or ""),
-    )
 
 
 __all__ = ["GitlabForge", "api_base", "clean_trace", "graphql_url", "parse_remote", "web_host"]

@@ -1,4 +1,6 @@
-"""The GitLab forge's merge-request query and its reading into PRFacts: pure, no I/O.
+"""The GitLab plugin's pure parts, no I/O: the merge-request query and its reading into
+PRFacts; which project a git remote names; REST answers (issues, a new MR) as aod's values;
+GitLab job logs made plain for aod.ci_logs.
 
 One GraphQL query asks a project for the merge requests of every tracked branch at once:
 `project(fullPath: $path) { mergeRequests(sourceBranches: $branches, first: N, after: $after,
@@ -29,11 +31,14 @@ What GitLab says is turned into the pure core's terms here:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aod.facts import CheckFact, ChecksState, CommentFact, Mergeability, PRFacts, ReviewDecision
+from aod.plugins.forge import ForgeError, Issue, IssueComment
 
 PAGE = 100
 """Merge requests per page (GitLab's maximum); also the most branches asked about per query."""
@@ -234,3 +239,91 @@ def _comments(node: Mapping[str, Any]) -> tuple[CommentFact, ...]:
                 )
             )
     return tuple(comments)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which project a remote names; REST answers; job logs
+
+_SCP_LIKE = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s]+):(?!//)(?P<path>[^\s]+)$")
+_PATH_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SECTION = re.compile(r"section_(?:start|end):\d+:[A-Za-z0-9_.\-]+(?:\[[^\]\r\n]*\])?\r?")
+_ERASE = re.compile(r"\x1b\[0?K")
+
+
+def parse_remote(remote_url: str | None, base_url: str) -> str:
+    """The project path (`group/sub/name`) of a remote on `base_url`'s host:
+    https://HOST/group/name(.git), git@HOST:group/sub/name.git, ssh://git@HOST[:port]/group/name.git.
+    Raises ForgeError saying what was expected."""
+    base = urlsplit(base_url)
+    host = (base.hostname or "").lower()
+    expected = f"https://{host}/GROUP/PROJECT or git@{host}:GROUP/PROJECT.git"
+    setting = "projects.NAME.gitlab.project"
+    if not remote_url:
+        raise ForgeError(f"the project has no remote URL; add one (`git remote add origin https://{host}/GROUP/PROJECT`) or set {setting}")
+    text = remote_url.strip()
+    shown = re.sub(r"(://)[^/@\s]+@", r"\1***@", text)  # a credential in the URL is never echoed
+    if "://" in text:
+        try:
+            parts = urlsplit(text)
+            found, path = (parts.hostname or "").lower(), parts.path
+        except ValueError:
+            raise ForgeError(f"{shown} is not a URL aod can read; expected {expected}") from None
+        if parts.scheme not in ("https", "http", "ssh", "git", "git+ssh", "ssh+git"):
+            raise ForgeError(f"{shown} is not a GitLab remote ({parts.scheme}:// URLs are not); expected {expected}")
+        prefix = base.path.rstrip("/")  # GitLab under a relative URL: https://example.com/gitlab
+        if prefix and parts.scheme in ("https", "http") and path.startswith(prefix + "/"):
+            path = path[len(prefix):]
+    else:
+        match = _SCP_LIKE.match(text)
+        if match is None:
+            raise ForgeError(f"{shown} is not a GitLab remote; expected {expected}")
+        found, path = match["host"].lower(), match["path"]
+    if found != host:
+        raise ForgeError(f"{shown} is not a project on {host} (gitlab.base_url); expected {expected}, or set {setting}")
+    segments = [s for s in path.strip("/").split("/") if s]
+    if segments:
+        segments[-1] = segments[-1].removesuffix(".git")
+    if len(segments) < 2 or not all(_PATH_PART.match(s) for s in segments):
+        raise ForgeError(f"{shown} does not name a GitLab project (GROUP/PROJECT); expected {expected}, or set {setting}")
+    return "/".join(segments)
+
+
+def clean_trace(text: str) -> str:
+    """A GitLab job log without its collapsible-section markers and line-erase escapes."""
+    return _SECTION.sub("", _ERASE.sub("", text))
+
+
+def username(user: Any) -> str:
+    return str(user.get("username") or "ghost") if isinstance(user, Mapping) else "ghost"
+
+
+def issue_of(data: Mapping[str, Any], comments: tuple[IssueComment, ...]) -> Issue:
+    milestone = data.get("milestone")
+    return Issue(
+        id=str(data["iid"]),
+        title=str(data.get("title") or ""),
+        body=str(data.get("description") or ""),
+        state="closed" if data.get("state") == "closed" else "open",
+        labels=tuple(str(label) for label in data.get("labels") or () if label),
+        assignees=tuple(username(a) for a in data.get("assignees") or () if isinstance(a, Mapping)),
+        milestone=str(milestone.get("title") or "") if isinstance(milestone, Mapping) else "",
+        author=username(data.get("author")),
+        url=str(data.get("web_url") or ""),
+        created_at=str(data.get("created_at") or ""),
+        comments=comments,
+    )
+
+
+def rest_mr_facts(data: Mapping[str, Any]) -> PRFacts:
+    """A freshly opened MR from the REST answer; pipeline and approvals come with the next tick."""
+    refs = data.get("diff_refs") if isinstance(data.get("diff_refs"), Mapping) else {}
+    state = str(data.get("state") or "")
+    return PRFacts(
+        number=str(data["iid"]),
+        url=str(data.get("web_url") or ""),
+        state="merged" if state == "merged" else "closed" if state == "closed" else "open",
+        draft=bool(data.get("draft") or data.get("work_in_progress")),
+        head_sha=str(data.get("sha") or refs.get("head_sha") or ""),
+        base=str(data.get("target_branch") or ""),
+        base_sha=str(refs.get("base_sha") or ""),
+    )
