@@ -837,3 +837,15 @@ async def test_a_real_bare_repository_s_branches_are_the_project_s(tmp_path: Pat
 
     after = (await forge.pull_requests(repo, [TrackedBranch(session="s1", branch="ao/one", base="main")])).prs["s1"]
     assert after is not None and after.number == facts.number and after.head_sha == head != facts.head_sha
+
+
+async def test_doctor_shows_the_token_source_and_the_budget(emulator: GitlabEmulator, forge: GitlabForge, make_forge: Callable[..., GitlabForge], tmp_path: Path) -> None:
+    from aod.doctor import _remote_check
+
+    await forge.list_issues(target(emulator))
+    check = await _remote_check("shop", "forge", "gitlab", lambda kind: forge)
+    assert check.ok and check.detail == "GitLab token from GITLAB_TOKEN; rate limit 1999/2000 left"
+
+    broken = make_forge(env={"PATH": str(tmp_path / "empty")})
+    bad = await _remote_check("shop", "forge", "gitlab", lambda kind: broken)
+    assert not bad.ok and "glab is not installed" in bad.detail and "GITLAB_TOKEN" in (bad.fix or "")
