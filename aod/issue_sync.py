@@ -44,18 +44,34 @@ class Step:
     state: str = ""
 
 
-def plan(settings: IssueSyncConfig | None, moment: Literal["spawn", "merge"]) -> list[Step]:
-    """What to tell the tracker at `moment`; nothing without `issue_sync`."""
+TWO_STATE_TRACKERS = frozenset({"local", "github", "gitlab"})
+"""Trackers whose issues are only open or closed."""
+_OPEN = frozenset({"open", "opened", "reopen", "reopened"})
+
+
+def plan(settings: IssueSyncConfig | None, moment: Literal["spawn", "merge"], tracker: str = "linear") -> list[Step]:
+    """What to tell the tracker at `moment`; nothing without `issue_sync`.
+
+    On a tracker with only open and closed issues the workflow names mean what they can: an
+    issue being worked on is simply open, so `on_spawn` moves nothing unless it says `closed`;
+    `on_merge` ("Done", "Resolved", ...) closes the issue unless it says `open`."""
     if settings is None:
         return []
     steps: list[Step] = []
     if moment == "spawn" and settings.on_spawn:
-        steps.append(Step("move", settings.on_spawn))
+        state = settings.on_spawn
+        if tracker in TWO_STATE_TRACKERS:
+            state = "closed" if state.strip().lower() == "closed" else ""
+        if state:
+            steps.append(Step("move", state))
     if moment == "merge":
         if settings.link_pr:
             steps.append(Step("link"))
         if settings.on_merge:
-            steps.append(Step("move", settings.on_merge))
+            state = settings.on_merge
+            if tracker in TWO_STATE_TRACKERS:
+                state = "open" if state.strip().lower() in _OPEN else "closed"
+            steps.append(Step("move", state))
     return steps
 
 
@@ -75,7 +91,7 @@ class IssueSync:
         """After a worker's spawn: move its issue to `on_spawn`. Never raises."""
         if session.issue is None or session.kind != "worker":
             return
-        steps = plan(self._settings(project), "spawn")
+        steps = plan(self._settings(project), "spawn", project.tracker)
         if steps:
             outcome = await self._perform(session, project, steps, pr_url="", pr_title="")
             await self._journal(session, "spawn", outcome)
@@ -86,7 +102,7 @@ class IssueSync:
         if session.issue is None:
             return "no issue to tell"
         project = await self.forges.sessions.project(session.project)
-        steps = plan(self._settings(project), "merge")
+        steps = plan(self._settings(project), "merge", project.tracker)
         if not steps:
             return "issue_sync is off"
         title = f"PR #{session.pr_number}" if session.pr_number else "the pull request"

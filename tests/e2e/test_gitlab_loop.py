@@ -44,7 +44,7 @@ def test_gitlab_issue_to_merge_through_the_api(make_aod: Callable[..., AodProces
         records.mkdir()
         extra = (
             f"gitlab: {{base_url: '{gitlab.base_url}', retry_backoff: 10ms, refresh: 1s}}\n"
-            "projects:\n  demo: {forge: gitlab, auto_merge: true, merge_method: squash, issue_sync: {on_spawn: null, on_merge: closed}}\n"
+            "projects:\n  demo: {forge: gitlab, auto_merge: true, merge_method: squash, issue_sync: {}}\n"
         )
         aod.write_config(config_text(tmux, records, extra))
         aod.start()

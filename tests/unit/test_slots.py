@@ -82,6 +82,12 @@ def test_issue_sync_plan() -> None:
     assert plan(defaults, "merge") == [Step("link"), Step("move", "Done")]
     quiet = IssueSyncConfig(on_spawn=None, on_merge="Shipped", link_pr=False)
     assert plan(quiet, "spawn") == [] and plan(quiet, "merge") == [Step("move", "Shipped")]
+    # Trackers with open and closed issues only: an issue worked on is open; merged, it is closed.
+    for two_state in ("github", "gitlab", "local"):
+        assert plan(defaults, "spawn", two_state) == []
+        assert plan(defaults, "merge", two_state) == [Step("link"), Step("move", "closed")]
+    assert plan(IssueSyncConfig(on_merge="reopened"), "merge", "gitlab")[-1] == Step("move", "open")
+    assert plan(IssueSyncConfig(on_spawn="Closed"), "spawn", "github") == [Step("move", "closed")]
 
 
 def test_pr_merged_syncs_the_issue_before_the_cleanup_only_when_asked() -> None:
