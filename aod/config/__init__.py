@@ -26,6 +26,7 @@ know the layout. May import: this package's modules.
 from __future__ import annotations
 
 from aod.config.agents import BUILTIN_AGENTS, AgentConfig, RuntimeConfig, ScreenConfig, WorkspaceConfig
+from aod.config.scale_out import ContainerConfig, HostConfig, KubernetesConfig, PlacementConfig
 from aod.config.budgets import BudgetConfig, PriceConfig, Usd
 from aod.config.intake import IntakeConfig
 from aod.config.orchestrator import OrchestratorConfig
@@ -116,6 +117,10 @@ __all__ = [
     "Regex",
     "Regexes",
     "RuntimeConfig",
+    "ContainerConfig",
+    "HostConfig",
+    "KubernetesConfig",
+    "PlacementConfig",
     "ScreenConfig",
     "SecretHttpUrl",
     "Section",

@@ -23,6 +23,7 @@ from aod.config.fields import (
     at_most,
     valid_regex,
 )
+from aod.config.scale_out import ContainerConfig, KubernetesConfig
 from aod.workfiles import DEFAULT_DISPOSABLE
 
 
@@ -32,10 +33,13 @@ Kept equal to aod/plugins/agent/registry.py BUILTIN by a test: config must not i
 
 
 class RuntimeConfig(Section):
-    kind: Literal["tmux", "process"] = "tmux"
+    kind: Literal["tmux", "process", "container", "kubernetes"] = "tmux"
     # The tmux server aod starts agents on (`tmux -L ao`), apart from your own sessions.
     tmux_socket: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "ao"
     probe_timeout: Annotated[PositiveDuration, at_most(MINUTE)] = 5.0
+    # issue 21
+    container: ContainerConfig = Field(default_factory=ContainerConfig)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
 
 
 class WorkspaceConfig(Section):

@@ -34,6 +34,7 @@ from aod.config.fields import (
 from aod.config.overlap import CheckpointConfig, OverlapConfig
 from aod.config.reactions import ReactionConfig, ReactionKey
 from aod.config.review import ReviewConfig
+from aod.config.scale_out import ContainerConfig
 from aod.config.trackers import GitlabProjectConfig, IssueSyncConfig, JiraProjectConfig, LinearProjectConfig
 
 ScmKind = Literal["local", "github", "gitlab"]
@@ -84,7 +85,7 @@ class ProjectConfig(Section):
     path: Path | None = None
     agent: Annotated[str, Field(pattern=AGENT_NAME)] | None = None
     workspace: Literal["worktree", "clone"] | None = None
-    runtime: Literal["tmux", "process"] | None = None
+    runtime: Literal["tmux", "process", "container", "kubernetes"] | None = None
     default_branch: str | None = None
     branch: BranchTemplate | None = None
     session_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9]{0,15}$")] | None = None
@@ -126,6 +127,8 @@ class ProjectConfig(Section):
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
     # issue 19, reviewer agent: a read-only reviewer session on each worker's PR (unset: none).
     review: ReviewConfig | None = None
+    # issue 21: this project's container settings, replacing runtime.container as a whole.
+    container: ContainerConfig | None = None
 
 
 class GithubConfig(Section):

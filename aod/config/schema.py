@@ -28,6 +28,7 @@ from aod.config.notifiers import Notifiers
 from aod.config.projects import DefaultsConfig, GithubConfig, ProjectConfig
 from aod.config.reactions import ReactionConfig, ReactionKey
 from aod.config.trackers import GitlabConfig, JiraConfig, LinearConfig
+from aod.config.scale_out import HOST_NAME, HostConfig, PlacementConfig
 from aod.config.roles import ROLE_NAME, RoleConfig
 from aod.config.web import WebConfig
 from aod.config.yaml_tree import Loc, Problem, TreeReader, dotted
@@ -56,6 +57,9 @@ class Config(Section):
     jira: JiraConfig = Field(default_factory=JiraConfig)
     redact: RedactConfig = Field(default_factory=RedactConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    # issue 21: other machines' aods
+    hosts: dict[Annotated[str, Field(pattern=HOST_NAME)], HostConfig] = Field(default_factory=dict)
+    placement: PlacementConfig = Field(default_factory=PlacementConfig)
     # issue 19, roles
     roles: dict[Annotated[str, Field(pattern=ROLE_NAME)], RoleConfig] = Field(default_factory=dict)
 

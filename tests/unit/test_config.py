@@ -457,7 +457,7 @@ def test_keys_are_not_interpolated(tmp_path: Path) -> None:
     assert found == [
         f"{tmp_path / 'config.yaml'}:1: ${{KEY}}: "
         "unknown key; known keys here: poll_interval, log, api, runtime, workspace, defaults, "
-        "agents, projects, reactions, budgets, orchestrator, prices, notifiers, github, gitlab, linear, jira, redact, web, roles"
+        "agents, projects, reactions, budgets, orchestrator, prices, notifiers, github, gitlab, linear, jira, redact, web, hosts, placement, roles"
     ]
 
 
