@@ -240,6 +240,7 @@ class App:
 
 
 def build_plugins(config, locations: Locations):  # type: ignore[no-untyped-def]
+    from aod.plugins.runtime.kubernetes import KubernetesRuntime
     from aod.plugins.runtime.process import ProcessRuntime
     from aod.plugins.runtime.tmux import TmuxRuntime
     from aod.plugins.workspace.clone import CloneWorkspace
@@ -251,6 +252,7 @@ def build_plugins(config, locations: Locations):  # type: ignore[no-untyped-def]
         runtimes={
             "tmux": TmuxRuntime(config.runtime.tmux_socket, timeout=timeout),
             "process": ProcessRuntime(locations.state_dir),
+            "kubernetes": KubernetesRuntime(config.runtime.kubernetes),  # issue 21: one pod a session
         },
         workspaces={"worktree": WorktreeWorkspace(), "clone": CloneWorkspace()},
     )

@@ -43,6 +43,19 @@ class KubernetesConfig(Section):
     # The persistent volume of each session's workspace.
     storage: str = "10Gi"
     timeout: Annotated[PositiveDuration, at_most(10 * MINUTE)] = 10.0
+    # A PEM file of the CA that signed the API server's certificate; unset: the service account's
+    # ca.crt when in-cluster, else the system's CAs.
+    ca_file: str | None = None
+    # `auto`: a `Sandbox` (agents.x-k8s.io) per session when that CRD is installed, else a Pod and
+    # a PVC; `off`: always a Pod and a PVC.
+    sandbox: Literal["auto", "off"] = "auto"
+    # Resources of the agent's container (requests = limits), Kubernetes quantities; unset: none.
+    cpu: str | None = None
+    memory: str | None = None
+    # A Secret whose keys become the agent's environment (its API keys), by name only.
+    env_secret: str | None = None
+    # The StorageClass of the sessions' volumes; unset: the cluster's default.
+    storage_class: str | None = None
 
 
 class HostConfig(Section):
