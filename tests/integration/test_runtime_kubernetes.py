@@ -239,10 +239,10 @@ async def test_the_agents_exit_and_a_killed_container_read_dead(emulator: KubeEm
 
     async def exited() -> bool:
         screen = await runtime.capture(handle)
-        return "bye" in screen and runtime.liveness(handle, await runtime.snapshot()) == "dead"
+        snap = await runtime.snapshot()
+        return "bye" in screen and runtime.liveness(handle, snap) == "dead" and snap["sess-1"].exit_status == 3
 
-    await until(exited, what="the capture to see the agent's exit")
-    assert (await runtime.snapshot())["sess-1"].exit_status == 3
+    await until(exited, what="the capture to see the agent's exit and its status")
     assert emulator.pod("sess-1")["status"]["phase"] == "Running"
     await runtime.kill(handle)
     _git("checkout", "-q", "-B", "sess-2", cwd=repo)

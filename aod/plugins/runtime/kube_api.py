@@ -226,7 +226,7 @@ def error_from(status: int, body: Any, what: str) -> KubeError:
     detail = message or f"HTTP {status}"
     if status == 401:
         return KubeError(
-            f"the Kubernetes API refused the token (401 Unauthorized): check runtime.kubernetes.token, "
+            "the Kubernetes API refused the token (401 Unauthorized): check runtime.kubernetes.token, "
             "the service account token or KUBERNETES_TOKEN",
             code=status, reason=reason,
         )

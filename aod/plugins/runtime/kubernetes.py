@@ -410,11 +410,22 @@ class KubernetesRuntime:
 
     # -- the screen ----------------------------------------------------------------------------
 
-    def _note_exit(self, handle: RuntimeHandle, mark_row: str) -> None:
-        dead, _, status = mark_row.partition(" ")
-        if dead == "1":
-            uid = handle.pane_id or self._uids.get(handle.name)
-            self._exited[handle.name] = (uid, int(status) if status.strip().lstrip("-").isdigit() else None)
+    async def _note_exit(self, handle: RuntimeHandle, mark_row: str) -> None:
+        """Remember an agent whose pane the capture saw dead (for the next snapshots). A dead
+        pane without a status is tmux#311 (a missed SIGCHLD, see tmux.py): the pod's tmux server
+        is sent one, best effort, so a later capture reads the status."""
+        dead, _, rest = mark_row.strip().partition(" ")
+        server_pid, _, status = rest.partition(" ")
+        if dead != "1":
+            return
+        uid = handle.pane_id or self._uids.get(handle.name)
+        code = int(status) if status.strip().lstrip("-").isdigit() else None
+        self._exited[handle.name] = (uid, code)
+        if code is None and server_pid.isdigit():
+            try:
+                await self._exec(handle, ["kill", "-CHLD", server_pid])
+            except RuntimeError_:
+                pass
 
     async def capture(self, handle: RuntimeHandle, lines: int = 50) -> str:
         lines = max(1, int(lines))
@@ -422,14 +433,14 @@ class KubernetesRuntime:
         result = await self._tmux(
             handle,
             "capture-pane", "-p", "-J", "-t", TARGET, "-S", f"-{lines}", ";",
-            "display-message", "-p", "-t", TARGET, f"{cut} #{{pane_dead}} #{{pane_dead_status}}",
+            "display-message", "-p", "-t", TARGET, f"{cut} #{{pane_dead}} #{{pid}} #{{pane_dead_status}}",
             what="capture-pane",
         )  # fmt: skip
         parts = result.out.split("\n")
         marks = [i for i, row in enumerate(parts) if row.startswith(cut + " ")]
         if not marks:
             raise RuntimeError_(f"pod {pod_name(handle.name)}: unexpected capture output")
-        self._note_exit(handle, parts[marks[-1]][len(cut) + 1 :])
+        await self._note_exit(handle, parts[marks[-1]][len(cut) + 1 :])
         return _tidy(parts[: marks[-1]], lines)
 
     async def capture_many(self, handles: Sequence[RuntimeHandle], lines: int = 50) -> dict[str, str]:
@@ -454,7 +465,7 @@ class KubernetesRuntime:
         result = await self._tmux(
             handle,
             "capture-pane", "-p", "-J", "-t", TARGET, "-S", f"-{lines}", ";",
-            "display-message", "-p", "-t", TARGET, f"{cut} #{{pane_dead}} #{{pane_dead_status}}", ";",
+            "display-message", "-p", "-t", TARGET, f"{cut} #{{pane_dead}} #{{pid}} #{{pane_dead_status}}", ";",
             "capture-pane", "-p", "-t", TARGET, ";",
             "display-message", "-p", "-t", TARGET, f"{cut} #{{cursor_x}} #{{cursor_y}}",
             what="capture-pane",
@@ -463,7 +474,7 @@ class KubernetesRuntime:
         marks = [i for i, row in enumerate(parts) if row.startswith(cut + " ")]
         if len(marks) != 2:
             raise RuntimeError_(f"pod {pod_name(handle.name)}: unexpected capture output")
-        self._note_exit(handle, parts[marks[0]][len(cut) + 1 :])
+        await self._note_exit(handle, parts[marks[0]][len(cut) + 1 :])
         rows = [row.rstrip() for row in parts[: marks[0]]]
         while rows and not rows[-1]:
             rows.pop()
