@@ -313,6 +313,30 @@ async def test_auth_errors_say_what_to_do(emulator: KubeEmulator, repo: Path, tm
         await KubernetesRuntime(KubernetesConfig(api_url=emulator.api_url, token=SecretStr(TOKEN))).create(spec(repo))
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
+async def test_https_with_the_configured_ca_for_rest_and_exec(tmp_path: Path, repo: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=kube-emulator",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    with KubeEmulator(token=TOKEN, root=tmp_path / "cluster", tls=(str(cert), str(key))) as emu:
+        assert emu.api_url.startswith("https://")
+        untrusted = make_runtime(emu)
+        assert await untrusted.snapshot() is None, "a certificate not signed by a known CA: unknown"
+        runtime = make_runtime(emu, ca_file=str(cert))
+        handle = await runtime.create(spec(repo))
+        await runtime.paste(handle, "over TLS")
+        await runtime.press_enter(handle)
+        got = emu.claim_dir("workspace-sess-1") / "repo" / "got.txt"
+        await until(lambda: _async(lambda: got.exists() and got.read_text() == "over TLS\n"), what="the text over wss")
+        assert runtime.liveness(handle, await runtime.snapshot()) == "alive"
+        await runtime.cleanup(handle)
+    with pytest.raises(KubeError, match="CA file"):
+        KubeApi(KubernetesConfig(api_url="https://127.0.0.1:1", ca_file=str(tmp_path / "missing.pem"))).ssl_context()
+
+
 async def test_pod_names_are_dns_labels() -> None:
     assert pod_name("sess-1") == "sess-1"
     odd = pod_name("My_Sess")

@@ -105,8 +105,10 @@ class PodRun:
 class KubeEmulator:
     def __init__(self, *, token: str = "kube-emulator-token", sandbox_crd: bool = False,
                  protocols: tuple[str, ...] = ("v5.channel.k8s.io", "v4.channel.k8s.io"),
-                 root: Path | None = None) -> None:
+                 root: Path | None = None, tls: tuple[str, str] | None = None) -> None:
         self.token = token
+        self.tls = tls
+        """(certificate file, key file): serve HTTPS (and WSS for exec) with them."""
         self.sandbox_crd = sandbox_crd
         self.protocols = protocols
         self._own_root = root is None
@@ -128,6 +130,12 @@ class KubeEmulator:
     def start(self) -> KubeEmulator:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
         self._server.daemon_threads = True
+        if self.tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -135,7 +143,7 @@ class KubeEmulator:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def down(self) -> None:
         """Close the port: the API server is unreachable (connection refused). Pods run on."""
