@@ -58,6 +58,14 @@ def test_a_kubernetes_session_from_spawn_to_kill(make_aod: Callable[..., AodProc
         assert lists and all(e.query.get("labelSelector") == ["ao.session"] for e in lists)
         assert fleet.ok("logs", sid)["alive"] == "alive"
 
+        # An idle agent: each tick one list; a capture (one exec) only when the screen may have
+        # moved, so far fewer execs than ticks.
+        cluster.clear_log()
+        wait_for(lambda: len([e for e in cluster.requests("GET") if e.path == "/api/v1/namespaces/agents/pods"]) >= 10, 30, "ten ticks")
+        ticks = len([e for e in cluster.requests("GET") if e.path == "/api/v1/namespaces/agents/pods"])
+        execs = len(cluster.requests(path_contains="/exec"))
+        assert execs <= ticks // 2, (execs, ticks)
+
         # aod killed and started again: the pod ran on; the session is found alive in it.
         uid = cluster.pod(sid, "agents")["metadata"]["uid"]
         aod.proc.kill()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,12 @@ async def test_create_makes_a_claim_and_a_pod_with_the_clone_on_the_session_bran
     clone = emulator.claim_dir("workspace-sess-1") / "repo"
     assert _git("rev-parse", "--abbrev-ref", "HEAD", cwd=clone) == "sess-1"
     assert (clone / "README").read_text() == "hello\n"
-    assert runtime.liveness(handle, await runtime.snapshot()) == "alive"
+    snap = await runtime.snapshot()
+    assert runtime.liveness(handle, snap) == "alive"
+    assert snap["sess-1"].activity_at is None, "never captured: the screen may have moved"
     assert "agent-ready" in await runtime.capture(handle)
+    activity = (await runtime.snapshot())["sess-1"].activity_at
+    assert activity is not None and abs(activity - time.time()) < 60, "the pane's last output, from the capture"
     argv = runtime.attach_argv(handle)
     if shutil.which("kubectl"):
         assert argv == ["kubectl", "exec", "-it", "-n", "default", "sess-1", "-c", "agent", "--", "tmux", "attach-session", "-t", "=ao"]

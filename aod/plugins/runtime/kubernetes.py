@@ -17,6 +17,9 @@ itself (credentials: `env_secret`, or the image).
 
 What the runtime does through the API:
 - `snapshot()`: ONE list call for all sessions (`GET .../pods?labelSelector=ao.session`).
+  `activity_at` is the pane's last output as the last capture read it (`#{window_activity}`),
+  None once that reading is 10 s old, so the observer captures an idle pod every 10 s (one exec)
+  and a busy one every tick, never every pod every tick.
   Liveness from the pod (phase, the agent container's state, deletion) and from the agent's exit
   as the pane recorded it, read only when a capture ran anyway (`#{pane_dead}` printed after the
   capture, same exec). No answer, a 5xx, a 429: None (unknown, never dead).
@@ -40,6 +43,7 @@ import json
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -75,6 +79,8 @@ BUFFER: Final = "ao-paste"
 # `set-buffer` carries the text in argv (a query parameter): only for v4-only servers, and short.
 SET_BUFFER_LIMIT: Final = 8 * 1024
 EXEC_PARALLEL: Final = 8
+# How old a capture's reading of an idle pane may get before the snapshot asks for another.
+IDLE_RECAPTURE: Final = 10.0
 FATAL_WAITING: Final = frozenset(
     {"InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError", "CrashLoopBackOff"}
 )
@@ -139,6 +145,8 @@ class KubernetesRuntime:
         """Session → (pod uid, exit status) of an agent whose pane a capture saw dead."""
         self._uids: dict[str, str] = {}
         """Session → the pod uid the last snapshot saw."""
+        self._activity: dict[str, tuple[float, float]] = {}
+        """Session → (the pane's last output as tmux stamped it, when the capture read that)."""
         self.list_calls = 0
 
     @property
@@ -393,8 +401,18 @@ class KubernetesRuntime:
                 dead, status = True, exited[1]
             if uid:
                 self._uids[name] = uid
-            panes[name] = PaneState(name=name, pane_id=uid, pid=None, dead=dead, exit_status=status, activity_at=None)
+            panes[name] = PaneState(name=name, pane_id=uid, pid=None, dead=dead, exit_status=status, activity_at=self._activity_at(name))
         return panes
+
+    def _activity_at(self, name: str) -> float | None:
+        """The pane's last output as the last capture saw it; None (the screen may have moved:
+        capture it) once that reading is IDLE_RECAPTURE old. The pod list cannot say when a pane
+        printed, so an idle agent is captured again every IDLE_RECAPTURE seconds, a busy one (its
+        last output within a second of the capture) at every tick, as with tmux."""
+        seen = self._activity.get(name)
+        if seen is None or time.time() - seen[1] >= IDLE_RECAPTURE:
+            return None
+        return seen[0]
 
     def liveness(self, handle: RuntimeHandle, snapshot: dict[str, PaneState] | None) -> Liveness:
         if snapshot is None:
@@ -411,11 +429,15 @@ class KubernetesRuntime:
     # -- the screen ----------------------------------------------------------------------------
 
     async def _note_exit(self, handle: RuntimeHandle, mark_row: str) -> None:
-        """Remember an agent whose pane the capture saw dead (for the next snapshots). A dead
+        """What the capture's mark row says of the pane: its last output (for the snapshots'
+        `activity_at`) and whether the agent exited (remembered for the next snapshots). A dead
         pane without a status is tmux#311 (a missed SIGCHLD, see tmux.py): the pod's tmux server
         is sent one, best effort, so a later capture reads the status."""
         dead, _, rest = mark_row.strip().partition(" ")
-        server_pid, _, status = rest.partition(" ")
+        server_pid, _, rest = rest.partition(" ")
+        activity, _, status = rest.partition(" ")
+        if activity.isdigit():
+            self._activity[handle.name] = (float(activity), time.time())
         if dead != "1":
             return
         uid = handle.pane_id or self._uids.get(handle.name)
@@ -433,7 +455,7 @@ class KubernetesRuntime:
         result = await self._tmux(
             handle,
             "capture-pane", "-p", "-J", "-t", TARGET, "-S", f"-{lines}", ";",
-            "display-message", "-p", "-t", TARGET, f"{cut} #{{pane_dead}} #{{pid}} #{{pane_dead_status}}",
+            "display-message", "-p", "-t", TARGET, f"{cut} #{{pane_dead}} #{{pid}} #{{window_activity}} #{{pane_dead_status}}",
             what="capture-pane",
         )  # fmt: skip
         parts = result.out.split("\n")
@@ -465,7 +487,7 @@ class KubernetesRuntime:
         result = await self._tmux(
             handle,
             "capture-pane", "-p", "-J", "-t", TARGET, "-S", f"-{lines}", ";",
-            "display-message", "-p", "-t", TARGET, f"{cut} #{{pane_dead}} #{{pid}} #{{pane_dead_status}}", ";",
+            "display-message", "-p", "-t", TARGET, f"{cut} #{{pane_dead}} #{{pid}} #{{window_activity}} #{{pane_dead_status}}", ";",
             "capture-pane", "-p", "-t", TARGET, ";",
             "display-message", "-p", "-t", TARGET, f"{cut} #{{cursor_x}} #{{cursor_y}}",
             what="capture-pane",
@@ -571,6 +593,7 @@ class KubernetesRuntime:
         await self.api.call("DELETE", self._claims(namespace, claim_name(pod)), missing_ok=True)
         self._exited.pop(name, None)
         self._uids.pop(name, None)
+        self._activity.pop(name, None)
 
     async def _scale_sandbox(self, version: str, namespace: str, pod: str, replicas: int) -> bool:
         got = await self.api.call(
