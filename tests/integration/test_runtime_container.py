@@ -248,3 +248,14 @@ def test_git_dirs_of_a_linked_worktree(tmp_path: Path) -> None:
 def test_daemon_label_is_stable_and_short() -> None:
     assert daemon_label("/x/state") == daemon_label(Path("/x/state"))
     assert daemon_label("/x/state") != daemon_label("/y/state") and len(daemon_label("/x")) == 10
+
+
+def test_ps_output_of_podman_and_docker_is_read_alike() -> None:
+    from aod.plugins.runtime.container import _labels, _name, parse_ps
+
+    podman = parse_ps('[{"Names": ["ao-x-demo-1"], "Labels": {"ao.session": "demo-1"}, "State": "running"}]')
+    docker = parse_ps('{"Names":"ao-x-demo-1","Labels":"ao.daemon=x,ao.session=demo-1","State":"running"}\n'
+                      '{"Names":"ao-x-demo-2","Labels":"ao.session=demo-2","State":"exited"}\n')
+    assert [(_name(r), _labels(r)["ao.session"], r["State"]) for r in podman] == [("ao-x-demo-1", "demo-1", "running")]
+    assert [(_name(r), _labels(r)["ao.session"]) for r in docker] == [("ao-x-demo-1", "demo-1"), ("ao-x-demo-2", "demo-2")]
+    assert parse_ps("") == [] and parse_ps("[]") == []

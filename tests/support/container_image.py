@@ -115,7 +115,9 @@ class Engine:
         (rootfs / "usr").mkdir()
         (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
         (rootfs / "etc" / "group").write_text("root:x:0:\n")
-        shutil.copy2(FAKE_AGENT, rootfs / "opt" / "ao-test" / "fake_agent.py")
+        agent = rootfs / "opt" / "ao-test" / "fake_agent.py"
+        shutil.copy2(FAKE_AGENT, agent)
+        agent.chmod(0o755)  # run by its `#!/usr/bin/env python3`: a program only the image has
         tarball = self.root / "rootfs.tar"
         subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
         self.podman("import", "--change", "ENV=LANG=C.UTF-8", str(tarball), self.image)

@@ -76,9 +76,10 @@ _NAME_IN_USE: Final = re.compile(r"already in use|is already in use|conflict", r
 _NO_SUCH: Final = re.compile(r"no such container|no container with", re.IGNORECASE)
 
 
-def daemon_label(state_dir: Path | str) -> str:
-    """This aod's mark on its containers: two aods sharing one engine never reap each other's."""
-    return hashlib.sha256(str(state_dir).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+def daemon_label(location: Path | str) -> str:
+    """This aod's mark on its containers (a hash of its state directory's path, `location`):
+    two aods sharing one engine never reap each other's."""
+    return hashlib.sha256(str(location).encode("utf-8", "surrogateescape")).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,10 @@ class ContainerRuntime:
 
     kind = "container"
     echoes_input = True
+    agent_on_host = False
+    """The agent's program is looked for in the image, not on aod's PATH (spawn skips that
+    check; a program the image lacks ends the agent at once: the pane shows the engine's
+    "executable file not found", the session errors with status 127)."""
 
     def __init__(
         self,
