@@ -114,6 +114,18 @@ def test_a_session_that_ended_while_aod_was_down_leaves_no_container(fleet: Flee
     fleet.wait_state(sid, lambda s: s["state"] == "errored", "the session judged gone", 30)
     wait_for(lambda: engine.labelled(f"ao.session={sid}") == [], 20, "its container reaped")
 
+    # A session marked done (its agent still running): the tick reaps its container; cleanup
+    # archives it, and no container of this aod is left.
+    done = fleet.ok("spawn", "--task", "another job")["id"]
+    wait_for(lambda: fleet.received(done), 40, "the first prompt")
+    [name] = engine.labelled(f"ao.session={done}")
+    daemon = json.loads(engine.podman("inspect", name).stdout)[0]["Config"]["Labels"]["ao.daemon"]
+    fleet.ok("done", done)
+    wait_for(lambda: engine.labelled(f"ao.session={done}") == [], 20, "the done session's container reaped")
+    removed = fleet.ok("cleanup", "--force")["items"]
+    assert sorted((i["id"], i["action"]) for i in removed) == sorted([(sid, "removed"), (done, "removed")])
+    assert engine.labelled(f"ao.daemon={daemon}") == []
+
 
 def test_an_image_that_is_not_there_fails_the_spawn_saying_to_build_it(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
     engine = shared_engine()

@@ -131,6 +131,8 @@ async def test_create_snapshot_capture_paste_enter_kill(tmux_socket: str, settin
         assert runtime.attach_argv(handle) == ["tmux", "-L", tmux_socket, "attach-session", "-t", "=demo-1"]
         viewer = runtime.viewer_command(handle, control=False)
         assert "attach-session" in viewer.argv and viewer.can_type
+        async with runtime.hold_window_size(handle):  # the dashboard's size-holding client
+            pass
 
         await runtime.kill(handle)
         assert engine.labelled("ao.session=demo-1") == []
@@ -259,3 +261,22 @@ def test_ps_output_of_podman_and_docker_is_read_alike() -> None:
     assert [(_name(r), _labels(r)["ao.session"], r["State"]) for r in podman] == [("ao-x-demo-1", "demo-1", "running")]
     assert [(_name(r), _labels(r)["ao.session"]) for r in docker] == [("ao-x-demo-1", "demo-1"), ("ao-x-demo-2", "demo-2")]
     assert parse_ps("") == [] and parse_ps("[]") == []
+
+
+def test_a_project_s_container_section_replaces_the_global_one(tmp_path: Path) -> None:
+    from aod.app import build_plugins
+    from aod.config import Config
+    from aod.paths import Locations
+
+    config = Config.model_validate({
+        "runtime": {"kind": "tmux", "container": {"image": "global:1", "engine_args": ["--root", "/g"]}},
+        "projects": {"boxed": {"runtime": "container", "container": {"engine": "docker", "image": "boxed:1"}}},
+    })
+    locations = Locations.resolve(environ={"AOD_STATE_DIR": str(tmp_path / "state"), "HOME": str(tmp_path)})
+    runtime = build_plugins(config, locations).runtimes["container"]
+    assert runtime.kind == "container"
+    assert runtime.settings("boxed").image == "boxed:1" and runtime.settings("boxed").engine == "docker"
+    assert runtime.settings("other").image == "global:1" and runtime.settings(None).image == "global:1"
+    assert sorted(runtime._all_engines()) == [("docker",), ("podman", "--root", "/g")]
+    assert runtime.in_use()  # a project runs in containers
+    assert runtime.daemon == daemon_label(locations.state_dir)
