@@ -29,6 +29,11 @@ class ContainerConfig(Section):
     mounts: list[str] = Field(default_factory=list)
     # Names of variables passed from aod's environment (secrets by name, never by value in config).
     env: list[str] = Field(default_factory=list)
+    # Flags of the engine itself, before its command (`--root`, `--runroot`, `--runtime runc`,
+    # `--storage-driver overlay`; docker: `-H unix://...`).
+    engine_args: list[str] = Field(default_factory=list)
+    # Extra flags of `run` (`--ulimit nofile=10000:10000`, `--userns keep-id`, `--memory 4g`).
+    run_args: list[str] = Field(default_factory=list)
 
 
 class KubernetesConfig(Section):
