@@ -143,3 +143,12 @@ def test_an_image_that_is_not_there_fails_the_spawn_saying_to_build_it(make_aod:
         assert session["state"] == "errored"
         assert "aod never pulls: build it" in session["reason"]
         assert engine.labelled("ao.session=demo-1") == []
+
+
+def test_doctor_checks_the_container_engine_and_tmux(fleet: Fleet) -> None:
+    result = fleet.aod.aoctl("--json", "doctor")  # exit 1 when any check fails (an agent CLI missing here)
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["container engine podman"]["ok"] is True
+    assert "podman" in checks["container engine podman"]["detail"]
+    # The agents' panes are on aod's tmux server: tmux is needed, not optional.
+    assert checks["tmux"].get("optional", False) is False
