@@ -25,6 +25,7 @@ from aod.store import Store
 if TYPE_CHECKING:
     from aod.checkpoints import Checkpoints
     from aod.dependents import Dependents
+    from aod.federation.hosts import Hosts
     from aod.forges import ForgeService
     from aod.groups import Groups
     from aod.intake import Intake
@@ -71,6 +72,8 @@ class App:
     groups: Groups = field(init=False)
     checkpoints: Checkpoints = field(init=False)
     dependents: Dependents = field(init=False)
+    hosts: Hosts = field(init=False)
+    """issue 21: the remote hosts' links (aod/federation/hosts.py)."""
     last_observed: ObserveStats | None = None
     _redactor: tuple[object, Redactor] | None = None
 
@@ -128,6 +131,9 @@ class App:
         from aod.dependents import Dependents
 
         self.dependents = Dependents(self.sessions, self.reactor, self.forges)
+        from aod.federation.hosts import Hosts  # issue 21
+
+        self.hosts = Hosts(self)
         # Secrets out of everything aod stores, shows or forwards (aod/redact.py).
         self.store.redactor = self.redactor
         self.bus.redact = lambda data: redact.fields(self.redactor(), data)
