@@ -742,7 +742,7 @@ _SHELL_SAFE = r"[A-Za-z0-9._/=:@%+,-]+"
 
 
 def _ssh_attach_problem(argv: list[str]) -> str | None:
-    """issue 21: a remote session's attach, `ssh -t [-o OPT]... [-p PORT] TARGET -- <its aod's
+    """issue 21: a remote session's attach, `ssh -t [-F FILE] [-o OPT]... [-p PORT] TARGET -- <its aod's
     attach argv>`: only the options aod itself passes, a target that is no option, and after `--`
     one of the two shapes above (its program judged on that host, so by its shape only), every
     word shell-safe (ssh hands the words to the remote shell joined by spaces)."""
@@ -759,8 +759,10 @@ def _ssh_attach_problem(argv: list[str]) -> str | None:
     if not head or head[0] != "-t":
         return "an ssh attach command must start with `ssh -t`"
     rest = head[1:]
-    while len(rest) > 1 and rest[0] in ("-o", "-p"):
+    while len(rest) > 1 and rest[0] in ("-o", "-p", "-F"):
         flag, value = rest[0], rest[1]
+        if flag == "-F" and not (os.path.isabs(value) and re.fullmatch(_SHELL_SAFE, value)):
+            return f"ssh config {value!r} is not an absolute path"
         if flag == "-o" and value not in _SSH_OPTIONS:
             return f"ssh option {value!r} is not one aod passes"
         if flag == "-p" and not value.isdecimal():

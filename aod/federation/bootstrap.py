@@ -49,7 +49,7 @@ async def bootstrap(app: App, name: str) -> HostBootstrapResult:
     if not cfg.ssh:
         raise RpcFailure(ErrorCode.INVALID_PARAMS, f"host {name} has no `ssh` target (it is reached by `command`): bootstrap needs ssh")
     dest, port = routing.parse_target(cfg.ssh)
-    ssh = ["ssh", *routing.SSH_OPTIONS, *routing.CONNECT_TIMEOUT, *(["-p", str(port)] if port else []), dest, "--"]
+    ssh = ["ssh", *(["-F", cfg.ssh_config] if cfg.ssh_config else []), *routing.SSH_OPTIONS, *routing.CONNECT_TIMEOUT, *(["-p", str(port)] if port else []), dest, "--"]
     root = checkout_root()
     if root is None:
         raise RpcFailure(ErrorCode.UNAVAILABLE, "this aod is not run from a checkout with pyproject.toml: bootstrap copies the checkout; install aod on the host by hand (`pip install aod` in a venv) and set hosts.NAME.aoctl")

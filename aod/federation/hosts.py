@@ -77,7 +77,7 @@ class Hosts:
 
     @staticmethod
     def _argv(cfg: Any) -> list[str]:
-        return routing.link_argv(cfg.ssh, cfg.command, list(cfg.aoctl))
+        return routing.link_argv(cfg.ssh, cfg.command, list(cfg.aoctl), cfg.ssh_config)
 
     async def _run_one(self, remote: Remote, scope: trio.CancelScope) -> None:
         with scope:
@@ -127,7 +127,8 @@ class Hosts:
         timeout = LONG_METHODS.get(method, 30.0)
         result = await remote.call(method, routing.strip_params(method, params, host), timeout)
         if method == "session.attach" and isinstance(result, dict) and isinstance(result.get("argv"), list):
-            result = {**result, "argv": routing.attach_argv(remote.target, [str(a) for a in result["argv"]])}
+            ssh_config = self.app.config.hosts[host].ssh_config if host in self.app.config.hosts else None
+            result = {**result, "argv": routing.attach_argv(remote.target, [str(a) for a in result["argv"]], ssh_config)}
         result = routing.prefix_result(result, host)
         self._remember(remote, result)
         return result

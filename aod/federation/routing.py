@@ -140,7 +140,7 @@ SSH_OPTIONS: Final = ("-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o"
 CONNECT_TIMEOUT: Final = ("-o", "ConnectTimeout=10")
 
 
-def link_argv(target: str | None, command: list[str] | None, aoctl: list[str]) -> list[str]:
+def link_argv(target: str | None, command: list[str] | None, aoctl: list[str], ssh_config: str | None = None) -> list[str]:
     """What runs to reach a host: `command` verbatim when set, else ssh in batch mode (never a
     password prompt; host keys checked as ~/.ssh/config and known_hosts say) running the remote
     aoctl's stdio bridge. An argv, never a shell line."""
@@ -149,13 +149,17 @@ def link_argv(target: str | None, command: list[str] | None, aoctl: list[str]) -
     if not target:
         raise BadAddress("a host needs `ssh` or `command`")
     dest, port = parse_target(target)
-    return ["ssh", *SSH_OPTIONS, *CONNECT_TIMEOUT, *(["-p", str(port)] if port else []), dest, "--", *aoctl, "rpc", "--stdio"]
+    return ["ssh", *_config(ssh_config), *SSH_OPTIONS, *CONNECT_TIMEOUT, *(["-p", str(port)] if port else []), dest, "--", *aoctl, "rpc", "--stdio"]
 
 
-def attach_argv(target: str | None, remote: list[str]) -> list[str]:
+def _config(ssh_config: str | None) -> list[str]:
+    return ["-F", ssh_config] if ssh_config else []
+
+
+def attach_argv(target: str | None, remote: list[str], ssh_config: str | None = None) -> list[str]:
     """A remote session's attach: its aod's attach command run over `ssh -t` (a terminal there).
     A host reached by `command` only: the remote command as it is (it runs here)."""
     if not target:
         return list(remote)
     dest, port = parse_target(target)
-    return ["ssh", "-t", *(["-p", str(port)] if port else []), dest, "--", *remote]
+    return ["ssh", "-t", *_config(ssh_config), *(["-p", str(port)] if port else []), dest, "--", *remote]
