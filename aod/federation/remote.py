@@ -78,6 +78,8 @@ class Remote:
     _busy: bool = False
     _wake: trio.Event = field(default_factory=trio.Event)
     _stopped: bool = False
+    _changes: int = 0
+    _listed: tuple[Any, list[SessionInfo]] | None = None
 
     # -- what the rest of aod reads ---------------------------------------------------------------
 
@@ -91,7 +93,11 @@ class Remote:
 
     def listed(self) -> list[SessionInfo]:
         """The cached sessions as this aod lists them: `NAME/ID`, `host` set; while the link is
-        down each one's state is `unknown` (never dead: the host owns it), with the reason."""
+        down each one's state is `unknown` (never dead: the host owns it), with the reason.
+        Made again only after the cache or the link changed."""
+        key = (id(self.sessions), self._changes, self.connected, self.since, self.last_error)
+        if self._listed is not None and self._listed[0] == key:
+            return self._listed[1]
         out = []
         for info in self.sessions.values():
             changes: dict[str, Any] = {"id": routing.join(self.name, info.id), "host": self.name}
@@ -100,6 +106,7 @@ class Remote:
             if not self.connected:
                 changes.update(state="unknown", activity="unknown", reason=self.unreachable_reason())
             out.append(msgspec.structs.replace(info, **changes))
+        self._listed = (key, out)
         return out
 
     # -- the link ---------------------------------------------------------------------------------
@@ -246,6 +253,7 @@ class Remote:
         kind, _, data = fields
         session_id = event["session"]
         cached = self.sessions.get(session_id)
+        self._changes += 1
         if cached is not None:
             self.sessions[session_id] = _applied(cached, kind, data)
             if kind == "session.archived":
@@ -271,6 +279,7 @@ class Remote:
             for sid in self.sessions.keys() - sessions.keys():
                 self.publish("session.archived", routing.join(self.name, sid), {"host": self.name, "caught_up": True})
         self.sessions = sessions
+        self._changes += 1
         self.dirty = False
 
     def _status(self, status: Any) -> None:
@@ -356,6 +365,7 @@ class Remote:
     def remember(self, info: SessionInfo) -> None:
         """A session the host just answered with (spawn, restore, kill…): into the cache now."""
         self.sessions[info.id] = info
+        self._changes += 1
 
 
 def _applied(info: SessionInfo, kind: str, data: dict[str, Any]) -> SessionInfo:
