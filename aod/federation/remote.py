@@ -189,7 +189,13 @@ class Remote:
 
     def _exit_reason(self) -> str:
         said = " ".join(line for line in self._stderr if line.strip())[-400:]
-        return f"the link ended{': ' + said if said else ''} (`{' '.join(self.argv[:6])} …`; check `ssh` to it works without a prompt)"
+        if "not found" in said or "No such file" in said:
+            hint = f"aod is not installed there as hosts.{self.name}.aoctl says: `aoctl hosts bootstrap {self.name}`, or set hosts.{self.name}.aoctl"
+        elif "Permission denied" in said or "Host key verification failed" in said:
+            hint = "ssh must log in without a prompt: a key in the agent or ~/.ssh/config, the host's key in known_hosts"
+        else:
+            hint = "check that `ssh` to it works without a prompt"
+        return f"the link ended{': ' + said if said else ''} ({hint})"
 
     def _kill(self) -> None:
         process = self._process

@@ -149,3 +149,27 @@ def test_a_session_on_a_remote_host_through_cuts_of_the_link(federation: tuple[F
     there = json.loads(box.as_user(box.aoctl, "--json", "status").stdout)
     assert [s["id"] for s in there] == ["demo-1"]
     assert fleet.ok("kill", sid)["state"] == "killed"  # killing again: the host's answer, through
+
+
+def test_bootstrap_installs_this_aod_on_the_host(box: SshHost, make_aod: Callable[..., AodProcess]) -> None:
+    local = make_aod()
+    # The link points at the aoctl bootstrap is about to install: unreachable until it exists.
+    venv_aoctl = str(box.home / ".local/share/ao/venv/bin/aoctl")
+    host = {"ssh": box.target, "aoctl": [venv_aoctl], "ssh_config": str(box.ssh_config)}
+    local.write_config(f"hosts:\n  box: {json.dumps(host)}\n")
+    local.start()
+    try:
+        down = wait_for(lambda: (h := local.result("hosts.list")["hosts"][0])["last_error"] and h, 30, "the link to fail")
+        assert not down["reachable"] and "aoctl hosts bootstrap box" in down["last_error"]
+        done = local.aoctl("--json", "hosts", "bootstrap", "box", timeout=600)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["aoctl"] == venv_aoctl and result["venv"] == str(box.home / ".local/share/ao/venv")
+        assert any("python3 -m venv" in s and s.endswith("ok") for s in result["steps"])
+        version = box.ssh(venv_aoctl, "--version")
+        assert version.returncode == 0 and "aoctl, version" in version.stdout
+        wait_for(lambda: local.result("hosts.list")["hosts"][0]["reachable"], 60, "the link up once aod is there")
+    finally:
+        local.stop()
+        box.as_user(venv_aoctl, "daemon", "stop")
+        box.as_user("rm", "-rf", str(box.home / ".local"))
