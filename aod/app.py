@@ -236,6 +236,8 @@ class App:
         self.apply_logging()
         if "runtime" in changed or "workspace" in changed:
             self.sessions.plugins = build_plugins(new.config, self.locations)
+        if "hosts" in changed:
+            self.hosts.reconcile()  # issue 21: links as the new config says
         if "poll_interval" in changed and self.ticker is not None:
             self.ticker.poke()
         if self.web is not None and ("web" in changed or self.web.status().state == "failed"):

@@ -124,6 +124,12 @@ class Hosts:
 
     async def forward(self, host: str, method: str, params: dict[str, Any]) -> Any:
         remote = self.remote(host)
+        if method == "session.get" and not remote.connected:
+            # The last known, marked `unknown` with the reason (as `session.list` shows it).
+            bare = routing.split(str(params.get("id", "")))[1]
+            known = next((s for s in remote.listed() if s.id == routing.join(host, bare)), None)
+            if known is not None:
+                return known
         timeout = LONG_METHODS.get(method, 30.0)
         result = await remote.call(method, routing.strip_params(method, params, host), timeout)
         if method == "session.attach" and isinstance(result, dict) and isinstance(result.get("argv"), list):

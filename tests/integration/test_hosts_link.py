@@ -169,6 +169,8 @@ def test_a_cut_link_shows_unknown_and_catches_up_without_a_second_spawn(pair: Pa
 
     listed = wait_for(lambda: (s := pair.listed()) and s[0]["state"] == "unknown" and s, 10, "unknown while cut")
     assert listed[0]["id"] == sid and "host box is unreachable since" in listed[0]["reason"]
+    known = local.aod.result("session.get", {"id": sid})  # the last known, never an error or dead
+    assert (known["id"], known["state"], known["host"]) == (sid, "unknown", "box")
     refused = local.aod.call("session.send", {"id": sid, "message": "while cut"})
     # Either the link is already back (sent) or refused as unavailable: never queued here.
     if "error" in refused:
