@@ -393,6 +393,8 @@ def _applied(info: SessionInfo, kind: str, data: dict[str, Any]) -> SessionInfo:
 
 
 def _describe(exc: BaseException, stderr: deque[str]) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:  # the nursery's: the first cause
+        exc = exc.exceptions[0]
     said = " ".join(line for line in stderr if line.strip())[-400:]
     if isinstance(exc, FileNotFoundError):
         return f"cannot run {exc.filename or 'the link command'}: not found (install openssh-client, or fix hosts.NAME.command)"
