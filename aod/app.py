@@ -25,6 +25,7 @@ from aod.store import Store
 if TYPE_CHECKING:
     from aod.checkpoints import Checkpoints
     from aod.dependents import Dependents
+    from aod.federation.hosts import Hosts
     from aod.forges import ForgeService
     from aod.groups import Groups
     from aod.intake import Intake
@@ -71,6 +72,8 @@ class App:
     groups: Groups = field(init=False)
     checkpoints: Checkpoints = field(init=False)
     dependents: Dependents = field(init=False)
+    hosts: Hosts = field(init=False)
+    """issue 21: the remote hosts' links (aod/federation/hosts.py)."""
     last_observed: ObserveStats | None = None
     _redactor: tuple[object, Redactor] | None = None
 
@@ -128,6 +131,9 @@ class App:
         from aod.dependents import Dependents
 
         self.dependents = Dependents(self.sessions, self.reactor, self.forges)
+        from aod.federation.hosts import Hosts  # issue 21
+
+        self.hosts = Hosts(self)
         # Secrets out of everything aod stores, shows or forwards (aod/redact.py).
         self.store.redactor = self.redactor
         self.bus.redact = lambda data: redact.fields(self.redactor(), data)
@@ -234,6 +240,8 @@ class App:
             # A project's `container` settings (issue 21): only that runtime is built again.
             runtimes = self.sessions.plugins.runtimes
             runtimes["container"] = _container_runtime(new.config, self.locations, runtimes["tmux"])
+        if "hosts" in changed:
+            self.hosts.reconcile()  # issue 21: links as the new config says
         if "poll_interval" in changed and self.ticker is not None:
             self.ticker.poke()
         if self.web is not None and ("web" in changed or self.web.status().state == "failed"):

@@ -60,6 +60,8 @@ class HostConfig(Section):
     command: Argv | None = None
     # The remote aoctl (argv), when it is not on the remote PATH.
     aoctl: Argv = Field(default_factory=lambda: ["aoctl"])
+    # issue 21: an ssh_config file for this host's ssh (`ssh -F FILE`) instead of ~/.ssh/config.
+    ssh_config: Annotated[str, Field(pattern=r"^/")] | None = None
     # Sessions this host may run at most (placement skips it when full); unset: no limit.
     max_sessions: Annotated[Integer, Field(ge=1, le=100_000)] | None = None
 
