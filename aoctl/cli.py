@@ -30,6 +30,8 @@ COMMANDS = {
 }  # fmt: skip
 # issue 19, per-turn checkpoints
 COMMANDS.update({"checkpoints": "checkpoints", "rollback": "rollback"})
+# issue 21, remote hosts
+COMMANDS.update({"hosts": "hosts"})
 
 
 class _Group(click.Group):

@@ -25,6 +25,7 @@ from aod.store import Store
 if TYPE_CHECKING:
     from aod.checkpoints import Checkpoints
     from aod.dependents import Dependents
+    from aod.federation.hosts import Hosts
     from aod.forges import ForgeService
     from aod.groups import Groups
     from aod.intake import Intake
@@ -71,6 +72,8 @@ class App:
     groups: Groups = field(init=False)
     checkpoints: Checkpoints = field(init=False)
     dependents: Dependents = field(init=False)
+    hosts: Hosts = field(init=False)
+    """issue 21: the remote hosts' links (aod/federation/hosts.py)."""
     last_observed: ObserveStats | None = None
     _redactor: tuple[object, Redactor] | None = None
 
@@ -128,6 +131,9 @@ class App:
         from aod.dependents import Dependents
 
         self.dependents = Dependents(self.sessions, self.reactor, self.forges)
+        from aod.federation.hosts import Hosts  # issue 21
+
+        self.hosts = Hosts(self)
         # Secrets out of everything aod stores, shows or forwards (aod/redact.py).
         self.store.redactor = self.redactor
         self.bus.redact = lambda data: redact.fields(self.redactor(), data)
@@ -230,6 +236,12 @@ class App:
         self.apply_logging()
         if "runtime" in changed or "workspace" in changed:
             self.sessions.plugins = build_plugins(new.config, self.locations)
+        elif "projects" in changed and "tmux" in self.sessions.plugins.runtimes:
+            # A project's `container` settings (issue 21): only that runtime is built again.
+            runtimes = self.sessions.plugins.runtimes
+            runtimes["container"] = _container_runtime(new.config, self.locations, runtimes["tmux"])
+        if "hosts" in changed:
+            self.hosts.reconcile()  # issue 21: links as the new config says
         if "poll_interval" in changed and self.ticker is not None:
             self.ticker.poke()
         if self.web is not None and ("web" in changed or self.web.status().state == "failed"):
@@ -248,11 +260,34 @@ def build_plugins(config, locations: Locations):  # type: ignore[no-untyped-def]
     from aod.service import Plugins
 
     timeout = config.runtime.probe_timeout
+    tmux = TmuxRuntime(config.runtime.tmux_socket, timeout=timeout)
     return Plugins(
         runtimes={
-            "tmux": TmuxRuntime(config.runtime.tmux_socket, timeout=timeout),
+            "tmux": tmux,
             "process": ProcessRuntime(locations.state_dir),
+            "container": _container_runtime(config, locations, tmux),  # issue 21
             "kubernetes": KubernetesRuntime(config.runtime.kubernetes),  # issue 21: one pod a session
         },
         workspaces={"worktree": WorktreeWorkspace(), "clone": CloneWorkspace()},
+    )
+
+
+def _container_runtime(config, locations: Locations, tmux):  # type: ignore[no-untyped-def]
+    """`runtime: container` (issue 21): agents in containers, watched through aod's tmux server
+    (its own TmuxRuntime instance: the same server). Settings are this config's; a reload that
+    changes them builds the plugins again (`runtime` or `projects` changed)."""
+    from aod.plugins.runtime.container import ContainerRuntime, daemon_label
+
+    def settings(project: str | None):  # type: ignore[no-untyped-def]
+        own = config.projects.get(project) if project else None
+        return own.container if own is not None and own.container is not None else config.runtime.container
+
+    def engines():  # type: ignore[no-untyped-def]
+        return [config.runtime.container, *(p.container for p in config.projects.values() if p.container is not None)]
+
+    def in_use() -> bool:
+        return config.runtime.kind == "container" or any(p.runtime == "container" for p in config.projects.values())
+
+    return ContainerRuntime(
+        tmux, settings, engines, daemon=daemon_label(locations.state_dir), timeout=config.runtime.probe_timeout, in_use=in_use
     )

@@ -129,6 +129,7 @@ async def _serve(app: App, listen_sock: stdsocket.socket, systemd: SystemdEnv, w
             nursery.start_soon(app.ticker.run)
             nursery.start_soon(app.intake.run)
             nursery.start_soon(app.dependents.run)
+            nursery.start_soon(app.hosts.run)  # issue 21: remote hosts' links (none: idle)
             if systemd.watchdog_interval:
                 nursery.start_soon(_watchdog, systemd)
             systemd.notify("READY=1\nSTATUS=serving")
@@ -184,6 +185,7 @@ async def _tick(app: App) -> None:
     app.last_observed = stats
     app.session_count = stats.recorded  # the tick listed every record already
     app.dependents.poke()  # queued sessions whose dependencies merged this tick start now
+    app.hosts.on_tick()  # issue 21: each host's one request of the tick, in the background
     if stats.sessions:
         log.debug("observed", sessions=stats.sessions, probes=stats.probes, captures=stats.captures)
 

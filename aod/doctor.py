@@ -78,6 +78,17 @@ def _writable_dir(name: str, path: Path) -> DoctorCheck:
     return DoctorCheck(name=name, ok=True, detail=str(path))
 
 
+def _container_engines(config: Any, projects: list[Any]) -> set[str]:
+    """The engines `runtime: container` projects use (each project's section, else the global)."""
+    engines = set()
+    for project in projects:
+        if project.runtime == "container":
+            section = config.projects.get(project.name)
+            settings = section.container if section is not None and section.container is not None else config.runtime.container
+            engines.add(settings.engine)
+    return engines
+
+
 async def run_checks(
     service: SessionService, state_dir: Path, socket_path: Path, plugins: Any = None
 ) -> list[DoctorCheck]:
@@ -85,7 +96,8 @@ async def run_checks(
     jira; started on demand), for its token check."""
     config = service.config()
     projects = await service.projects.list_all()
-    uses_tmux = config.runtime.kind == "tmux" or any(p.runtime == "tmux" for p in projects)
+    # Container sessions run their agents from panes of aod's tmux server too.
+    uses_tmux = config.runtime.kind in ("tmux", "container") or any(p.runtime in ("tmux", "container") for p in projects)
     checks = [
         await _tool("git", ["git", "--version"], MIN_GIT, "install git (apt install git / brew install git)", False),
         await _tool(
@@ -99,6 +111,15 @@ async def run_checks(
         _writable_dir("state dir", state_dir),
         _writable_dir("worktrees", service.workspace_root()),
     ]
+    engines = _container_engines(config, projects)
+    for engine in sorted(engines):
+        checks.append(
+            await _tool(
+                f"container engine {engine}", [engine, "--version"], (0, 0),
+                f"install {engine} (apt install {engine}{' runc' if engine == 'podman' else ''}), or choose another runtime",
+                False,
+            )
+        )
     # An agent matters when a project would run it (a project without its own `agent` runs
     # defaults.agent); with no project using it, a missing CLI is only a warning.
     used_agents = {p.agent for p in projects}

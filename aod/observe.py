@@ -169,9 +169,27 @@ class Observer:
             self.overlaps.forget_except(live_ids, {s.workspace for s in sessions})
         if self.reactor is not None:
             await self.reactor.finish_left_over(s for s in everything if s.state in ENDED_STATES)
+        await self._reap(live_ids)
         stats.subprocesses = COUNTER.started - started
         self.last = stats
         return stats
+
+    async def _reap(self, live_ids: set[str]) -> None:
+        """Runtimes that keep something besides the agent (issue 21: a container per session)
+        remove what belongs to sessions no longer live, the leftovers of a kill -9 included."""
+        service = self.service
+
+        async def fresh() -> set[str]:
+            return {s.id for s in await service.store.list_sessions() if s.state not in ENDED_STATES} | set(service.spawning)
+
+        for kind, runtime in list(service.plugins.runtimes.items()):
+            reap = getattr(runtime, "reap", None)
+            if reap is None:
+                continue
+            try:
+                await reap(live_ids | set(service.spawning), fresh)
+            except Exception as exc:  # noqa: BLE001 - tried again next tick
+                log.warning("reaping the runtime's leftovers failed", runtime=kind, error=str(exc))
 
     async def _observe_project(
         self, name: str, group: list[Session], snapshots: Snapshots, stats: ObserveStats

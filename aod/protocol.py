@@ -169,6 +169,8 @@ class StatusResult(msgspec.Struct, kw_only=True):
     """Per forge in use: its own status, e.g. GitHub's remaining rate-limit budget."""
     web: WebStatus | None = None
     """The dashboard's listener: where it listens, or why it does not."""
+    load_1m: float | None = None
+    """issue 21: the machine's 1-minute load average (placement `least-loaded` reads it)."""
 
 
 class WebStatus(msgspec.Struct, kw_only=True):
@@ -336,6 +338,9 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     """What the session waits for (or waited for) before it started: session or issue ids."""
     stack_parent: str | None = None
     """A stacked session: the session whose branch its own is based on."""
+    host: str = ""
+    """issue 21: the host (`hosts.NAME`) whose aod runs it, "" for this machine; such a session's
+    id is `NAME/ID` here."""
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -564,6 +569,9 @@ class SpawnParams(Params):
     session is `queued` until every one's PR merged (issue 19)."""
     stack: bool = False
     """With one `after`: start at once on that session's branch, the PR based on it (a stack)."""
+    host: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    """issue 21: start it on this host (`hosts.NAME`; `local`: this machine). Unset: `placement`
+    decides."""
 
 
 class OrchestratorStartParams(Params):
@@ -705,6 +713,8 @@ def attach_argv_problem(argv: list[str]) -> str | None:
 
     if not argv or any("\0" in a for a in argv):
         return "an empty command, or one with a NUL byte"
+    if os.path.basename(argv[0]) == "ssh":
+        return _ssh_attach_problem(argv)
     program = os.path.basename(argv[0])
     name = re.compile(_RUNTIME_NAME)
     if program == "tmux":
@@ -725,6 +735,45 @@ def attach_argv_problem(argv: list[str]) -> str | None:
     if argv[0] != program:
         return _program_problem(argv[0], program)
     return None
+
+
+_SSH_OPTIONS: Final = frozenset({"BatchMode=yes", "ServerAliveInterval=5", "ServerAliveCountMax=3"})
+_SHELL_SAFE = r"[A-Za-z0-9._/=:@%+,-]+"
+
+
+def _ssh_attach_problem(argv: list[str]) -> str | None:
+    """issue 21: a remote session's attach, `ssh -t [-F FILE] [-o OPT]... [-p PORT] TARGET -- <its aod's
+    attach argv>`: only the options aod itself passes, a target that is no option, and after `--`
+    one of the two shapes above (its program judged on that host, so by its shape only), every
+    word shell-safe (ssh hands the words to the remote shell joined by spaces)."""
+    import re
+
+    if argv[0] != "ssh":
+        problem = _program_problem(argv[0], "ssh")
+        if problem:
+            return problem
+    if "--" not in argv:
+        return "an ssh attach command without `--` before the remote command"
+    split = argv.index("--")
+    head, remote = argv[1:split], argv[split + 1 :]
+    if not head or head[0] != "-t":
+        return "an ssh attach command must start with `ssh -t`"
+    rest = head[1:]
+    while len(rest) > 1 and rest[0] in ("-o", "-p", "-F"):
+        flag, value = rest[0], rest[1]
+        if flag == "-F" and not (os.path.isabs(value) and re.fullmatch(_SHELL_SAFE, value)):
+            return f"ssh config {value!r} is not an absolute path"
+        if flag == "-o" and value not in _SSH_OPTIONS:
+            return f"ssh option {value!r} is not one aod passes"
+        if flag == "-p" and not value.isdecimal():
+            return f"ssh port {value!r} is not a number"
+        rest = rest[2:]
+    if len(rest) != 1 or rest[0].startswith("-") or not re.fullmatch(r"[A-Za-z0-9._@%:+-]+", rest[0]):
+        return f"{head!r} does not end with one ssh target"
+    if not remote or any(re.fullmatch(_SHELL_SAFE, word) is None for word in remote):
+        return f"the remote command {remote!r} is empty or has words a shell would change"
+    shape = [os.path.basename(remote[0]), *remote[1:]]
+    return attach_argv_problem(shape) if shape[0] in ("tmux", "tail") else f"{remote[0]!r} is neither tmux nor tail"
 
 
 def _program_problem(path: str, program: str) -> str | None:
@@ -1079,6 +1128,52 @@ class PlanApplyResult(msgspec.Struct, kw_only=True):
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# Remote hosts (issue 21): hosts.list, hosts.bootstrap.
+# ---------------------------------------------------------------------------------------------
+
+
+class HostInfo(msgspec.Struct, kw_only=True):
+    name: str
+    target: str
+    """`user@host[:port]` (ssh), or the `command` when the host is reached by one."""
+    reachable: bool
+    since: str
+    """When it became reachable or unreachable (ISO 8601 UTC); "" before the first try."""
+    last_error: str = ""
+    """Why it is unreachable (or last was), and what to do."""
+    sessions: int = 0
+    """Its sessions as last known (the cache), live or not."""
+    live: int = 0
+    """Of those, the ones not ended."""
+    max_sessions: int | None = None
+    load_1m: float | None = None
+    version: str = ""
+    """The remote aod's version."""
+    requests: int = 0
+    """Requests sent to it since this aod started (a tick sends at most one)."""
+    pid: int | None = None
+    """The link's process here (`ssh`, or the `command`), while it runs."""
+
+
+class HostListResult(msgspec.Struct, kw_only=True):
+    hosts: list[HostInfo]
+
+
+class HostNameParams(Params):
+    name: str
+
+
+class HostBootstrapResult(msgspec.Struct, kw_only=True):
+    name: str
+    venv: str
+    """The venv made on the host (`~/.local/share/ao/venv`)."""
+    aoctl: str
+    """The aoctl to put in `hosts.NAME.aoctl`."""
+    steps: list[str]
+    """What was run there, in order, each with its outcome."""
+
+
 class Method(msgspec.Struct, frozen=True):
     name: str
     params: type
@@ -1332,6 +1427,20 @@ _METHOD_LIST: Final = (
         "Start a plan's tasks (a task with `depends_on` queued, or stacked); a cycle or any problem "
         "is refused before anything starts; applying again starts nothing twice.",
         (ErrorCode.INVALID_PARAMS, ErrorCode.NOT_FOUND),
+    ),
+    # issue 21, remote hosts
+    Method(
+        "hosts.list",
+        NoParams,
+        HostListResult,
+        "The remote hosts (`hosts` in the config): reachable or since when not and why, their sessions and load.",
+    ),
+    Method(
+        "hosts.bootstrap",
+        HostNameParams,
+        HostBootstrapResult,
+        "Install this aod's version on a host over ssh: a venv (~/.local/share/ao/venv) and this package copied there.",
+        (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE),
     ),
 )
 

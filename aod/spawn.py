@@ -33,7 +33,7 @@ from aod.errors import RpcFailure, failure, first_line, storage_error, storage_f
 from aod.events import utc_now_iso
 from aod.model import RuntimeHandle, Session
 from aod.plugins.agent import Agent, AgentSettings, LaunchCommand, LaunchContext
-from aod.plugins.runtime import CommandTooLong, LaunchSpec, Runtime
+from aod.plugins.runtime import CommandTooLong, LaunchSpec, Runtime, RuntimeError_
 from aod.plugins.workspace import Workspace, WorkspaceError, WorkspaceSpec
 from aod.proc import ToolMissing, ToolTimeout
 from aod.projects import ResolvedProject
@@ -302,7 +302,9 @@ class Spawner:
 
         command = plugin.launch(settings, self.sessions.agent_context(session))
         executable = command.argv[0]
-        if shutil.which(executable) is None and not Path(executable).is_file():
+        # A runtime whose agent runs elsewhere (issue 21: inside a container's image) finds it there.
+        on_host = getattr(runtime, "agent_on_host", True)
+        if on_host and shutil.which(executable) is None and not Path(executable).is_file():
             reason = (
                 f"agent {agent_name!r} needs {executable!r}, which is not installed or not on "
                 "aod's PATH; install it (see `aoctl doctor`) and spawn again"
@@ -370,7 +372,7 @@ class Spawner:
             # Expected failures (git, the setup hook, a missing tool) carry their own message;
             # anything else is a bug, logged with its traceback, and still undone.
             full = storage_error(exc)
-            expected = full is not None or isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError))
+            expected = full is not None or isinstance(exc, (WorkspaceError, ToolMissing, ToolTimeout, OSError, RuntimeError_))
             reason = first_line(exc)
             slog.warning("spawn failed", reason=reason, exc_info=not expected)
             if started is not None:

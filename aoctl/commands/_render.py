@@ -74,7 +74,18 @@ def sessions_table(sessions: list[SessionInfo], cost: bool = False) -> str:
         headers.append("GROUP")
         for row, s in zip(rows, sessions, strict=True):
             row.append((s.group + (" (picked)" if s.group_picked else "")) if s.group else "-")
-    return table(rows, headers) + overlap_notes(sessions)
+    # issue 21: which machine runs it, as a column once some session runs on a remote host.
+    if any(s.host for s in sessions):
+        headers.insert(1, "HOST")
+        for row, s in zip(rows, sessions, strict=True):
+            row.insert(1, s.host or "local")
+    return table(rows, headers) + overlap_notes(sessions) + _unreachable_notes(sessions)
+
+
+def _unreachable_notes(sessions: list[SessionInfo]) -> str:
+    """issue 21: why sessions read `unknown`: their host's link is down (they run on there)."""
+    reasons = sorted({s.reason for s in sessions if s.host and s.state == "unknown"})
+    return "".join(f"\n{r}" for r in reasons)
 
 
 def overlap_notes(sessions: list[SessionInfo]) -> str:

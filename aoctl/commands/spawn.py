@@ -26,12 +26,13 @@ from aod.protocol import GroupInfo, SessionInfo
 @click.option("--after", "after", multiple=True, metavar="ID",
               help="Wait (queued) until this session's PR, or this issue's session's PR, merged; repeatable.")
 @click.option("--stack", is_flag=True, help="With one --after SESSION: start now on its branch, the PR based on it.")
+@click.option("--host", help="Start it on this host (`hosts` in the config; `local`: here). Default: `placement` decides.")
 @json_option
 @click.pass_obj
 def command(
     ctx: Context, issue: str | None, task: str | None, project: str | None, agents: tuple[str, ...], branch: str | None,
     idempotency_key: str | None, reuse_live: bool, attempts: int | None = None, role: str | None = None,
-    after: tuple[str, ...] = (), stack: bool = False,
+    after: tuple[str, ...] = (), stack: bool = False, host: str | None = None,
 ) -> None:
     """Start an agent on ISSUE (or --task) in its own worktree, branch and tmux session.
 
@@ -41,6 +42,8 @@ def command(
     if issue is None and task is None:
         raise click.UsageError("give an ISSUE or --task TEXT")
     if (attempts or 1) * max(len(set(agents)), 1) > 1:
+        if host:
+            raise click.UsageError("--host is for one session; attempts start on this machine")
         if after or stack:
             raise click.UsageError("--after and --stack are for one session; not with --attempts or several --agent")
         _spawn_group(ctx, issue, task, project, agents, branch, idempotency_key, reuse_live, attempts, role)
@@ -54,6 +57,7 @@ def command(
         "role": role,
         "after": list(after) or None,
         "stack": stack or None,
+        "host": host,
     }
     # Creating a worktree and running the setup hook can take minutes: no client timeout.
     with ctx.client(timeout=None) as client:

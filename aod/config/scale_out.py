@@ -29,6 +29,11 @@ class ContainerConfig(Section):
     mounts: list[str] = Field(default_factory=list)
     # Names of variables passed from aod's environment (secrets by name, never by value in config).
     env: list[str] = Field(default_factory=list)
+    # Flags of the engine itself, before its command (`--root`, `--runroot`, `--runtime runc`,
+    # `--storage-driver overlay`; docker: `-H unix://...`).
+    engine_args: list[str] = Field(default_factory=list)
+    # Extra flags of `run` (`--ulimit nofile=10000:10000`, `--userns keep-id`, `--memory 4g`).
+    run_args: list[str] = Field(default_factory=list)
 
 
 class KubernetesConfig(Section):
@@ -68,6 +73,8 @@ class HostConfig(Section):
     command: Argv | None = None
     # The remote aoctl (argv), when it is not on the remote PATH.
     aoctl: Argv = Field(default_factory=lambda: ["aoctl"])
+    # issue 21: an ssh_config file for this host's ssh (`ssh -F FILE`) instead of ~/.ssh/config.
+    ssh_config: Annotated[str, Field(pattern=r"^/")] | None = None
     # Sessions this host may run at most (placement skips it when full); unset: no limit.
     max_sessions: Annotated[Integer, Field(ge=1, le=100_000)] | None = None
 

@@ -43,6 +43,8 @@ def all_handlers() -> dict[str, Callable[[Any, Call], Awaitable[Any]]]:
     from aod.handlers import cost, daemon, events, human, issue, notify, orchestrator, pr, project, rpc, session, web  # noqa: F401
     from aod.handlers import group  # noqa: F401
     from aod.handlers import plan  # noqa: F401  (issue 19)
+    from aod.handlers import hosts  # noqa: F401  (issue 21)
+    from aod.federation.hosts import federate  # issue 21: NAME/ID forwarded to host NAME
 
     def bind(fn: HandlerFn) -> Callable[[Any, Call], Awaitable[Any]]:
         async def call(params: Any, c: Call) -> Any:
@@ -51,4 +53,4 @@ def all_handlers() -> dict[str, Callable[[Any, Call], Awaitable[Any]]]:
 
         return call
 
-    return {name: bind(fn) for name, fn in _REGISTRY.items()}
+    return federate({name: bind(fn) for name, fn in _REGISTRY.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from aod.app import App
@@ -56,7 +57,16 @@ async def status(app: App, _params: NoParams, _call: Call) -> StatusResult:
         subscribers=app.bus.subscriber_count,
         forges=app.forges.status(),
         web=app.web.status() if app.web is not None else None,
+        load_1m=_load(),
     )
+
+
+def _load() -> float | None:
+    """issue 21: the 1-minute load average (another aod's placement reads it)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 @handler("daemon.shutdown")

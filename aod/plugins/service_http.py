@@ -214,6 +214,19 @@ class ServiceHttp:
 # Small helpers, shared with the GitHub forge
 
 
+class Secret(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+def configured_token(configured: Secret | None, key: str, env: Mapping[str, str], variable: str) -> tuple[str, str] | None:
+    """(token, where it came from): the config's own (`key`, e.g. `linear.token`) wins over the
+    environment's `variable`; blank values count as unset. None: neither is set."""
+    if configured is not None and configured.get_secret_value().strip():
+        return configured.get_secret_value().strip(), key
+    value = env.get(variable, "").strip()
+    return (value, variable) if value else None
+
+
 def server_now(response: httpx.Response) -> float:
     """The service's time (epoch) from the answer's `Date` header, else ours."""
     date = response.headers.get("date")

@@ -1,6 +1,6 @@
 """Run every benchmark and write the results into docs/performance.md.
 
-    python -m tests.bench [--only status,tick,spawn,forge,reaction,load,events,dashboard,overlap,gitlab,kubernetes] [--no-write]
+    python -m tests.bench [--only status,tick,spawn,forge,reaction,load,events,dashboard,overlap,gitlab,container,hosts,kubernetes] [--no-write]
 
 Each benchmark runs as its own process (so one's children and memory never count in another's
 figures); its markdown goes to stdout as it finishes and, unless --no-write, replaces that
@@ -37,6 +37,8 @@ BENCHES: dict[str, tuple[str, list[str], bool]] = {
     "dashboard": ("tests.bench.bench_dashboard", [], True),
     "overlap": ("tests.bench.bench_overlap", [], True),  # issue 19, overlap warnings
     "gitlab": ("tests.bench.bench_gitlab_requests", [], True),  # issue 20, GitLab requests per tick
+    "container": ("tests.bench.bench_container", [], True),  # issue 21, container spawn time
+    "hosts": ("tests.bench.bench_hosts", [], True),  # issue 21, remote hosts
     "kubernetes": ("tests.bench.bench_kubernetes", [], True),  # issue 21, Kubernetes API requests per tick
 }
 

@@ -42,10 +42,10 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.support.loopback_http import serve
 from tests.support.graphql import GraphqlFailure, Obj, connection, execute
 
 WINDOW = 60.0
@@ -196,11 +196,7 @@ class GitlabEmulator:
         self._limit = rate_limit
         self._remaining = rate_limit
         self._reset = self.now() + WINDOW
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True, name="gitlab-emulator")
-        self._thread.start()
+        self._server, self._thread = serve(self, "gitlab-emulator")
 
     # -- addresses, time, budget, faults, log ---------------------------------------------------------
 
@@ -812,32 +808,3 @@ class GitlabEmulator:
             else:
                 status, payload, extra = self._rest(entry.method, entry.path, entry.query, entry.body)
             return status, payload, {**extra, **self._rate_headers()}
-
-
-def _handler_for(emulator: GitlabEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, data, extra = emulator.handle(self.command, self.path, headers, raw)
-            self.send_response(status)
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if data:
-                self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        def date_time_string(self, timestamp: float | None = None) -> str:
-            return email.utils.formatdate(emulator.now() if timestamp is None else timestamp, usegmt=True)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
-            pass
-
-    return Handler

@@ -33,16 +33,15 @@ from __future__ import annotations
 
 import base64
 import calendar
-import email.utils
 import itertools
 import json
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from tests.support.loopback_http import serve
 
 # =============================================================================================
 # Workflows
@@ -215,11 +214,7 @@ class JiraEmulator:
         self._remaining = rate_limit
         self.comments_in_issue = 5000
         """How many comments the issue's `comment` field carries (the rest: GET /comment)."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True, name="jira-emulator")
-        self._thread.start()
+        self._server, self._thread = serve(self, "jira-emulator")
 
     @property
     def base_url(self) -> str:
@@ -1140,35 +1135,6 @@ def _plain(value: Any) -> str:
 
     walk(value)
     return "".join(out).strip()
-
-
-def _handler_for(emulator: JiraEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, data, extra = emulator.handle(self.command, self.path, headers, raw)
-            self.send_response(status)
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if data:
-                self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        def date_time_string(self, timestamp: float | None = None) -> str:
-            return email.utils.formatdate(emulator.now() if timestamp is None else timestamp, usegmt=True)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
-            pass
-
-    return Handler
 
 
 __all__ = ["CLASSIC", "SIMPLE", "JiraEmulator", "JqlError", "Transition", "Workflow", "parse_jql", "tokenize"]

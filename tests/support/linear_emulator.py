@@ -35,7 +35,6 @@ header, so a test can let an hour pass in an instant.
 
 from __future__ import annotations
 
-import email.utils
 import itertools
 import json
 import math
@@ -44,9 +43,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.loopback_http import serve
 from tests.support.graphql import GraphqlFailure, Obj, execute
 
 WINDOW = 3600.0
@@ -202,11 +201,7 @@ class LinearEmulator:
             "complexity": Budget(complexity_limit, complexity_limit, start + WINDOW),
         }
         self.viewer = self.create_user(viewer)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True, name="linear-emulator")
-        self._thread.start()
+        self._server, self._thread = serve(self, "linear-emulator")
 
     # -- addresses ------------------------------------------------------------------------------
 
@@ -840,32 +835,3 @@ def _complexity(data: Any) -> int:
 
     walk(data)
     return max(1, math.ceil(total))
-
-
-def _handler_for(emulator: LinearEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, data, extra = emulator.handle(self.command, self.path, headers, raw)
-            self.send_response(status)
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if data:
-                self.wfile.write(data)
-
-        do_GET = do_POST = _serve
-
-        def date_time_string(self, timestamp: float | None = None) -> str:
-            return email.utils.formatdate(emulator.now() if timestamp is None else timestamp, usegmt=True)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
-            pass
-
-    return Handler

@@ -64,7 +64,7 @@ from aod.plugins.forge.gitlab_mrs import (
     rest_mr_facts,
     username,
 )
-from aod.plugins.service_http import NotSent, RateLimited, ServiceHttp, int_or, server_now
+from aod.plugins.service_http import NotSent, RateLimited, ServiceHttp, configured_token, int_or, server_now
 from aod.plugins.tracker import NoSuchState
 from aod.proc import ToolMissing, ToolTimeout, child_env, run
 from aod.redact import Redactor
@@ -171,11 +171,9 @@ class GitlabForge:
 
     def token_source(self) -> TokenSource | None:
         """Where the token comes from (never the token); None: none found (yet)."""
-        token = self._settings().token
-        if token is not None and token.get_secret_value().strip():
-            return "gitlab.token"
-        if self._env.get("GITLAB_TOKEN", "").strip():
-            return "GITLAB_TOKEN"
+        found = configured_token(self._settings().token, "gitlab.token", self._env, "GITLAB_TOKEN")
+        if found is not None:
+            return found[1]  # type: ignore[return-value]
         return "glab auth token" if self._command_token is not None else None
 
     async def token_problem(self) -> str | None:
@@ -187,12 +185,9 @@ class GitlabForge:
         return None
 
     async def _token(self) -> str:
-        token = self._settings().token
-        if token is not None and token.get_secret_value().strip():
-            return token.get_secret_value().strip()
-        value = self._env.get("GITLAB_TOKEN", "").strip()
-        if value:
-            return value
+        found = configured_token(self._settings().token, "gitlab.token", self._env, "GITLAB_TOKEN")
+        if found is not None:
+            return found[0]
         async with self._token_lock:
             if self._command_token is not None:
                 return self._command_token

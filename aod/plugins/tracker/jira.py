@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from aod.plugins.forge import ForgeError, Issue, IssueComment, NoSuchIssue, RepoTarget
-from aod.plugins.service_http import ServiceHttp, retry_after, server_now, wait_from_headers
+from aod.plugins.service_http import ServiceHttp, configured_token, retry_after, server_now, wait_from_headers
 from aod.plugins.tracker import NoSuchState
 from aod.plugins.tracker.adf import to_text
 
@@ -147,11 +147,7 @@ class JiraTracker:
     # -- token -------------------------------------------------------------------------------------
 
     def _token(self) -> tuple[str, TokenSource] | None:
-        configured = self._settings().token
-        if configured is not None and configured.get_secret_value().strip():
-            return configured.get_secret_value().strip(), "jira.token"
-        value = self._env.get("JIRA_API_TOKEN", "").strip()
-        return (value, "JIRA_API_TOKEN") if value else None
+        return configured_token(self._settings().token, "jira.token", self._env, "JIRA_API_TOKEN")  # type: ignore[return-value]
 
     def token_source(self) -> TokenSource | None:
         """Where the token comes from (never the token)."""

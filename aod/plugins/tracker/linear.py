@@ -32,7 +32,7 @@ import httpx
 from aod.config import Config
 from aod.config.trackers import LinearConfig, LinearProjectConfig
 from aod.plugins.forge import ForgeError, Issue, IssueComment, NoSuchIssue, RepoTarget
-from aod.plugins.service_http import ServiceHttp, int_or, retry_after, server_now, wait_from_headers
+from aod.plugins.service_http import ServiceHttp, configured_token, int_or, retry_after, server_now, wait_from_headers
 from aod.plugins.tracker import NoSuchState
 
 TokenSource = Literal["linear.token", "LINEAR_API_KEY"]
@@ -200,11 +200,7 @@ class LinearTracker:
     # -- token ------------------------------------------------------------------------------------
 
     def _find_token(self) -> tuple[str, TokenSource] | None:
-        configured = self._settings().token
-        if configured is not None and configured.get_secret_value().strip():
-            return configured.get_secret_value().strip(), "linear.token"
-        value = self._env.get("LINEAR_API_KEY", "").strip()
-        return (value, "LINEAR_API_KEY") if value else None
+        return configured_token(self._settings().token, "linear.token", self._env, "LINEAR_API_KEY")  # type: ignore[return-value]
 
     def token_source(self) -> TokenSource | None:
         """Where the API key comes from (never the key): `linear.token`, else LINEAR_API_KEY."""
