@@ -114,6 +114,9 @@ class Teardown:
         except RpcFailure:
             resolved = None
         workspace = self.sessions.workspace_for(session.workspace_kind)
+        kept = self._keeps_volume(session, force=force)
+        if kept is not None:
+            return CleanupItem(id=session.id, action="kept", reason=kept, workspace=str(path) if path else None)
         has_workspace = path is not None and path.exists() and resolved is not None
         dirty = False
         ignored: dict[str, int] = {}  # git-ignored files that are work: removal would delete them
@@ -171,6 +174,7 @@ class Teardown:
                 await self.sessions.runtime_for(session.runtime.kind).kill(session.runtime)
             except Exception:  # noqa: BLE001
                 pass
+        await self._release_runtime(session)
         await self.sessions.outbox.quiesce(session.id, f"the session is {session.state}")
         ended = await self._mark_archived(session.id)
         await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "archived", "wip_ref": wip_ref, "ended": ended})
@@ -182,6 +186,33 @@ class Teardown:
         return CleanupItem(
             id=session.id, action="removed", reason=left, wip_ref=wip_ref, workspace=str(path) if has_workspace else None
         )
+
+    def _keeps_volume(self, session: Session, *, force: bool) -> str | None:
+        """Why a runtime's own storage must stay (kubernetes: the session's volume holds its
+        clone, where commits the agent never pushed may be): it goes once the work merged, or
+        with --force. None: nothing to keep."""
+        if session.runtime is None or force or session.state == "merged":
+            return None
+        runtime = self.sessions.runtime_for(session.runtime.kind)
+        if getattr(runtime, "cleanup", None) is None:
+            return None
+        return (
+            f"the session ended {session.state}: its {session.runtime.kind} volume may hold commits the agent "
+            "never pushed; push them from it, or --force removes it"
+        )
+
+    async def _release_runtime(self, session: Session) -> None:
+        """The runtime's own storage, once `_keeps_volume` said nothing is to be kept."""
+        if session.runtime is None:
+            return
+        release = getattr(self.sessions.runtime_for(session.runtime.kind), "cleanup", None)
+        if release is None:
+            return
+        try:
+            await release(session.runtime)
+        except Exception as exc:  # noqa: BLE001 - archived anyway; the journal says what is left
+            log.warning("could not release the runtime's storage", session=session.id, error=first_line(exc))
+            await self.sessions.store.append_journal(session.id, {"time": utc_now_iso(), "kind": "runtime.kept", "reason": first_line(exc)})
 
     async def _ignored_work(self, workspace: Workspace, project: ResolvedProject, path: Path) -> dict[str, int]:
         """The git-ignored files at `path` that are work: neither disposable (the project's
