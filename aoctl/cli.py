@@ -32,6 +32,8 @@ COMMANDS = {
 COMMANDS.update({"checkpoints": "checkpoints", "rollback": "rollback"})
 # issue 21, remote hosts
 COMMANDS.update({"hosts": "hosts"})
+# issue 22, plugins from other packages
+COMMANDS.update({"plugins": "plugins"})
 
 
 class _Group(click.Group):

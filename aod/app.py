@@ -97,7 +97,7 @@ class App:
         local = LocalForge(self.store, on_ci_done=lambda _project, _number, _check: self.poke_tick())
         self.forges = ForgeService(
             self.sessions, local,
-            factories={"github": self._github, "gitlab": self._gitlab, "linear": self._linear, "jira": self._jira},
+            factories={"github": self._github, "gitlab": self._gitlab, "linear": self._linear, "jira": self._jira, **self._external_forges()},
         )
         self.sessions.spawner.issue_lookup = self.forges.get_issue
         self.reactor = Reactor(
@@ -172,6 +172,19 @@ class App:
         from aod.plugins.tracker.jira import JiraTracker
 
         return JiraTracker(lambda: self.loaded.config)
+
+    def _external_forges(self) -> dict[str, Any]:
+        """Third-party scm and tracker plugins by kind (entry points `aod.scms`, `aod.trackers`):
+        made at first use with the running config; a kind in both groups is one instance."""
+        from aod.plugins import external
+
+        def factory(slot: str, name: str) -> Any:
+            return lambda: external.make(slot, name, lambda: self.loaded.config)
+
+        # Unusable ones too: their first use answers with the plugin's own error.
+        made = {r.name: factory("tracker", r.name) for r in external.records() if r.slot == "tracker"}
+        made.update({r.name: factory("scm", r.name) for r in external.records() if r.slot == "scm"})
+        return made
 
     def _issue_started(self, session: Any, project: Any) -> None:
         nursery = self.sessions.nursery
@@ -259,6 +272,8 @@ def build_plugins(config, locations: Locations):  # type: ignore[no-untyped-def]
     from aod.plugins.workspace.worktree import WorktreeWorkspace
     from aod.service import Plugins
 
+    from aod.plugins import external  # plugins from other packages (docs/plugins.md)
+
     timeout = config.runtime.probe_timeout
     tmux = TmuxRuntime(config.runtime.tmux_socket, timeout=timeout)
     return Plugins(
@@ -267,8 +282,13 @@ def build_plugins(config, locations: Locations):  # type: ignore[no-untyped-def]
             "process": ProcessRuntime(locations.state_dir),
             "container": _container_runtime(config, locations, tmux),  # issue 21
             "kubernetes": KubernetesRuntime(config.runtime.kubernetes),  # issue 21: one pod a session
+            **{name: external.instance("runtime", name) for name in external.usable("runtime")},
         },
-        workspaces={"worktree": WorktreeWorkspace(), "clone": CloneWorkspace()},
+        workspaces={
+            "worktree": WorktreeWorkspace(),
+            "clone": CloneWorkspace(),
+            **{name: external.instance("workspace", name) for name in external.usable("workspace")},
+        },
     )
 
 

@@ -148,7 +148,7 @@ async def run_checks(
                 )
             )
     for project in projects:
-        remote = {kind: slot for slot, kind in (("tracker", project.tracker), ("scm", project.forge)) if kind != "local"}
+        remote = {kind: slot for slot, kind in (("tracker", project.tracker), ("scm", project.forge)) if kind in TOKEN_KINDS}
         for kind in sorted(remote):
             slots = "forge" if kind == project.forge == project.tracker else remote[kind]
             checks.append(await _remote_check(project.name, slots, kind, plugins))
@@ -156,4 +156,34 @@ async def run_checks(
             checks.append(
                 DoctorCheck(name=f"project {project.name}", ok=False, detail=f"{project.path} is gone", fix=f"`aoctl project remove {project.name}` and add it again")
             )
+    checks += plugin_checks(config, projects)
     return checks
+
+
+TOKEN_KINDS = frozenset({"github", "gitlab", "linear", "jira"})
+"""The built-in remote plugins whose token doctor checks (third-party ones: `plugin_checks`)."""
+
+
+def plugin_checks(config: Any, projects: Any) -> list[DoctorCheck]:
+    """One check per installed third-party plugin (aod/plugins/external.py): ok, or its error
+    naming the distribution. Optional unless the config uses its kind."""
+    from aod.plugins import external
+
+    used: set[tuple[str, str]] = {("runtime", config.runtime.kind), ("workspace", config.workspace.kind)}
+    used.update(("agent", p.agent) for p in projects)
+    used.update(("runtime", p.runtime) for p in projects)
+    used.update(("workspace", p.workspace) for p in projects)
+    used.update(("scm", p.forge) for p in projects)
+    used.update(("tracker", p.tracker) for p in projects)
+    used.update(("notifier", n.kind) for n in config.notifiers.values())
+    out = []
+    for r in external.records():
+        name = f"plugin {r.slot} {r.name}"
+        if r.error is None:
+            out.append(DoctorCheck(name=name, ok=True, detail=f"{r.origin} ({r.module})"))
+        else:
+            out.append(DoctorCheck(
+                name=name, ok=False, detail=r.error, optional=(r.slot, r.name) not in used,
+                fix=f"fix or upgrade {r.distribution} (`pip install -U {r.distribution}`), or uninstall it",
+            ))
+    return out

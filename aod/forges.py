@@ -42,6 +42,14 @@ SERVICE_NAMES = {"local": "the local forge", "github": "GitHub", "gitlab": "GitL
 TRACKER_KINDS = ("local", "github", "gitlab", "linear", "jira")
 
 
+def _installed(slot: str, kind: str) -> bool:
+    """An installed third-party plugin of `slot` by that name, usable or not (its own error
+    then says why it is not)."""
+    from aod.plugins import external
+
+    return any(r.slot == slot and r.name == kind for r in external.records())
+
+
 def _failure(code: int, message: str) -> RpcFailure:
     return RpcFailure(code, message, None)
 
@@ -79,18 +87,21 @@ class ForgeService:
             factory = self.factories.get(kind)
             if factory is None:
                 raise _failure(ErrorCode.UNAVAILABLE, f"the {kind} plugin is not available in this aod")
-            plugin = self._started[kind] = factory()
+            try:
+                plugin = self._started[kind] = factory()
+            except LookupError as exc:  # a third-party plugin that did not load or fit (aod/plugins/external.py)
+                raise _failure(ErrorCode.UNAVAILABLE, str(exc)) from None
         return plugin
 
     def forge(self, kind: str) -> Forge:
         """The code host of the `scm` slot: PRs / merge requests, CI, reviews, merges."""
-        if kind not in SCM_KINDS:
+        if kind not in SCM_KINDS and not _installed("scm", kind):
             raise _failure(ErrorCode.INVALID_PARAMS, f"unknown scm {kind!r}: use {', '.join(SCM_KINDS)}")
         return self._plugin(kind)  # type: ignore[no-any-return]
 
     def tracker(self, kind: str) -> Tracker:
         """The issues of the `tracker` slot."""
-        if kind not in TRACKER_KINDS:
+        if kind not in TRACKER_KINDS and not _installed("tracker", kind):
             raise _failure(ErrorCode.INVALID_PARAMS, f"unknown tracker {kind!r}: use {', '.join(TRACKER_KINDS)}")
         return self._plugin(kind)  # type: ignore[no-any-return]
 

@@ -37,6 +37,7 @@ from aod.config import (
     LogNotifierConfig,
     NotifierConfig,
     NtfyNotifierConfig,
+    PluginNotifierConfig,
     SlackNotifierConfig,
     WebhookNotifierConfig,
     format_duration,
@@ -153,6 +154,8 @@ class NotificationRouter:
             return DiscordNotifier(name, settings, self._http())
         if isinstance(settings, NtfyNotifierConfig):
             return NtfyNotifier(name, settings, self._http())
+        if isinstance(settings, PluginNotifierConfig):
+            return _external_notifier(name, settings)
         raise TypeError(f"no notifier plugin for kind {settings.kind!r}")
 
     def _http(self) -> httpx.AsyncClient:
@@ -223,6 +226,27 @@ class NotificationRouter:
         if retry_after is not None:
             return min(self._max_delay, max(retry_after, jittered))
         return jittered
+
+
+class _UnusableNotifier:
+    """A plugin notifier that did not load, fit or accept its settings: each send says why, and
+    the other notifiers are unaffected."""
+
+    def __init__(self, name: str, why: str) -> None:
+        self.name, self.why = name, why
+
+    async def send(self, notification: Notification) -> None:
+        raise NotifierError(self.why, retryable=False)
+
+
+def _external_notifier(name: str, settings: PluginNotifierConfig) -> Notifier:
+    from aod.plugins import external  # entry points `aod.notifiers` (docs/plugins.md)
+
+    try:
+        return external.make("notifier", settings.kind, name, settings.settings())  # type: ignore[no-any-return]
+    except external.PluginUnavailable as exc:
+        log.error("notifier plugin unusable", notifier=name, kind=settings.kind, error=str(exc))
+        return _UnusableNotifier(name, str(exc))
 
 
 def _redacted(text: str, secrets: tuple[str, ...]) -> str:

@@ -1182,6 +1182,29 @@ class Method(msgspec.Struct, frozen=True):
     errors: tuple[int, ...] = ()
 
 
+# Plugins from other packages (issue 22): plugins.list.
+
+
+class PluginInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    slot: str
+    """agent, runtime, workspace, scm, tracker or notifier."""
+    name: str
+    """The kind config names it by."""
+    distribution: str
+    """The package it came from (`aod` for the built-ins)."""
+    version: str = ""
+    module: str = ""
+    """Where its object is, `package.module:attr`."""
+    builtin: bool = False
+    status: str = "ok"
+    """`ok`, or `error` (then `error` says why, naming the distribution, and it is unusable)."""
+    error: str = ""
+
+
+class PluginListResult(msgspec.Struct, kw_only=True):
+    plugins: list[PluginInfo]
+
+
 _METHOD_LIST: Final = (
     Method("daemon.ping", NoParams, PingResult, "Check that aod answers; cheap."),
     Method("daemon.status", NoParams, StatusResult, "Version, uptime, sessions, last tick, paths."),
@@ -1441,6 +1464,13 @@ _METHOD_LIST: Final = (
         HostBootstrapResult,
         "Install this aod's version on a host over ssh: a venv (~/.local/share/ao/venv) and this package copied there.",
         (ErrorCode.NOT_FOUND, ErrorCode.UNAVAILABLE),
+    ),
+    # issue 22, plugins from other packages
+    Method(
+        "plugins.list",
+        NoParams,
+        PluginListResult,
+        "Every slot's built-ins and installed third-party plugins: name, slot, distribution, version, module, ok or the error.",
     ),
 )
 

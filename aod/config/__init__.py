@@ -41,7 +41,7 @@ from aod.config.loader import (
 )
 from aod.config.notifiers import (
     BUILTIN_NOTIFIER, NOTIFIER_KINDS, AnyNotifierConfig, DesktopNotifierConfig,
-    DiscordNotifierConfig, LogNotifierConfig, NotifierConfig, NtfyNotifierConfig,
+    DiscordNotifierConfig, LogNotifierConfig, NotifierConfig, NtfyNotifierConfig, PluginNotifierConfig,
     SlackNotifierConfig, WebhookNotifierConfig,
 )
 from aod.config.projects import BranchTemplate, DefaultsConfig, GithubConfig, ProjectConfig, ScmKind, TrackerKind
@@ -106,6 +106,7 @@ __all__ = [
     "MiB",
     "NotifierConfig",
     "NtfyNotifierConfig",
+    "PluginNotifierConfig",
     "PositiveDuration",
     "PriceConfig",
     "Priority",

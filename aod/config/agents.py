@@ -23,6 +23,7 @@ from aod.config.fields import (
     at_most,
     valid_regex,
 )
+from aod.config.plugins import RuntimeKind, WorkspaceKind
 from aod.config.scale_out import ContainerConfig, KubernetesConfig
 from aod.workfiles import DEFAULT_DISPOSABLE
 
@@ -33,7 +34,8 @@ Kept equal to aod/plugins/agent/registry.py BUILTIN by a test: config must not i
 
 
 class RuntimeConfig(Section):
-    kind: Literal["tmux", "process", "container", "kubernetes"] = "tmux"
+    # A built-in, or an installed plugin's name (aod/config/plugins.py; docs/plugins.md).
+    kind: RuntimeKind = "tmux"
     # The tmux server aod starts agents on (`tmux -L ao`), apart from your own sessions.
     tmux_socket: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "ao"
     probe_timeout: Annotated[PositiveDuration, at_most(MINUTE)] = 5.0
@@ -43,7 +45,7 @@ class RuntimeConfig(Section):
 
 
 class WorkspaceConfig(Section):
-    kind: Literal["worktree", "clone"] = "worktree"
+    kind: WorkspaceKind = "worktree"
     # Where workspaces go: <root>/<project>/<session>. Default: $XDG_DATA_HOME/ao/worktrees.
     root: Path | None = None
     # Ignored files that are NOT work: cleanup removes them without a word (aod/workfiles.py).

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    ConfigDict,
     Discriminator,
     Field,
     SecretStr,
@@ -164,6 +165,23 @@ AnyNotifierConfig = Annotated[
 BUILTIN_NOTIFIER = "log"  # always on, whatever the config says; the name is taken
 
 
+class PluginNotifierConfig(NotifierConfig):
+    """`notifiers.NAME` of an installed plugin's kind (entry points `aod.notifiers`,
+    docs/plugins.md): the keys every kind shares, and the plugin's own keys, handed to it as
+    they are (`settings()`); the plugin checks them when it is made."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _plugin_kind(kind: Any) -> bool:
+    from aod.config.plugins import installed_names
+
+    return isinstance(kind, str) and kind not in NOTIFIER_KINDS and kind in installed_names("notifier")
+
+
 def _notifier_entries(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """Validate `notifiers`, rewriting pydantic's errors into what the user wrote.
 
@@ -178,12 +196,26 @@ def _notifier_entries(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     if isinstance(value, dict) and BUILTIN_NOTIFIER in value:
         message = f"`{BUILTIN_NOTIFIER}` is the built-in notifier (always on); give this one another name"
         errors.append(_value_error((BUILTIN_NOTIFIER,), message, value[BUILTIN_NOTIFIER]))
+    # Entries of an installed plugin's kind are its own model; the rest go through the union.
+    plugins: dict[str, Any] = {}
+    if isinstance(value, dict):
+        own = {k: v for k, v in value.items() if isinstance(v, dict) and _plugin_kind(v.get("kind"))}
+        for name, entry in own.items():
+            try:
+                plugins[name] = PluginNotifierConfig.model_validate(entry)
+            except ValidationError as exc:
+                errors += [_notifier_error({**error, "loc": (name, *error["loc"])}, value) for error in exc.errors()]
+        rest = {k: v for k, v in value.items() if k not in own}
+    else:
+        rest = value
     try:
-        result = handler(value)
+        result = handler(rest)
     except ValidationError as exc:
         errors += [_notifier_error(error, value) for error in exc.errors()]
     if errors:
         raise ValidationError.from_exception_data("notifiers", errors)
+    if plugins:
+        result = {name: plugins[name] if name in plugins else result[name] for name in value}
     return result
 
 
@@ -196,7 +228,10 @@ def _notifier_error(error: ErrorDetails, entries: Any) -> InitErrorDetails:
     if error["type"] == "union_tag_not_found":
         return InitErrorDetails(type="missing", loc=(*loc, "kind"), input=entry)
     if error["type"] == "union_tag_invalid":
-        expected = " or ".join(", ".join(repr(k) for k in NOTIFIER_KINDS).rsplit(", ", 1))
+        from aod.config.plugins import installed_names
+
+        kinds = [*NOTIFIER_KINDS, *installed_names("notifier")]
+        expected = " or ".join(", ".join(repr(k) for k in kinds).rsplit(", ", 1))
         return InitErrorDetails(type="literal_error", loc=(*loc, "kind"), input=kind, ctx={"expected": expected})
     if error["type"] == "string_pattern_mismatch" and loc[-1:] == ("[key]",):
         message = "a notifier name is lowercase letters, digits, `.`, `_` and `-` (up to 63)"

@@ -37,8 +37,7 @@ from aod.config.review import ReviewConfig
 from aod.config.scale_out import ContainerConfig
 from aod.config.trackers import GitlabProjectConfig, IssueSyncConfig, JiraProjectConfig, LinearProjectConfig
 
-ScmKind = Literal["local", "github", "gitlab"]
-TrackerKind = Literal["local", "github", "gitlab", "linear", "jira"]
+from aod.config.plugins import RuntimeKind, ScmKind, TrackerKind, WorkspaceKind  # built-ins or installed plugins
 
 
 # `{id}` is the session id, `{issue}` the issue number or "task".
@@ -84,8 +83,8 @@ class ProjectConfig(Section):
 
     path: Path | None = None
     agent: Annotated[str, Field(pattern=AGENT_NAME)] | None = None
-    workspace: Literal["worktree", "clone"] | None = None
-    runtime: Literal["tmux", "process", "container", "kubernetes"] | None = None
+    workspace: WorkspaceKind | None = None
+    runtime: RuntimeKind | None = None
     default_branch: str | None = None
     branch: BranchTemplate | None = None
     session_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9]{0,15}$")] | None = None

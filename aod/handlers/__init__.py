@@ -44,6 +44,7 @@ def all_handlers() -> dict[str, Callable[[Any, Call], Awaitable[Any]]]:
     from aod.handlers import group  # noqa: F401
     from aod.handlers import plan  # noqa: F401  (issue 19)
     from aod.handlers import hosts  # noqa: F401  (issue 21)
+    from aod.handlers import plugins  # noqa: F401  (issue 22)
     from aod.federation.hosts import federate  # issue 21: NAME/ID forwarded to host NAME
 
     def bind(fn: HandlerFn) -> Callable[[Any, Call], Awaitable[Any]]:

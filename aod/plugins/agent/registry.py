@@ -42,6 +42,15 @@ class UnknownAgent(LookupError):
         )
 
 
+class UnusableAgent(UnknownAgent):
+    """An installed third-party agent that did not load or fit the slot (the message says why)."""
+
+    def __init__(self, name: str, why: str, valid_names: list[str]) -> None:
+        LookupError.__init__(self, why)
+        self.name = name
+        self.valid_names = list(valid_names)
+
+
 def get_agent(
     name: str, settings_table: Mapping[str, AgentSettings]
 ) -> tuple[Agent, AgentSettings]:
@@ -57,6 +66,15 @@ def get_agent(
             return BUILTIN[name](), settings
     elif settings is not None and settings.command:
         return CustomAgent(name=name), settings
+    else:
+        from aod.plugins import external  # plugins from other packages (entry points `aod.agents`)
+
+        if any(r.slot == "agent" and r.name == name for r in external.records()):
+            try:
+                plugin = external.instance("agent", name)
+            except external.PluginUnavailable as exc:
+                raise UnusableAgent(name, str(exc), available_agent_names(settings_table)) from None
+            return plugin, settings if settings is not None else AgentSettings(name=name)
     raise UnknownAgent(name, available_agent_names(settings_table))
 
 
@@ -65,4 +83,7 @@ def available_agent_names(settings_table: Mapping[str, AgentSettings]) -> list[s
     every configured name with a command."""
     names = {name for name in BUILTIN if name != "custom"}
     names.update(name for name, settings in settings_table.items() if settings.command)
+    from aod.plugins import external
+
+    names.update(external.usable("agent"))
     return sorted(names)
