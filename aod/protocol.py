@@ -1185,7 +1185,7 @@ class Method(msgspec.Struct, frozen=True):
 # Plugins from other packages (issue 22): plugins.list.
 
 
-class PluginInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+class PluginInfo(msgspec.Struct, kw_only=True):
     slot: str
     """agent, runtime, workspace, scm, tracker or notifier."""
     name: str

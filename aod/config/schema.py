@@ -79,14 +79,16 @@ def agent_name_problems(data: Any, reader: TreeReader) -> list[Problem]:
 
     top = mapping(data)
     agents = mapping(top.get("agents"))
-    builtins = [name for name in BUILTIN_AGENTS if name != "custom"]
+    from aod.config.plugins import installed_names  # agents from other packages (docs/plugins.md)
+
+    builtins = [name for name in BUILTIN_AGENTS if name != "custom"] + installed_names("agent")
     runnable = set(builtins)
     problems = []
     for name, settings in agents.items():
         if mapping(settings).get("command"):
             runnable.add(name)
         elif name not in builtins:
-            what = "the `custom` agent" if name == "custom" else f"{name!r} is not a built-in agent ({', '.join(builtins)}), so it"
+            what = "the `custom` agent" if name == "custom" else f"{name!r} is not a built-in or installed agent ({', '.join(builtins)}), so it"
             message = f"{what} needs a `command` (a list of arguments like [my-agent, --flag])"
             problems.append(Problem(reader.key_lines.get(("agents", name), 1), f"agents.{name}", message))
     named: list[tuple[Loc, Any]] = [(("defaults", "agent"), mapping(top.get("defaults")).get("agent"))]

@@ -582,7 +582,7 @@ def test_agents_spawn_would_call_unknown_are_config_errors_with_their_lines(tmp_
     runnable = "aider, claude-code, codex, goose, opencode, wrapped"
     assert found == [
         f"{path}:1: defaults.agent: no agent named 'gpt-9': use one of {runnable}, or define agents.gpt-9.command",
-        f"{path}:3: agents.my-bot: 'my-bot' is not a built-in agent (claude-code, codex, aider, goose, "
+        f"{path}:3: agents.my-bot: 'my-bot' is not a built-in or installed agent (claude-code, codex, aider, goose, "
         "opencode), so it needs a `command` (a list of arguments like [my-agent, --flag])",
         f"{path}:5: agents.custom: the `custom` agent needs a `command` (a list of arguments like [my-agent, --flag])",
         f"{path}:9: projects.web.agent: no agent named 'nobody': use one of {runnable}, or define agents.nobody.command",

@@ -64,17 +64,19 @@ def get_agent(
         settings = settings if settings is not None else AgentSettings(name=name)
         if name != "custom" or settings.command:
             return BUILTIN[name](), settings
-    elif settings is not None and settings.command:
-        return CustomAgent(name=name), settings
     else:
         from aod.plugins import external  # plugins from other packages (entry points `aod.agents`)
 
         if any(r.slot == "agent" and r.name == name for r in external.records()):
+            # An installed plugin's name: its plugin (its `command` replaces the plugin's
+            # executable, as for a built-in), or its error — never the custom agent instead.
             try:
                 plugin = external.instance("agent", name)
             except external.PluginUnavailable as exc:
                 raise UnusableAgent(name, str(exc), available_agent_names(settings_table)) from None
             return plugin, settings if settings is not None else AgentSettings(name=name)
+        if settings is not None and settings.command:
+            return CustomAgent(name=name), settings
     raise UnknownAgent(name, available_agent_names(settings_table))
 
 
