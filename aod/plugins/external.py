@@ -59,9 +59,15 @@ REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
     ),
     "workspace": ("create", "exists", "is_dirty", "ignored_files", "snapshot", "remove"),
     "scm": ("get_issue", "list_issues", "pull_requests", "open_pr", "merge", "comment", "close_pr", "retarget_pr", "status"),
-    "tracker": ("get_issue", "list_issues", "move_issue", "link_pr", "status"),
+    "tracker": ("get_issue", "list_issues", "status"),
     "notifier": ("send",),
 }
+OPTIONAL_METHODS: dict[str, tuple[str, ...]] = {
+    "agent": ("resume_id",),
+    "tracker": ("move_issue", "link_pr"),
+    "runtime": ("reap", "cleanup"),
+}
+"""Called only where present (`issue_sync` without `move_issue` writes no state); callable if there."""
 KIND_ATTR = {"agent": "name", "runtime": "kind", "workspace": "kind", "scm": "kind", "tracker": "kind", "notifier": None}
 """Which attribute must equal the entry point's name (a notifier's `name` is the user's)."""
 INSTANTIATED_AT_START = frozenset({"agent", "runtime", "workspace"})
@@ -135,7 +141,8 @@ def problems(slot: str, obj: Any, name: str | None, *, whole: bool = True) -> li
         if missing:
             found.append(f"missing attribute(s) {', '.join(missing)}")
     absent = [m for m in REQUIRED_METHODS[slot] if not hasattr(obj, m)]
-    not_callable = [m for m in REQUIRED_METHODS[slot] if hasattr(obj, m) and not callable(getattr(obj, m))]
+    methods = (*REQUIRED_METHODS[slot], *OPTIONAL_METHODS.get(slot, ()))
+    not_callable = [m for m in methods if hasattr(obj, m) and not callable(getattr(obj, m))]
     if absent:
         found.append(f"missing method(s) {', '.join(absent)}")
     if not_callable:
