@@ -1199,6 +1199,10 @@ class PluginInfo(msgspec.Struct, kw_only=True):
     status: str = "ok"
     """`ok`, or `error` (then `error` says why, naming the distribution, and it is unusable)."""
     error: str = ""
+    failures: int = 0
+    """Calls into a third-party plugin that raised since aod started (each failed only its own
+    session's look or spawn); `last_failure` the last one's words."""
+    last_failure: str = ""
 
 
 class PluginListResult(msgspec.Struct, kw_only=True):

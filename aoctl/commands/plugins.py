@@ -27,4 +27,5 @@ def _render(plugins: list) -> str:  # type: ignore[type-arg]
     ]
     text = table(rows, ["SLOT", "NAME", "DISTRIBUTION", "VERSION", "MODULE", "STATUS"])
     errors = [f"{p.slot} {p.name}: {p.error}" for p in plugins if p.error]
-    return text + "".join(f"\nerror: {e}" for e in errors)
+    failed = [f"{p.slot} {p.name}: {p.failures} call(s) raised, the last: {p.last_failure}" for p in plugins if p.failures]
+    return text + "".join(f"\nerror: {e}" for e in errors) + "".join(f"\nfailing: {f}" for f in failed)

@@ -17,7 +17,7 @@ async def list_(app: App, _params: NoParams, _call: Call) -> PluginListResult:
     return PluginListResult(plugins=[
         PluginInfo(
             slot=r.slot, name=r.name, distribution=r.distribution, version=r.version, module=r.module,
-            builtin=r.builtin, status=r.status, error=r.error or "",
+            builtin=r.builtin, status=r.status, error=r.error or "", failures=r.failures, last_failure=r.last_failure,
         )
         for r in rows
     ])

@@ -122,6 +122,9 @@ class PluginRecord:
     factory: Callable[..., Any] | None = field(default=None, repr=False)
     instance: Any = field(default=None, repr=False)
     """The plugin made at start (agent, runtime, workspace), already checked."""
+    failures: int = 0
+    """Calls that raised since start (the guard's count), and the last one's words."""
+    last_failure: str = ""
 
     @property
     def status(self) -> str:
@@ -269,7 +272,10 @@ def record(slot: str, name: str) -> PluginRecord:
             if r.error is not None:
                 raise PluginUnavailable(f"the {slot} plugin {name!r} is unusable: {r.error} (`aoctl plugins` lists every plugin)")
             return r
-    raise PluginUnavailable(f"no {slot} plugin {name!r} is installed (`aoctl plugins` lists what is)")
+    raise PluginUnavailable(
+        f"no {slot} plugin {name!r} is installed (`aoctl plugins` lists what is; one installed after "
+        "aod started is loaded when aod starts again)"
+    )
 
 
 def make(slot: str, name: str, *args: Any) -> Any:
@@ -312,6 +318,8 @@ class _Guarded:
         return getattr(self._plugin, attr)
 
     def _failed(self, what: str, exc: Exception, session: str | None) -> None:
+        self._record.failures += 1
+        self._record.last_failure = cut_line(f"{what}: {type(exc).__name__}: {exc}" + (f" (session {session})" if session else ""))
         log.error(
             f"the {self._record.slot} plugin failed; this session is unknown this time",
             plugin=self._record.name, distribution=self._record.origin, call=what, session=session,
@@ -319,7 +327,29 @@ class _Guarded:
         )
 
 
+def cut_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class GuardedRuntime(_Guarded):
+    """The tick catches what `snapshot` and `capture_many` raise (per runtime: unknown, never
+    dead); the guard counts it for `aoctl plugins` and lets it through."""
+
+    async def snapshot(self, server: str = "") -> Any:
+        try:
+            return await self._plugin.snapshot(server)
+        except Exception as exc:
+            self._failed("snapshot", exc, None)
+            raise
+
+    async def capture_many(self, handles: Any, lines: int = 50) -> Any:
+        try:
+            return await self._plugin.capture_many(handles, lines)
+        except Exception as exc:
+            self._failed("capture_many", exc, None)
+            raise
+
     def liveness(self, handle: Any, snapshot: Any) -> str:
         try:
             return str(self._plugin.liveness(handle, snapshot))
@@ -336,6 +366,13 @@ class GuardedRuntime(_Guarded):
 
 
 class GuardedAgent(_Guarded):
+    def read_native(self, ctx: Any, pid: int | None) -> Any:
+        try:
+            return self._plugin.read_native(ctx, pid)
+        except Exception as exc:  # noqa: BLE001 - its own records say nothing this time
+            self._failed("read_native", exc, getattr(ctx, "session_id", None))
+            return None
+
     def read_screen(self, screen: str) -> Any:
         from aod.plugins.agent import ScreenReading
 

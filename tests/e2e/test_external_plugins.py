@@ -122,4 +122,7 @@ def test_a_plugin_package_s_agent_spawns_and_broken_ones_are_reported(
         failed = [line for line in aod.log().splitlines() if "crashy's liveness crashed" in line]
         # Logged as that session's problem, naming the plugin and its distribution.
         assert crashy in failed[0] and "aod-broken-plugins 0.0.1" in failed[0] and "crashy" in failed[0]
+        crashed = {p["name"]: p for p in fleet.ok("plugins") if p["slot"] == "runtime"}["crashy"]
+        assert crashed["status"] == "ok" and crashed["failures"] > 0 and "crashed" in crashed["last_failure"]
+        assert "failing: runtime crashy" in aod.aoctl("plugins").stdout
         assert aod.answers()
