@@ -136,7 +136,7 @@ class Observer:
         stats.recorded, stats.sessions = len(everything), len(sessions)
         # One probe per server in use: a session is judged on the server it was started on,
         # which is not the configured one any more once `runtime.tmux_socket` changed.
-        servers = {_server_key(self.service, s) for s in sessions if s.runtime is not None}
+        servers = {key for s in sessions if s.runtime is not None and (key := _server_key_or_none(self.service, s))}
         snapshots: Snapshots = {}
         for kind, server in sorted(servers):
             runtime = self.service.runtime_for(kind)
@@ -254,8 +254,15 @@ class Observer:
         for session in group:
             if session.runtime is None or session.state == "spawning":
                 continue
-            pane = (snapshots.get(_server_key(self.service, session)) or {}).get(session.runtime.name)
-            plugin, _settings = self.service.agent(session.agent)
+            key = _server_key_or_none(self.service, session)
+            try:
+                plugin, _settings = self.service.agent(session.agent)
+            except Exception as exc:  # noqa: BLE001 - its agent plugin is unusable: only this session is not read
+                log.warning("the session's agent is not available; its files are not read", session=session.id, agent=session.agent, error=str(exc))
+                continue
+            if key is None:
+                continue
+            pane = (snapshots.get(key) or {}).get(session.runtime.name)
             pid = pane.pid if pane else session.runtime.pid
             on_screen = self._screen.get(session.id)
             tty, reuse = None, False
@@ -309,7 +316,9 @@ class Observer:
         for session in group:
             if session.runtime is None or session.state == "spawning":
                 continue
-            key = _server_key(self.service, session)
+            key = _server_key_or_none(self.service, session)
+            if key is None:
+                continue  # its runtime plugin is not available: unknown (the session's own look says why)
             snapshot = snapshots.get(key)
             if self.service.runtime_for(session.runtime.kind).liveness(session.runtime, snapshot) != "alive":
                 continue
@@ -335,8 +344,12 @@ class Observer:
                 looked_at.add(session.id)
                 activity_at = pane.activity_at if pane else None
                 self._seen_activity[session.id] = (activity_at, now)
-                plugin, _settings = self.service.agent(session.agent)
-                self._screen[session.id] = plugin.read_screen(screen)
+                try:
+                    plugin, _settings = self.service.agent(session.agent)
+                    self._screen[session.id] = plugin.read_screen(screen)
+                except Exception as exc:  # noqa: BLE001 - this session's reading only
+                    log.warning("reading the session's screen failed", session=session.id, agent=session.agent, error=str(exc))
+                    continue
                 self._note_content(session.id, screen, activity_at, now)
                 self._note_usage_limit(session.id, screen)
         return looked_at
@@ -539,6 +552,16 @@ class Observer:
 
 Snapshots = dict[tuple[str, str], dict[str, PaneState] | None]
 """(runtime kind, server) -> what that server's one probe saw this tick (None: it did not say)."""
+
+
+def _server_key_or_none(service: Sessions, session: Session) -> tuple[str, str] | None:
+    """`_server_key`, or None when the session's runtime is not available in this aod (a
+    plugin from another package uninstalled or unusable): its session alone goes unlooked-at."""
+    try:
+        return _server_key(service, session)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("the session's runtime is not available", session=session.id, runtime=session.runtime.kind if session.runtime else None, error=str(exc))
+        return None
 
 
 def _server_key(service: Sessions, session: Session) -> tuple[str, str]:

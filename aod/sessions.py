@@ -372,13 +372,17 @@ class Sessions:
         try:
             return self.plugins.runtimes[kind]
         except KeyError:
-            raise failure(ErrorCode.UNAVAILABLE, f"runtime {kind!r} is not available") from None
+            from aod.plugins.external import unavailable_reason  # a plugin from another package
+
+            raise failure(ErrorCode.UNAVAILABLE, unavailable_reason("runtime", kind) or f"runtime {kind!r} is not available") from None
 
     def workspace_for(self, kind: str) -> Workspace:
         try:
             return self.plugins.workspaces[kind]
         except KeyError:
-            raise failure(ErrorCode.UNAVAILABLE, f"workspace kind {kind!r} is not available") from None
+            from aod.plugins.external import unavailable_reason
+
+            raise failure(ErrorCode.UNAVAILABLE, unavailable_reason("workspace", kind) or f"workspace kind {kind!r} is not available") from None
 
     def workspace_root(self) -> Path:
         configured = self.config().workspace.root

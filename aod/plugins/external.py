@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -41,6 +42,8 @@ from aod.config.plugins import BUILTIN_KINDS, GROUPS
 log = structlog.get_logger()
 
 SLOTS = tuple(GROUPS)
+LOG_EVERY = 60.0
+"""A guarded call that keeps failing is logged again after this many seconds."""
 
 # What aod calls on each slot's plugin: attributes (any value) and methods (callable).
 REQUIRED_ATTRS: dict[str, tuple[str, ...]] = {
@@ -278,6 +281,17 @@ def record(slot: str, name: str) -> PluginRecord:
     )
 
 
+def unavailable_reason(slot: str, name: str) -> str | None:
+    """Why the third-party plugin `name` of `slot` cannot be used (None: it can, or aod knows of
+    no such plugin)."""
+    try:
+        record(slot, name)
+    except PluginUnavailable as exc:
+        if any(r.slot == slot and r.name == name for r in records()) or name not in BUILTIN_KINDS[slot]:
+            return str(exc)
+    return None
+
+
 def make(slot: str, name: str, *args: Any) -> Any:
     """A new plugin `name` of `slot` from its factory (scm/tracker: `config`; notifier: `name,
     settings`), checked whole, and guarded where the tick calls it synchronously."""
@@ -320,6 +334,12 @@ class _Guarded:
     def _failed(self, what: str, exc: Exception, session: str | None) -> None:
         self._record.failures += 1
         self._record.last_failure = cut_line(f"{what}: {type(exc).__name__}: {exc}" + (f" (session {session})" if session else ""))
+        # Logged once a minute per call and session (a broken probe fails every tick); counted always.
+        now, key = time.monotonic(), (what, session)
+        logged = self.__dict__.setdefault("_logged", {})
+        if now - logged.get(key, -LOG_EVERY) < LOG_EVERY:
+            return
+        logged[key] = now
         log.error(
             f"the {self._record.slot} plugin failed; this session is unknown this time",
             plugin=self._record.name, distribution=self._record.origin, call=what, session=session,

@@ -14,6 +14,7 @@ never changed) fill the agent and runtime slots through entry points.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import pytest
 
 from tests.support.aod_process import AodProcess, wait_for
 from tests.support.fleet import Fleet, make_repo
-from tests.support.tmux import tmux_server
+from tests.support.tmux import FAKE_AGENT, tmux_server
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -126,3 +127,24 @@ def test_a_plugin_package_s_agent_spawns_and_broken_ones_are_reported(
         assert crashed["status"] == "ok" and crashed["failures"] > 0 and "crashed" in crashed["last_failure"]
         assert "failing: runtime crashy" in aod.aoctl("plugins").stdout
         assert aod.answers()
+
+        # aod again with the echo package gone (uninstalled while its sessions live): those
+        # sessions alone go unlooked-at, with the reason; a new session of a built-in runs.
+        shutil.rmtree(site / "aod_agent_echo-0.1.0.dist-info")
+        aod.stop()
+        fake = [sys.executable, str(FAKE_AGENT), "--style", "plain", "--record", str(records / "{session}.jsonl")]
+        aod.write_config(
+            f"poll_interval: 200ms\nruntime: {{tmux_socket: {tmux}}}\n"
+            f"agents:\n  fake: {{command: {json.dumps(fake)}, prompt: paste, ready_timeout: 20s}}\n"
+            f"projects:\n  other: {{path: {json.dumps(str(other))}, runtime: crashy}}\n"
+        )
+        aod.start()
+        assert not any(p["name"] == "echo" for p in fleet.ok("plugins"))
+        fresh = fleet.ok("spawn", "-p", "demo", "--agent", "fake", "--task", "after the restart")["id"]
+        wait_for(lambda: any("after the restart" in m for m in fleet.received(fresh)), 30, "the new session's prompt")
+        fleet.ok("send", sid, "to a session whose plugin is gone")  # queued; it must not hold up the others
+        fleet.ok("send", fresh, "the tick still delivers")
+        fleet.wait_received(fresh, "the tick still delivers")
+        wait_for(lambda: "the session's agent is not available" in aod.log(), 20, "the echo sessions' reason")
+        sessions = {s["id"]: s for s in fleet.ok("status")}
+        assert sessions[sid]["state"] not in ("killed", "errored", "done", "exited")
