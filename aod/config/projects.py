@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from aod.branch_names import MAX_BRANCH_NAME_BYTES, valid_branch_name
 from aod.config.budgets import BudgetConfig
@@ -128,6 +128,19 @@ class ProjectConfig(Section):
     review: ReviewConfig | None = None
     # issue 21: this project's container settings, replacing runtime.container as a whole.
     container: ContainerConfig | None = None
+
+    @model_validator(mode="after")
+    def _tracker_of_a_plugin_scm(self) -> ProjectConfig:
+        # `forge: X` / `scm: X` also names the tracker unless `tracker` is set: a plugin that is
+        # only an scm (entry point in aod.scms, not aod.trackers) then needs `tracker` too.
+        named = self.forge or self.scm
+        if self.tracker is None and named is not None:
+            from aod.config.plugins import BUILTIN_KINDS, installed_names
+
+            if named not in BUILTIN_KINDS["tracker"] and named not in installed_names("tracker"):
+                key = "forge" if self.forge else "scm"
+                raise ValueError(f"{key}: {named!r} is an scm plugin, not a tracker: set `tracker` too (local, github, ...)")
+        return self
 
 
 class GithubConfig(Section):

@@ -43,6 +43,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+def test_the_documented_config_loads_with_the_plugin_installed_and_not_without(site: Path, tmp_path: Path) -> None:
+    import re
+
+    page = (Path(__file__).parents[2] / "docs" / "plugins.md").read_text()
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", page, re.S) if "aod-agent-echo plugin installed" in b]
+    config = tmp_path / "config.yaml"
+    config.write_text(block)
+    check = [sys.executable, "-m", "aod", "check-config", str(config)]
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("AOD_")}
+    with_plugin = subprocess.run(check, capture_output=True, text=True, env={**env, "PYTHONPATH": str(site)}, timeout=60)
+    assert with_plugin.returncode == 0, with_plugin.stdout + with_plugin.stderr
+    without = subprocess.run(check, capture_output=True, text=True, env=env, timeout=60)
+    assert without.returncode == 1
+    assert "'echo' is not a built-in or installed agent" in without.stdout + without.stderr
+
+
 def test_a_plugin_package_s_agent_spawns_and_broken_ones_are_reported(
     make_aod: Callable[..., AodProcess], tmp_path: Path, site: Path
 ) -> None:
@@ -130,8 +146,10 @@ def test_a_plugin_package_s_agent_spawns_and_broken_ones_are_reported(
 
         # aod again with the echo package gone (uninstalled while its sessions live): those
         # sessions alone go unlooked-at, with the reason; a new session of a built-in runs.
-        shutil.rmtree(site / "aod_agent_echo-0.1.0.dist-info")
+        without_echo = tmp_path / "site-without-echo"
+        shutil.copytree(site, without_echo, ignore=shutil.ignore_patterns("aod_agent_echo*"))
         aod.stop()
+        aod.extra_env["PYTHONPATH"] = str(without_echo)
         fake = [sys.executable, str(FAKE_AGENT), "--style", "plain", "--record", str(records / "{session}.jsonl")]
         aod.write_config(
             f"poll_interval: 200ms\nruntime: {{tmux_socket: {tmux}}}\n"

@@ -83,3 +83,15 @@ def test_a_guarded_runtime_says_unknown_instead_of_raising() -> None:
 def test_unknown_plugins_are_unavailable_with_a_hint() -> None:
     with pytest.raises(external.PluginUnavailable, match="no agent plugin 'nothing-here' is installed"):
         external.instance("agent", "nothing-here")
+
+
+def test_an_installed_kind_is_accepted_and_an_scm_only_plugin_needs_a_tracker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aod.config import plugins
+
+    monkeypatch.setattr(plugins, "installed_names", lambda slot: ["acme"] if slot in ("scm", "runtime") else [])
+    config = Config.model_validate({"runtime": {"kind": "acme"}, "projects": {"a": {"scm": "acme", "tracker": "local"}}})
+    assert config.runtime.kind == "acme" and config.projects["a"].scm == "acme"
+    with pytest.raises(ValidationError, match="forge: 'acme' is an scm plugin, not a tracker: set `tracker` too"):
+        Config.model_validate({"projects": {"a": {"forge": "acme"}}})
+    with pytest.raises(ValidationError, match="unknown runtime 'acme2': use tmux, process, container, kubernetes, acme "):
+        Config.model_validate({"runtime": {"kind": "acme2"}})
