@@ -154,6 +154,10 @@ def test_nvim_plugin_lists_updates_sends_kills_and_shows_readiness(make_aod: Cal
             assert "ERROR" not in health, health
             assert "OK" in health and "answers" in health and "mode 700" in health, health
 
+            # :help ao, from the doc/tags shipped with the plugin.
+            nv.command("help ao-keys")
+            assert nv.lua("return vim.api.nvim_buf_get_name(0)").endswith("pack/ao/start/ao/doc/ao.txt")
+
             # The daemon goes away and comes back: the plugin says so and reconnects by itself.
             fleet.aod.stop()
             wait_for(lambda: any("lost the connection" in n for n in _notes(nv)), 20, "the lost-connection message")

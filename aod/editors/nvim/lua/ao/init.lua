@@ -85,6 +85,8 @@ local function apply(sessions)
   pcall(vim.cmd, "redrawstatus!")
 end
 
+M._apply = apply -- for tests
+
 --- Re-read the sessions now; `cb(err)` after.
 function M.refresh(cb)
   rpc.request("session.list", nil, function(err, result)
