@@ -10,7 +10,6 @@ local info = h.info or h.report_info
 
 function M.check()
   local rpc = require("ao.rpc")
-  local uv = vim.uv or vim.loop
   start("ao: aod's socket")
   if vim.fn.has("nvim-0.7") == 0 then
     err("Neovim 0.7 or newer is needed")
@@ -47,16 +46,21 @@ function M.check()
     return
   end
   start("ao: aod")
+  local was_connected = rpc.state.connected
   local e, status = rpc.request_sync("daemon.status", nil, 5000)
+  if not was_connected and not require("ao").state.started then
+    -- A connection of the check's own: aod would close it as idle later, and nothing should
+    -- reconnect for it.
+    rpc.close()
+  end
   if e then
     err("aod does not answer: " .. tostring(e.message) .. ". Start it with `aoctl daemon start`, then :checkhealth ao again")
     return
   end
   ok(("aod %s answers (pid %s, protocol %s, %s sessions)"):format(status.version, tostring(status.pid), tostring(status.protocol), tostring(status.sessions)))
-  if rpc.state.connected then
-    ok("connected" .. (require("ao").state.started and ", live updates subscribed" or ""))
+  if require("ao").state.started and rpc.state.connected then
+    ok("the session list is connected and subscribed to events")
   end
-  local _ = uv
 end
 
 return M

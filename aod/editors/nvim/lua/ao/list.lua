@@ -377,7 +377,30 @@ function M.open()
     api.nvim_create_autocmd("BufWipeout", { buffer = buf, callback = function() M.bufs[buf] = nil end })
     M.render(buf)
   end
-  ao().start(function() ao().refresh() end)
+  ao().start(function(err)
+    if err and not tostring(err.message):match("^refusing") then -- a refusal was told already
+      return vim.notify("ao: " .. err.message .. ". Start it with `aoctl daemon start`; the list connects when it answers.", vim.log.levels.WARN)
+    end
+    if not err then ao().refresh() end
+  end)
+  M.tick()
+end
+
+-- The AGE column ages without events: redraw the lists now and then while there is one.
+local ticker
+function M.tick()
+  if ticker then return end
+  local uv = vim.uv or vim.loop
+  ticker = uv.new_timer()
+  ticker:start(15000, 15000, function()
+    vim.schedule(function()
+      if next(M.bufs) == nil then
+        if ticker then ticker:close(); ticker = nil end
+        return
+      end
+      M.render_all()
+    end)
+  end)
 end
 
 return M

@@ -268,8 +268,10 @@ function M.connect(cb)
       local again = M.socket_problem(st.path)
       if again then
         st.wanted = false
-        lost("refusing to talk to " .. st.path .. ": " .. again)
-        return cb({ code = -1, message = again })
+        local why = "refusing to talk to " .. st.path .. ": " .. again
+        vim.notify("ao: " .. why, vim.log.levels.ERROR)
+        lost(why)
+        return cb({ code = -1, message = why })
       end
       st.connecting = false
       st.connected = true
