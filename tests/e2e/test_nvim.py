@@ -3,12 +3,10 @@ installed by `aoctl editor install nvim` into the test's XDG_DATA_HOME (found th
 own packpath, no runtimepath tricks), against a real aod with the scripted agent in a private
 tmux server. Keys are typed with nvim_input, as a person would; the list buffer is waited on
 with a deadline. A screenshot of `:Ao` is taken from nvim running in a tmux pane
-(docs/editors/nvim.txt, the pane captured with its colours)."""
+(docs/editors/nvim.png, the pane's capture drawn by xterm.js, with $AOD_SCREENSHOTS set)."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -19,6 +17,7 @@ import pytest
 from tests.support.aod_process import AodProcess, wait_for
 from tests.support.fleet import Fleet, start_fleet
 from tests.support.nvim import Nvim, nvim_env
+from tests.support.terminal_shot import terminal_screenshot
 from tests.support.tmux import tmux_server
 
 pytestmark = pytest.mark.skipif(shutil.which("nvim") is None, reason="nvim is not installed (apt-get install neovim)")
@@ -186,13 +185,10 @@ def test_nvim_screenshot_in_a_tmux_pane(make_aod: Callable[..., AodProcess], tmp
             return subprocess.run(["tmux", "-L", screen, "capture-pane", "-p", *flags, "-t", "shot"], capture_output=True, text=True).stdout
 
         wait_for(lambda: "needs_input" in capture() and "1 needs you" in capture(), 30, "the :Ao list in the pane")
-        # Pillow is not among the test dependencies: the capture is kept as text, plain
-        # (nvim.txt) and with its colours as ANSI escapes (nvim.ansi: `cat` it in a terminal).
-        out = REPO / "docs" / "editors"
-        out.mkdir(exist_ok=True)
         plain, colour = capture(), capture("-e")
-        (out / "nvim.txt").write_text(plain)
-        (out / "nvim.ansi").write_text(colour)
+        # The picture (docs/editors/nvim.png): the capture drawn by xterm.js in Chromium, when
+        # $AOD_SCREENSHOTS says where.
+        terminal_screenshot(colour, "nvim.png", cols=120, rows=12)
         lines = plain.splitlines()
         assert lines[0].startswith("aod: 2 sessions, 1 needs you") and lines[1].split()[:3] == ["ID", "STATE", "ACTIVITY"]
         assert "\x1b[" in colour
