@@ -130,8 +130,9 @@ def test_the_list_shows_the_sessions_and_follows_a_state_change_from_events(flee
         text = listed.read_text(encoding="utf-8")
         rows = {line.split()[0]: line.split() for line in text.splitlines() if line.startswith(" demo")}
         assert set(rows) >= {sid, other}, text
-        # id, host (empty: this machine), state, activity, PR (none yet), age
-        assert rows[sid][1:3] == ["working", fleet.session(sid)["activity"]] or rows[sid][1] == "working", text
+        # id, host (empty here: this machine), state, activity, PR (none yet), age
+        assert rows[sid][1] == "working" and rows[sid][-1].endswith(("s", "m")), text
+        assert rows[sid][2] in ("idle", "ready", "active"), text
         assert text.rstrip().endswith("ao:0"), text  # nobody needs a human yet
 
         reported = fleet.aod.result("session.report", {"id": sid, "status": "needs_input", "message": "which database?"})
@@ -146,7 +147,7 @@ def test_the_list_shows_the_sessions_and_follows_a_state_change_from_events(flee
     assert result["line"].split()[:2] == [sid, "needs_input"], result
     assert result["other"].split()[:2] == [other, "working"], result
     assert result["lighter"] == " ao:1"
-    assert "1 need you" in result["header"]
+    assert "2 sessions, 1 need you" in result["header"]
     (notice,) = [n for n in result["notified"] if n[0] == sid]
     assert notice[1] == f"{sid} needs input" and "which database?" in notice[2]
     assert f"aod: {sid} needs input" in stderr  # no D-Bus here: told in the echo area
@@ -161,10 +162,11 @@ def test_send_from_the_message_buffer_reaches_the_agent_byte_exact_and_kill_kill
 (ao-sessions)
 (goto-char (point-min))
 (ao-test-wait (lambda () (ao-test-line {json.dumps(sid)})) 30 "the session in the list")
-(with-current-buffer "*ao sessions*"
-  (goto-char (point-min))
-  (re-search-forward (concat "^ " (regexp-quote {json.dumps(sid)}) " "))
-  (ao-send-compose (tabulated-list-get-id)))
+(set-buffer
+ (with-current-buffer "*ao sessions*"
+   (goto-char (point-min))
+   (re-search-forward (concat "^ " (regexp-quote {json.dumps(sid)}) " "))
+   (ao-send-compose (tabulated-list-get-id))))
 (insert (ao-test-read {json.dumps(str(message))}))
 (let ((sent (ao-send-commit))
       (direct (ao-send {json.dumps(sid)} {json.dumps(second)})))
@@ -205,22 +207,35 @@ print("1 passed")
 """
 
 
+def _ci_fleet(make_aod: Callable[..., AodProcess], tmp_path: Path, tmux: str) -> Fleet:
+    """A fleet whose project runs CI_SCRIPT as its CI and opens PRs on the local forge."""
+    aod = make_aod()
+    records = aod.root / "records"
+    records.mkdir()
+    ci = json.dumps([sys.executable, "ci.py"])
+    aod.write_config(config_text(tmux, records, f"projects:\n  demo: {{ci: {ci}, ci_timeout: 60s, open_pr: auto}}\n"))
+    aod.start()
+    repo = make_repo(tmp_path / "demo")
+    (repo / "ci.py").write_text(CI_SCRIPT)
+    git(repo, "add", "ci.py")
+    git(repo, "commit", "-q", "-m", "add CI")
+    fleet = Fleet(aod, tmux, repo)
+    fleet.ok("project", "add", str(repo))
+    return fleet
+
+
+def _failing_pr(fleet: Fleet) -> str:
+    """A session whose agent commits a bug: its PR opens and CI fails."""
+    sid = fleet.ok("spawn", "--task", "/fake write app.txt feature with a BUG\n/fake commit add the feature")["id"]
+    fleet.wait_state(sid, lambda s: s["state"] == "ci_failed", "CI to fail on the PR", 90)
+    return sid
+
+
 def test_pr_readiness_and_history_render(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
     with tmux_server() as tmux:
-        aod = make_aod()
-        records = aod.root / "records"
-        records.mkdir()
-        ci = json.dumps([sys.executable, "ci.py"])
-        aod.write_config(config_text(tmux, records, f"projects:\n  demo: {{ci: {ci}, ci_timeout: 60s, open_pr: auto}}\n"))
-        aod.start()
-        repo = make_repo(tmp_path / "demo")
-        (repo / "ci.py").write_text(CI_SCRIPT)
-        git(repo, "add", "ci.py")
-        git(repo, "commit", "-q", "-m", "add CI")
-        fleet = Fleet(aod, tmux, repo)
-        fleet.ok("project", "add", str(repo))
-        sid = fleet.ok("spawn", "--task", "/fake write app.txt feature with a BUG\n/fake commit add the feature")["id"]
-        fleet.wait_state(sid, lambda s: s["state"] == "ci_failed", "CI to fail on the PR", 90)
+        fleet = _ci_fleet(make_aod, tmp_path, tmux)
+        aod = fleet.aod
+        sid = _failing_pr(fleet)
         fleet.ok("review", sid, "--comment", "-m", "Rename this\nsecond line", "--file", "app.txt", "--line", "1")
         wait_for(lambda: aod.result("pr.show", {"id": sid})["pr"]["review_comments"], 30, "the comment in pr.show")
 
@@ -252,7 +267,7 @@ def test_no_pr_yet_is_said_plainly(fleet: Fleet, tmp_path: Path) -> None:
     result = run_emacs(fleet, tmp_path, f"""
 (ao-test-out `((pr . ,(ao-test-text (ao-pr-show {json.dumps(sid)})))
                (worktree . ,(with-current-buffer (ao-open-worktree {json.dumps(sid)})
-                              (list major-mode default-directory)))))
+                              (vector (symbol-name major-mode) default-directory)))))
 """)
     assert result["pr"] == f"{sid} has no PR yet.\n"
     mode, directory = result["worktree"]
@@ -358,8 +373,15 @@ def test_the_package_byte_compiles_without_warnings(tmp_path: Path) -> None:
     assert sorted(p.name for p in AO_EL.parent.iterdir() if not p.name.endswith(".elc")) == ["ao.el"]
 
 
-def test_screenshot_of_the_sessions_buffer_in_a_terminal(fleet: Fleet, tmp_path: Path) -> None:
+def test_screenshot_of_the_sessions_buffer_in_a_terminal(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
     """`emacs -nw -Q -l ao.el -f ao-sessions` in a tmux pane, captured into docs/editors/."""
+    with tmux_server() as tmux:
+        fleet = _ci_fleet(make_aod, tmp_path, tmux)
+        _screenshot(fleet)
+
+
+def _screenshot(fleet: Fleet) -> None:
+    pr = _failing_pr(fleet)
     first = _worker(fleet, "add a health endpoint")
     second = _worker(fleet, "fix the flaky login test")
     fleet.aod.result("session.report", {"id": second, "status": "needs_input", "message": "which test database?"})
@@ -380,6 +402,7 @@ def test_screenshot_of_the_sessions_buffer_in_a_terminal(fleet: Fleet, tmp_path:
         screen = wait_for(lambda: (c := capture()) and first in c and "needs_input" in c and "ao:1" in c and c,
                           30, "emacs showing the sessions")
     assert second in screen and "1 need you" in screen
+    assert any(line.split()[:1] == [pr] and "#1 open ci:failing" in line for line in screen.splitlines()), screen
     target = REPO / "docs" / "editors" / "emacs.txt"
     target.parent.mkdir(exist_ok=True)
     target.write_text("\n".join(line.rstrip() for line in screen.rstrip("\n").splitlines()) + "\n", encoding="utf-8")

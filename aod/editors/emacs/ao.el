@@ -421,7 +421,8 @@ it needs input, its CI failed past the agent's retries, its merge failed."
                                    (alist-get 'pr_state session)
                                    (let ((c (alist-get 'pr_checks session)))
                                      (and c (concat "ci:" c)))
-                                   (alist-get 'pr_review session)))
+                                   (let ((r (alist-get 'pr_review session)))
+                                     (and r (not (equal r "none")) r))))
                    " "))))
 
 (defun ao--text (value)
@@ -464,16 +465,18 @@ it needs input, its CI failed past the agent's retries, its merge failed."
          ("PR" 26 nil) ("age" 5 nil)])
   (setq tabulated-list-padding 1)
   (setq tabulated-list-entries #'ao--entries)
+  ;; The column titles go above the rows; the header line says how aod is.
+  (setq-local tabulated-list-use-header-line nil)
   (tabulated-list-init-header))
 
 (defun ao--header-line ()
   "What the sessions buffer says above its table."
   (concat
    (if (ao-connected-p)
-       (format " aod at %s   %d sessions, %d need you   "
-               (ao-socket-path) (length ao--sessions) (ao-needs-human-count))
-     (format " not connected: %s (retrying)   " (or ao--last-problem "")))
-   "RET worktree  s send  k kill  r PR  h history  g refresh"))
+       (format " aod: %d sessions, %d need you.  "
+               (length ao--sessions) (ao-needs-human-count))
+     (format " Not connected: %s (retrying).  " (or ao--last-problem "")))
+   "RET worktree, s send, k kill, r PR, h history, g refresh"))
 
 (defun ao--update-views ()
   "Redraw the sessions buffer and the mode lines."
