@@ -207,13 +207,13 @@ print("1 passed")
 """
 
 
-def _ci_fleet(make_aod: Callable[..., AodProcess], tmp_path: Path, tmux: str) -> Fleet:
+def _ci_fleet(make_aod: Callable[..., AodProcess], tmp_path: Path, tmux: str, project: str = "") -> Fleet:
     """A fleet whose project runs CI_SCRIPT as its CI and opens PRs on the local forge."""
     aod = make_aod()
     records = aod.root / "records"
     records.mkdir()
     ci = json.dumps([sys.executable, "ci.py"])
-    aod.write_config(config_text(tmux, records, f"projects:\n  demo: {{ci: {ci}, ci_timeout: 60s, open_pr: auto}}\n"))
+    aod.write_config(config_text(tmux, records, f"projects:\n  demo: {{ci: {ci}, ci_timeout: 60s, open_pr: auto{project}}}\n"))
     aod.start()
     repo = make_repo(tmp_path / "demo")
     (repo / "ci.py").write_text(CI_SCRIPT)
@@ -260,6 +260,43 @@ def test_pr_readiness_and_history_render(make_aod: Callable[..., AodProcess], tm
         kinds = [e["kind"] for e in aod.result("session.history", {"id": sid})["entries"]]
         assert "state.changed" in kinds
         assert "state.changed" in history and "ci_failed" in history
+
+
+def test_a_ci_failure_the_agent_cannot_fix_is_told(make_aod: Callable[..., AodProcess], tmp_path: Path) -> None:
+    """ci-failed with no retries escalates at the first failure: the lane becomes needs_you."""
+    with tmux_server() as tmux:
+        fleet = _ci_fleet(make_aod, tmp_path, tmux, ", reactions: {ci-failed: {retries: 0}}")
+        sid = _worker(fleet, "wait for instructions")
+        listed = tmp_path / "listed"
+        out = tmp_path / "out.json"
+        body = f"""
+(ao-mode 1)
+(ao-sessions)
+(ao-test-wait (lambda () (ao-test-line {json.dumps(sid)})) 30 "the session in the list")
+(ao-test-write {json.dumps(str(listed))} (ao-mode-line))
+(ao-test-wait (lambda () (assoc {json.dumps(sid)} ao-notifications)) 120 "the notification")
+(ao-test-out `((notified . ,(vconcat (assoc {json.dumps(sid)} ao-notifications)))
+               (line . ,(ao-test-line {json.dumps(sid)})) (lighter . ,(ao-mode-line))))
+"""
+        proc = subprocess.Popen(
+            _emacs_argv(_script(tmp_path, body)), env=_env(fleet, out),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            wait_for(listed.exists, 60, "emacs to list the sessions")
+            assert listed.read_text() == " ao:0"
+            fleet.ok("send", sid, "/fake write app.txt feature with a BUG\n/fake commit add the feature")
+            _, stderr = proc.communicate(timeout=150)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0, stderr + fleet.aod.log()[-3000:]
+        result = json.loads(out.read_text(encoding="utf-8"))
+        assert result["notified"][:2] == [sid, f"{sid}: CI failed, the agent could not fix it"]
+        assert result["line"].split()[:2] == [sid, "ci_failed"] and "#1 open ci:failing" in result["line"]
+        assert result["lighter"] == " ao:1"
+        assert fleet.session(sid)["lane"] == "needs_you"
 
 
 def test_no_pr_yet_is_said_plainly(fleet: Fleet, tmp_path: Path) -> None:
