@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.skipif(EMACS is None, reason="emacs is not installed (D
 # Helpers the scripts share: a wait on a condition with a deadline (accept-process-output runs
 # ao.el's filter and timers meanwhile), and the results written as JSON to $AO_TEST_OUT.
 PRELUDE = r"""
+(require 'cl-lib)
 (setq debug-on-error nil)
 (defun ao-test-wait (pred timeout what)
   (let ((deadline (+ (float-time) timeout)))
@@ -299,6 +301,67 @@ def test_a_ci_failure_the_agent_cannot_fix_is_told(make_aod: Callable[..., AodPr
         assert fleet.session(sid)["lane"] == "needs_you"
 
 
+def test_the_keys_of_the_sessions_buffer(fleet: Fleet, tmp_path: Path) -> None:
+    """The keys as a person presses them (execute-kbd-macro); `k` asks first (the answers, no
+    then yes, stand in for the person's)."""
+    sid = _worker(fleet)
+    typed = "typed with keys: ✓ \"ok\""
+    out = tmp_path / "out.json"
+    script = _script(tmp_path, f"""
+(ao-sessions)
+(defun ao-test-at-row ()
+  ;; Keys go to the selected window's buffer, as when a person types them.
+  (switch-to-buffer "*ao sessions*")
+  (goto-char (point-min))
+  (re-search-forward (concat "^ " (regexp-quote {json.dumps(sid)}) " "))
+  (beginning-of-line))
+(ao-test-at-row)
+(execute-kbd-macro (kbd "r"))
+(let ((pr (ao-test-text (format "*ao PR %s*" {json.dumps(sid)}))))
+  (ao-test-at-row)
+  (execute-kbd-macro (kbd "h"))
+  (let ((history (ao-test-text (format "*ao history %s*" {json.dumps(sid)}))))
+    (ao-test-at-row)
+    (execute-kbd-macro (kbd "s"))
+    (let ((compose (buffer-name)))
+      (insert {json.dumps(typed)})
+      (execute-kbd-macro (kbd "C-c C-c"))
+      (ao-test-at-row)
+      (execute-kbd-macro (kbd "RET"))
+      (let ((dired (list (symbol-name major-mode) default-directory)))
+        (ao-test-at-row)
+        ;; The person's answers to yes-or-no-p: first no (nothing happens), then yes.
+        (let* ((asked nil) (answer nil)
+               (refused (cl-letf (((symbol-function 'yes-or-no-p)
+                                   (lambda (prompt) (push prompt asked) answer)))
+                          (execute-kbd-macro (kbd "k"))
+                          (ao-sessions-refresh)
+                          (ao-test-line {json.dumps(sid)}))))
+          (setq answer t)
+          (ao-test-at-row)
+          (cl-letf (((symbol-function 'yes-or-no-p)
+                     (lambda (prompt) (push prompt asked) answer)))
+            (execute-kbd-macro (kbd "k")))
+          (ao-test-wait (lambda () (string-match-p "killed" (or (ao-test-line {json.dumps(sid)}) ""))) 30 "killed")
+          (ao-test-out `((pr . ,pr) (history . ,history) (compose . ,compose)
+                         (dired . ,(vconcat dired)) (refused . ,refused) (asked . ,(vconcat asked))
+                         (line . ,(ao-test-line {json.dumps(sid)})))))))))
+""")
+    done = subprocess.run(_emacs_argv(script), env=_env(fleet, out), 
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["pr"] == f"{sid} has no PR yet.\n"
+    assert result["history"].startswith(f"History of {sid}\n") and "spawned" in result["history"]
+    assert result["compose"] == f"*ao message to {sid}*"
+    fleet.wait_received(sid, typed)
+    assert result["dired"][0] == "dired-mode"
+    assert Path(result["dired"][1]) == Path(fleet.session(sid)["workspace"])
+    assert result["refused"].split()[:2] == [sid, "working"]  # answered no: still running
+    assert result["asked"] == [f"Kill {sid}? Its agent stops; the worktree stays. "] * 2
+    assert result["line"].split()[:2] == [sid, "killed"] and fleet.session(sid)["state"] == "killed"
+
+
 def test_no_pr_yet_is_said_plainly(fleet: Fleet, tmp_path: Path) -> None:
     sid = _worker(fleet)
     result = run_emacs(fleet, tmp_path, f"""
@@ -442,4 +505,11 @@ def _screenshot(fleet: Fleet) -> None:
     assert any(line.split()[:1] == [pr] and "#1 open ci:failing" in line for line in screen.splitlines()), screen
     target = REPO / "docs" / "editors" / "emacs.txt"
     target.parent.mkdir(exist_ok=True)
-    target.write_text("\n".join(line.rstrip() for line in screen.rstrip("\n").splitlines()) + "\n", encoding="utf-8")
+    text = "\n".join(line.rstrip() for line in screen.rstrip("\n").splitlines()) + "\n"
+
+    def ageless(capture: str) -> str:  # the age column differs from run to run
+        return re.sub(r" +\d+[smhd]$", "", capture, flags=re.M)
+
+    old = target.read_text(encoding="utf-8") if target.exists() else ""
+    if ageless(old) != ageless(text):  # rewritten only when the screen really changed
+        target.write_text(text, encoding="utf-8")

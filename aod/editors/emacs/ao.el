@@ -535,8 +535,8 @@ it needs input, its CI failed past the agent's retries, its merge failed."
                  (list id (read-string (format "Message to %s: " id)))))
   (when (string-empty-p text) (user-error "Nothing to send"))
   (let ((result (ao-call "session.send" `((id . ,session) (message . ,text)))))
-    (message "Sent to %s (message %s%s)" session (alist-get 'seq result)
-             (if (alist-get 'queued result) ", queued behind others" ""))
+    (message "Sent to %s (message %s; %s waiting to be delivered)" session
+             (alist-get 'seq result) (alist-get 'queued result))
     result))
 
 (defvar-local ao--send-target nil "The session the message buffer is for.")
