@@ -27,7 +27,7 @@ from aod.federation import routing
 from aod.protocol import ErrorCode, HostBootstrapResult
 
 if TYPE_CHECKING:
-    from aod.app import App
+    from aod.federation.hosts import Hosts
 
 VENV = ".local/share/ao/venv"
 WHEELS = ".local/share/ao/wheels"
@@ -39,12 +39,12 @@ def checkout_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() and (root / "aod").is_dir() else None
 
 
-async def bootstrap(app: App, name: str) -> HostBootstrapResult:
+async def bootstrap(hosts: Hosts, name: str) -> HostBootstrapResult:
     import re
 
-    cfg = app.config.hosts.get(name)
+    cfg = hosts.app.config.hosts.get(name)
     if cfg is None:
-        app.hosts.remote(name)  # the not-found error, with the known names
+        hosts.remote(name)  # the not-found error, with the known names
         raise AssertionError
     if not cfg.ssh:
         raise RpcFailure(ErrorCode.INVALID_PARAMS, f"host {name} has no `ssh` target (it is reached by `command`): bootstrap needs ssh")
@@ -85,5 +85,5 @@ async def bootstrap(app: App, name: str) -> HostBootstrapResult:
         home = (await run([*ssh, "pwd"], f"{name}: home")).strip()
     aoctl = f"{home}/{VENV}/bin/aoctl"
     steps.append(f"set hosts.{name}.aoctl: [{aoctl}] (then `aoctl daemon reload`)")
-    app.hosts.remote(name).wake()
+    hosts.remote(name).wake()
     return HostBootstrapResult(name=name, venv=f"{home}/{VENV}", aoctl=aoctl, steps=steps)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import structlog
@@ -23,15 +23,30 @@ from aod.federation.remote import Remote
 from aod.protocol import ErrorCode, HostInfo, SessionInfo, SessionListParams, SpawnParams
 
 if TYPE_CHECKING:
-    from aod.app import App
+    from aod.config import Config
+    from aod.events import EventBus
+    from aod.service import SessionService
+    from aod.store import Store
 
 log = structlog.get_logger()
 LONG_METHODS = {"session.spawn": None, "session.restore": 600.0, "pr.merge": 300.0, "session.rollback": 120.0}
 """Calls that may take long on the host (a spawn runs its setup hook): their own timeouts."""
 
 
+class Daemon(Protocol):
+    """What of the app the hosts use (the app itself: a protocol, so this module, below the
+    app, never names it)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    bus: EventBus
+    sessions: SessionService
+    store: Store
+
+
 class Hosts:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Daemon) -> None:
         self.app = app
         self.remotes: dict[str, Remote] = {}
         self.turn = 0

@@ -16,4 +16,4 @@ async def list_(app: App, _params: NoParams, _call: Call) -> HostListResult:
 async def bootstrap(app: App, params: HostNameParams, _call: Call) -> HostBootstrapResult:
     from aod.federation.bootstrap import bootstrap as run
 
-    return await run(app, params.name)
+    return await run(app.hosts, params.name)

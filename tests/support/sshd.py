@@ -1,12 +1,12 @@
 """A second machine for SSH tests (issue 21): a network namespace of the test's own with a veth
-pair (10.213.0.1 here, 10.213.0.2 there), a second unix user with its own HOME and a venv (built
+pair (10.213.x.1 here, 10.213.x.2 there, x free on this machine), a second unix user with its own HOME and a venv (built
 with /usr/bin/python3, this checkout installed), a real sshd (Debian's openssh-server) listening
 in the namespace on a config the test writes, a key pair and a known_hosts file. All of it torn
 down afterwards: the user's processes (by pid), sshd, the namespace (and its veth), the user.
 
     with ssh_host() as host:
         host.ssh_config   # an ssh_config with the identity and known_hosts: `ssh -F` it
-        host.target       # user@10.213.0.2
+        host.target       # user@10.213.x.2
         host.aoctl        # that user's aoctl
 
 The namespace separates only the network: same filesystem and processes (INFRA.md).
@@ -25,7 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBNET = "10.213.0"
+SUBNETS = [f"10.213.{n}" for n in range(0, 250)]
+"""Where the test's hosts live: a /24 of 10.213.x no other run on this machine holds (two
+suites at once each make their own host, and two hosts on one subnet answer for each other)."""
+LOCK = Path("/tmp/ao-sshd-subnets.lock")
+
+
+@contextmanager
+def _free_subnet() -> Iterator[str]:
+    """A 10.213.x prefix no interface has, held (by a lock file) until its veth exists."""
+    import fcntl
+
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        taken = run("ip", "-o", "-4", "addr", "show").stdout
+        for subnet in SUBNETS:
+            if f" {subnet}." not in taken:
+                yield subnet
+                return
+        raise RuntimeError("every 10.213.x/24 is taken by an interface: remove the stale aoh* veths (`ip link`)")
 
 
 def missing_tools() -> str | None:
@@ -105,15 +123,16 @@ def ssh_host() -> Iterator[SshHost]:
         made_netns = True
         run("ip", "link", "add", veth, "type", "veth", "peer", "name", peer)
         run("ip", "link", "set", peer, "netns", netns)
-        run("ip", "addr", "add", f"{SUBNET}.1/24", "dev", veth)
+        with _free_subnet() as subnet:
+            run("ip", "addr", "add", f"{subnet}.1/24", "dev", veth)
         run("ip", "link", "set", veth, "up")
-        run("ip", "netns", "exec", netns, "ip", "addr", "add", f"{SUBNET}.2/24", "dev", peer)
+        run("ip", "netns", "exec", netns, "ip", "addr", "add", f"{subnet}.2/24", "dev", peer)
         run("ip", "netns", "exec", netns, "ip", "link", "set", peer, "up")
         run("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up")
         # -- the user, its HOME, its venv with this checkout -------------------------------------
         run("useradd", "-m", "-d", str(home), "-s", "/bin/sh", user)
         made_user = True
-        host = SshHost(user, home, f"{SUBNET}.2", netns, veth, workdir, workdir / "ssh_config", home / "venv")
+        host = SshHost(user, home, f"{subnet}.2", netns, veth, workdir, workdir / "ssh_config", home / "venv")
         built = host.as_user("/usr/bin/python3", "-m", "venv", str(host.venv))
         if built.returncode != 0:
             raise RuntimeError(f"venv for {user}: {built.stderr}")
@@ -130,15 +149,15 @@ def ssh_host() -> Iterator[SshHost]:
         entry = pwd.getpwnam(user)
         for path in (ssh_dir, ssh_dir / "authorized_keys"):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-        (workdir / "known_hosts").write_text(f"{SUBNET}.2 " + (workdir / "host_key.pub").read_text())
+        (workdir / "known_hosts").write_text(f"{subnet}.2 " + (workdir / "host_key.pub").read_text())
         (workdir / "sshd_config").write_text(
-            f"ListenAddress {SUBNET}.2\nPort 22\nHostKey {workdir / 'host_key'}\nPidFile {workdir / 'sshd.pid'}\n"
+            f"ListenAddress {subnet}.2\nPort 22\nHostKey {workdir / 'host_key'}\nPidFile {workdir / 'sshd.pid'}\n"
             f"UsePAM yes\nAllowUsers {user}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "AuthorizedKeysFile .ssh/authorized_keys\nStreamLocalBindUnlink yes\nAllowStreamLocalForwarding yes\n"
             "ClientAliveInterval 5\nClientAliveCountMax 3\n"
         )
         host.ssh_config.write_text(
-            f"Host {SUBNET}.2\n  IdentityFile {workdir / 'id'}\n  IdentitiesOnly yes\n"
+            f"Host {subnet}.2\n  IdentityFile {workdir / 'id'}\n  IdentitiesOnly yes\n"
             f"  UserKnownHostsFile {workdir / 'known_hosts'}\n  StrictHostKeyChecking yes\n"
         )
         Path("/run/sshd").mkdir(exist_ok=True)
