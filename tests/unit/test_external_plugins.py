@@ -95,3 +95,51 @@ def test_an_installed_kind_is_accepted_and_an_scm_only_plugin_needs_a_tracker(mo
         Config.model_validate({"projects": {"a": {"forge": "acme"}}})
     with pytest.raises(ValidationError, match="unknown runtime 'acme2': use tmux, process, container, kubernetes, acme "):
         Config.model_validate({"runtime": {"kind": "acme2"}})
+
+
+def test_a_notifier_plugin_gets_its_own_keys_and_its_crash_is_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    import trio
+
+    from aod.config import PluginNotifierConfig, plugins
+    from aod.notify import NotificationRouter
+    from aod.plugins.notifier import Notification
+
+    monkeypatch.setattr(plugins, "installed_names", lambda slot: ["pager", "crasher"] if slot == "notifier" else [])
+    sent: list[tuple[str, dict[str, object], str]] = []
+
+    class Pager:
+        def __init__(self, name: str, settings: dict[str, object]) -> None:
+            self.name, self.settings = name, settings
+
+        async def send(self, notification: Notification) -> None:
+            sent.append((self.name, self.settings, notification.title))
+
+    class Crasher(Pager):
+        async def send(self, notification: Notification) -> None:
+            raise ZeroDivisionError("the plugin's bug")
+
+    made = [
+        external.PluginRecord(slot="notifier", name="pager", distribution="aod-pager", version="1.0", module="m:Pager", factory=Pager),
+        external.PluginRecord(slot="notifier", name="crasher", distribution="aod-crasher", version="2.0", module="m:Crasher", factory=Crasher),
+    ]
+    monkeypatch.setattr(external, "records", lambda reload=False: made)
+    config = Config.model_validate({"notifiers": {
+        "oncall": {"kind": "pager", "priorities": ["urgent"], "room": "ops"},
+        "bad": {"kind": "crasher", "retries": 0},
+        "desk": {"kind": "desktop"},
+    }})
+    oncall = config.notifiers["oncall"]
+    assert isinstance(oncall, PluginNotifierConfig) and oncall.settings() == {"room": "ops"}
+    assert list(config.notifiers) == ["oncall", "bad", "desk"]
+    with pytest.raises(ValidationError, match="'pager' or 'crasher'|'crasher'"):
+        Config.model_validate({"notifiers": {"x": {"kind": "pagr"}}})
+
+    router = NotificationRouter(lambda: config)
+    note = Notification(id="n1", title="CI failed", body="", priority="urgent", session=None, project=None, kind="ci-failed", url=None, time="2026-01-01T00:00:00Z")
+
+    async def main() -> dict[str, str]:
+        return await router.send_now(note)
+
+    results = trio.run(main)
+    assert sent == [("oncall", {"room": "ops"}, "CI failed")]
+    assert results["oncall"] == "ok" and results["bad"].startswith("internal error: ZeroDivisionError")
