@@ -307,7 +307,7 @@ def test_the_keys_of_the_sessions_buffer(fleet: Fleet, tmp_path: Path) -> None:
     sid = _worker(fleet)
     typed = "typed with keys: ✓ \"ok\""
     out = tmp_path / "out.json"
-    script = _script(tmp_path, f"""
+    at_row = f"""
 (ao-sessions)
 (defun ao-test-at-row ()
   ;; Keys go to the selected window's buffer, as when a person types them.
@@ -315,6 +315,8 @@ def test_the_keys_of_the_sessions_buffer(fleet: Fleet, tmp_path: Path) -> None:
   (goto-char (point-min))
   (re-search-forward (concat "^ " (regexp-quote {json.dumps(sid)}) " "))
   (beginning-of-line))
+"""
+    script = _script(tmp_path, at_row + f"""
 (ao-test-at-row)
 (execute-kbd-macro (kbd "r"))
 (let ((pr (ao-test-text (format "*ao PR %s*" {json.dumps(sid)}))))
@@ -328,35 +330,41 @@ def test_the_keys_of_the_sessions_buffer(fleet: Fleet, tmp_path: Path) -> None:
       (execute-kbd-macro (kbd "C-c C-c"))
       (ao-test-at-row)
       (execute-kbd-macro (kbd "RET"))
-      (let ((dired (list (symbol-name major-mode) default-directory)))
-        (ao-test-at-row)
-        ;; The person's answers to yes-or-no-p: first no (nothing happens), then yes.
-        (let* ((asked nil) (answer nil)
-               (refused (cl-letf (((symbol-function 'yes-or-no-p)
-                                   (lambda (prompt) (push prompt asked) answer)))
-                          (execute-kbd-macro (kbd "k"))
-                          (ao-sessions-refresh)
-                          (ao-test-line {json.dumps(sid)}))))
-          (setq answer t)
-          (ao-test-at-row)
-          (cl-letf (((symbol-function 'yes-or-no-p)
-                     (lambda (prompt) (push prompt asked) answer)))
-            (execute-kbd-macro (kbd "k")))
-          (ao-test-wait (lambda () (string-match-p "killed" (or (ao-test-line {json.dumps(sid)}) ""))) 30 "killed")
-          (ao-test-out `((pr . ,pr) (history . ,history) (compose . ,compose)
-                         (dired . ,(vconcat dired)) (refused . ,refused) (asked . ,(vconcat asked))
-                         (line . ,(ao-test-line {json.dumps(sid)})))))))))
+      (ao-test-out `((pr . ,pr) (history . ,history) (compose . ,compose)
+                     (dired . ,(vconcat (list (symbol-name major-mode) default-directory))))))))
 """)
-    done = subprocess.run(_emacs_argv(script), env=_env(fleet, out), 
-                          capture_output=True, text=True, timeout=90)
+    done = subprocess.run(_emacs_argv(script), env=_env(fleet, out), capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["pr"] == f"{sid} has no PR yet.\n"
     assert result["history"].startswith(f"History of {sid}\n") and "spawned" in result["history"]
     assert result["compose"] == f"*ao message to {sid}*"
-    fleet.wait_received(sid, typed)
     assert result["dired"][0] == "dired-mode"
     assert Path(result["dired"][1]) == Path(fleet.session(sid)["workspace"])
+    # Delivered before the kill below: a kill right after a send could stop the agent before
+    # its outbox got the message to it.
+    fleet.wait_received(sid, typed)
+
+    killing = _script(tmp_path, at_row + f"""
+(ao-test-at-row)
+;; The person's answers to yes-or-no-p: first no (nothing happens), then yes.
+(let* ((asked nil) (answer nil)
+       (refused (cl-letf (((symbol-function 'yes-or-no-p)
+                           (lambda (prompt) (push prompt asked) answer)))
+                  (execute-kbd-macro (kbd "k"))
+                  (ao-sessions-refresh)
+                  (ao-test-line {json.dumps(sid)}))))
+  (setq answer t)
+  (ao-test-at-row)
+  (cl-letf (((symbol-function 'yes-or-no-p)
+             (lambda (prompt) (push prompt asked) answer)))
+    (execute-kbd-macro (kbd "k")))
+  (ao-test-wait (lambda () (string-match-p "killed" (or (ao-test-line {json.dumps(sid)}) ""))) 30 "killed")
+  (ao-test-out `((refused . ,refused) (asked . ,(vconcat asked)) (line . ,(ao-test-line {json.dumps(sid)})))))
+""")
+    done = subprocess.run(_emacs_argv(killing), env=_env(fleet, out), capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text(encoding="utf-8"))
     assert result["refused"].split()[:2] == [sid, "working"]  # answered no: still running
     assert result["asked"] == [f"Kill {sid}? Its agent stops; the worktree stays. "] * 2
     assert result["line"].split()[:2] == [sid, "killed"] and fleet.session(sid)["state"] == "killed"
